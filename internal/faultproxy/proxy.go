@@ -337,6 +337,10 @@ func (p *Proxy) SetSlowloris(dir Direction, interval time.Duration) {
 // chunk in dir after the call arrives, so pooled keep-alive connections are
 // affected too. n = 0 resets before forwarding anything. count <= 0 disarms.
 // It replaces any fault armed earlier for dir.
+//
+// Note that net/http's Transport silently retries an idempotent request
+// whose reused connection fails before any response byte arrives; choose n
+// past the response headers to make the failure reach the caller.
 func (p *Proxy) ResetAfter(n int64, dir Direction, count int) {
 	p.arm(n, dir, count, true)
 }
