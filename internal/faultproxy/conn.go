@@ -121,12 +121,13 @@ func (c *conn) pipe(i int, src, dst net.Conn) {
 	go func() {
 		defer rwg.Done()
 		defer close(ch)
+		buf := make([]byte, chunkSize)
 		for {
-			buf := make([]byte, chunkSize)
 			n, err := src.Read(buf)
 			if n > 0 {
+				data := append([]byte(nil), buf[:n]...) // the queue owns its chunks
 				select {
-				case ch <- chunk{data: buf[:n], at: time.Now()}:
+				case ch <- chunk{data: data, at: time.Now()}:
 				case <-c.done:
 					return
 				}

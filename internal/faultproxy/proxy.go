@@ -96,6 +96,7 @@ type Proxy struct {
 	ctx    context.Context // cancelled by Close: aborts dials
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the proxy started
+	life   sync.Mutex     // serialises Stop, Restart and Close
 
 	mu         sync.Mutex
 	ln         net.Listener  // nil while stopped
@@ -236,6 +237,8 @@ func (p *Proxy) acceptLoop(ln net.Listener) {
 // Close stops the listener, resets every open connection and waits for
 // every goroutine the proxy started. It is idempotent.
 func (p *Proxy) Close() error {
+	p.life.Lock()
+	defer p.life.Unlock()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -260,6 +263,8 @@ func (p *Proxy) Close() error {
 // convention: another process could take it in between. Stop on a stopped
 // or closed proxy does nothing.
 func (p *Proxy) Stop() {
+	p.life.Lock()
+	defer p.life.Unlock()
 	p.mu.Lock()
 	ln, done := p.ln, p.acceptDone
 	p.ln = nil
@@ -275,6 +280,8 @@ func (p *Proxy) Stop() {
 // Restart listens again on the same address after Stop. It is a no-op on a
 // running proxy and returns ErrClosed after Close.
 func (p *Proxy) Restart() error {
+	p.life.Lock()
+	defer p.life.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
