@@ -185,9 +185,10 @@ func TestGeneratedBodies(t *testing.T) {
 			tt.check(t, get(t, client(t), s.StreamURL("x")+tt.query))
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)
-			// Tens of MiB went through; server and client together must
-			// have allocated far less (the body is generated, not held).
-			if d := after.TotalAlloc - before.TotalAlloc; d > 24*mib {
+			// 8 to 32 MiB went through each big case; server and client
+			// together allocate a few hundred KiB (the body is generated
+			// from a small block, never held whole).
+			if d := after.TotalAlloc - before.TotalAlloc; d > 4*mib {
 				t.Errorf("allocated %d MiB while streaming", d/mib)
 			}
 			if s.Recorder().Total() != 1 {
