@@ -180,6 +180,14 @@ func TestFaults(t *testing.T) {
 			clear:   func(_ *testing.T, p *Proxy) { p.SetLatency(Both, 0) },
 		},
 		{
+			name:    "upstream latency delays the request",
+			path:    "/small",
+			timeout: 100 * time.Millisecond,
+			fault:   func(p *Proxy) { p.SetLatency(Upstream, 400*time.Millisecond) },
+			check:   wantTimeout,
+			clear:   func(_ *testing.T, p *Proxy) { p.Clear() },
+		},
+		{
 			name:  "bandwidth limit",
 			path:  "/medium",
 			fault: func(p *Proxy) { p.SetBandwidth(Downstream, 100_000) },
@@ -491,4 +499,63 @@ func TestBackendDown(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("err = %v, want ECONNRESET", err)
 	}
+}
+
+// TestConcurrentControl flips every fault from several goroutines while
+// requests flow, for the race detector; service must come back after Clear.
+func TestConcurrentControl(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t)
+	p := newProxy(t, b.URL)
+	c := newClient(t, true, 200*time.Millisecond)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			switch i % 9 {
+			case 0:
+				p.SetRefuse(i%2 == 0)
+			case 1:
+				p.SetLatency(Both, time.Duration(i%3)*time.Millisecond)
+			case 2:
+				p.SetBandwidth(Downstream, int64(i%2)*1_000_000)
+			case 3:
+				p.SetSlowloris(Downstream, time.Duration(i%2)*time.Millisecond)
+			case 4:
+				p.ResetAfter(int64(i%500), Downstream, 1)
+			case 5:
+				p.CloseAfter(int64(i%500), Upstream, 1)
+			case 6:
+				p.SetBlackhole(i%2 == 0)
+			case 7:
+				p.CutAll()
+			case 8:
+				_ = p.Stats()
+				p.Clear()
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 20 {
+				_, _ = get(c, p.URL()+"/medium") // any outcome is fine
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		<-errs
+	}
+	close(stop)
+	<-done
+	p.Clear()
+	mustGet(t, newClient(t, false, 0), p.URL()+"/medium", bigBody[:20000])
 }
