@@ -259,9 +259,9 @@ func (p *Proxy) Close() error {
 
 // Stop closes the listener, so that new connections are refused by the
 // kernel (ECONNREFUSED), and resets every open connection, like a server
-// process that died. The port stays reserved for Restart only by
-// convention: another process could take it in between. Stop on a stopped
-// or closed proxy does nothing.
+// process that died. Restart listens on the same port again; nothing
+// reserves it meanwhile, though on loopback another taker is unlikely.
+// Stop on a stopped or closed proxy does nothing.
 func (p *Proxy) Stop() {
 	p.life.Lock()
 	defer p.life.Unlock()
