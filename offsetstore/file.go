@@ -54,6 +54,7 @@ type File struct {
 	st      *state
 	gen     uint64 // bumped by every change to st
 	durable uint64 // st as of gen durable was last written to disk
+	writes  uint64 // successful file writes, for tests
 	closed  bool
 }
 
@@ -222,6 +223,7 @@ func (f *File) update(ctx context.Context, change func(*state)) error {
 	}
 	f.mu.Lock()
 	f.durable = gen
+	f.writes++
 	f.mu.Unlock()
 	return nil
 }
