@@ -254,11 +254,14 @@ func (p *Parser) rawLine() ([]byte, error) {
 		if p.rerr != nil {
 			return nil, p.endOfInput(len(p.line) + len(chunk))
 		}
+		if p.start > 0 {
+			// Move the partial line to the front to make room.
+			p.end = copy(p.buf, chunk)
+			p.start = 0
+		}
 		if p.end == len(p.buf) {
-			// Full: keep the partial line aside and reuse the whole buffer.
-			p.line = append(p.line, chunk...)
-			p.start, p.end = 0, 0
-		} else if p.start == p.end {
+			// A line longer than the buffer: keep it aside, reuse the buffer.
+			p.line = append(p.line, p.buf[:p.end]...)
 			p.start, p.end = 0, 0
 		}
 		p.fill()
