@@ -15,7 +15,6 @@ import (
 // Retry rules checked against httpmock (the testserver versions are in
 // server_test.go).
 
-
 func TestPlainPostNotRetried(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
