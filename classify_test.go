@@ -144,7 +144,10 @@ func TestClientSideValidation(t *testing.T) {
 		{"sub-second ttl", func() error { _, err := c.Create(ctx, "s", CreateOptions{TTL: 1500e6}); return err }},
 		{"fork offset without source", func() error { _, err := c.Create(ctx, "s", CreateOptions{ForkOffset: "3"}); return err }},
 		{"fork from other host", func() error { _, err := c.Create(ctx, "s", CreateOptions{ForkFrom: "http://other/x"}); return err }},
-		{"negative sub-offset", func() error { _, err := c.Create(ctx, "s", CreateOptions{ForkFrom: "src", ForkSubOffset: -1}); return err }},
+		{"negative sub-offset", func() error {
+			_, err := c.Create(ctx, "s", CreateOptions{ForkFrom: "src", ForkSubOffset: -1})
+			return err
+		}},
 		{"read auto", func() error { _, err := c.Read(ctx, "s", ReadOptions{Live: LiveAuto}); return err }},
 		{"read bogus live", func() error { _, err := c.Read(ctx, "s", ReadOptions{Live: "push"}); return err }},
 		{"empty stream name", func() error { return c.Delete(ctx, "") }},
