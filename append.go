@@ -1,0 +1,215 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/durablego/durable/internal/protocol"
+)
+
+// Producer identifies an idempotent producer (PROTOCOL.md §5.2.1). The
+// server deduplicates requests by (ID, Epoch, Seq), which makes every retry
+// of such an append safe.
+type Producer struct {
+	ID    string // stable, non-empty producer name
+	Epoch int64  // incremented on every producer restart; in [0, 2^53-1]
+	Seq   int64  // per-request sequence within the epoch, from 0; in [0, 2^53-1]
+}
+
+// AppendOptions configures Append and AppendJSON.
+type AppendOptions struct {
+	ContentType string    // must match the stream's; required when there is data (AppendJSON: application/json)
+	Seq         string    // optional Stream-Seq: must be lexicographically greater than the last one
+	Producer    *Producer // optional idempotent producer headers
+	Close       bool      // close the stream atomically with this append
+}
+
+// AppendResult is the server's answer to an append.
+type AppendResult struct {
+	NextOffset    Offset // tail offset after the append
+	Duplicate     bool   // producer appends only: the server had already applied this (ID, Epoch, Seq)
+	Closed        bool   // the stream is closed now
+	ProducerEpoch int64  // echoed Producer-Epoch (producer appends)
+	ProducerSeq   int64  // highest accepted Producer-Seq for this epoch (producer appends)
+}
+
+// Append appends data to a stream (POST). An append with a Producer is
+// retried per the RetryPolicy, since the server drops duplicates; a plain
+// append is retried only when the connection could not be established,
+// because a request that may have reached the server could otherwise be
+// applied twice. Failures: ErrNotFound, ErrStreamClosed,
+// ErrContentTypeMismatch, ErrSeqConflict, ErrStaleEpoch, ErrProducerSeqGap,
+// ErrPayloadTooLarge, ... (see statusError).
+func (c *Client) Append(ctx context.Context, stream string, data []byte, opts AppendOptions) (AppendResult, error) {
+	u, err := c.streamURL(stream)
+	if err != nil {
+		return AppendResult{}, &Error{Op: "append", URL: redactURL(stream), Err: err}
+	}
+	ctx, cancel := c.unaryContext(ctx)
+	defer cancel()
+	return c.doAppend(ctx, "append", u, data, opts, true)
+}
+
+// AppendJSON appends v as exactly one JSON message: it is marshalled and
+// wrapped in a one-element array, so a slice value stays one message. The
+// content type defaults to application/json.
+func (c *Client) AppendJSON(ctx context.Context, stream string, v any, opts AppendOptions) (AppendResult, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return AppendResult{}, &Error{Op: "append", URL: redactURL(stream), Err: fmt.Errorf("%w: %w", ErrInvalidArgument, err)}
+	}
+	body := make([]byte, 0, len(b)+2)
+	body = append(append(append(body, '['), b...), ']')
+	if opts.ContentType == "" {
+		opts.ContentType = protocol.ContentTypeJSON
+	}
+	return c.Append(ctx, stream, body, opts)
+}
+
+// appendOnce sends one append attempt to a full stream URL without any
+// retry or wait; the Writer owns the retry loop.
+func (c *Client) appendOnce(ctx context.Context, url string, data []byte, opts AppendOptions) (AppendResult, error) {
+	return c.doAppend(ctx, "append", url, data, opts, false)
+}
+
+func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts AppendOptions, retry bool) (AppendResult, error) {
+	cl := &call{op: op, method: http.MethodPost, url: u, header: http.Header{}, retry: retry}
+	if len(data) == 0 && !opts.Close {
+		return AppendResult{}, c.opError(cl, 0, fmt.Errorf("%w: empty append (only a close may be empty)", ErrInvalidArgument))
+	}
+	if len(data) > 0 {
+		if opts.ContentType == "" {
+			return AppendResult{}, c.opError(cl, 0, fmt.Errorf("%w: ContentType is required with data", ErrInvalidArgument))
+		}
+		cl.body = data
+	}
+	if opts.ContentType != "" {
+		if err := validHeaderValue("ContentType", opts.ContentType); err != nil {
+			return AppendResult{}, c.opError(cl, 0, err)
+		}
+		cl.header.Set("Content-Type", opts.ContentType)
+	}
+	if opts.Seq != "" {
+		if err := validHeaderValue("Seq", opts.Seq); err != nil {
+			return AppendResult{}, c.opError(cl, 0, err)
+		}
+		cl.header.Set(protocol.HeaderSeq, opts.Seq)
+	}
+	if opts.Close {
+		cl.header.Set(protocol.HeaderClosed, "true")
+		// A close-only request is idempotent (PROTOCOL.md §5.2): safe to retry.
+		cl.idempotent = len(data) == 0
+	}
+	if p := opts.Producer; p != nil {
+		if err := validProducer(p); err != nil {
+			return AppendResult{}, c.opError(cl, 0, err)
+		}
+		cl.producer = true
+		cl.header.Set(protocol.HeaderProducerID, p.ID)
+		cl.header.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(p.Epoch, 10))
+		cl.header.Set(protocol.HeaderProducerSeq, strconv.FormatInt(p.Seq, 10))
+	}
+	resp, err := c.send(ctx, cl)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if resp.status < 200 || resp.status > 299 {
+		e := c.statusError(cl, resp)
+		if e.Err == ErrSeqConflict && len(data) > 0 {
+			c.refineSeqConflict(ctx, cl, e)
+		}
+		return AppendResult{}, e
+	}
+	res := AppendResult{Closed: protocol.IsTrue(resp.header.Get(protocol.HeaderClosed))}
+	if res.NextOffset, err = nextOffset(resp.header); err != nil {
+		return AppendResult{}, c.protocolError(cl, resp, err)
+	}
+	if opts.Close && !res.Closed {
+		return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: close acknowledged without %s: true", ErrProtocol, protocol.HeaderClosed))
+	}
+	if cl.producer {
+		res.Duplicate = resp.status == http.StatusNoContent
+		if v := resp.header.Get(protocol.HeaderProducerEpoch); v != "" {
+			ep, ok := protocol.ParseProducerNumber(v)
+			if !ok {
+				return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: malformed %s %q", ErrProtocol, protocol.HeaderProducerEpoch, v))
+			}
+			res.ProducerEpoch = ep
+		} else {
+			res.ProducerEpoch = opts.Producer.Epoch
+		}
+		if v := resp.header.Get(protocol.HeaderProducerSeq); v != "" {
+			sq, ok := protocol.ParseProducerNumber(v)
+			if !ok {
+				return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: malformed %s %q", ErrProtocol, protocol.HeaderProducerSeq, v))
+			}
+			res.ProducerSeq = sq
+		} else {
+			res.ProducerSeq = opts.Producer.Seq
+		}
+	}
+	return res, nil
+}
+
+// refineSeqConflict handles the one ambiguous 409: an append with both a
+// body and Stream-Seq, where either the content type or the sequence may be
+// at fault. One HEAD (no retry) tells: if the stream's content type differs
+// from the request's, the error becomes ErrContentTypeMismatch. When the
+// HEAD fails the error stays ErrSeqConflict.
+func (c *Client) refineSeqConflict(ctx context.Context, cl *call, e *Error) {
+	info, err := c.headOnce(ctx, cl.url)
+	if err != nil || info.ContentType == "" {
+		return
+	}
+	if protocol.BaseMediaType(info.ContentType) != protocol.BaseMediaType(cl.header.Get("Content-Type")) {
+		e.Err = ErrContentTypeMismatch
+	}
+}
+
+// CloseOptions configures CloseStream.
+type CloseOptions struct {
+	Data        []byte    // optional final message, appended atomically with the close
+	ContentType string    // required with Data
+	Producer    *Producer // optional idempotent producer headers
+}
+
+// CloseResult is the server's answer to CloseStream.
+type CloseResult struct {
+	NextOffset    Offset // the stream's final offset
+	Duplicate     bool   // producer close only: already applied by this (ID, Epoch, Seq)
+	ProducerEpoch int64  // echoed Producer-Epoch (producer closes)
+	ProducerSeq   int64  // echoed Producer-Seq (producer closes)
+}
+
+// CloseStream closes the stream on the server (POST with Stream-Closed:
+// true), optionally appending a final message atomically. It does not
+// release anything in the Client. A close without data is idempotent and
+// retried like a producer append; with data it is an append and follows
+// Append's retry rule. Closing an already-closed stream succeeds when there
+// is no data, and fails with ErrStreamClosed when there is.
+func (c *Client) CloseStream(ctx context.Context, stream string, opts CloseOptions) (CloseResult, error) {
+	u, err := c.streamURL(stream)
+	if err != nil {
+		return CloseResult{}, &Error{Op: "close", URL: redactURL(stream), Err: err}
+	}
+	ctx, cancel := c.unaryContext(ctx)
+	defer cancel()
+	res, err := c.doClose(ctx, u, opts)
+	return res, err
+}
+
+func (c *Client) doClose(ctx context.Context, u string, opts CloseOptions) (CloseResult, error) {
+	ao := AppendOptions{ContentType: opts.ContentType, Producer: opts.Producer, Close: true}
+	var (
+		r   AppendResult
+		err error
+	)
+	r, err = c.doAppend(ctx, "close", u, opts.Data, ao, true)
+	if err != nil {
+		return CloseResult{}, err
+	}
+	return CloseResult{NextOffset: r.NextOffset, Duplicate: r.Duplicate, ProducerEpoch: r.ProducerEpoch, ProducerSeq: r.ProducerSeq}, nil
+}

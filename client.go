@@ -1,0 +1,217 @@
+package durable
+
+// Internal helpers for the Reader and Writer (same package). They own
+// their retry loops, so they call single attempts and build their own
+// backoff:
+//
+//	c.streamURL(stream) (string, error)            resolve a stream path or full URL
+//	c.appendOnce(ctx, url, data, AppendOptions)    one POST, no retry; (AppendResult, error)
+//	c.readOnce(ctx, url, ReadOptions)              one GET (none / long-poll / SSE-until-control), no retry
+//	c.openSSEOnce(ctx, url, SSEOptions)            one SSE connection, no retry; (*SSEStream, error)
+//	c.headOnce(ctx, url)                           one HEAD, no retry
+//	c.newBackOff() backoff.BackOff                 from the client's RetryPolicy (fresh, Reset)
+//	newBackOffFrom(p RetryPolicy) backoff.BackOff  from any policy
+//	c.requestHeader(ctx, protocol http.Header)     static + HeaderFunc + protocol headers + User-Agent
+//	retryAfter(h http.Header, now time.Time)       Retry-After as a duration (seconds or HTTP date)
+//	IsRetryable(err), (*Error).RetryAfter          classify a failure and read the server's floor
+//
+// Every operation error is an *Error (see errors.go); a single attempt never
+// sleeps, so the caller's backoff is the only wait.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Offset is an opaque, lexicographically ordered position in a stream, as
+// returned by the server in Stream-Next-Offset. Two values are sentinels a
+// client may send but a server never returns.
+type Offset string
+
+// Sentinel offsets.
+const (
+	OffsetStart Offset = "-1"  // the beginning of the stream
+	OffsetNow   Offset = "now" // the current tail: skip existing data
+)
+
+// Client talks to one Durable Streams server. Create it once with
+// NewClient; it is safe for concurrent use and holds no per-stream state.
+type Client struct {
+	base *url.URL
+	cfg  config
+	hc   *http.Client
+	log  *slog.Logger
+}
+
+// NewClient returns a client for the server whose stream URLs start with
+// baseURL (for example "http://localhost:4437/v1/stream/"). Stream names
+// given to operations are resolved against it; full http(s) URLs are used
+// as they are. Options are validated here; an invalid one is an error
+// wrapping ErrInvalidArgument.
+func NewClient(baseURL string, opts ...Option) (*Client, error) {
+	base, err := url.Parse(baseURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("%w: base URL %q must be an absolute http(s) URL", ErrInvalidArgument, redactURL(baseURL))
+	}
+	if base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("%w: base URL %q must not have a query or fragment", ErrInvalidArgument, redactURL(baseURL))
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+		if base.RawPath != "" {
+			base.RawPath += "/"
+		}
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			cfg.fail("nil Option")
+			continue
+		}
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	var hc http.Client
+	if cfg.httpClient != nil {
+		hc = *cfg.httpClient
+	} else {
+		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
+	return &Client{base: base, cfg: cfg, hc: &hc, log: cfg.logger}, nil
+}
+
+// sameOriginRedirects refuses a redirect to another scheme or host (so
+// Authorization and custom credential headers are never sent there), then
+// defers to next, or to net/http's limit of 10 redirects.
+func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		orig := via[0].URL
+		if req.URL.Scheme != orig.Scheme || !strings.EqualFold(req.URL.Host, orig.Host) {
+			return fmt.Errorf("%w: to %s", ErrCrossHostRedirect, redactURL(req.URL.String()))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return fmt.Errorf("%w: stopped after 10 redirects", ErrProtocol)
+		}
+		return nil
+	}
+}
+
+// URL resolves a stream name to its full URL: a name relative to the base
+// URL ("orders" or "tenant/orders"), or an absolute http(s) URL used as is.
+// A name that is empty or contains "." / ".." path segments is rejected.
+func (c *Client) URL(stream string) (string, error) {
+	return c.streamURL(stream)
+}
+
+func (c *Client) streamURL(stream string) (string, error) {
+	if strings.HasPrefix(stream, "http://") || strings.HasPrefix(stream, "https://") {
+		u, err := url.Parse(stream)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("%w: stream URL %q", ErrInvalidArgument, redactURL(stream))
+		}
+		return u.String(), nil
+	}
+	name := strings.TrimLeft(stream, "/")
+	if name == "" {
+		return "", fmt.Errorf("%w: empty stream name", ErrInvalidArgument)
+	}
+	if strings.ContainsAny(name, "?#") {
+		return "", fmt.Errorf("%w: stream name %q contains '?' or '#'", ErrInvalidArgument, stream)
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "." || seg == ".." {
+			return "", fmt.Errorf("%w: stream name %q contains a %q segment", ErrInvalidArgument, stream, seg)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f {
+				return "", fmt.Errorf("%w: stream name %q contains a control character", ErrInvalidArgument, stream)
+			}
+		}
+	}
+	u := *c.base
+	u.Path = c.base.Path + name
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// requestHeader builds the headers of one attempt: static headers, then the
+// HeaderFunc's (replacing static ones of the same name), then the protocol
+// headers of the call, then User-Agent.
+func (c *Client) requestHeader(ctx context.Context, protocol http.Header) (http.Header, error) {
+	h := c.cfg.headers.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if c.cfg.headerFunc != nil {
+		extra, err := c.cfg.headerFunc(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("header function: %w", err)
+		}
+		for k, vs := range extra {
+			h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		}
+	}
+	for k, vs := range protocol {
+		h[k] = append([]string(nil), vs...)
+	}
+	h.Set("User-Agent", c.cfg.userAgent)
+	return h, nil
+}
+
+// unaryContext applies the WithTimeout bound.
+func (c *Client) unaryContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.cfg.timeout > 0 {
+		return context.WithTimeout(ctx, c.cfg.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date
+// (relative to now). It returns false when absent or unparsable; negative
+// results are clamped to zero.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, ok := parseUint(v); ok {
+		if n > int64(24*time.Hour/time.Second) {
+			n = int64(24 * time.Hour / time.Second)
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	return d, true
+}
+
+func parseUint(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/durablego/durable/testserver"
+)
+
+func init() {
+	register(command{
+		name:    "serve",
+		summary: "run a Durable Streams server (memory or --data-dir)",
+		run:     runServe,
+	})
+}
+
+// runServe starts the testserver, prints its base URL as the first line of
+// stdout, and serves until ctx is cancelled (SIGINT / SIGTERM).
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	addr := fs.String("addr", "127.0.0.1:4437", "listen address (host:port; port 0 picks a free port)")
+	dataDir := fs.String("data-dir", "", "directory to keep streams in (default: memory only)")
+	longPoll := fs.Duration("long-poll-timeout", testserver.DefaultLongPollTimeout, "how long a long-poll read waits for data")
+	sseClose := fs.Duration("sse-close-interval", testserver.DefaultSSECloseInterval, "how long an SSE response stays open")
+	prefix := fs.String("prefix", testserver.DefaultPrefix, "URL path prefix of streams")
+	maxBody := fs.Int64("max-body", testserver.DefaultMaxBodySize, "largest accepted request body in bytes")
+	chunk := fs.Int("chunk-limit", testserver.DefaultChunkLimit, "most stream bytes per read response")
+	faults := fs.Bool("faults", false, "enable the fault-injection control API at /__ds/testserver/")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "durable serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	opts := []testserver.Option{
+		testserver.WithLongPollTimeout(*longPoll),
+		testserver.WithSSECloseInterval(*sseClose),
+		testserver.WithPrefix(*prefix),
+		testserver.WithMaxBodySize(*maxBody),
+		testserver.WithChunkLimit(*chunk),
+		testserver.WithFaultControl(*faults),
+	}
+	if *dataDir != "" {
+		opts = append(opts, testserver.WithDataDir(*dataDir))
+	}
+	srv, err := testserver.Start(*addr, opts...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, srv.URL())
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() {
+		srv.Close()
+		close(done)
+	}()
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("shutdown timed out")
+	}
+}

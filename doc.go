@@ -1,0 +1,38 @@
+// Package durable is a client for the Durable Streams protocol:
+// append-only, offset-addressed byte and JSON streams over plain HTTP.
+//
+// A Client (NewClient) is created once per service and is safe for
+// concurrent use. It offers every stream operation as one call: Create
+// (PUT, optionally closed, with initial data, or as a fork), Append and
+// AppendJSON (POST, optionally with Stream-Seq or idempotent producer
+// headers), CloseStream (POST with Stream-Closed), Head, Delete, Read (one
+// catch-up, long-poll or SSE request) and OpenSSE (a streaming SSE
+// connection).
+//
+// # Errors
+//
+// Every failure is an *Error carrying the operation, the stream URL (with
+// credentials and secret-looking query values redacted), the HTTP status
+// and a bounded excerpt of the server's message. Its Err field is a
+// sentinel such as ErrNotFound, ErrStreamClosed or ErrStaleEpoch, or the
+// underlying network or context error; use errors.Is. IsRetryable tells
+// transient failures from permanent ones.
+//
+// # Retries
+//
+// Unary calls are retried with jittered exponential backoff (RetryPolicy,
+// built on github.com/cenkalti/backoff/v4) through
+// github.com/hashicorp/go-retryablehttp, honouring Retry-After as a floor
+// and the caller's context for every wait. Retries are safe by
+// construction: GET, HEAD, PUT and DELETE are retried on network errors,
+// 408, 429 and 5xx; a POST is retried only when it carries idempotent
+// producer headers, is a close without data, or failed while dialing (so
+// it never left the machine). A plain append whose fate is unknown is
+// returned as an error rather than risk a duplicate.
+//
+// Headers from WithHeaderFunc are computed again for every attempt, so a
+// token refreshed between attempts is used on the retry. Redirects to
+// another scheme or host are refused, so credentials never leave the
+// server they were meant for. The Client logs nothing unless WithLogger is
+// given.
+package durable

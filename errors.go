@@ -1,0 +1,190 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Sentinel errors. Every error returned by a Client operation is an *Error
+// whose Err is one of these (for a status the server answered or a
+// violation the client detected) or the underlying cause (network failure,
+// context cancellation); test with errors.Is.
+var (
+	ErrNotFound            = errors.New("stream not found")                               // 404
+	ErrGone                = errors.New("stream gone")                                    // 410: soft-deleted, or offset before retention
+	ErrStreamExists        = errors.New("stream exists with a different configuration")   // 409 on create
+	ErrStreamClosed        = errors.New("stream closed")                                  // 409 with Stream-Closed: true
+	ErrContentTypeMismatch = errors.New("content type does not match the stream's")       // 409 on append
+	ErrSeqConflict         = errors.New("Stream-Seq not greater than the last one")       // 409 on append with Stream-Seq
+	ErrStaleEpoch          = errors.New("stale producer epoch")                           // 403 with Producer-Epoch
+	ErrProducerSeqGap      = errors.New("producer sequence gap")                          // 409 with Producer-Expected-Seq
+	ErrBadRequest          = errors.New("bad request")                                    // 400
+	ErrUnauthorized        = errors.New("unauthorized")                                   // 401
+	ErrForbidden           = errors.New("forbidden")                                      // 403 (not a stale epoch)
+	ErrPreconditionFailed  = errors.New("precondition failed")                            // 412
+	ErrPayloadTooLarge     = errors.New("payload too large")                              // 413
+	ErrRateLimited         = errors.New("rate limited")                                   // 429
+	ErrNotSupported        = errors.New("operation not supported for this stream")        // 405, 501
+	ErrServer              = errors.New("server error")                                   // other 5xx
+	ErrUnexpectedStatus    = errors.New("unexpected HTTP status")                         // any other status
+	ErrProtocol            = errors.New("server response violates the protocol")          // missing/invalid headers, bad body
+	ErrResponseTooLarge    = errors.New("response body larger than the configured limit") // see WithMaxResponseSize
+	ErrCrossHostRedirect   = errors.New("redirect to another scheme or host refused")
+	ErrInvalidArgument     = errors.New("invalid argument") // rejected before any request was sent
+	ErrDisconnected        = errors.New("live connection ended before the stream was closed")
+)
+
+// maxMessage bounds Error.Message, in bytes.
+const maxMessage = 512
+
+// Error describes a failed operation. It wraps a sentinel (or the
+// underlying cause) in Err; errors.Is and errors.As see through it.
+type Error struct {
+	Op      string // "create", "append", "close", "head", "delete", "read", "sse"
+	URL     string // stream URL with userinfo and secret-looking query values redacted
+	Status  int    // HTTP status, 0 if none was received
+	Message string // bounded, sanitised excerpt of the response body (≤ 512 bytes)
+	Err     error  // sentinel or cause
+
+	RetryAfter  time.Duration // server's Retry-After, if any (429, 503)
+	NextOffset  Offset        // final offset reported with ErrStreamClosed
+	ExpectedSeq int64         // with ErrProducerSeqGap: Producer-Expected-Seq
+	ReceivedSeq int64         // with ErrProducerSeqGap: Producer-Received-Seq
+	ServerEpoch int64         // with ErrStaleEpoch: the server's current Producer-Epoch
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("durable: ")
+	b.WriteString(e.Op)
+	if e.URL != "" {
+		b.WriteString(" ")
+		b.WriteString(e.URL)
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	switch {
+	case errors.Is(e.Err, ErrStaleEpoch):
+		fmt.Fprintf(&b, " (server epoch %d)", e.ServerEpoch)
+	case errors.Is(e.Err, ErrProducerSeqGap):
+		fmt.Fprintf(&b, " (expected seq %d, received %d)", e.ExpectedSeq, e.ReceivedSeq)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel or cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err is transient: a network failure, a
+// truncated response, a dropped live connection, 408, 429 or a 5xx other
+// than 501/505. Context cancellation, protocol violations and every other
+// status are not retryable. It says nothing about whether resending is
+// safe: a plain append (without producer headers) that failed this way may
+// already have been applied.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Status >= 300 {
+		return retryableStatus(e.Status)
+	}
+	for _, permanent := range []error{ErrProtocol, ErrResponseTooLarge, ErrCrossHostRedirect, ErrInvalidArgument} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	if errors.Is(err, ErrDisconnected) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+func retryableStatus(status int) bool {
+	switch {
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
+		return true
+	case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
+		return false
+	default:
+		return status >= 500 && status <= 599
+	}
+}
+
+// isDialError reports whether err happened while connecting, so that no
+// byte of the request can have reached the server.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// excerpt turns up to maxMessage bytes of a response body into a printable
+// single-line message.
+func excerpt(body []byte) string {
+	if len(body) > maxMessage {
+		body = body[:maxMessage]
+	}
+	var b strings.Builder
+	for len(body) > 0 {
+		r, size := utf8.DecodeRune(body)
+		body = body[size:]
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			b.WriteRune('\uFFFD')
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case !unicode.IsPrint(r):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// statusSentinel maps a status to its sentinel when no header refines it.
+func statusSentinel(status int) error {
+	switch {
+	case status == http.StatusBadRequest:
+		return ErrBadRequest
+	case status == http.StatusUnauthorized:
+		return ErrUnauthorized
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusNotFound:
+		return ErrNotFound
+	case status == http.StatusGone:
+		return ErrGone
+	case status == http.StatusPreconditionFailed:
+		return ErrPreconditionFailed
+	case status == http.StatusRequestEntityTooLarge:
+		return ErrPayloadTooLarge
+	case status == http.StatusTooManyRequests:
+		return ErrRateLimited
+	case status == http.StatusMethodNotAllowed, status == http.StatusNotImplemented:
+		return ErrNotSupported
+	case status >= 500 && status <= 599:
+		return ErrServer
+	default:
+		return ErrUnexpectedStatus
+	}
+}

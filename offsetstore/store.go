@@ -1,0 +1,137 @@
+// Package offsetstore persists reader positions and writer producer epochs.
+//
+// A [Store] maps a key (typically a stream URL or a consumer name) to a
+// [Position]; an [EpochStore] maps a producer ID to the last epoch it claimed.
+// Two implementations are provided:
+//
+//   - [Memory]: process-local, for tests and for readers that do not need to
+//     survive a restart.
+//   - [File]: every key in one versioned, checksummed JSON file that is
+//     replaced atomically on each save, so that a crash at any instant leaves
+//     either the previous or the new content. See [OpenFile] for the exact
+//     guarantee.
+//
+// The package imports nothing else from durable, so that any package may
+// depend on it without forming an import cycle.
+package offsetstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Position is a consumer position in a stream: a server offset plus how many
+// items past it were already handled. Reading from an offset always yields the
+// same data in the same order, so (Offset, Skip) pins one message exactly, even
+// in the middle of a batch.
+type Position struct {
+	// Offset is the server offset ("-1" is the start of the stream). It must
+	// not be empty.
+	Offset string
+	// Skip counts the messages (JSON streams) or bytes (other streams) past
+	// Offset that were already handled. It must not be negative.
+	Skip int64
+	// Meta is opaque application data saved atomically with the position
+	// (for example the length of an output file written so far). It must be
+	// valid UTF-8; encode binary data (for example in base64) first.
+	Meta string
+}
+
+// Store loads and saves positions by key. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Load returns the position saved under key; ok is false when none was.
+	Load(ctx context.Context, key string) (pos Position, ok bool, err error)
+	// Save records pos under key. When Save returns nil the position is as
+	// durable as the implementation promises.
+	Save(ctx context.Context, key string, pos Position) error
+}
+
+// EpochStore loads and saves the last epoch claimed by a writer's idempotent
+// producer, so that a restarted writer can claim a higher one and fence its
+// predecessor. Implementations are safe for concurrent use.
+type EpochStore interface {
+	// LoadEpoch returns the epoch saved for producerID; ok is false when none
+	// was.
+	LoadEpoch(ctx context.Context, producerID string) (epoch int64, ok bool, err error)
+	// SaveEpoch records epoch for producerID.
+	SaveEpoch(ctx context.Context, producerID string, epoch int64) error
+}
+
+// Sentinel errors. Test for them with [errors.Is]; errors about a file are
+// returned as a [*FileError] that carries the path and wraps one of these.
+var (
+	// ErrCorrupt reports an offset file that is not a well-formed file of a
+	// known version: truncated, garbled, edited by hand (checksum mismatch),
+	// or empty. The store refuses to open it rather than silently start over.
+	ErrCorrupt = errors.New("offsetstore: corrupt offset file")
+	// ErrUnknownVersion reports an offset file written with a format version
+	// this package does not understand (for example by a newer release).
+	ErrUnknownVersion = errors.New("offsetstore: unknown offset file version")
+	// ErrLocked reports that another File (in this or another process) holds
+	// the offset file open.
+	ErrLocked = errors.New("offsetstore: offset file is locked by another user")
+	// ErrClosed reports a call on a closed File.
+	ErrClosed = errors.New("offsetstore: store is closed")
+	// ErrInvalid reports an invalid argument: an empty key or producer ID, an
+	// empty offset, a negative skip or epoch, or a string that is not valid
+	// UTF-8.
+	ErrInvalid = errors.New("offsetstore: invalid argument")
+)
+
+// FileError is an error about an offset file. It wraps one of the sentinel
+// errors (or an operating-system error) and names the file.
+type FileError struct {
+	Op   string // "open", "load", "save", "lock", ...
+	Path string // the offset file's path
+	Err  error  // the cause; errors.Is works through it
+}
+
+// Error implements error.
+func (e *FileError) Error() string {
+	return "offsetstore: " + e.Op + " " + e.Path + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *FileError) Unwrap() error { return e.Err }
+
+func validateKey(what, key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
+	}
+	return nil
+}
+
+func validatePosition(pos Position) error {
+	switch {
+	case pos.Offset == "":
+		return fmt.Errorf("%w: empty offset", ErrInvalid)
+	case !utf8.ValidString(pos.Offset):
+		return fmt.Errorf("%w: offset is not valid UTF-8", ErrInvalid)
+	case pos.Skip < 0:
+		return fmt.Errorf("%w: negative skip %d", ErrInvalid, pos.Skip)
+	case !utf8.ValidString(pos.Meta):
+		return fmt.Errorf("%w: meta is not valid UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+func validateEpoch(epoch int64) error {
+	if epoch < 0 {
+		return fmt.Errorf("%w: negative epoch %d", ErrInvalid, epoch)
+	}
+	return nil
+}
+
+// Compile-time interface checks.
+var (
+	_ Store      = (*Memory)(nil)
+	_ EpochStore = (*Memory)(nil)
+	_ Store      = (*File)(nil)
+	_ EpochStore = (*File)(nil)
+)

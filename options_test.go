@@ -1,0 +1,164 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewClientValidation(t *testing.T) {
+	t.Parallel()
+	bad := func(mut func(*RetryPolicy)) Option {
+		p := DefaultRetryPolicy()
+		mut(&p)
+		return WithRetry(p)
+	}
+	for _, tc := range []struct {
+		name string
+		base string
+		opts []Option
+		ok   bool
+	}{
+		{"defaults", "http://h/v1/stream/", nil, true},
+		{"no trailing slash", "http://h/v1/stream", nil, true},
+		{"https", "https://h:8443/", nil, true},
+		{"relative base", "/v1/stream/", nil, false},
+		{"ftp base", "ftp://h/", nil, false},
+		{"base with query", "http://h/?token=x", nil, false},
+		{"garbage base", "http://%zz", nil, false},
+		{"nil http client", "http://h/", []Option{WithHTTPClient(nil)}, false},
+		{"nil option", "http://h/", []Option{nil}, false},
+		{"empty header name", "http://h/", []Option{WithHeader("", "v")}, false},
+		{"header value newline", "http://h/", []Option{WithHeader("X-A", "a\r\nb")}, false},
+		{"nil header func", "http://h/", []Option{WithHeaderFunc(nil)}, false},
+		{"nil logger", "http://h/", []Option{WithLogger(nil)}, false},
+		{"zero timeout", "http://h/", []Option{WithTimeout(0)}, false},
+		{"negative timeout", "http://h/", []Option{WithTimeout(-time.Second)}, false},
+		{"timeout", "http://h/", []Option{WithTimeout(time.Second)}, true},
+		{"empty user agent", "http://h/", []Option{WithUserAgent(" ")}, false},
+		{"zero max response", "http://h/", []Option{WithMaxResponseSize(0)}, false},
+		{"zero retry policy", "http://h/", []Option{WithRetry(RetryPolicy{})}, false},
+		{"no retry", "http://h/", []Option{WithRetry(NoRetry())}, true},
+		{"max < initial", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Max = p.Initial / 2 })}, false},
+		{"multiplier < 1", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Multiplier = 0.5 })}, false},
+		{"multiplier NaN", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Multiplier = math.NaN() })}, false},
+		{"jitter > 1", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Jitter = 1.5 })}, false},
+		{"negative attempts", "http://h/", []Option{bad(func(p *RetryPolicy) { p.MaxAttempts = -1 })}, false},
+		{"negative elapsed", "http://h/", []Option{bad(func(p *RetryPolicy) { p.MaxElapsed = -1 })}, false},
+		{"unlimited retries", "http://h/", []Option{bad(func(p *RetryPolicy) { p.MaxAttempts, p.MaxElapsed = 0, 0 })}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(tc.base, tc.opts...)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidArgument)
+		})
+	}
+}
+
+func TestNewClientDoesNotMutateHTTPClient(t *testing.T) {
+	t.Parallel()
+	hc := &http.Client{}
+	_, err := NewClient("http://h/", WithHTTPClient(hc))
+	require.NoError(t, err)
+	require.Nil(t, hc.CheckRedirect)
+}
+
+func TestURL(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient("http://u:p@h:1/v1/stream")
+	require.NoError(t, err)
+	for _, tc := range []struct{ in, want string }{
+		{"orders", "http://u:p@h:1/v1/stream/orders"},
+		{"/tenant/orders", "http://u:p@h:1/v1/stream/tenant/orders"},
+		{"a b", "http://u:p@h:1/v1/stream/a%20b"},
+		{"https://other/x?y=1", "https://other/x?y=1"},
+		{"", ""},
+		{"../etc", ""},
+		{"a/./b", ""},
+		{"a?b", ""},
+		{"a\x01", ""},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := c.URL(tc.in)
+			if tc.want == "" {
+				require.ErrorIs(t, err, ErrInvalidArgument)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestBackOffFromPolicy(t *testing.T) {
+	t.Parallel()
+	p := RetryPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 4}
+	b := newBackOffFrom(p)
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.NextBackOff())
+	}
+	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, -1, -1}, got)
+
+	c, err := NewClient("http://h/", WithRetry(p))
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Millisecond, c.newBackOff().NextBackOff())
+}
+
+func TestRetryAfterParse(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"1", time.Second, true},
+		{"0", 0, true},
+		{"120", 2 * time.Minute, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"soon", 0, false},
+		{now.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second, true},
+		{now.Add(-3 * time.Second).Format(http.TimeFormat), 0, true},
+		{"99999999999", 24 * time.Hour, true},
+	} {
+		t.Run(tc.v, func(t *testing.T) {
+			got, ok := retryAfter(http.Header{"Retry-After": {tc.v}}, now)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestHeaderPrecedence(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient("http://h/",
+		WithHeader("X-Static", "s"), WithHeader("Authorization", "static"),
+		WithUserAgent("ua/1"),
+		WithHeaderFunc(func(context.Context) (http.Header, error) {
+			return http.Header{"authorization": {"Bearer fresh"}, "Content-Type": {"evil"}}, nil
+		}))
+	require.NoError(t, err)
+	h, err := c.requestHeader(context.Background(), http.Header{"Content-Type": {"text/plain"}})
+	require.NoError(t, err)
+	require.Equal(t, "s", h.Get("X-Static"))
+	require.Equal(t, "Bearer fresh", h.Get("Authorization"))
+	require.Equal(t, "text/plain", h.Get("Content-Type"))
+	require.Equal(t, "ua/1", h.Get("User-Agent"))
+
+	boom := errors.New("no token")
+	c2, err := NewClient("http://h/", WithHeaderFunc(func(context.Context) (http.Header, error) { return nil, boom }))
+	require.NoError(t, err)
+	_, err = c2.Head(context.Background(), "s")
+	require.ErrorIs(t, err, boom)
+}

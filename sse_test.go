@@ -1,0 +1,155 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var sseHeader = map[string]string{"Content-Type": "text/event-stream"}
+
+func ctl(js string) string { return "event: control\ndata: " + js + "\n\n" }
+
+func TestSSEStreamMock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		hdr     map[string]string
+		body    string
+		ctype   string
+		want    []Chunk
+		wantErr error // returned by the Next after the chunks
+	}{
+		{
+			name: "text data then close",
+			body: "event: data\ndata: hello\n\n" + ctl(`{"streamNextOffset":"5","streamCursor":"c1"}`) +
+				": keep-alive comment\n\n" +
+				"event: data\r\ndata: two\r\ndata: lines\r\n\r\n" + ctl(`{"streamNextOffset":"9","streamClosed":true}`),
+			want: []Chunk{
+				{Data: []byte("hello"), NextOffset: "5", Cursor: "c1"},
+				{Data: []byte("two\nlines"), NextOffset: "9", Closed: true, UpToDate: true},
+			},
+			wantErr: io.EOF,
+		},
+		{
+			name: "base64 split over lines",
+			hdr:  map[string]string{"Stream-Sse-Data-Encoding": "base64"},
+			body: "event: data\ndata: AQIDBAUG\ndata: BwgJCg==\n\n" + ctl(`{"streamNextOffset":"5","streamCursor":"c","upToDate":true}`),
+			want: []Chunk{{Data: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, NextOffset: "5", Cursor: "c", UpToDate: true}},
+			// connection ends without a close
+			wantErr: ErrDisconnected,
+		},
+		{
+			name:  "json batches merged",
+			ctype: "application/json",
+			body:  "event: data\ndata: [\ndata: {\"k\":1}\ndata: ]\n\nevent: data\ndata: [2,3]\n\nevent: data\ndata: []\n\n" + ctl(`{"streamNextOffset":"5","streamCursor":"c"}`),
+			want:  []Chunk{{Data: []byte(`[{"k":1},2,3]`), ContentType: "application/json", NextOffset: "5", Cursor: "c"}},
+			// partial data without control is dropped
+			wantErr: ErrDisconnected,
+		},
+		{
+			name:    "data without control is not delivered",
+			body:    "event: data\ndata: orphan\n\n",
+			wantErr: ErrDisconnected,
+		},
+		{name: "truncated event", body: "event: data\ndata: orph", wantErr: ErrDisconnected},
+		{name: "control not json", body: ctl(`{nope`), wantErr: ErrProtocol},
+		{name: "control without offset", body: ctl(`{"streamCursor":"c"}`), wantErr: ErrProtocol},
+		{name: "control sentinel offset", body: ctl(`{"streamNextOffset":"now"}`), wantErr: ErrProtocol},
+		{name: "bad base64", hdr: map[string]string{"Stream-Sse-Data-Encoding": "base64"}, body: "event: data\ndata: !!!\n\n", wantErr: ErrProtocol},
+		{name: "json data not an array", ctype: "application/json", body: "event: data\ndata: {}\n\n", wantErr: ErrProtocol},
+		{
+			name: "offset goes backwards",
+			body: ctl(`{"streamNextOffset":"5","streamCursor":"c"}`) + ctl(`{"streamNextOffset":"4","streamCursor":"c"}`),
+			want: []Chunk{{NextOffset: "5", Cursor: "c"}}, wantErr: ErrProtocol,
+		},
+		{name: "unknown events ignored", body: "event: ping\ndata: x\n\n" + ctl(`{"streamNextOffset":"5","streamClosed":true}`),
+			want: []Chunk{{NextOffset: "5", Closed: true, UpToDate: true}}, wantErr: io.EOF},
+		{name: "oversized line", body: "event: data\ndata: " + strings.Repeat("x", 5000) + "\n\n", wantErr: ErrResponseTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, mt := mockClient(t, WithMaxResponseSize(4096))
+			h := map[string]string{"Content-Type": "text/event-stream"}
+			for k, v := range tc.hdr {
+				h[k] = v
+			}
+			mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
+				require.Equal(t, "sse", req.URL.Query().Get("live"))
+				require.Equal(t, "3", req.URL.Query().Get("offset"))
+				return mkResp(req, 200, h, io.NopCloser(strings.NewReader(tc.body)), -1), nil
+			})
+			s, err := c.OpenSSE(context.Background(), "s", SSEOptions{Offset: "3", ContentType: tc.ctype})
+			require.NoError(t, err)
+			defer s.Close()
+			for _, want := range tc.want {
+				got, err := s.Next(context.Background())
+				require.NoError(t, err)
+				if want.ContentType == "" {
+					want.ContentType = tc.ctype
+				}
+				require.Equal(t, want, got)
+			}
+			_, err = s.Next(context.Background())
+			require.ErrorIs(t, err, tc.wantErr)
+			_, err2 := s.Next(context.Background())
+			require.ErrorIs(t, err2, tc.wantErr, "sticky")
+		})
+	}
+}
+
+func TestSSEWrongContentType(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t)
+	mt.RegisterNoResponder(reply(200, map[string]string{"Content-Type": "text/html"}, "<html>"))
+	_, err := c.OpenSSE(context.Background(), "s", SSEOptions{})
+	require.ErrorIs(t, err, ErrProtocol)
+}
+
+func TestSSENextHonoursContext(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
+		return mkResp(req, 200, sseHeader, pr, -1), nil
+	})
+	s, err := c.OpenSSE(context.Background(), "s", SSEOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Next(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestReadLiveSSEMock(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t)
+	mt.RegisterNoResponder(reply(200, sseHeader,
+		"event: data\ndata: hi\n\n"+ctl(`{"streamNextOffset":"5","streamCursor":"c1","upToDate":true}`)+"event: data\ndata: more\n\n"))
+	ch, err := c.Read(context.Background(), "s", ReadOptions{Live: LiveSSE})
+	require.NoError(t, err)
+	require.Equal(t, Chunk{Data: []byte("hi"), NextOffset: "5", Cursor: "c1", UpToDate: true}, ch)
+}
+
+func TestMiniParserLineEndings(t *testing.T) {
+	t.Parallel()
+	p := newEventParser(strings.NewReader("event: a\rdata: 1\r\rid: 7\r\ndata:2\r\n\r\n:c\n\n"), 100, 100)
+	ev, err := p.Next()
+	require.NoError(t, err)
+	require.Equal(t, sseEvent{Type: "a", Data: "1"}, ev)
+	ev, err = p.Next()
+	require.NoError(t, err)
+	require.Equal(t, sseEvent{Type: "message", Data: "2", ID: "7"}, ev)
+	_, err = p.Next()
+	require.True(t, errors.Is(err, io.EOF))
+}

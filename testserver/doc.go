@@ -1,0 +1,62 @@
+// Package testserver is a complete Durable Streams server for tests and
+// local development, in the shape of net/http/httptest:
+//
+//	srv := testserver.New()
+//	defer srv.Close()
+//	url := srv.StreamURL("orders") // http://127.0.0.1:PORT/v1/stream/orders
+//
+// It implements the stream protocol of PROTOCOL.md: create (content type,
+// Stream-TTL, Stream-Expires-At, Stream-Closed, initial body, idempotent
+// 200 / 409 including closure), append (content-type match, JSON
+// validation and one-level array flattening, Stream-Seq, atomic append and
+// close, idempotent producers), close, delete (soft delete while forks
+// exist), HEAD, catch-up reads with a chunk limit and ETags, long-poll and
+// SSE live reads, forks with sub-offsets, TTL / expiry against an
+// injectable clock, and the recommended security, caching and CORS headers.
+// The `durable serve` command runs it standalone.
+//
+// # Offsets
+//
+// Offsets look like "0000000000000000_0000000000000123": fixed width, so
+// lexicographic order is stream order. They are positions in the stream's
+// log; every append adds at least one byte, so offsets only grow. They are
+// never "-1" or "now".
+//
+// # Stream-Seq scope
+//
+// Stream-Seq is enforced per stream: a value must be byte-wise greater than
+// the last one accepted on that stream, whoever sent it.
+//
+// # Storage and durability
+//
+// Streams live in memory unless WithDataDir is given. With a data
+// directory every stream has a metadata file and an append-only log; a
+// log record carries the appended data together with the state that
+// changes with it (Stream-Seq, producer epoch and sequence, closure), so an
+// append and its producer state are committed atomically. The log is
+// written and fsynced (and a new stream's directory entry too) before the
+// response is sent: an acknowledged write survives a killed process and a
+// machine crash. WithoutSync skips the fsync (acknowledged writes then
+// survive a killed process only). A record torn by a crash is detected by
+// its checksum and dropped on restart; it was never acknowledged.
+// Last-access times for sliding TTLs are not persisted: a restart starts
+// every TTL window afresh.
+//
+// # Faults and accounting
+//
+// InjectFault makes matching requests fail with a status (and
+// Retry-After), a delay, a dropped connection or a truncated body, for the
+// next Count requests or with a probability; AfterApply fails the
+// response after the real handler ran, so the write did happen. Requests
+// counts the requests that reached the server per stream path and method.
+// With WithFaultControl the same is reachable over HTTP at
+// /__ds/testserver/ (see serveControl) for tests in other processes.
+//
+// # Input limits
+//
+// Stream paths are at most 1024 bytes, with no empty, "." or ".."
+// segments, no encoded slashes or backslashes and no control characters;
+// the first segment "__ds" is reserved. Offsets are at most 256 bytes.
+// Bodies over the configured limit get 413. Bad input gets a 4xx with a
+// short text/plain message and changes nothing.
+package testserver

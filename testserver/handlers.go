@@ -1,0 +1,661 @@
+package testserver
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/durablego/durable/internal/protocol"
+)
+
+const defaultContentType = "application/octet-stream"
+
+func isJSONType(ct string) bool { return protocol.IsJSON(ct) }
+
+// sameType reports whether two content types name the same media type
+// (compared case-insensitively, parameters ignored).
+func sameType(a, b string) bool { return protocol.BaseMediaType(a) == protocol.BaseMediaType(b) }
+
+// validMediaType reports whether ct looks like type/subtype.
+func validMediaType(ct string) bool {
+	b := protocol.BaseMediaType(ct)
+	i := strings.IndexByte(b, '/')
+	return i > 0 && i < len(b)-1 && !strings.ContainsAny(b, " \t")
+}
+
+// readBody reads the whole request body within the configured limit.
+// It reports 413 when the body is too large.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, string) {
+	if r.ContentLength > s.cfg.maxBodySize {
+		return nil, http.StatusRequestEntityTooLarge, "request body too large"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodySize))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, http.StatusRequestEntityTooLarge, "request body too large"
+		}
+		return nil, http.StatusBadRequest, "cannot read request body"
+	}
+	return body, 0, ""
+}
+
+// lookup returns the live stream at path, or the status to answer with:
+// 404 (missing or expired) or 410 (soft-deleted). Expired streams are
+// removed here. Caller holds s.mu.
+func (s *Server) lookup(path string, now time.Time) (*stream, int) {
+	st := s.streams[path]
+	if st == nil {
+		return nil, http.StatusNotFound
+	}
+	if st.softDeleted {
+		return nil, http.StatusGone
+	}
+	if st.expired(now) {
+		if st.refs > 0 {
+			// Expired while forks still read its data: soft-deleted.
+			st.softDeleted = true
+			st.notify()
+			_ = s.diskMeta(st)
+			return nil, http.StatusGone
+		}
+		s.removeLocked(st)
+		return nil, http.StatusNotFound
+	}
+	return st, 0
+}
+
+// hdr returns the values of header name and whether it is present.
+func hdr(h http.Header, name string) ([]string, bool) {
+	vs := h.Values(name)
+	return vs, len(vs) > 0
+}
+
+func lookupMessage(status int) string {
+	if status == http.StatusGone {
+		return "stream deleted"
+	}
+	return "stream not found"
+}
+
+// ---------------------------------------------------------------- create
+
+type createReq struct {
+	ct         string
+	hasCT      bool
+	ttl        int64
+	hasTTL     bool
+	expiresAt  time.Time
+	expiresRaw string
+	hasExpiry  bool
+	closed     bool
+	forkFrom   string
+	forkOffset string
+	hasForkOff bool
+	forkSub    int64
+	body       []byte
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path string) {
+	q, status, msg := s.parseCreate(w, r)
+	if status != 0 {
+		httpError(w, status, msg)
+		return
+	}
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code, msg := s.createLocked(path, q, now)
+	if code >= 400 {
+		s.mu.Unlock()
+		httpError(w, code, msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", st.contentType)
+	h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+	if st.closed {
+		h.Set(protocol.HeaderClosed, "true")
+	}
+	disk := st.disk
+	s.mu.Unlock()
+	if code == http.StatusCreated {
+		if disk != nil {
+			if err := disk.sync(); err != nil {
+				httpError(w, http.StatusInternalServerError, "storage error")
+				return
+			}
+		}
+		h.Set("Location", s.requestURL(r))
+	}
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+}
+
+func (s *Server) requestURL(r *http.Request) string {
+	host := r.Host
+	if host == "" {
+		host = strings.TrimPrefix(s.url, "http://")
+	}
+	return "http://" + host + r.URL.EscapedPath()
+}
+
+// parseCreate validates a PUT request's headers and body.
+func (s *Server) parseCreate(w http.ResponseWriter, r *http.Request) (*createReq, int, string) {
+	q := &createReq{}
+	h := r.Header
+	if ct := h.Get("Content-Type"); ct != "" {
+		if !validMediaType(ct) {
+			return nil, http.StatusBadRequest, "invalid Content-Type"
+		}
+		q.ct, q.hasCT = ct, true
+	}
+	if vs, ok := hdr(h, protocol.HeaderTTL); ok {
+		if len(vs) != 1 {
+			return nil, http.StatusBadRequest, "multiple Stream-TTL headers"
+		}
+		n, ok := protocol.ParseTTL(vs[0])
+		if !ok {
+			return nil, http.StatusBadRequest, "invalid Stream-TTL"
+		}
+		q.ttl, q.hasTTL = n, true
+	}
+	if vs, ok := hdr(h, protocol.HeaderExpiresAt); ok {
+		if len(vs) != 1 {
+			return nil, http.StatusBadRequest, "multiple Stream-Expires-At headers"
+		}
+		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(vs[0]))
+		if err != nil {
+			return nil, http.StatusBadRequest, "invalid Stream-Expires-At"
+		}
+		q.expiresAt, q.expiresRaw, q.hasExpiry = t, strings.TrimSpace(vs[0]), true
+	}
+	if q.hasTTL && q.hasExpiry {
+		return nil, http.StatusBadRequest, "Stream-TTL and Stream-Expires-At are exclusive"
+	}
+	q.closed = protocol.IsTrue(h.Get(protocol.HeaderClosed))
+	_, hasFrom := hdr(h, protocol.HeaderForkedFrom)
+	q.forkFrom = h.Get(protocol.HeaderForkedFrom)
+	if hasFrom && q.forkFrom == "" {
+		return nil, http.StatusBadRequest, "empty Stream-Forked-From"
+	}
+	if vs, ok := hdr(h, protocol.HeaderForkOffset); ok {
+		if !hasFrom {
+			return nil, http.StatusBadRequest, "Stream-Fork-Offset requires Stream-Forked-From"
+		}
+		q.forkOffset, q.hasForkOff = vs[0], true
+	}
+	if vs, ok := hdr(h, protocol.HeaderForkSubOffset); ok {
+		if !hasFrom {
+			return nil, http.StatusBadRequest, "Stream-Fork-Sub-Offset requires Stream-Forked-From"
+		}
+		n, ok := protocol.ParseTTL(vs[0])
+		if !ok || len(vs) != 1 {
+			return nil, http.StatusBadRequest, "invalid Stream-Fork-Sub-Offset"
+		}
+		q.forkSub = n
+	}
+	body, status, msg := s.readBody(w, r)
+	if status != 0 {
+		return nil, status, msg
+	}
+	q.body = body
+	return q, 0, ""
+}
+
+// createLocked creates the stream or checks an existing one. It returns the
+// stream and 201 or 200, or an error status and message. Caller holds s.mu.
+func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream, int, string) {
+	if old := s.streams[path]; old != nil {
+		if old.softDeleted {
+			return nil, http.StatusConflict, "stream deleted; path is blocked while forks exist"
+		}
+		if old.expired(now) && old.refs > 0 {
+			old.softDeleted = true
+			old.notify()
+			_ = s.diskMeta(old)
+			return nil, http.StatusConflict, "stream expired; path is blocked while forks exist"
+		}
+		if old.expired(now) {
+			s.removeLocked(old)
+		} else {
+			if !sameConfig(old, q) {
+				return nil, http.StatusConflict, "stream exists with different configuration"
+			}
+			return old, http.StatusOK, ""
+		}
+	}
+	ct := q.ct
+	var src *stream
+	var forkPos int64
+	if q.forkFrom != "" {
+		var status int
+		var msg string
+		src, forkPos, status, msg = s.resolveFork(q, now)
+		if status != 0 {
+			return nil, status, msg
+		}
+		if ct == "" {
+			ct = src.contentType
+		} else if !sameType(ct, src.contentType) {
+			return nil, http.StatusConflict, "Content-Type differs from the source stream"
+		}
+	}
+	if ct == "" {
+		ct = defaultContentType
+	}
+	s.nextID++
+	st := newStream(path, s.nextID, ct, now)
+	var msgs [][]byte
+	if len(q.body) > 0 {
+		if st.isJSON {
+			var err error
+			msgs, err = splitJSON(q.body, true)
+			if err != nil {
+				return nil, http.StatusBadRequest, err.Error()
+			}
+		}
+	}
+	st.ttl, st.hasTTL = q.ttl, q.hasTTL
+	st.expiresAt, st.expiresRaw, st.hasExpiry = q.expiresAt, q.expiresRaw, q.hasExpiry
+	if src != nil {
+		st.forkedFrom = q.forkFrom
+		st.forkOffset = formatOffset(forkPos)
+		if q.hasForkOff {
+			st.forkOffset = q.forkOffset
+		}
+		st.forkSub = q.forkSub
+		if !q.hasTTL && !q.hasExpiry {
+			st.ttl, st.hasTTL = src.ttl, src.hasTTL
+			st.expiresAt, st.expiresRaw, st.hasExpiry = src.expiresAt, src.expiresRaw, src.hasExpiry
+		}
+		st.copyPrefix(src, forkPos)
+		st.source = src
+		src.refs++
+	}
+	lens := st.appendData(q.body, msgs)
+	st.closed = q.closed
+	if err := s.diskCreate(st, lens); err != nil {
+		if src != nil {
+			src.refs--
+		}
+		return nil, http.StatusInternalServerError, "storage error"
+	}
+	s.streams[path] = st
+	return st, http.StatusCreated, ""
+}
+
+// resolveFork finds the fork source and the divergence position.
+func (s *Server) resolveFork(q *createReq, now time.Time) (*stream, int64, int, string) {
+	srcPath := q.forkFrom
+	if strings.HasPrefix(srcPath, s.cfg.prefix) {
+		srcPath = srcPath[len(s.cfg.prefix):]
+	} else {
+		srcPath = strings.TrimPrefix(srcPath, "/")
+	}
+	if _, status, msg := validateStreamPath(srcPath); status != 0 {
+		return nil, 0, http.StatusBadRequest, "invalid Stream-Forked-From: " + msg
+	}
+	src, status := s.lookup(srcPath, now)
+	if status == http.StatusGone {
+		return nil, 0, http.StatusConflict, "source stream is deleted"
+	}
+	if status != 0 {
+		return nil, 0, http.StatusNotFound, "source stream not found"
+	}
+	pos := src.tail()
+	if q.hasForkOff {
+		switch q.forkOffset {
+		case protocol.OffsetStart:
+			pos = 0
+		case protocol.OffsetNow:
+			pos = src.tail()
+		default:
+			p, ok := parseOffset(q.forkOffset)
+			if !ok {
+				return nil, 0, http.StatusBadRequest, "invalid Stream-Fork-Offset"
+			}
+			if p > src.tail() {
+				return nil, 0, http.StatusBadRequest, "Stream-Fork-Offset is beyond the source tail"
+			}
+			if !src.validPos(p) {
+				return nil, 0, http.StatusBadRequest, "Stream-Fork-Offset is not a message boundary"
+			}
+			pos = p
+		}
+	}
+	pos, ok := src.subOffsetPos(pos, q.forkSub)
+	if !ok {
+		return nil, 0, http.StatusBadRequest, "Stream-Fork-Sub-Offset runs past the next data boundary"
+	}
+	return src, pos, 0, ""
+}
+
+// sameConfig reports whether a PUT matches an existing stream (idempotent).
+func sameConfig(st *stream, q *createReq) bool {
+	ct := q.ct
+	if ct == "" {
+		if q.forkFrom != "" {
+			ct = st.contentType
+		} else {
+			ct = defaultContentType
+		}
+	}
+	if !sameType(ct, st.contentType) || q.closed != st.closed {
+		return false
+	}
+	if q.forkFrom != st.forkedFrom && !(q.forkFrom == "" && st.forkedFrom != "") {
+		return false
+	}
+	if q.forkFrom != "" {
+		if q.hasForkOff && q.forkOffset != st.forkOffset {
+			return false
+		}
+		if q.forkSub != st.forkSub {
+			return false
+		}
+		if !q.hasTTL && !q.hasExpiry {
+			return true // inherited expiry
+		}
+	}
+	if q.hasTTL != st.hasTTL || (q.hasTTL && q.ttl != st.ttl) {
+		return false
+	}
+	if q.hasExpiry != st.hasExpiry || (q.hasExpiry && !q.expiresAt.Equal(st.expiresAt)) {
+		return false
+	}
+	return true
+}
+
+// ---------------------------------------------------------------- append
+
+type producerReq struct {
+	id    string
+	epoch int64
+	seq   int64
+}
+
+func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path string) {
+	h := r.Header
+	closeReq := protocol.IsTrue(h.Get(protocol.HeaderClosed))
+	ct := h.Get("Content-Type")
+
+	var prod *producerReq
+	_, hasID := hdr(h, protocol.HeaderProducerID)
+	_, hasEpoch := hdr(h, protocol.HeaderProducerEpoch)
+	_, hasSeq := hdr(h, protocol.HeaderProducerSeq)
+	if hasID || hasEpoch || hasSeq {
+		if !(hasID && hasEpoch && hasSeq) {
+			httpError(w, http.StatusBadRequest, "Producer-Id, Producer-Epoch and Producer-Seq go together")
+			return
+		}
+		id := h.Get(protocol.HeaderProducerID)
+		if id == "" || len(id) > maxIDLen {
+			httpError(w, http.StatusBadRequest, "invalid Producer-Id")
+			return
+		}
+		epoch, ok1 := protocol.ParseProducerNumber(h.Get(protocol.HeaderProducerEpoch))
+		seq, ok2 := protocol.ParseProducerNumber(h.Get(protocol.HeaderProducerSeq))
+		if !ok1 || !ok2 {
+			httpError(w, http.StatusBadRequest, "invalid Producer-Epoch or Producer-Seq")
+			return
+		}
+		prod = &producerReq{id: id, epoch: epoch, seq: seq}
+	}
+	var streamSeq string
+	_, hasStreamSeq := hdr(h, protocol.HeaderSeq)
+	if hasStreamSeq {
+		streamSeq = h.Get(protocol.HeaderSeq)
+		if streamSeq == "" || len(streamSeq) > maxSeqLen {
+			httpError(w, http.StatusBadRequest, "invalid Stream-Seq")
+			return
+		}
+	}
+
+	body, status, msg := s.readBody(w, r)
+	if status != 0 {
+		httpError(w, status, msg)
+		return
+	}
+	if len(body) > 0 {
+		if ct == "" {
+			httpError(w, http.StatusBadRequest, "missing Content-Type")
+			return
+		}
+		if !validMediaType(ct) {
+			httpError(w, http.StatusBadRequest, "invalid Content-Type")
+			return
+		}
+	}
+	var msgs [][]byte
+	if len(body) > 0 && isJSONType(ct) {
+		var err error
+		msgs, err = splitJSON(body, false)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code := s.lookup(path, now)
+	if code != 0 {
+		s.mu.Unlock()
+		httpError(w, code, lookupMessage(code))
+		return
+	}
+	if len(body) == 0 && !closeReq {
+		s.mu.Unlock()
+		httpError(w, http.StatusBadRequest, "empty body requires Stream-Closed: true")
+		return
+	}
+	st.lastAccess = now
+	rh := w.Header()
+	var ps *producerState
+	if prod != nil {
+		ps = st.producers[prod.id]
+		switch {
+		case ps != nil && prod.epoch < ps.Epoch:
+			rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
+			s.mu.Unlock()
+			httpError(w, http.StatusForbidden, "stale producer epoch")
+			return
+		case (ps == nil || prod.epoch > ps.Epoch) && prod.seq != 0:
+			s.mu.Unlock()
+			httpError(w, http.StatusBadRequest, "a new producer epoch must start at Producer-Seq 0")
+			return
+		case ps != nil && prod.epoch == ps.Epoch && prod.seq <= ps.Seq:
+			// Duplicate: already applied.
+			rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
+			rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(ps.Seq, 10))
+			rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+			if st.closed {
+				rh.Set(protocol.HeaderClosed, "true")
+			}
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if st.closed {
+		rh.Set(protocol.HeaderClosed, "true")
+		rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+		s.mu.Unlock()
+		if len(body) == 0 && closeReq && prod == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		httpError(w, http.StatusConflict, "stream is closed")
+		return
+	}
+	if prod != nil && ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1 {
+		rh.Set(protocol.HeaderProducerExpected, strconv.FormatInt(ps.Seq+1, 10))
+		rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "producer sequence gap")
+		return
+	}
+	if len(body) > 0 && !sameType(ct, st.contentType) {
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "Content-Type does not match the stream")
+		return
+	}
+	if hasStreamSeq && st.lastSeq != "" && streamSeq <= st.lastSeq {
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "Stream-Seq regression")
+		return
+	}
+
+	// Apply atomically: data, Stream-Seq, producer state, closure.
+	rec := logRecord{Close: closeReq}
+	rec.Msgs = st.appendData(body, msgs)
+	rec.Len = int64(len(body))
+	if st.isJSON {
+		rec.Len = 0
+	}
+	if hasStreamSeq {
+		st.lastSeq = streamSeq
+		rec.Seq = streamSeq
+	}
+	if prod != nil {
+		st.producers[prod.id] = &producerState{Epoch: prod.epoch, Seq: prod.seq}
+		rec.Prod = &producerTuple{ID: prod.id, Epoch: prod.epoch, Seq: prod.seq}
+	}
+	if closeReq {
+		st.closed = true
+		if prod != nil {
+			st.closer = rec.Prod
+		}
+	}
+	var derr error
+	if st.disk != nil {
+		derr = st.disk.write(&rec, body, msgs)
+	}
+	st.notify()
+	tail := st.tail()
+	disk := st.disk
+	s.mu.Unlock()
+	if derr == nil && disk != nil {
+		derr = disk.sync()
+	}
+	if derr != nil {
+		httpError(w, http.StatusInternalServerError, "storage error")
+		return
+	}
+
+	rh.Set(protocol.HeaderNextOffset, formatOffset(tail))
+	if closeReq {
+		rh.Set(protocol.HeaderClosed, "true")
+	}
+	if prod != nil {
+		rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(prod.epoch, 10))
+		rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(prod.seq, 10))
+		if len(body) > 0 {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// ---------------------------------------------------------------- head / delete
+
+func (s *Server) handleHead(w http.ResponseWriter, r *http.Request, path string) {
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code := s.lookup(path, now)
+	if code != 0 {
+		s.mu.Unlock()
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", st.contentType)
+	h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+	setExpiryHeaders(h, st)
+	if st.closed {
+		h.Set(protocol.HeaderClosed, "true")
+	}
+	h.Set("ETag", etag(st, 0, st.tail()))
+	s.mu.Unlock()
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func setExpiryHeaders(h http.Header, st *stream) {
+	if st.hasTTL {
+		h.Set(protocol.HeaderTTL, strconv.FormatInt(st.ttl, 10))
+	}
+	if st.hasExpiry {
+		h.Set(protocol.HeaderExpiresAt, st.expiresRaw)
+	}
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, path string) {
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code := s.lookup(path, now)
+	if code != 0 {
+		s.mu.Unlock()
+		httpError(w, code, lookupMessage(code))
+		return
+	}
+	err := s.deleteLocked(st)
+	s.mu.Unlock()
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "storage error")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// deleteLocked deletes st: soft when forks still reference it, otherwise
+// it is removed (cascading to soft-deleted sources). Caller holds s.mu.
+func (s *Server) deleteLocked(st *stream) error {
+	if st.refs > 0 {
+		st.softDeleted = true
+		st.notify()
+		return s.diskMeta(st)
+	}
+	s.removeLocked(st)
+	return nil
+}
+
+// removeLocked removes st from the server and releases its reference on
+// its source, cleaning up sources that were only kept for forks.
+func (s *Server) removeLocked(st *stream) {
+	for st != nil {
+		if s.streams[st.path] == st {
+			delete(s.streams, st.path)
+		}
+		st.gone = true
+		st.notify()
+		s.diskRemove(st)
+		src := st.source
+		st.source = nil
+		if src == nil {
+			return
+		}
+		src.refs--
+		if src.refs > 0 || !src.softDeleted {
+			if src.refs == 0 {
+				_ = s.diskMeta(src)
+			}
+			return
+		}
+		st = src
+	}
+}
+
+// etag builds a closure-aware entity tag for the range [a, b) of st.
+func etag(st *stream, a, b int64) string {
+	t := `"` + strconv.FormatUint(st.id, 36) + ":" + strconv.FormatInt(a, 10) + ":" + strconv.FormatInt(b, 10)
+	if st.closed && b == st.tail() {
+		t += ":c"
+	}
+	return t + `"`
+}

@@ -1,0 +1,124 @@
+package testserver
+
+import (
+	"strings"
+	"time"
+)
+
+// Defaults for the server configuration.
+const (
+	DefaultPrefix           = "/v1/stream/"
+	DefaultLongPollTimeout  = 30 * time.Second
+	DefaultSSECloseInterval = 60 * time.Second
+	DefaultChunkLimit       = 1 << 20  // bytes of stream data per catch-up response
+	DefaultMaxBodySize      = 64 << 20 // bytes per request body
+	DefaultCursorInterval   = 20 * time.Second
+)
+
+// cursorEpoch is the protocol's default cursor epoch (2024-10-09T00:00:00Z).
+var cursorEpoch = time.Date(2024, 10, 9, 0, 0, 0, 0, time.UTC)
+
+// Option configures a Server.
+type Option func(*config)
+
+type config struct {
+	prefix           string
+	dataDir          string
+	longPollTimeout  time.Duration
+	sseCloseInterval time.Duration
+	chunkLimit       int
+	maxBodySize      int64
+	clock            func() time.Time
+	faultControl     bool
+	cursorInterval   time.Duration
+	noSync           bool
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:           DefaultPrefix,
+		longPollTimeout:  DefaultLongPollTimeout,
+		sseCloseInterval: DefaultSSECloseInterval,
+		chunkLimit:       DefaultChunkLimit,
+		maxBodySize:      DefaultMaxBodySize,
+		clock:            time.Now,
+		cursorInterval:   DefaultCursorInterval,
+	}
+}
+
+// validate normalises the configuration; invalid values fall back to the
+// documented defaults only where the option documents that.
+func (c *config) validate() {
+	if !strings.HasPrefix(c.prefix, "/") {
+		c.prefix = "/" + c.prefix
+	}
+	if !strings.HasSuffix(c.prefix, "/") {
+		c.prefix += "/"
+	}
+	if c.longPollTimeout <= 0 {
+		c.longPollTimeout = DefaultLongPollTimeout
+	}
+	if c.sseCloseInterval <= 0 {
+		c.sseCloseInterval = DefaultSSECloseInterval
+	}
+	if c.chunkLimit <= 0 {
+		c.chunkLimit = DefaultChunkLimit
+	}
+	if c.maxBodySize <= 0 {
+		c.maxBodySize = DefaultMaxBodySize
+	}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	if c.cursorInterval <= 0 {
+		c.cursorInterval = DefaultCursorInterval
+	}
+}
+
+// WithPrefix sets the URL path under which streams live (default
+// "/v1/stream/"). A missing leading or trailing slash is added.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithDataDir keeps streams in dir (created if missing) so that a server
+// restarted on the same directory serves the same streams. Empty means
+// memory only (the default).
+func WithDataDir(dir string) Option { return func(c *config) { c.dataDir = dir } }
+
+// WithLongPollTimeout sets how long a long-poll read waits for data before
+// answering 204 (default 30s; zero or negative keeps the default).
+func WithLongPollTimeout(d time.Duration) Option {
+	return func(c *config) { c.longPollTimeout = d }
+}
+
+// WithSSECloseInterval sets how long an SSE response stays open before the
+// server ends it so the client reconnects (default 60s; zero or negative
+// keeps the default).
+func WithSSECloseInterval(d time.Duration) Option {
+	return func(c *config) { c.sseCloseInterval = d }
+}
+
+// WithChunkLimit sets the most stream bytes one catch-up or long-poll
+// response carries (default 1 MiB). A JSON response always carries at
+// least one whole message.
+func WithChunkLimit(bytes int) Option { return func(c *config) { c.chunkLimit = bytes } }
+
+// WithMaxBodySize sets the largest request body accepted; larger bodies get
+// 413 (default 64 MiB).
+func WithMaxBodySize(bytes int64) Option { return func(c *config) { c.maxBodySize = bytes } }
+
+// WithClock sets the time source used for TTL / expiry and cursors
+// (default time.Now). Long-poll and SSE waits use real timers.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithFaultControl enables the HTTP control endpoints under
+// /__ds/testserver/ (faults and request accounting) so tests in other
+// processes can drive them. Disabled by default.
+func WithFaultControl(enabled bool) Option { return func(c *config) { c.faultControl = enabled } }
+
+// WithCursorInterval sets the length of a cursor interval (default 20s).
+func WithCursorInterval(d time.Duration) Option { return func(c *config) { c.cursorInterval = d } }
+
+// WithoutSync disables fsync in data-directory mode. Acknowledged writes then
+// survive a killed process (they reach the kernel before the response) but
+// not a machine crash. Useful for fast disk-backed benchmarks.
+func WithoutSync() Option { return func(c *config) { c.noSync = true } }

@@ -1,0 +1,389 @@
+package testserver
+
+import (
+	"bufio"
+	"encoding/base64"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/durablego/durable/internal/protocol"
+)
+
+const cacheCatchUp = "public, max-age=60, stale-while-revalidate=300"
+
+type readReq struct {
+	pos       int64
+	now       bool // offset=now
+	hasOffset bool
+	live      string
+	cursor    int64
+	hasCursor bool
+}
+
+// parseRead validates the query of a GET.
+func parseRead(r *http.Request) (readReq, string) {
+	var q readReq
+	vals := r.URL.Query()
+	if offs, ok := vals[protocol.QueryOffset]; ok {
+		if len(offs) != 1 {
+			return q, "multiple offset parameters"
+		}
+		o := offs[0]
+		switch {
+		case o == "":
+			return q, "empty offset"
+		case len(o) > maxOffsetLen:
+			return q, "offset too long"
+		case o == protocol.OffsetStart:
+		case o == protocol.OffsetNow:
+			q.now = true
+		default:
+			p, ok := parseOffset(o)
+			if !ok {
+				return q, "malformed offset"
+			}
+			q.pos = p
+		}
+		q.hasOffset = true
+	}
+	if lives, ok := vals[protocol.QueryLive]; ok {
+		if len(lives) != 1 {
+			return q, "multiple live parameters"
+		}
+		switch lives[0] {
+		case protocol.LiveLongPoll, protocol.LiveSSE:
+			q.live = lives[0]
+		default:
+			return q, "unknown live mode"
+		}
+		if !q.hasOffset {
+			return q, "live reads require an offset"
+		}
+	}
+	if c := vals.Get(protocol.QueryCursor); c != "" {
+		if n, err := strconv.ParseInt(c, 10, 64); err == nil && n >= 0 {
+			q.cursor, q.hasCursor = n, true
+		}
+	}
+	return q, ""
+}
+
+// cursorFor returns the cursor for a live response: the current interval
+// number, or, when the client's cursor is not behind it, a value strictly
+// greater than the client's (random jitter of 1..3600 seconds).
+func (s *Server) cursorFor(q readReq) string {
+	iv := int64(s.cfg.clock().Sub(cursorEpoch) / s.cfg.cursorInterval)
+	if q.hasCursor && q.cursor >= iv {
+		secs := 1 + rand.Int64N(3600)
+		step := int64(time.Duration(secs)*time.Second/s.cfg.cursorInterval) + 1
+		iv = q.cursor + step
+	}
+	return strconv.FormatInt(iv, 10)
+}
+
+func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string) {
+	q, msg := parseRead(r)
+	if msg != "" {
+		httpError(w, http.StatusBadRequest, msg)
+		return
+	}
+	if q.live == protocol.LiveSSE {
+		s.serveSSE(w, r, path, q)
+		return
+	}
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	first := true
+	for {
+		now := s.cfg.clock()
+		s.mu.Lock()
+		st, code := s.lookup(path, now)
+		if code != 0 {
+			s.mu.Unlock()
+			httpError(w, code, lookupMessage(code))
+			return
+		}
+		if first {
+			st.lastAccess = now
+			if q.now {
+				q.pos = st.tail()
+			}
+			if !st.validPos(q.pos) {
+				s.mu.Unlock()
+				httpError(w, http.StatusBadRequest, "offset is not a position of this stream")
+				return
+			}
+		}
+		tail := st.tail()
+		if q.live == "" || q.pos < tail || st.closed {
+			s.writeChunk(w, r, st, q)
+			s.mu.Unlock()
+			return
+		}
+		// Long-poll at the tail of an open stream: wait.
+		wake := st.wake
+		s.mu.Unlock()
+		if first {
+			timer = time.NewTimer(s.cfg.longPollTimeout)
+			first = false
+		}
+		switch s.waitOn(r, path, wake, timer.C) {
+		case waitWoken:
+			continue
+		case waitGone:
+			return
+		}
+		// Timeout (or shutdown): 204 with the tail.
+		s.mu.Lock()
+		st, code = s.lookup(path, s.cfg.clock())
+		if code != 0 {
+			s.mu.Unlock()
+			httpError(w, code, lookupMessage(code))
+			return
+		}
+		if q.pos < st.tail() || st.closed {
+			s.writeChunk(w, r, st, q)
+			s.mu.Unlock()
+			return
+		}
+		h := w.Header()
+		h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+		h.Set(protocol.HeaderUpToDate, "true")
+		h.Set(protocol.HeaderCursor, s.cursorFor(q))
+		h.Set("Cache-Control", "no-store")
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+}
+
+// writeChunk answers a catch-up or long-poll read from q.pos. Caller holds
+// s.mu; the body slice stays valid after unlock because the log is
+// append-only.
+func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, q readReq) {
+	h := w.Header()
+	tail := st.tail()
+	live := q.live != ""
+	if q.pos == tail && st.closed {
+		h.Set(protocol.HeaderNextOffset, formatOffset(tail))
+		h.Set(protocol.HeaderUpToDate, "true")
+		h.Set(protocol.HeaderClosed, "true")
+		if live {
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	end := st.chunkEnd(q.pos, s.cfg.chunkLimit)
+	body := st.body(q.pos, end)
+	h.Set("Content-Type", st.contentType)
+	h.Set(protocol.HeaderNextOffset, formatOffset(end))
+	if end == tail {
+		h.Set(protocol.HeaderUpToDate, "true")
+		if st.closed {
+			h.Set(protocol.HeaderClosed, "true")
+		}
+	}
+	if live || !(end == tail && st.closed) {
+		h.Set(protocol.HeaderCursor, s.cursorFor(q))
+	}
+	if q.now {
+		h.Set("Cache-Control", "no-store")
+	} else {
+		tag := etag(st, q.pos, end)
+		h.Set("ETag", tag)
+		h.Set("Cache-Control", cacheCatchUp)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// etagMatch reports whether an If-None-Match value matches tag.
+func etagMatch(inm, tag string) bool {
+	for _, part := range strings.Split(inm, ",") {
+		p := strings.TrimSpace(part)
+		p = strings.TrimPrefix(p, "W/")
+		if p == "*" || p == tag || `"`+p+`"` == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// ---------------------------------------------------------------- SSE
+
+type sseControl struct {
+	next     string
+	cursor   string
+	upToDate bool
+	closed   bool
+}
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q readReq) {
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code := s.lookup(path, now)
+	if code != 0 {
+		s.mu.Unlock()
+		httpError(w, code, lookupMessage(code))
+		return
+	}
+	st.lastAccess = now
+	if q.now {
+		q.pos = st.tail()
+	}
+	if !st.validPos(q.pos) {
+		s.mu.Unlock()
+		httpError(w, http.StatusBadRequest, "offset is not a position of this stream")
+		return
+	}
+	textual := protocol.IsTextual(st.contentType)
+	s.mu.Unlock()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	if !textual {
+		h.Set(protocol.HeaderSSEDataEncoding, "base64")
+	}
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	flush := func() bool {
+		if bw.Flush() != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+
+	deadline := time.NewTimer(s.cfg.sseCloseInterval)
+	defer deadline.Stop()
+	sentControl := false
+	for {
+		select {
+		case <-deadline.C:
+			return // periodic close; the client reconnects from the last control offset
+		default:
+		}
+		s.mu.Lock()
+		st, code = s.lookup(path, s.cfg.clock())
+		if code != 0 {
+			s.mu.Unlock()
+			return
+		}
+		tail := st.tail()
+		if q.pos < tail {
+			end := st.chunkEnd(q.pos, s.cfg.chunkLimit)
+			body := st.body(q.pos, end)
+			c := sseControl{next: formatOffset(end), upToDate: end == tail, closed: st.closed && end == tail}
+			if !c.closed {
+				c.cursor = s.cursorFor(q)
+			}
+			s.mu.Unlock()
+			writeSSEData(bw, body, textual)
+			writeSSEControl(bw, c)
+			if !flush() {
+				return
+			}
+			q.pos = end
+			sentControl = true
+			if c.closed {
+				return
+			}
+			continue
+		}
+		if !sentControl || st.closed {
+			c := sseControl{next: formatOffset(tail), upToDate: true, closed: st.closed}
+			if !c.closed {
+				c.cursor = s.cursorFor(q)
+			}
+			s.mu.Unlock()
+			writeSSEControl(bw, c)
+			if !flush() || c.closed {
+				return
+			}
+			sentControl = true
+			continue
+		}
+		wake := st.wake
+		s.mu.Unlock()
+		if s.waitOn(r, path, wake, deadline.C) != waitWoken {
+			return
+		}
+	}
+}
+
+// writeSSEData writes one data event. Text payloads are split on every line
+// terminator (CR, LF, CRLF) so payload bytes can never end the event early.
+func writeSSEData(bw *bufio.Writer, body []byte, textual bool) {
+	bw.WriteString("event: data\n")
+	if !textual {
+		enc := base64.StdEncoding.EncodeToString(body)
+		bw.WriteString("data:")
+		bw.WriteString(enc)
+		bw.WriteString("\n\n")
+		return
+	}
+	start := 0
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\n' && c != '\r' {
+			continue
+		}
+		writeDataLine(bw, body[start:i])
+		if c == '\r' && i+1 < len(body) && body[i+1] == '\n' {
+			i++
+		}
+		start = i + 1
+	}
+	writeDataLine(bw, body[start:])
+	bw.WriteByte('\n')
+}
+
+// writeDataLine writes one "data:" line. A line that starts with a space
+// gets one extra space, because SSE parsers strip one after the colon.
+func writeDataLine(bw *bufio.Writer, line []byte) {
+	bw.WriteString("data:")
+	if len(line) > 0 && line[0] == ' ' {
+		bw.WriteByte(' ')
+	}
+	bw.Write(line)
+	bw.WriteByte('\n')
+}
+
+func writeSSEControl(bw *bufio.Writer, c sseControl) {
+	bw.WriteString("event: control\ndata:{\"streamNextOffset\":\"")
+	bw.WriteString(c.next)
+	bw.WriteByte('"')
+	if c.cursor != "" {
+		bw.WriteString(`,"streamCursor":"`)
+		bw.WriteString(c.cursor)
+		bw.WriteByte('"')
+	}
+	if c.upToDate {
+		bw.WriteString(`,"upToDate":true`)
+	}
+	if c.closed {
+		bw.WriteString(`,"streamClosed":true`)
+	}
+	bw.WriteString("}\n\n")
+}
