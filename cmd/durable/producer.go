@@ -1,0 +1,14 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/durablego/durable"
+)
+
+// newProducerAppender returns an appender that sends through an idempotent
+// producer (durable.Writer). Until the Writer is on main it is unavailable.
+func newProducerAppender(ctx context.Context, cl *durable.Client, stream, ct string, f appendFlags) (appender, error) {
+	return nil, errors.New("--producer-id is not available yet")
+}
