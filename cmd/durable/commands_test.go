@@ -50,6 +50,7 @@ func TestHelp(t *testing.T) {
 	promises := map[string][]string{
 		"create": {"--ttl", "--expires-at", "--closed", "--data", "exists"},
 		"append": {"--json", "--producer-id", "--linger", "--max-batch-bytes", "--max-in-flight", "not retried", "stored twice"},
+		"tail":   {"--from", "--offset-file", "--key", "--live", "--until-eof", "--output", "at-least-once", "at most the last", "exactly once", "SIGKILL", "terminal"},
 		"head":   {"next-offset", "--json"},
 		"close":  {"EOF", "DATA"},
 		"delete": {"DELETE"},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,3 +122,30 @@ func (c cli) withStdin(s string) cli {
 }
 
 func fmtInt(i int) string { return fmt.Sprint(i) }
+
+// withStdinReader returns a copy of c reading stdin from r.
+func (c cli) withStdinReader(r io.Reader) cli {
+	c.stdin = r
+	return c
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// jsonDecode decodes one JSON value from r.
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
