@@ -25,7 +25,7 @@ func newServer(t *testing.T, sopts []testserver.Option, copts ...Option) (*tests
 	t.Cleanup(srv.Close)
 	c, err := NewClient(srv.StreamURL(""), append([]Option{WithRetry(fastRetry())}, copts...)...)
 	require.NoError(t, err)
-	t.Cleanup(c.hc.CloseIdleConnections)
+	t.Cleanup(c.CloseIdleConnections)
 	return srv, c
 }
 
