@@ -134,13 +134,11 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 			timer = time.NewTimer(s.cfg.longPollTimeout)
 			first = false
 		}
-		select {
-		case <-wake:
+		switch s.waitOn(r, path, wake, timer.C) {
+		case waitWoken:
 			continue
-		case <-timer.C:
-		case <-r.Context().Done():
+		case waitGone:
 			return
-		case <-s.baseCtx.Done():
 		}
 		// Timeout (or shutdown): 204 with the tail.
 		s.mu.Lock()
@@ -281,6 +279,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 	defer deadline.Stop()
 	sentControl := false
 	for {
+		select {
+		case <-deadline.C:
+			return // periodic close; the client reconnects from the last control offset
+		default:
+		}
 		s.mu.Lock()
 		st, code = s.lookup(path, s.cfg.clock())
 		if code != 0 {
@@ -323,13 +326,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 		}
 		wake := st.wake
 		s.mu.Unlock()
-		select {
-		case <-wake:
-		case <-deadline.C:
-			return
-		case <-r.Context().Done():
-			return
-		case <-s.baseCtx.Done():
+		if s.waitOn(r, path, wake, deadline.C) != waitWoken {
 			return
 		}
 	}

@@ -41,6 +41,7 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	nextID  uint64
+	waiting map[string]int // live readers blocked per stream path (for tests)
 
 	faults   faultSet
 	counters counters
@@ -99,6 +100,7 @@ func newServer(opts ...Option) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		streams: map[string]*stream{},
+		waiting: map[string]int{},
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.counters.init()
@@ -279,3 +281,37 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	fmt.Fprintln(w, msg)
 }
+
+// waitOn blocks until wake is closed, the timer fires (nil = never), the
+// request ends or the server closes, and reports which.
+func (s *Server) waitOn(r *http.Request, path string, wake <-chan struct{}, timer <-chan time.Time) waitResult {
+	s.mu.Lock()
+	s.waiting[path]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.waiting[path]--; s.waiting[path] <= 0 {
+			delete(s.waiting, path)
+		}
+		s.mu.Unlock()
+	}()
+	select {
+	case <-wake:
+		return waitWoken
+	case <-timer:
+		return waitTimeout
+	case <-r.Context().Done():
+		return waitGone
+	case <-s.baseCtx.Done():
+		return waitShutdown
+	}
+}
+
+type waitResult int
+
+const (
+	waitWoken waitResult = iota
+	waitTimeout
+	waitGone
+	waitShutdown
+)
