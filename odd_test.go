@@ -279,3 +279,16 @@ func TestNetworkErrorTyped(t *testing.T) {
 	require.Zero(t, e.Status)
 	require.True(t, IsRetryable(err))
 }
+
+func TestUserCheckRedirectConsulted(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	stop := errors.New("no redirects here")
+	hc := &http.Client{Transport: mt, CheckRedirect: func(*http.Request, []*http.Request) error { return stop }}
+	c, err := NewClient(mockBase, WithHTTPClient(hc), WithRetry(NoRetry()))
+	require.NoError(t, err)
+	mt.RegisterResponder(http.MethodGet, mockBase+"s", reply(http.StatusFound, map[string]string{"Location": "/v1/stream/t"}, ""))
+	_, err = c.Read(context.Background(), "s", ReadOptions{})
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 1, mt.GetTotalCallCount())
+}
