@@ -51,8 +51,9 @@ type attemptState struct {
 
 // send performs a call through go-retryablehttp with a safe retry check:
 // GET/HEAD/PUT/DELETE are retried on network errors, truncated bodies, 408,
-// 429 and 5xx (not 501/505); POST only when it carries producer headers or
-// the failure was a dial error (nothing left the machine). Retry-After is a
+// 429 and 5xx (not 501/505); POST only when it carries producer headers, is
+// a close without data (idempotent by the protocol), or the failure was a
+// dial error (nothing left the machine). Retry-After is a
 // floor under the backoff wait; ctx bounds every wait.
 func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 	h, err := c.requestHeader(ctx, cl.header)
