@@ -151,7 +151,7 @@ func (s *SSEStream) next() (Chunk, error) {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return Chunk{}, fmt.Errorf("%w (%w)", ErrDisconnected, err)
 			}
-			if errors.Is(err, errSSETooLarge) {
+			if sseTooLarge(err) {
 				return Chunk{}, fmt.Errorf("%w: %w", ErrResponseTooLarge, err)
 			}
 			return Chunk{}, err
@@ -263,9 +263,14 @@ func (s *SSEStream) Close() error {
 
 // --- minimal SSE parser -------------------------------------------------
 //
-// internal/sse (being written in parallel) will replace this: change
-// newEventParser to return sse.NewParser(r, maxLine, maxEvent) and make
-// sseEvent an alias of sse.Event.
+// internal/sse (written in parallel, same semantics: io.EOF at a clean end,
+// io.ErrUnexpectedEOF inside an event) replaces this once it is on main:
+//
+//	type sseEvent = sse.Event
+//	func newEventParser(r, maxLine, maxEvent) eventParser { return sse.NewParser(r, maxLine, maxEvent) }
+//	func sseTooLarge(err) bool { return errors.Is(err, sse.ErrLineTooLong) || errors.Is(err, sse.ErrEventTooLarge) }
+//
+// and the miniParser below is deleted.
 
 type sseEvent struct{ Type, Data, ID string }
 
@@ -276,6 +281,8 @@ var errSSETooLarge = errors.New("SSE line or event too large")
 func newEventParser(r io.Reader, maxLine, maxEvent int) eventParser {
 	return &miniParser{r: bufio.NewReader(r), maxLine: maxLine, maxEvent: maxEvent}
 }
+
+func sseTooLarge(err error) bool { return errors.Is(err, errSSETooLarge) }
 
 type miniParser struct {
 	r                 *bufio.Reader
