@@ -305,3 +305,64 @@ func TestTailKillRestart(t *testing.T) {
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, 0, waitCode(t, serve))
 }
+
+// TestTailStdoutKill checks the stdout promise: killed with SIGKILL and
+// restarted, a tail with --offset-file prints every message, and repeats at
+// most the last line of the killed run.
+func TestTailStdoutKill(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := withServer(srv)
+	const total = 400
+	var in strings.Builder
+	for i := range total {
+		fmt.Fprintf(&in, "%d\n", i)
+	}
+	c.ok(t, "create", "s", "--json")
+	c.withStdin(in.String()).ok(t, "append", "s", "--max-batch-bytes", "300")
+	c.ok(t, "close", "s")
+	offsets := filepath.Join(t.TempDir(), "offsets")
+	args := []string{"tail", "s", "--offset-file", offsets}
+
+	next := 0 // the first message not yet seen
+	repeats := 0
+	for run := 0; ; run++ {
+		cmd, stdout, stderr := c.start(t, args...)
+		killed := false
+		if run < 3 {
+			// Kill it once it has printed something new.
+			eventually(t, func() bool { return strings.Count(stdout.String(), "\n") > 1 || cmd.ProcessState != nil }, "tail prints")
+			killed = cmd.Process.Kill() == nil
+		}
+		code := waitCode(t, cmd)
+		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+		if lines[0] != "" {
+			first := atoiT(t, lines[0])
+			switch first {
+			case next:
+			case next - 1:
+				repeats++
+			default:
+				t.Fatalf("run %d starts at %d, want %d (or %d repeated)", run, first, next, next-1)
+			}
+			for i, l := range lines {
+				require.Equal(t, first+i, atoiT(t, l), "run %d line %d", run, i)
+			}
+			next = first + len(lines)
+		}
+		if !killed || code == 0 {
+			require.Equal(t, 0, code, stderr.String())
+			break
+		}
+	}
+	assert.Equal(t, total, next)
+	t.Logf("%d of 3 kills repeated a line", repeats)
+}
+
+func atoiT(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	_, err := fmt.Sscanf(s, "%d", &n)
+	require.NoError(t, err, "line %q", s)
+	return n
+}
