@@ -164,7 +164,7 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 
 	var app appender
 	if f.producerID != "" {
-		app, err = newProducerAppender(ctx, cl, stream, ct, f)
+		app, err = newProducerAppender(cl, stream, ct, f)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	last, n, err := app.finish(ctx)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w (%d messages confirmed before)", err, n)
+		return err
 	case inErr != nil:
 		if last != "" {
 			fmt.Fprintln(stdout, last)
@@ -279,5 +279,8 @@ func (p *plainAppender) append(ctx context.Context, msgs [][]byte) error {
 }
 
 func (p *plainAppender) finish(context.Context) (durable.Offset, int, error) {
-	return p.last, p.n, p.err
+	if p.err != nil {
+		return p.last, p.n, fmt.Errorf("%w (%d messages confirmed before)", p.err, p.n)
+	}
+	return p.last, p.n, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 
 	"github.com/durablego/durable"
@@ -9,6 +8,6 @@ import (
 
 // newProducerAppender returns an appender that sends through an idempotent
 // producer (durable.Writer). Until the Writer is on main it is unavailable.
-func newProducerAppender(ctx context.Context, cl *durable.Client, stream, ct string, f appendFlags) (appender, error) {
+func newProducerAppender(cl *durable.Client, stream, ct string, f appendFlags) (appender, error) {
 	return nil, errors.New("--producer-id is not available yet")
 }

@@ -25,7 +25,7 @@ type clientSource struct {
 	queue    []tailMsg
 }
 
-func openSource(cl *durable.Client, stream string, start offsetstore.Position, live durable.LiveMode) (source, error) {
+func openSource(cl *durable.Client, stream string, start offsetstore.Position, live durable.LiveMode, _ bool) (source, error) {
 	if live == durable.LiveAuto {
 		live = durable.LiveLongPoll
 	}

@@ -171,14 +171,16 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		cp.w = bufio.NewWriterSize(stdout, 64<<10)
 	}
+	// The stream's content type says how messages are written out; a
+	// missing stream fails here.
+	info, err := cl.Head(ctx, stream)
+	if err != nil {
+		return err
+	}
 	if !saved && cp.store != nil {
 		// Pin "now" to a concrete offset and save the start, so a restart
 		// before the first message resumes from here.
 		if start.Offset == string(durable.OffsetNow) {
-			info, err := cl.Head(ctx, stream)
-			if err != nil {
-				return err
-			}
 			start.Offset = string(info.NextOffset)
 		}
 		if err := cp.saveStart(ctx, start); err != nil {
@@ -186,7 +188,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	src, err := openSource(cl, stream, start, live)
+	src, err := openSource(cl, stream, start, live, isJSONType(info.ContentType))
 	if err != nil {
 		return err
 	}
