@@ -20,17 +20,31 @@ import (
 // byte stream, or the messages of a JSON stream re-encoded one per line.
 func streamContent(t *testing.T, srv *testserver.Server, name string) string {
 	t.Helper()
+	s, err := readStream(srv, name)
+	require.NoError(t, err)
+	return s
+}
+
+// readStream is streamContent without a testing.T, for conditions polled in
+// another goroutine.
+func readStream(srv *testserver.Server, name string) (string, error) {
 	ctx := context.Background()
 	cl, err := durable.NewClient(srv.URL() + defaultStreamPrefix)
-	require.NoError(t, err)
+	if err != nil {
+		return "", err
+	}
 	var out strings.Builder
 	off := durable.OffsetStart
 	for {
 		ch, err := cl.Read(ctx, name, durable.ReadOptions{Offset: off})
-		require.NoError(t, err)
+		if err != nil {
+			return "", err
+		}
 		if isJSONType(ch.ContentType) {
 			var msgs []json.RawMessage
-			require.NoError(t, json.Unmarshal(ch.Data, &msgs))
+			if err := json.Unmarshal(ch.Data, &msgs); err != nil {
+				return "", err
+			}
 			for _, m := range msgs {
 				out.Write(m)
 				out.WriteByte('\n')
@@ -40,7 +54,7 @@ func streamContent(t *testing.T, srv *testserver.Server, name string) string {
 		}
 		off = ch.NextOffset
 		if ch.UpToDate || ch.Closed {
-			return out.String()
+			return out.String(), nil
 		}
 	}
 }

@@ -26,8 +26,8 @@ type clientSource struct {
 }
 
 func openSource(cl *durable.Client, stream string, start offsetstore.Position, live durable.LiveMode, _ bool) (source, error) {
-	if live == durable.LiveAuto {
-		live = durable.LiveLongPoll
+	if live == durable.LiveAuto || live == durable.LiveSSE {
+		live = durable.LiveLongPoll // stand-in until the Reader is merged
 	}
 	return &clientSource{cl: cl, stream: stream, live: live, off: durable.Offset(start.Offset), skip: start.Skip}, nil
 }

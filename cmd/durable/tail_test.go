@@ -31,6 +31,9 @@ func (c cli) start(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, *loc
 	var stdout, stderr lockedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
+	if f, ok := c.stdin.(*os.File); ok {
+		f.Close() // the child has its own copy
+	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
@@ -236,13 +239,14 @@ func TestTailKillRestart(t *testing.T) {
 
 	// The appender: lines fed through a pipe at a steady pace.
 	const total = 3000
-	pr, pw := io.Pipe()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
 	app, _, appErr := c.withStdinReader(pr).start(t, "append", "events")
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
 		defer pw.Close()
-		tick := time.NewTicker(2 * time.Millisecond)
+		tick := time.NewTicker(5 * time.Millisecond) // 1000 lines a second
 		defer tick.Stop()
 		w := bufio.NewWriter(pw)
 		for i := range total {
@@ -263,9 +267,14 @@ func TestTailKillRestart(t *testing.T) {
 	for i := range 5 {
 		tail, _, tailErr := c.start(t, args...)
 		// Let it write something (or, the first time, start), then kill it.
-		d := time.Duration(150+rng.IntN(500)) * time.Millisecond
+		d := time.Duration(100+rng.IntN(300)) * time.Millisecond
 		time.Sleep(d)
 		require.NoError(t, tail.Process.Kill())
+		select {
+		case <-fed:
+			t.Fatalf("append finished before kill %d", i+1)
+		default:
+		}
 		code := waitCode(t, tail)
 		require.Equal(t, -int(syscall.SIGKILL), code, "run %d ended by itself: %s", i, tailErr.String())
 		t.Logf("run %d killed after %v: %s", i, d, strings.TrimSpace(tailErr.String()))
@@ -365,4 +374,60 @@ func atoiT(t *testing.T, s string) int {
 	_, err := fmt.Sscanf(s, "%d", &n)
 	require.NoError(t, err, "line %q", s)
 	return n
+}
+
+func TestTailFollows(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := withServer(srv)
+	for _, live := range []string{"long-poll", "sse", "auto"} {
+		t.Run(live, func(t *testing.T) {
+			t.Parallel()
+			name := "f-" + live
+			c.ok(t, "create", name, "--json", "--data", "[0]")
+			cmd, stdout, stderr := c.start(t, "tail", name, "--live", live)
+			eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
+			c.ok(t, "append", name, "1")
+			eventually(t, func() bool { return stdout.String() == "0\n1\n" }, "live message")
+			c.ok(t, "close", name, "2")
+			assert.Equal(t, 0, waitCode(t, cmd), stderr.String())
+			assert.Equal(t, "0\n1\n2\n", stdout.String())
+			assert.Contains(t, stderr.String(), "end of stream")
+		})
+	}
+	t.Run("deleted while tailing", func(t *testing.T) {
+		t.Parallel()
+		c.ok(t, "create", "gone", "--json", "--data", "[0]")
+		cmd, stdout, stderr := c.start(t, "tail", "gone")
+		eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
+		c.ok(t, "delete", "gone")
+		assert.Equal(t, 1, waitCode(t, cmd), stderr.String())
+	})
+}
+
+func TestAppendInterrupted(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := withServer(srv)
+	c.ok(t, "create", "s", "--json")
+	for _, producer := range []bool{false} {
+		pr, pw, err := os.Pipe()
+		require.NoError(t, err)
+		args := []string{"append", "s"}
+		if producer {
+			args = append(args, "--producer-id", "w")
+		}
+		cmd, _, stderr := c.withStdinReader(pr).start(t, args...)
+		_, err = io.WriteString(pw, "1\n")
+		require.NoError(t, err)
+		want := 1
+		if producer {
+			want = 2
+		}
+		eventually(t, func() bool { s, _ := readStream(srv, "s"); return strings.Count(s, "1\n") == want }, "first line appended")
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 1, waitCode(t, cmd))
+		assert.Contains(t, stderr.String(), "interrupted")
+		pw.Close()
+	}
 }
