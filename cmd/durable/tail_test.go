@@ -226,6 +226,17 @@ func TestTailResume(t *testing.T) {
 // leaves the output equal to the stream, line for line.
 func TestTailKillRestart(t *testing.T) {
 	t.Parallel()
+	for _, kind := range []string{"json", "bytes"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			testTailKillRestart(t, kind == "json")
+		})
+	}
+}
+
+// testTailKillRestart runs the kill-restart test on a JSON stream (one
+// NDJSON line per message) or a byte stream (the bytes as appended).
+func testTailKillRestart(t *testing.T, isJSON bool) {
 	dir := t.TempDir()
 	// The server is a "durable serve" child process.
 	serve, serveOut, _ := cli{}.start(t, "serve", "--addr", "127.0.0.1:0", "--long-poll-timeout", "1s")
@@ -235,7 +246,11 @@ func TestTailKillRestart(t *testing.T) {
 		return strings.HasPrefix(url, "http://") && strings.Contains(serveOut.String(), "\n")
 	}, "durable serve printed its URL")
 	c := cli{env: []string{envServer + "=" + url}}
-	c.ok(t, "create", "events", "--json")
+	if isJSON {
+		c.ok(t, "create", "events", "--json")
+	} else {
+		c.ok(t, "create", "events", "--content-type", "text/plain")
+	}
 
 	// The appender: lines fed through a pipe at a steady pace.
 	const total = 3000
