@@ -81,8 +81,8 @@ type source interface {
 	close() error
 }
 
-// Commit batching with --output: a save after this many messages or bytes
-// even when more are waiting.
+// Commit grouping (except per-line on stdout with an offset file): a commit
+// after this many messages or bytes even when more are waiting.
 const (
 	commitEveryMessages = 1000
 	commitEveryBytes    = 1 << 20
@@ -177,7 +177,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if !saved && cp.store != nil {
+	if !saved {
 		// Pin "now" to a concrete offset and save the start, so a restart
 		// before the first message resumes from here.
 		if start.Offset == string(durable.OffsetNow) {
@@ -193,7 +193,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer src.close()
-	err = tailLoop(ctx, src, cp, f.output != "", newProgress(stderr))
+	// On stdout with an offset file every line is saved before the next is
+	// written (at most the last line repeats); otherwise saves and flushes
+	// are grouped.
+	perLine := f.output == "" && cp.store != nil
+	err = tailLoop(ctx, src, cp, perLine, newProgress(stderr))
 	// Save what was written, even when interrupted.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -208,7 +212,10 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):
 		if f.untilEOF {
-			return fmt.Errorf("interrupted before the end of the stream (position %s+%d saved)", cp.pos.Offset, cp.pos.Skip)
+			if cp.store != nil {
+				return fmt.Errorf("interrupted before the end of the stream (position %s+%d saved)", cp.pos.Offset, cp.pos.Skip)
+			}
+			return errors.New("interrupted before the end of the stream")
 		}
 		return nil
 	}
@@ -218,9 +225,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // tailLoop copies messages from src to cp until src ends or fails or ctx is
 // done. Messages are read by a goroutine so that the loop can tell whether
 // more are waiting: it commits when none is (or after a bound), so the saved
-// position never lags while the tail waits for new data. On stdout (no
-// output file) every message is committed on its own.
-func tailLoop(ctx context.Context, src source, cp *checkpoint, toFile bool, prog *progress) error {
+// position never lags while the tail waits for new data. With perLine every
+// message is committed on its own.
+func tailLoop(ctx context.Context, src source, cp *checkpoint, perLine bool, prog *progress) error {
 	rctx, cancel := context.WithCancel(ctx)
 	type item struct {
 		m   tailMsg
@@ -280,7 +287,7 @@ func tailLoop(ctx context.Context, src source, cp *checkpoint, toFile bool, prog
 			return err
 		}
 		bytesSince += len(buf)
-		if !toFile || cp.pending >= commitEveryMessages || bytesSince >= commitEveryBytes {
+		if perLine || cp.pending >= commitEveryMessages || bytesSince >= commitEveryBytes {
 			if err := cp.commit(sctx); err != nil {
 				return err
 			}
