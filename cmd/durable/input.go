@@ -83,7 +83,11 @@ func readLine(br *bufio.Reader, maxBytes int) ([]byte, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		return bytes.TrimSpace(line), err
+		line = bytes.TrimSpace(line)
+		if len(line) > maxBytes {
+			return nil, errLineTooLong
+		}
+		return line, err
 	}
 }
 

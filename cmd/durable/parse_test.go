@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net/url"
@@ -231,6 +233,71 @@ func FuzzParseInputs(f *testing.F) {
 			if d <= 0 || d%time.Second != 0 {
 				t.Fatalf("parseTTL(%q) = %v", dur, d)
 			}
+		}
+	})
+}
+
+// FuzzReadJSONLines checks the stdin reader of append --json: every message
+// it yields is one valid JSON value, the messages are the non-blank lines in
+// order, and batches stay within the byte bound.
+func FuzzReadJSONLines(f *testing.F) {
+	for _, s := range []string{
+		"1\n2\n3\n",
+		"{\"a\":1}\r\n\n  \n[1,2]",
+		"{oops\n1\n",
+		"\"" + strings.Repeat("x", 100) + "\"\n",
+		"",
+		"\n\n\n",
+		"null\ntrue\n\"\\u2028\"\n",
+	} {
+		f.Add(s, 64)
+	}
+	f.Fuzz(func(t *testing.T, in string, maxBytes int) {
+		if maxBytes < 1 || maxBytes > 1<<16 {
+			return
+		}
+		out := make(chan inputBatch)
+		done := make(chan struct{})
+		defer close(done)
+		go readJSONLines(strings.NewReader(in), maxBytes, out, done)
+		var got []string
+		var end error
+		for b := range out {
+			size := 0
+			for _, m := range b.msgs {
+				if !json.Valid(m) {
+					t.Fatalf("invalid JSON message %q", m)
+				}
+				size += len(m) + 1
+				got = append(got, string(m))
+			}
+			if len(b.msgs) > 1 && size > maxBytes+len(b.msgs[len(b.msgs)-1])+1 {
+				t.Fatalf("batch of %d bytes over the bound %d", size, maxBytes)
+			}
+			if b.err != nil {
+				end = b.err
+			}
+		}
+		if end == nil {
+			t.Fatal("input ended without an error or io.EOF")
+		}
+		var want []string
+		for _, l := range strings.Split(in, "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" {
+				continue
+			}
+			if !json.Valid([]byte(l)) || len(l) > maxBytes {
+				break
+			}
+			want = append(want, l)
+		}
+		if errors.Is(end, io.EOF) {
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("messages %q, want %q", got, want)
+			}
+		} else if len(got) > len(want) || strings.Join(got, "\n") != strings.Join(want[:len(got)], "\n") {
+			t.Fatalf("messages %q before error %v, want a prefix of %q", got, end, want)
 		}
 	})
 }
