@@ -94,26 +94,26 @@ type Reader[T any] struct {
 	closeCancel context.CancelFunc
 
 	// Read state, owned by the goroutine in Next.
-	started   bool
-	readPos   Position // the next request reads from readPos.Offset and drops readPos.Skip items
-	cursor    string
-	ctype     string
-	ctypeSet  bool
-	isJSON    bool
-	live      bool // caught up once: later reads wait for data (unless LiveNone)
-	mode      LiveMode
-	sseFails  int
-	etagOff   Offset
-	etag      string
-	etagUp    bool
-	bo        backoff.BackOff // failures
-	throttle  backoff.BackOff // answers with nothing new
-	failures  int
-	sticky    error
-	dkeys     []string // dedupe ring
-	dpos      int
-	dfill     int
-	dset      map[string]struct{}
+	started  bool
+	readPos  Position // the next request reads from readPos.Offset and drops readPos.Skip items
+	cursor   string
+	ctype    string
+	ctypeSet bool
+	isJSON   bool
+	live     bool // caught up once: later reads wait for data (unless LiveNone)
+	mode     LiveMode
+	sseFails int
+	etagOff  Offset
+	etag     string
+	etagUp   bool
+	bo       backoff.BackOff // failures
+	throttle backoff.BackOff // answers with nothing new
+	failures int
+	sticky   error
+	dkeys    []string // dedupe ring
+	dpos     int
+	dfill    int
+	dset     map[string]struct{}
 
 	// Current batch.
 	data      []byte
