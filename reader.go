@@ -9,6 +9,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -78,8 +79,10 @@ import (
 //
 // Next (and Messages) must be called from one goroutine at a time. Commit,
 // Close and the accessors may be called from any goroutine. The Reader
-// starts no goroutine of its own; a Reader dropped without Close leaves at
-// most an open SSE connection, which the server ends.
+// starts no goroutine of its own. A Reader dropped without Close holds at
+// most an open SSE connection, released when the Reader is garbage
+// collected (or when the server ends the connection and the Reader is used
+// again).
 type Reader[T any] struct {
 	c      *Client
 	url    string
@@ -205,6 +208,10 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	forever.MaxAttempts, forever.MaxElapsed = 0, 0
 	r.throttle = newBackOffFrom(forever)
 	r.lastSave = time.Now()
+	// A Reader dropped without Close must not pin an SSE connection (and
+	// net/http's goroutines for it) forever: once it is garbage, cancel
+	// its context, which closes the connection.
+	runtime.AddCleanup(r, func(cancel context.CancelFunc) { cancel() }, r.closeCancel)
 	return r, nil
 }
 
