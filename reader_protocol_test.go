@@ -722,5 +722,7 @@ func TestReaderStoreLoadErrorIsReported(t *testing.T) {
 
 type failingStore struct{ err error }
 
-func (f failingStore) Load(context.Context, string) (Position, bool, error) { return Position{}, false, f.err }
-func (f failingStore) Save(context.Context, string, Position) error         { return f.err }
+func (f failingStore) Load(context.Context, string) (Position, bool, error) {
+	return Position{}, false, f.err
+}
+func (f failingStore) Save(context.Context, string, Position) error { return f.err }
