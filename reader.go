@@ -3,6 +3,7 @@ package durable
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +119,19 @@ type Reader[T any] struct {
 	dfill    int
 	dset     map[string]struct{}
 
+	// Decoding. slot is reused for every message (no allocation per
+	// message for the value itself). For the default JSONCodec one
+	// json.Decoder walks a GET's array: its decode state is reused
+	// (json.Unmarshal per message costs several allocations) and the
+	// array is scanned once, not split first.
+	slot     *T
+	fastJSON bool
+	rawJSON  bool          // BytesCodec: JSON batches are validated before they are split
+	dec      *json.Decoder // walks a lazy batch
+	br       bytes.Reader
+	lazy     bool // the batch is read by dec, element by element (r.n unknown)
+	lazyDone bool
+
 	// Current batch.
 	data      []byte
 	spans     []jsonframe.Span
@@ -126,21 +140,22 @@ type Reader[T any] struct {
 	batchNext Offset
 	jsonBatch bool
 
-	mu         sync.Mutex // guards what follows; held during store saves
-	closed     bool
-	last       Position // last delivered position
-	hasLast    bool
-	pending    Position // last position returned by Next, not yet handled
-	hasPending bool
-	handled    Position
-	hasHandled bool
-	committed  Position
-	hasCommit  bool
-	meta       string
-	lastSave   time.Time
-	upToDate   bool
-	eof        bool
-	stats      ReaderStats
+	mu           sync.Mutex // guards what follows; held during store saves
+	closed       bool
+	last         Position // last delivered position
+	hasLast      bool
+	pending      Position // last position returned by Next, not yet handled
+	hasPending   bool
+	handled      Position
+	hasHandled   bool
+	handledAhead bool // a Commit put handled past the last delivered position
+	committed    Position
+	hasCommit    bool
+	meta         string
+	lastSave     time.Time
+	upToDate     bool
+	eof          bool
+	stats        ReaderStats
 }
 
 // ReaderStats counts what a Reader did.
@@ -180,7 +195,9 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	r := &Reader[T]{c: c, url: u, key: u, cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll}
+	r := &Reader[T]{c: c, url: u, key: u, cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
+	_, r.fastJSON = codec.(JSONCodec[T])
+	_, r.rawJSON = any(codec).(BytesCodec)
 	if cfg.dedupeKey != nil {
 		f, ok := cfg.dedupeKey.(func(T) string)
 		if !ok {
@@ -251,7 +268,13 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 		return zero, ErrReaderClosed
 	}
 	if r.hasPending {
-		r.markHandledLocked(r.pending)
+		if r.handledAhead {
+			r.markHandledLocked(r.pending)
+		} else {
+			// Delivered positions only grow, and nothing but a Commit puts
+			// the handled position past the last delivered one.
+			r.handled, r.hasHandled = Position{Offset: r.pending.Offset, Skip: r.pending.Skip}, true
+		}
 		r.hasPending = false
 	}
 	r.mu.Unlock()
@@ -366,6 +389,9 @@ func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
 		r.hasPending = false
 	}
 	r.markHandledLocked(pos)
+	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
+		r.handledAhead = true
+	}
 	r.meta = pos.Meta
 	if r.hasCommit && ComparePositions(pos, r.committed) <= 0 {
 		return nil
@@ -601,7 +627,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	if ch.upToDate {
 		r.live = true
 	}
-	progress := r.idx < r.n || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	progress := r.batchPending() || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
 		r.bo.Reset()
 		r.throttle.Reset()
@@ -666,10 +692,35 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 	k := r.readPos.Skip
 	r.batchOff, r.batchNext = off, ch.next
 	r.idx, r.n = 0, 0
+	r.lazy, r.lazyDone = false, false
 	r.data = ch.data
 	r.jsonBatch = r.isJSON
 	var items int64
-	if r.isJSON {
+	switch {
+	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
+		// One json.Decoder walks the array: no separate split pass.
+		if err := r.startLazy(ch.data); err != nil {
+			return err
+		}
+		for int64(r.idx) < k && !r.lazyDone {
+			var skip json.RawMessage
+			if err := r.dec.Decode(&skip); err != nil {
+				return r.batchError(err)
+			}
+			r.idx++
+			if r.lazyDone = !r.dec.More(); r.lazyDone {
+				if err := r.finishLazy(); err != nil {
+					return err
+				}
+			}
+		}
+		if !r.lazyDone {
+			r.readPos = Position{Offset: string(ch.next)}
+			return nil
+		}
+		items = int64(r.idx)
+		r.lazy = false
+	case r.isJSON:
 		r.spans = r.spans[:0]
 		start := 0
 		parts := ch.parts
@@ -679,12 +730,16 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 		for _, end := range parts {
 			part := ch.data[start:end]
 			if len(bytes.TrimSpace(part)) > 0 {
+				if r.rawJSON && !json.Valid(part) {
+					// Raw readers hand the bytes on: check them here (a
+					// decoding codec checks its own input).
+					return r.batchError(errors.New("invalid JSON"))
+				}
 				before := len(r.spans)
 				var err error
 				r.spans, err = jsonframe.Split(r.spans, part)
 				if err != nil {
-					return &Error{Op: "read", URL: redactURL(r.url), Status: http.StatusOK,
-						Err: fmt.Errorf("%w: JSON stream data is not a JSON array: %w", ErrProtocol, err)}
+					return r.batchError(err)
 				}
 				for j := before; j < len(r.spans); j++ {
 					r.spans[j].Start += start
@@ -698,7 +753,7 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 		if k < items {
 			r.idx = int(k)
 		}
-	} else {
+	default:
 		items = int64(len(ch.data))
 		if k < items {
 			r.data = ch.data[k:]
@@ -714,8 +769,111 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 	return nil
 }
 
+// batchError reports a JSON batch that is not a well-formed array.
+func (r *Reader[T]) batchError(err error) error {
+	return &Error{Op: "read", URL: redactURL(r.url), Status: http.StatusOK,
+		Err: fmt.Errorf("%w: JSON stream data is not a JSON array: %w", ErrProtocol, err)}
+}
+
+// startLazy points the Reader's json.Decoder at data, past its '['.
+func (r *Reader[T]) startLazy(data []byte) error {
+	r.br.Reset(data)
+	if r.dec == nil {
+		r.dec = json.NewDecoder(&r.br)
+	} else {
+		*r.dec = *json.NewDecoder(&r.br)
+	}
+	tok, err := r.dec.Token()
+	if err != nil {
+		return r.batchError(err)
+	}
+	if tok != json.Delim('[') {
+		return r.batchError(fmt.Errorf("starts with %v", tok))
+	}
+	r.lazy = true
+	if r.lazyDone = !r.dec.More(); r.lazyDone {
+		return r.finishLazy()
+	}
+	return nil
+}
+
+// finishLazy checks that the array ends with ']' and nothing follows.
+func (r *Reader[T]) finishLazy() error {
+	tok, err := r.dec.Token()
+	if err != nil {
+		return r.batchError(err)
+	}
+	if tok != json.Delim(']') {
+		return r.batchError(fmt.Errorf("unexpected %v", tok))
+	}
+	if _, err := r.dec.Token(); err != io.EOF {
+		return r.batchError(fmt.Errorf("data after the array"))
+	}
+	return nil
+}
+
+// toSplit turns the lazy batch into a split one from element i on (after a
+// decode error, when the Decoder may be out of step).
+func (r *Reader[T]) toSplit(i int) error {
+	var err error
+	r.spans, err = jsonframe.Split(r.spans[:0], r.data)
+	if err != nil {
+		return r.batchError(err)
+	}
+	r.lazy, r.lazyDone = false, false
+	r.n, r.idx = len(r.spans), i
+	return nil
+}
+
+// batchPending reports whether the current batch has items left.
+func (r *Reader[T]) batchPending() bool {
+	if r.lazy {
+		return !r.lazyDone
+	}
+	return r.idx < r.n
+}
+
+// takeLazy decodes the next element with the batch's json.Decoder.
+func (r *Reader[T]) takeLazy() (Message[T], bool, error) {
+	for r.lazy && !r.lazyDone {
+		i := r.idx
+		start := int(r.dec.InputOffset())
+		var zero T
+		*r.slot = zero
+		if err := r.dec.Decode(r.slot); err != nil {
+			if err := r.toSplit(i); err != nil {
+				r.sticky = err
+				return Message[T]{}, false, err
+			}
+			return r.take() // decode element i again, with the codec, for its error
+		}
+		r.idx++
+		end := int(r.dec.InputOffset())
+		for start < end && (isJSONSpace(r.data[start]) || r.data[start] == ',') {
+			start++
+		}
+		pos := Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
+		if r.lazyDone = !r.dec.More(); r.lazyDone {
+			if err := r.finishLazy(); err != nil {
+				r.sticky = err
+				return Message[T]{}, false, err
+			}
+			pos = Position{Offset: string(r.batchNext)}
+		}
+		if m, ok := r.deliver(pos, r.data[start:end], *r.slot, nil); ok {
+			return m, true, nil
+		}
+	}
+	return Message[T]{}, false, nil
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 // take returns the next message of the current batch, if any.
 func (r *Reader[T]) take() (Message[T], bool, error) {
+	if r.lazy {
+		return r.takeLazy()
+	}
 	for r.idx < r.n {
 		i := r.idx
 		r.idx++
@@ -737,33 +895,60 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			r.mu.Unlock()
 			continue
 		}
-		var v T
-		if err := r.codec.Decode(raw, &v); err != nil {
-			r.mu.Lock()
-			r.last, r.hasLast = pos, true
-			r.pending, r.hasPending = pos, true
-			r.mu.Unlock()
+		v, err := r.decode(raw)
+		if err != nil {
+			r.deliver(pos, raw, v, err)
 			ex := raw
 			if len(ex) > 256 {
 				ex = ex[:256]
 			}
 			return Message[T]{}, false, &DecodeError{Position: pos, Offset: r.batchOff, Index: i, Data: bytes.Clone(ex), Err: err}
 		}
-		if r.dedupe != nil && r.seen(r.dedupe(v)) {
-			r.mu.Lock()
-			r.last, r.hasLast = pos, true
-			r.stats.Duplicates++
-			r.mu.Unlock()
-			continue
+		if m, ok := r.deliver(pos, raw, v, nil); ok {
+			return m, true, nil
 		}
-		r.mu.Lock()
-		r.last, r.hasLast = pos, true
-		r.pending, r.hasPending = pos, true
-		r.stats.Delivered++
-		r.mu.Unlock()
-		return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true, nil
 	}
 	return Message[T]{}, false, nil
+}
+
+// deliver records a decoded message (or its decode error, returned as a
+// *DecodeError in err's place) and reports whether it is to be returned:
+// stale positions and dedupe hits are dropped.
+func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
+	if decErr == nil && r.hasLast && ComparePositions(pos, r.last) <= 0 {
+		r.mu.Lock()
+		r.stats.Stale++
+		r.mu.Unlock()
+		return Message[T]{}, false
+	}
+	if decErr == nil && r.dedupe != nil && r.seen(r.dedupe(v)) {
+		r.mu.Lock()
+		r.last, r.hasLast = pos, true
+		r.stats.Duplicates++
+		r.mu.Unlock()
+		return Message[T]{}, false
+	}
+	r.mu.Lock()
+	r.last, r.hasLast = pos, true
+	r.pending, r.hasPending = pos, true
+	if r.handledAhead && ComparePositions(pos, r.handled) >= 0 {
+		r.handledAhead = false
+	}
+	if decErr == nil {
+		r.stats.Delivered++
+	}
+	r.mu.Unlock()
+	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true
+}
+
+// decode decodes one message with the codec into the reused slot.
+func (r *Reader[T]) decode(raw []byte) (T, error) {
+	var zero T
+	*r.slot = zero
+	if err := r.codec.Decode(raw, r.slot); err != nil {
+		return zero, err
+	}
+	return *r.slot, nil
 }
 
 // seen reports whether key is in the dedupe window, and adds it if not.

@@ -232,8 +232,17 @@ func TestReaderRestartsOnFileStore(t *testing.T) {
 					wantFirst := 0
 					if ok {
 						n, known := posToN[Position{Offset: saved.Offset, Skip: saved.Skip}]
-						require.True(t, known, "saved position %+v is a delivered message's", saved)
-						wantFirst = n + 1
+						if known {
+							wantFirst = n + 1
+						} else {
+							// Only the tail of the still empty stream is saved
+							// without a message just before it.
+							for p, n := range posToN {
+								if n == 0 {
+									require.Negative(t, ComparePositions(saved, p), "saved position %+v is a delivered message's", saved)
+								}
+							}
+						}
 					}
 					if manual {
 						require.Equal(t, committedN+1, wantFirst, "the store holds the last commit that returned")

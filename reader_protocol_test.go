@@ -726,3 +726,65 @@ func (f failingStore) Load(context.Context, string) (Position, bool, error) {
 	return Position{}, false, f.err
 }
 func (f failingStore) Save(context.Context, string, Position) error { return f.err }
+
+func TestReaderMalformedJSONBatch(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]string{
+		"not an array":    `{"n":1}`,
+		"unterminated":    `[{"n":1},{"n":2}`,
+		"data after":      `[{"n":1}] x`,
+		"missing comma":   `[{"n":1} {"n":2}]`,
+		"trailing comma":  `[{"n":1},]`,
+		"broken value":    `[{"n":1},{"n":}]`,
+		"unbalanced":      `[{"n":[1}]`,
+		"garbage element": `[{"n":1},tru]`,
+	}
+	for name, body := range bodies {
+		for _, raw := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/raw=%v", name, raw), func(t *testing.T) {
+				t.Parallel()
+				hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					w.Header().Set("Stream-Next-Offset", "0_9")
+					w.Header().Set("Stream-Up-To-Date", "true")
+					io.WriteString(w, body)
+				}))
+				t.Cleanup(hs.Close)
+				c, err := NewClient(hs.URL + "/")
+				require.NoError(t, err)
+				t.Cleanup(c.hc.CloseIdleConnections)
+				ctx := ctxT(t, 5*time.Second)
+				var errs []error
+				next := func() error { return nil }
+				if raw {
+					r, err := NewReader[[]byte](c, "s", WithLive(LiveNone))
+					require.NoError(t, err)
+					defer r.Close()
+					next = func() error { _, err := r.Next(ctx); return err }
+				} else {
+					r, err := NewReader[event](c, "s", WithLive(LiveNone))
+					require.NoError(t, err)
+					defer r.Close()
+					next = func() error { _, err := r.Next(ctx); return err }
+				}
+				for i := 0; i < 4; i++ {
+					if err := next(); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				require.NotEmpty(t, errs)
+				first := errs[0]
+				if errors.Is(first, ErrDecode) {
+					// A value that is not JSON is the codec's to report (typed reader).
+					require.False(t, raw)
+					return
+				}
+				if name == "garbage element" && raw {
+					return // the splitter checks structure only; raw bytes pass
+				}
+				require.ErrorIs(t, first, ErrProtocol, "%v", first)
+				require.ErrorIs(t, errs[len(errs)-1], ErrProtocol, "sticky")
+			})
+		}
+	}
+}
