@@ -755,7 +755,7 @@ func TestReaderMalformedJSONBatch(t *testing.T) {
 				t.Cleanup(c.hc.CloseIdleConnections)
 				ctx := ctxT(t, 5*time.Second)
 				var errs []error
-				next := func() error { return nil }
+				var next func() error
 				if raw {
 					r, err := NewReader[[]byte](c, "s", WithLive(LiveNone))
 					require.NoError(t, err)
