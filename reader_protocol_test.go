@@ -788,3 +788,40 @@ func TestReaderMalformedJSONBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderDropsStaleResponses(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		switch off := r.URL.Query().Get("offset"); {
+		case off == "-1":
+			w.Header().Set("Stream-Next-Offset", "0_5")
+			io.WriteString(w, `[{"n":0},{"n":1}]`)
+		case off == "0_5" && i <= 3:
+			// A stale cache answering with an older chunk.
+			w.Header().Set("Stream-Next-Offset", "0_3")
+			io.WriteString(w, `[{"n":1}]`)
+		case off == "0_5":
+			w.Header().Set("Stream-Next-Offset", "0_7")
+			w.Header().Set("Stream-Up-To-Date", "true")
+			w.Header().Set("Stream-Closed", "true")
+			io.WriteString(w, `[{"n":2}]`)
+		default:
+			http.Error(w, "unexpected offset "+off, http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(hs.Close)
+	c, err := NewClient(hs.URL + "/")
+	require.NoError(t, err)
+	t.Cleanup(c.hc.CloseIdleConnections)
+	r := openReader[event](t, c, "s")
+	var got []int
+	for m, err := range r.Messages(ctxT(t, 5*time.Second)) {
+		require.NoError(t, err)
+		got = append(got, m.Value.N)
+	}
+	require.Equal(t, []int{0, 1, 2}, got, "the stale answers were dropped and retried")
+	require.Equal(t, int64(2), r.Stats().Retries)
+}

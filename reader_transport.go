@@ -23,7 +23,8 @@ import (
 )
 
 // errStale marks a response whose offset goes back before the one asked
-// for (a stale cache or a confused server): dropped and retried.
+// for (a stale cache or a confused server): dropped and retried. It is
+// reported with ErrProtocol when a bounded retry schedule gives up.
 var errStale = errors.New("stale response: offset before the one requested")
 
 // rawChunk is one read as the Reader consumes it.
@@ -115,7 +116,7 @@ func (t *readerTransport) get(ctx context.Context, off Offset, live LiveMode, cu
 		return rawChunk{}, t.c.protocolError(cl, resp, err)
 	}
 	if isRealOffset(off) && ch.next < off {
-		return rawChunk{}, t.c.protocolError(cl, resp, fmt.Errorf("%w: %s %q is before %q", errStale, protocol.HeaderNextOffset, ch.next, off))
+		return rawChunk{}, t.c.protocolError(cl, resp, fmt.Errorf("%w: %w: %s %q is before %q", ErrProtocol, errStale, protocol.HeaderNextOffset, ch.next, off))
 	}
 	if err := checkCursor(ch.cursor); err != nil {
 		return rawChunk{}, t.c.protocolError(cl, resp, err)
@@ -333,7 +334,7 @@ func (t *readerTransport) sseControl(s *sseConn, raw string) (rawChunk, error) {
 		return rawChunk{}, err
 	}
 	if isRealOffset(s.last) && next < s.last {
-		return rawChunk{}, fmt.Errorf("%w: streamNextOffset %q is before %q", errStale, next, s.last)
+		return rawChunk{}, fmt.Errorf("%w: %w: streamNextOffset %q is before %q", ErrProtocol, errStale, next, s.last)
 	}
 	if err := checkCursor(ctl.StreamCursor); err != nil {
 		return rawChunk{}, err
