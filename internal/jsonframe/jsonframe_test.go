@@ -87,7 +87,9 @@ func FuzzSplit(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sp, err := Split(nil, data)
 		var elems []json.RawMessage
-		validArray := json.Valid(data) && json.Unmarshal(data, &elems) == nil
+		trimmed := bytes.TrimLeft(data, " \t\r\n")
+		// (json.Unmarshal also accepts null for a slice: not an array.)
+		validArray := len(trimmed) > 0 && trimmed[0] == '[' && json.Valid(data) && json.Unmarshal(data, &elems) == nil
 		if validArray {
 			if err != nil {
 				t.Fatalf("valid array %q: %v", data, err)
