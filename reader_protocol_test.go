@@ -825,3 +825,26 @@ func TestReaderDropsStaleResponses(t *testing.T) {
 	require.Equal(t, []int{0, 1, 2}, got, "the stale answers were dropped and retried")
 	require.Equal(t, int64(2), r.Stats().Retries)
 }
+
+func TestReaderCtxEndsAHangingRequest(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			srv, c := newReaderServer(t)
+			createJSON(t, c, "s")
+			appendEvents(t, c, "s", 0, 1)
+			r := openReader[event](t, c, "s", WithLive(mode))
+			_, err := r.Next(ctxT(t, 5*time.Second))
+			require.NoError(t, err)
+			// The server now takes 10 s to answer anything.
+			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Delay: 10 * time.Second})
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err = r.Next(ctx)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Less(t, time.Since(start), 2*time.Second)
+		})
+	}
+}

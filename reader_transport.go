@@ -190,19 +190,29 @@ func readBody(buf []byte, resp *http.Response, limit int64) ([]byte, error) {
 	}
 }
 
-// openSSE opens an SSE connection from off. Its context is the Reader's
-// (so Close ends it), not the caller's: it outlives one call of Next.
-func (t *readerTransport) openSSE(off Offset, cursor string) error {
+// openSSE opens an SSE connection from off. The connection outlives the
+// call of Next that opened it, so its context keeps the values of the
+// caller's ctx (for a HeaderFunc) but not its cancellation; it is cancelled
+// by the Reader's Close (or garbage collection), by closeSSE, and by the
+// caller's ctx while a call is using the connection.
+func (t *readerTransport) openSSE(ctx context.Context, off Offset, cursor string) error {
 	ru, err := readURL(t.url, off, protocol.LiveSSE, cursor)
 	if err != nil {
 		return t.errorf("sse", t.url, 0, err)
 	}
-	ctx, cancel := context.WithCancel(t.closeCtx)
+	connCtx, cancelConn := context.WithCancel(context.WithoutCancel(ctx))
+	stopClose := context.AfterFunc(t.closeCtx, cancelConn)
+	cancel := func() { stopClose(); cancelConn() }
+	stopCaller := context.AfterFunc(ctx, cancelConn)
 	cl := &call{op: "sse", method: http.MethodGet, url: ru, header: http.Header{"Accept": {"text/event-stream"}}, stream: true}
 	t.requests.Add(1)
-	resp, err := t.c.send(ctx, cl)
+	resp, err := t.c.send(connCtx, cl)
+	stopCaller()
 	if err != nil {
 		cancel()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return t.errorf("sse", ru, 0, ctxErr)
+		}
 		return err
 	}
 	if resp.status != http.StatusOK {
@@ -254,13 +264,13 @@ func (t *readerTransport) closeSSE() {
 // passes (the last control event's).
 func (t *readerTransport) sseNext(ctx context.Context, off Offset, cursor string) (rawChunk, error) {
 	if t.sse == nil {
-		if err := t.openSSE(off, cursor); err != nil {
+		if err := t.openSSE(ctx, off, cursor); err != nil {
 			t.lastLife, t.lastControls = 0, 0
 			return rawChunk{}, err
 		}
 	}
 	s := t.sse
-	stop := context.AfterFunc(ctx, func() { s.body.Close() })
+	stop := context.AfterFunc(ctx, func() { s.cancel(); s.body.Close() })
 	defer stop()
 	ch, err := t.sseRead(s)
 	if err != nil {
