@@ -130,7 +130,10 @@ func WithStart(o Offset) ReaderOption {
 //
 //   - LiveLongPoll (default): long-poll GETs, echoing the server's cursor.
 //   - LiveSSE: one Server-Sent Events connection, reopened from the last
-//     control event's offset (with its cursor) when it ends.
+//     control event's offset (with its cursor) when it ends. SSE carries
+//     text/* streams as text lines, so a CR or CRLF in such a stream
+//     arrives as LF; use long-poll where text bytes must be exact (binary
+//     and JSON streams are exact either way).
 //   - LiveAuto: SSE, falling back to long-poll for the rest of the Reader's
 //     life when SSE connections keep failing quickly (see WithSSEFallback),
 //     as they do behind proxies that buffer or cut streaming responses.
