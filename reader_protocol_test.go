@@ -848,3 +848,61 @@ func TestReaderCtxEndsAHangingRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestReaderChunkOverLimitIsPermanent(t *testing.T) {
+	t.Parallel()
+	srv, c := newReaderServer(t)
+	createJSON(t, c, "s")
+	_, err := c.Append(context.Background(), "s", []byte(`[{"n":1,"s":"`+strings.Repeat("x", 5000)+`"}]`), AppendOptions{ContentType: "application/json"})
+	require.NoError(t, err)
+	r := openReader[event](t, c, "s", WithMaxChunkBytes(1000))
+	ctx := ctxT(t, 5*time.Second)
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrResponseTooLarge)
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrResponseTooLarge, "sticky")
+	require.Equal(t, 1, srv.Requests("s", http.MethodGet))
+}
+
+// TestReaderCommitFromAnotherGoroutine: messages handed to a worker that
+// commits them while the reading goroutine goes on (run with -race).
+func TestReaderCommitFromAnotherGoroutine(t *testing.T) {
+	t.Parallel()
+	_, c := newReaderServer(t)
+	createJSON(t, c, "s")
+	for i := 0; i < 20; i++ {
+		appendEvents(t, c, "s", i*10, 10)
+	}
+	store := offsetstore.NewMemory()
+	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"), WithCommitInterval(time.Millisecond))
+	ctx := ctxT(t, 5*time.Second)
+	work := make(chan Message[event], 16)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for m := range work {
+			require.NoError(t, r.Commit(ctx, m))
+			_ = r.Position()
+			_, _ = r.Committed()
+			_ = r.Stats()
+		}
+	}()
+	n := 0
+	for m, err := range r.Messages(ctx) {
+		require.NoError(t, err)
+		require.Equal(t, n, m.Value.N)
+		m.Data = nil // Data is only valid until the next Next
+		work <- m
+		n++
+	}
+	close(work)
+	wg.Wait()
+	require.Equal(t, 200, n)
+	saved, ok, err := store.Load(ctx, "k")
+	require.NoError(t, err)
+	require.True(t, ok)
+	last, _ := r.Committed()
+	require.Equal(t, last, saved)
+	require.Zero(t, ComparePositions(saved, r.Position()), "everything committed")
+}
