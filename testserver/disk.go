@@ -224,7 +224,7 @@ func replay(f *os.File, st *stream) (int64, error) {
 // applyRecord replays one log record onto st.
 func applyRecord(st *stream, rec *logRecord, data []byte) {
 	base := st.tail()
-	st.data = append(st.data, data...)
+	st.data.write(data)
 	if st.isJSON {
 		p := base
 		for _, n := range rec.Msgs {
@@ -337,7 +337,7 @@ func (s *Server) diskCreate(st *stream) error {
 			prev = b
 		}
 	}
-	if err := ds.writeRaw(&rec, st.data); err != nil {
+	if err := ds.writeRaw(&rec, st.data.slice(0, st.tail())); err != nil {
 		return fail(err)
 	}
 	if err := d.sync(f); err != nil {

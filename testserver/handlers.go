@@ -32,7 +32,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, 
 	if r.ContentLength > s.cfg.maxBodySize {
 		return nil, http.StatusRequestEntityTooLarge, "request body too large"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodySize))
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// Known length: one exact allocation, then make sure nothing follows.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodySize))
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -1,0 +1,143 @@
+package testserver
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchClient is a keep-alive HTTP client sized for parallel benchmarks.
+func benchClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	tr.MaxConnsPerHost = 0
+	return &http.Client{Transport: tr}
+}
+
+func jsonBatch(n int) []byte {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":%d,"kind":"order.created","amount":1234,"ok":true}`, i)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+func post(b *testing.B, c *http.Client, u string, body []byte, ct string) {
+	req, _ := http.NewRequest("POST", u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	res, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 204 && res.StatusCode != 200 {
+		b.Fatalf("append status %d", res.StatusCode)
+	}
+}
+
+// BenchmarkAppendBatched measures POSTs of 100 small JSON messages each,
+// from parallel clients (one stream per client goroutine), over loopback
+// HTTP. It reports appends/s (requests) and msgs/s.
+func BenchmarkAppendBatched(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			srv := New()
+			defer srv.Close()
+			c := benchClient()
+			defer c.CloseIdleConnections()
+			body := jsonBatch(batch)
+			var id atomic.Int64
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				u := srv.StreamURL(fmt.Sprintf("bench/append/%d", id.Add(1)))
+				req, _ := http.NewRequest("PUT", u, nil)
+				req.Header.Set("Content-Type", ctJSON)
+				res, err := c.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				res.Body.Close()
+				for pb.Next() {
+					post(b, c, u, body, ctJSON)
+				}
+			})
+			el := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N)/el, "appends/s")
+			b.ReportMetric(float64(b.N*batch)/el, "msgs/s")
+		})
+	}
+}
+
+// BenchmarkCatchUpRead measures reading a 32 MiB JSON stream from the start
+// with catch-up GETs that follow Stream-Next-Offset (1 MiB chunks). It
+// reports MB/s of response body and msgs/s.
+func BenchmarkCatchUpRead(b *testing.B) {
+	srv := New()
+	defer srv.Close()
+	c := benchClient()
+	defer c.CloseIdleConnections()
+	u := srv.StreamURL("bench/read")
+	req, _ := http.NewRequest("PUT", u, nil)
+	req.Header.Set("Content-Type", ctJSON)
+	res, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Body.Close()
+	batch := jsonBatch(1000)
+	var total int64
+	msgs := 0
+	for total < 32<<20 {
+		post(b, c, u, batch, ctJSON)
+		total += int64(len(batch))
+		msgs += 1000
+	}
+	buf := make([]byte, 64<<10)
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var read int64
+	for i := 0; i < b.N; i++ {
+		offset := "-1"
+		for {
+			res, err := c.Get(u + "?offset=" + offset)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				n, err := res.Body.Read(buf)
+				read += int64(n)
+				if err != nil {
+					break
+				}
+			}
+			res.Body.Close()
+			offset = res.Header.Get("Stream-Next-Offset")
+			if res.Header.Get("Stream-Up-To-Date") == "true" {
+				break
+			}
+		}
+	}
+	el := time.Since(start).Seconds()
+	b.ReportMetric(float64(read)/el/1e6, "MB/s")
+	b.ReportMetric(float64(msgs*b.N)/el, "msgs/s")
+	if !strings.HasPrefix(u, "http") {
+		b.Fatal("bad url")
+	}
+}
