@@ -485,7 +485,8 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		rh.Set(protocol.HeaderClosed, "true")
 		rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
 		s.mu.Unlock()
-		if len(body) == 0 && closeReq && prod == nil {
+		if len(body) == 0 && closeReq {
+			// Close-only is idempotent, with or without producer headers.
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
