@@ -43,7 +43,7 @@ func TestForks(t *testing.T) {
 				{method: "PUT", path: fork, h: forkH(src, "Stream-Fork-Offset", off(5), "Stream-Fork-Sub-Offset", "05"), status: 400},
 				{method: "PUT", path: fork, h: forkH(src, "Stream-Fork-Sub-Offset", "1"), status: 400},
 				{method: "PUT", path: fork, h: hdrs{"Stream-Fork-Sub-Offset": "0"}, status: 400},
-				{method: "PUT", path: fork, h: forkH("nope/"+src), status: 404},
+				{method: "PUT", path: fork, h: forkH("nope/" + src), status: 404},
 				{method: "PUT", path: fork, h: forkH(src, "Content-Type", ctJSON), status: 409},
 				{method: "PUT", path: fork, h: forkH(src, "Stream-Fork-Offset", off(5), "Stream-Fork-Sub-Offset", "3"), body: "XY", status: 201, want: map[string]string{"Stream-Next-Offset": off(10)}},
 				{method: "GET", path: fork, status: 200, wantBody: str("firstsecXY")},
