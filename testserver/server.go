@@ -252,7 +252,11 @@ func setCORS(h http.Header, r *http.Request) {
 		h.Add("Vary", "Origin")
 	}
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders+", "+req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	}
 	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	h.Set("Access-Control-Max-Age", "86400")
 }
