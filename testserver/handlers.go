@@ -136,11 +136,15 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path strin
 }
 
 func (s *Server) requestURL(r *http.Request) string {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
 	host := r.Host
 	if host == "" {
-		host = strings.TrimPrefix(s.url, "http://")
+		host = strings.TrimPrefix(strings.TrimPrefix(s.url, "https://"), "http://")
 	}
-	return "http://" + host + r.URL.EscapedPath()
+	return scheme + host + r.URL.EscapedPath()
 }
 
 // parseCreate validates a PUT request's headers and body.

@@ -2,7 +2,11 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -43,6 +47,8 @@ type Server struct {
 	nextID  uint64
 	waiting map[string]int // live readers blocked per stream path (for tests)
 
+	cert *x509.Certificate // TLS leaf, nil for plain HTTP
+
 	faults   faultSet
 	counters counters
 
@@ -71,17 +77,27 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
+	if err == nil && s.cfg.tls != nil {
+		if err = s.setupTLS(); err != nil {
+			ln.Close()
+		}
+	}
 	if err != nil {
 		s.cancel()
 		s.closeDisk()
 		return nil, err
 	}
-	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
+	if s.cfg.tls != nil {
+		s.url = "https://" + ln.Addr().String()
+		ln = tls.NewListener(ln, s.cfg.tls)
+	}
+	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ErrorLog:          log.New(io.Discard, "", 0), // silent, like the rest of the SDK
 	}
 	s.wg.Add(1)
 	go func() {
@@ -114,7 +130,8 @@ func newServer(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:PORT".
+// URL returns the base URL, e.g. "http://127.0.0.1:PORT" ("https://..."
+// with WithTLS).
 func (s *Server) URL() string { return s.url }
 
 // StreamURL returns the URL of the stream at path (relative to the prefix).
