@@ -52,6 +52,18 @@
 // With WithFaultControl the same is reachable over HTTP at
 // /__ds/testserver/ (see serveControl) for tests in other processes.
 //
+// # TLS
+//
+// WithTLS serves HTTPS, with a generated self-signed certificate unless
+// one is given; Certificate and Client return what a client needs to
+// trust it, and the tls.Config can require client certificates.
+//
+// # Paths
+//
+// Fault paths, Requests paths and Stream-Forked-From accept a stream path
+// relative to the prefix ("orders"), with a leading slash, with the prefix
+// ("/v1/stream/orders") or as a full URL.
+//
 // # Input limits
 //
 // Stream paths are at most 1024 bytes, with no empty, "." or ".."

@@ -30,6 +30,7 @@ func TestForks(t *testing.T) {
 				{method: "GET", path: fork, status: 200, wantBody: str("abcFORK"), want: map[string]string{"Stream-Forked-From": ""}},
 				{method: "GET", path: src, status: 200, wantBody: str("abcSRC")},
 				{method: "PUT", path: fork, h: forkH(src), status: 200},
+				{method: "PUT", path: fork, h: hdrs{"Stream-Forked-From": src}, status: 200},
 				{method: "PUT", path: fork, h: forkH(src, "Stream-Fork-Offset", off(0)), status: 409},
 			}
 		}},

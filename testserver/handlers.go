@@ -182,7 +182,7 @@ func (s *Server) parseCreate(w http.ResponseWriter, r *http.Request) (*createReq
 	}
 	q.closed = protocol.IsTrue(h.Get(protocol.HeaderClosed))
 	_, hasFrom := hdr(h, protocol.HeaderForkedFrom)
-	q.forkFrom = h.Get(protocol.HeaderForkedFrom)
+	q.forkFrom = s.relPath(h.Get(protocol.HeaderForkedFrom))
 	if hasFrom && q.forkFrom == "" {
 		return nil, http.StatusBadRequest, "empty Stream-Forked-From"
 	}
@@ -294,12 +294,7 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 
 // resolveFork finds the fork source and the divergence position.
 func (s *Server) resolveFork(q *createReq, now time.Time) (*stream, int64, int, string) {
-	srcPath := q.forkFrom
-	if strings.HasPrefix(srcPath, s.cfg.prefix) {
-		srcPath = srcPath[len(s.cfg.prefix):]
-	} else {
-		srcPath = strings.TrimPrefix(srcPath, "/")
-	}
+	srcPath := q.forkFrom // already relative to the prefix
 	if _, status, msg := validateStreamPath(srcPath); status != 0 {
 		return nil, 0, http.StatusBadRequest, "invalid Stream-Forked-From: " + msg
 	}
