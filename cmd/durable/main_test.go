@@ -38,6 +38,8 @@ func TestUsageAndUnknownCommand(t *testing.T) {
 		{[]string{"serve", "--no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"serve", "extra"}, 2, "unexpected argument"},
 		{[]string{"serve", "--addr", "256.0.0.1:bad"}, 1, "durable serve:"},
+		{[]string{"serve", "--tls-cert", "x.pem"}, 2, "go together"},
+		{[]string{"serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, 1, "no such file"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
