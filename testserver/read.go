@@ -94,24 +94,31 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 		s.serveSSE(w, r, path, q)
 		return
 	}
-	var timer *time.Timer
+	var (
+		timer    *time.Timer
+		origin   *stream // the stream this read started on
+		timedOut bool
+	)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	first := true
 	for {
 		now := s.cfg.clock()
 		s.mu.Lock()
 		st, code := s.lookup(path, now)
+		if code == 0 && origin != nil && st != origin {
+			code = http.StatusNotFound // deleted and re-created while we waited
+		}
 		if code != 0 {
 			s.mu.Unlock()
 			httpError(w, code, lookupMessage(code))
 			return
 		}
-		if first {
-			st.lastAccess = now
+		if origin == nil {
+			origin = st
+			st.lastAccess = now // live reads renew the TTL when they start
 			if q.now {
 				q.pos = st.tail()
 			}
@@ -121,46 +128,34 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 				return
 			}
 		}
-		tail := st.tail()
-		if q.live == "" || q.pos < tail || st.closed {
+		if q.live == "" || q.pos < st.tail() || st.closed {
 			s.writeChunk(w, r, st, q)
 			s.mu.Unlock()
+			return
+		}
+		if timedOut {
+			// Long-poll timeout (or server shutdown): 204 with the tail.
+			h := w.Header()
+			h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+			h.Set(protocol.HeaderUpToDate, "true")
+			h.Set(protocol.HeaderCursor, s.cursorFor(q))
+			h.Set("Cache-Control", "no-store")
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		// Long-poll at the tail of an open stream: wait.
 		wake := st.wake
 		s.mu.Unlock()
-		if first {
+		if timer == nil {
 			timer = time.NewTimer(s.cfg.longPollTimeout)
-			first = false
 		}
 		switch s.waitOn(r, path, wake, timer.C) {
-		case waitWoken:
-			continue
 		case waitGone:
 			return
+		case waitTimeout, waitShutdown:
+			timedOut = true
 		}
-		// Timeout (or shutdown): 204 with the tail.
-		s.mu.Lock()
-		st, code = s.lookup(path, s.cfg.clock())
-		if code != 0 {
-			s.mu.Unlock()
-			httpError(w, code, lookupMessage(code))
-			return
-		}
-		if q.pos < st.tail() || st.closed {
-			s.writeChunk(w, r, st, q)
-			s.mu.Unlock()
-			return
-		}
-		h := w.Header()
-		h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
-		h.Set(protocol.HeaderUpToDate, "true")
-		h.Set(protocol.HeaderCursor, s.cursorFor(q))
-		h.Set("Cache-Control", "no-store")
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-		return
 	}
 }
 
@@ -285,10 +280,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 		default:
 		}
 		s.mu.Lock()
-		st, code = s.lookup(path, s.cfg.clock())
-		if code != 0 {
+		cur, code := s.lookup(path, s.cfg.clock())
+		if code != 0 || cur != st {
 			s.mu.Unlock()
-			return
+			return // deleted (or re-created): the client reconnects and learns which
 		}
 		tail := st.tail()
 		if q.pos < tail {
