@@ -46,13 +46,24 @@ func post(b *testing.B, c *http.Client, u string, body []byte, ct string) {
 	}
 }
 
-// BenchmarkAppendBatched measures POSTs of 100 small JSON messages each,
-// from parallel clients (one stream per client goroutine), over loopback
-// HTTP. It reports appends/s (requests) and msgs/s.
+// BenchmarkAppendBatched measures POSTs of 1 or 100 small JSON messages
+// each, from parallel clients (one stream per client goroutine), over
+// loopback HTTP, in memory and with a data directory (fsync per append).
+// It reports appends/s (requests) and msgs/s.
 func BenchmarkAppendBatched(b *testing.B) {
-	for _, batch := range []int{1, 100} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			srv := New()
+	type variant struct {
+		name  string
+		batch int
+		opts  func(b *testing.B) []Option
+	}
+	mem := func(*testing.B) []Option { return nil }
+	disk := func(b *testing.B) []Option { return []Option{WithDataDir(b.TempDir())} }
+	for _, v := range []variant{
+		{"batch=1", 1, mem}, {"batch=100", 100, mem}, {"batch=100/data-dir-fsync", 100, disk},
+	} {
+		batch := v.batch
+		b.Run(v.name, func(b *testing.B) {
+			srv := New(v.opts(b)...)
 			defer srv.Close()
 			c := benchClient()
 			defer c.CloseIdleConnections()
