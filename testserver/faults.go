@@ -48,6 +48,7 @@ type faultSet struct {
 // InjectFault adds a fault. Faults are checked in the order they were added.
 func (s *Server) InjectFault(f Fault) {
 	f.Path = s.relPath(f.Path)
+	f.Method = strings.ToUpper(f.Method)
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.faults = append(s.faults.faults, &faultEntry{f: f, left: f.Count})

@@ -296,3 +296,24 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	srv.Close() // idempotent
 }
+
+func TestHandlerAfterClose(t *testing.T) {
+	t.Parallel()
+	srv := New()
+	srv.Close()
+	rec := newRecorder(http.Header{}, httptestRequest(t))
+	srv.Handler().ServeHTTP(rec, rec.req)
+	rec.cancel()
+	if rec.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d after Close", rec.status)
+	}
+}
+
+func httptestRequest(t *testing.T) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest("GET", "http://example.com/v1/stream/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -55,6 +55,9 @@ type Server struct {
 	baseCtx   context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // serving goroutine
+	handlers  sync.WaitGroup // running handlers
+	hmu       sync.Mutex     // guards closing and handlers.Add
+	closing   bool
 	closeOnce sync.Once
 	disk      *diskStore
 }
@@ -150,19 +153,34 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel() // wakes every long-poll, SSE and fault delay
 		if s.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Handlers return at once; the timeout only matters for a
+			// client that stopped reading (a blocked write).
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if err := s.httpSrv.Shutdown(ctx); err != nil {
 				_ = s.httpSrv.Close()
 			}
 			cancel()
 		}
 		s.wg.Wait()
+		s.hmu.Lock()
+		s.closing = true
+		s.hmu.Unlock()
+		s.handlers.Wait()
 		s.closeDisk()
 	})
 }
 
 // serveHTTP is the root handler: accounting, faults, common headers, routing.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.hmu.Lock()
+	if s.closing {
+		s.hmu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "server closed")
+		return
+	}
+	s.handlers.Add(1)
+	s.hmu.Unlock()
+	defer s.handlers.Done()
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
