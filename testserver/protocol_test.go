@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -469,5 +470,29 @@ func TestChunkedBodyLimit(t *testing.T) {
 		if res.StatusCode != tc.want {
 			t.Fatalf("%d bytes chunked: status %d, want %d", tc.n, res.StatusCode, tc.want)
 		}
+	}
+}
+
+func TestCustomPrefixAndHandlerMount(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, WithPrefix("streams"), WithFaultControl(true))
+	if got := srv.StreamURL("/a/b"); got != srv.URL()+"/streams/a/b" {
+		t.Fatalf("StreamURL %q", got)
+	}
+	mustStatus(t, call(t, "PUT", srv.StreamURL("a/b"), text, "x"), 201)
+	mustStatus(t, call(t, "GET", srv.URL()+"/v1/stream/a/b", nil, ""), 404)
+	mustStatus(t, call(t, "GET", srv.URL()+"/streams/__ds/testserver/requests", nil, ""), 200)
+	if srv.Requests("/streams/a/b", "PUT") != 1 {
+		t.Fatal("request not counted under the custom prefix")
+	}
+
+	// Handler mounted in another server's mux.
+	mux := http.NewServeMux()
+	mux.Handle("/streams/", srv.Handler())
+	other := httptest.NewServer(mux)
+	defer other.Close()
+	r := call(t, "GET", other.URL+"/streams/a/b", nil, "")
+	if r.status != 200 || r.body != "x" {
+		t.Fatalf("mounted handler: %d %q", r.status, r.body)
 	}
 }
