@@ -129,8 +129,9 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 			}
 		}
 		if q.live == "" || q.pos < st.tail() || st.closed {
-			s.writeChunk(w, r, st, q)
+			reply := s.prepareChunk(w, r, st, q)
 			s.mu.Unlock()
+			reply.send(w, r)
 			return
 		}
 		if timedOut {
@@ -159,10 +160,34 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 	}
 }
 
-// writeChunk answers a catch-up or long-poll read from q.pos. Caller holds
-// s.mu; the body slice stays valid after unlock because the log is
-// append-only.
-func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, q readReq) {
+// chunkReply is a prepared read response: headers are already set; the
+// status and body are sent after the server lock is released, so a slow
+// client never holds up other requests.
+type chunkReply struct {
+	status int
+	parts  [3][]byte
+	n      int
+}
+
+func (c chunkReply) send(w http.ResponseWriter, r *http.Request) {
+	if c.status == http.StatusOK {
+		w.Header().Set("Content-Length", strconv.Itoa(c.n))
+	}
+	w.WriteHeader(c.status)
+	if c.status != http.StatusOK || r.Method == http.MethodHead {
+		return
+	}
+	for _, p := range c.parts {
+		if len(p) > 0 {
+			_, _ = w.Write(p)
+		}
+	}
+}
+
+// prepareChunk prepares the answer to a catch-up or long-poll read from
+// q.pos. Caller holds s.mu; the body parts stay valid after unlock because
+// the log is append-only.
+func (s *Server) prepareChunk(w http.ResponseWriter, r *http.Request, st *stream, q readReq) chunkReply {
 	h := w.Header()
 	tail := st.tail()
 	live := q.live != ""
@@ -172,12 +197,11 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, 
 		h.Set(protocol.HeaderClosed, "true")
 		if live {
 			h.Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return
+			return chunkReply{status: http.StatusNoContent}
 		}
 	}
 	end := st.chunkEnd(q.pos, s.cfg.chunkLimit)
-	body := st.body(q.pos, end)
+	parts, n := st.bodyParts(q.pos, end)
 	h.Set("Content-Type", st.contentType)
 	h.Set(protocol.HeaderNextOffset, formatOffset(end))
 	if end == tail {
@@ -196,15 +220,10 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, 
 		h.Set("ETag", tag)
 		h.Set("Cache-Control", cacheCatchUp)
 		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, tag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
+			return chunkReply{status: http.StatusNotModified}
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	return chunkReply{status: http.StatusOK, parts: parts, n: n}
 }
 
 // etagMatch reports whether an If-None-Match value matches tag.

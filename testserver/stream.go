@@ -130,7 +130,27 @@ func (st *stream) chunkEnd(pos int64, limit int) int64 {
 	return end
 }
 
-// body renders the log range [a, b) as a response body.
+var (
+	jsonOpen  = []byte("[")
+	jsonClose = []byte("]")
+)
+
+// bodyParts renders the log range [a, b) as a response body in up to three
+// parts, sharing the log's memory where it can (no copy of the data for a
+// range inside one segment).
+func (st *stream) bodyParts(a, b int64) (parts [3][]byte, n int) {
+	if !st.isJSON {
+		parts[1] = st.data.slice(a, b)
+		return parts, len(parts[1])
+	}
+	parts[0], parts[2] = jsonOpen, jsonClose
+	if a < b {
+		parts[1] = st.data.slice(a, b-1) // without the last separator
+	}
+	return parts, len(parts[1]) + 2
+}
+
+// body renders the log range [a, b) as one response body.
 func (st *stream) body(a, b int64) []byte {
 	if !st.isJSON {
 		return st.data.slice(a, b)
