@@ -22,6 +22,16 @@
 // log; every append adds at least one byte, so offsets only grow. They are
 // never "-1" or "now".
 //
+// # Reads
+//
+// A catch-up or long-poll response carries at most the chunk limit of
+// stream bytes (at least one whole message for JSON streams) and is
+// written without copying the stored data. SSE sends one data event per
+// chunk, each followed by a control event; binary content types travel as
+// base64, text ones as "data:" lines split at every CR, LF or CRLF, so in
+// SSE mode a text stream's CR and CRLF line ends arrive as LF (SSE
+// framing cannot carry them); catch-up and long-poll reads are byte-exact.
+//
 // # Stream-Seq scope
 //
 // Stream-Seq is enforced per stream: a value must be byte-wise greater than
