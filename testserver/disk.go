@@ -237,14 +237,16 @@ func applyRecord(st *stream, rec *logRecord, data []byte) {
 		p := base
 		for _, n := range rec.Msgs {
 			p += n
-			st.bounds = append(st.bounds, p)
+			st.bounds.add(p)
 		}
 	}
 	switch {
 	case len(rec.Recs) > 0:
-		st.records = append(st.records, rec.Recs...)
+		for _, r := range rec.Recs {
+			st.records.add(r)
+		}
 	case len(data) > 0:
-		st.records = append(st.records, st.tail())
+		st.records.add(st.tail())
 	}
 	if rec.Seq != "" {
 		st.lastSeq = rec.Seq
@@ -337,11 +339,11 @@ func (s *Server) diskCreate(st *stream) error {
 		return err
 	}
 	// One record holding the whole initial content with its boundaries.
-	rec := logRecord{Recs: append([]int64(nil), st.records...), Close: st.closed}
+	rec := logRecord{Recs: st.records.all(), Close: st.closed}
 	if st.isJSON {
 		prev := int64(0)
-		rec.Msgs = make([]int64, len(st.bounds))
-		for i, b := range st.bounds {
+		rec.Msgs = make([]int64, st.bounds.len())
+		for i, b := range st.bounds.all() {
 			rec.Msgs[i] = b - prev
 			prev = b
 		}
