@@ -35,7 +35,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, 
 	var body []byte
 	var err error
 	if r.ContentLength >= 0 {
-		// Known length: one exact allocation, then make sure nothing follows.
+		// Known length (already checked against the limit): one exact
+		// allocation; net/http stops the body at Content-Length.
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
