@@ -256,7 +256,6 @@ func applyRecord(st *stream, rec *logRecord, data []byte) {
 	}
 	if rec.Close {
 		st.closed = true
-		st.closer = rec.Prod
 	}
 }
 

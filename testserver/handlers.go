@@ -94,7 +94,6 @@ func lookupMessage(status int) string {
 
 type createReq struct {
 	ct         string
-	hasCT      bool
 	ttl        int64
 	hasTTL     bool
 	expiresAt  time.Time
@@ -156,7 +155,7 @@ func (s *Server) parseCreate(w http.ResponseWriter, r *http.Request) (*createReq
 		if !validMediaType(ct) {
 			return nil, http.StatusBadRequest, "invalid Content-Type"
 		}
-		q.ct, q.hasCT = ct, true
+		q.ct = ct
 	}
 	if vs, ok := hdr(h, protocol.HeaderTTL); ok {
 		if len(vs) != 1 {
@@ -523,10 +522,8 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		rec.Prod = &producerTuple{ID: prod.id, Epoch: prod.epoch, Seq: prod.seq}
 	}
 	if closeReq {
+		// A retry of this request is a duplicate by producer sequence.
 		st.closed = true
-		if prod != nil {
-			st.closer = rec.Prod
-		}
 	}
 	var derr error
 	var syncLog func() error

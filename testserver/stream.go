@@ -44,8 +44,7 @@ type stream struct {
 	records posIndex
 
 	closed    bool
-	closer    *producerTuple // producer request that closed the stream, if any
-	lastSeq   string         // last Stream-Seq accepted
+	lastSeq   string // last Stream-Seq accepted
 	producers map[string]*producerState
 
 	forkedFrom string // source path (relative to the prefix), "" if not a fork
