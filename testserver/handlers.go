@@ -528,8 +528,7 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 	var derr error
 	var syncLog func() error
 	if st.disk != nil {
-		derr = st.disk.write(&rec, body, msgs)
-		syncLog = st.disk.syncer()
+		syncLog, derr = st.disk.write(&rec, body, msgs)
 	}
 	st.notify()
 	tail := st.tail()
