@@ -26,6 +26,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv("DURABLE_TEST_RUN_MAIN") == "1" {
+		// Re-executed by TestServeSignals: behave as the durable binary.
+		os.Args = append([]string{"durable"}, strings.Fields(os.Getenv("DURABLE_TEST_ARGS"))...)
+		main()
+		return
+	}
 	dir, err := os.MkdirTemp("", "durable-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
