@@ -36,8 +36,9 @@ where the last one stopped; --from then only applies to a key not yet saved.
 One offset file can hold many keys, but is used by one process at a time.
 
 Delivery on stdout with --offset-file: at-least-once, and at most the last
-line is repeated: each line is written, then its position saved, so a tail
-killed between the two prints that line again when restarted.
+line is repeated: each line is written, then its position saved (one fsync
+per line; --output groups them), so a tail killed between the two prints that
+line again when restarted. Without --offset-file nothing is saved.
 
 --output FILE (needs --offset-file) writes to FILE instead, appending, and
 keeps it in step with the offset file, exactly once: messages are written to
@@ -47,6 +48,9 @@ FILE's new length. A restart first truncates FILE to the saved length
 So a tail killed at any instant, even with SIGKILL, and restarted with the
 same files yields each message in FILE exactly once. Positions are saved
 after each group of messages that arrived together.
+
+Network errors, 408, 429 and 5xx are retried with backoff, forever; a missing
+or deleted stream and other permanent errors end tail with exit 1.
 
 A progress line is shown on stderr during a long catch-up, only when stderr
 is a terminal.
