@@ -1,12 +1,14 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -76,6 +78,7 @@ type Writer[T any] struct {
 	codec    Codec[T]
 	isJSON   bool
 	validate bool // check each encoding with json.Valid (custom codec on a JSON stream)
+	fast     int  // fastNone, fastBytes or fastJSON
 	ct       string
 	pid      string
 
@@ -84,7 +87,7 @@ type Writer[T any] struct {
 	kick     chan struct{} // wakes the dispatch loop (buffered, 1)
 	loopDone chan struct{}
 	wg       sync.WaitGroup // sender goroutines
-	scratch  sync.Pool      // *[]byte encode buffers
+	scratch  sync.Pool      // *scratch encode buffers
 
 	mu           sync.Mutex
 	space        chan struct{} // closed (and replaced) when buffer space is released or writes must stop
@@ -93,6 +96,9 @@ type Writer[T any] struct {
 	pending      []*wbatch     // sealed and not settled, in sequence order
 	last         *wbatch       // last sealed batch
 	inflight     int
+	window       int // in-flight limit now: MaxInFlight, halved by each sequence gap, regrown by gap-free batches
+	sizeHint     int // body size of the last sealed batch
+	okStreak     int // batches settled without a gap since the window last changed
 	nextSeq      int64
 	epoch        int64
 	epochReady   bool // the epoch store has been consulted
@@ -116,7 +122,11 @@ type wbatch struct {
 	close    bool // Stream-Closed: true (CloseStream)
 	sealNow  bool // skip the linger
 	deadline time.Time
+	gapped   bool    // overtook an earlier batch (set by its sender before settling)
 	prev     *wbatch // the batch sealed before this one, until this one settles
+
+	written     chan struct{} // closed once a request of this batch has been fully sent (or it settled)
+	writtenOnce sync.Once
 
 	done chan struct{} // closed when settled; off and err are set before
 	off  Offset
@@ -196,9 +206,16 @@ func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T
 		loopDone:     make(chan struct{}),
 		space:        make(chan struct{}),
 		epoch:        cfg.epoch,
+		window:       cfg.maxInFlight,
 		lastAckedSeq: -1,
 	}
 	w.validate = w.isJSON && !defaultJSON
+	switch any(codec).(type) {
+	case JSONCodec[T]:
+		w.fast = fastJSON
+	case BytesCodec:
+		w.fast = fastBytes
+	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	go w.loop()
 	return w, nil
@@ -260,10 +277,9 @@ func (w *Writer[T]) WriteSync(ctx context.Context, v T) (Offset, error) {
 }
 
 func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*Ack, error) {
-	bp := w.getScratch()
-	defer w.putScratch(bp)
-	enc, err := w.encode((*bp)[:0], v)
-	*bp = enc
+	sc := w.getScratch()
+	defer w.putScratch(sc)
+	enc, err := w.encodeMsg(sc, v)
 	if err != nil {
 		return nil, err
 	}
@@ -339,25 +355,63 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 	return &Ack{b: b}, nil
 }
 
-func (w *Writer[T]) putScratch(bp *[]byte) {
-	if cap(*bp) <= 64<<10 {
-		w.scratch.Put(bp)
+// scratch is a reusable encoding buffer.
+type scratch struct {
+	b   []byte        // custom codecs
+	buf bytes.Buffer  // the default JSON codec
+	enc *json.Encoder // on buf
+}
+
+func (w *Writer[T]) putScratch(sc *scratch) {
+	if cap(sc.b) <= 64<<10 && sc.buf.Cap() <= 64<<10 {
+		w.scratch.Put(sc)
 	}
 }
 
-func (w *Writer[T]) getScratch() *[]byte {
-	if bp, ok := w.scratch.Get().(*[]byte); ok {
-		return bp
+func (w *Writer[T]) getScratch() *scratch {
+	if sc, ok := w.scratch.Get().(*scratch); ok {
+		return sc
 	}
-	b := make([]byte, 0, 256)
-	return &b
+	sc := &scratch{}
+	sc.enc = json.NewEncoder(&sc.buf)
+	return sc
+}
+
+// encodeMsg encodes one message, into sc unless it can be used as it is
+// (T = []byte with the default codec); the result is valid until sc is
+// reused.
+func (w *Writer[T]) encodeMsg(sc *scratch, v T) ([]byte, error) {
+	switch w.fast {
+	case fastBytes:
+		return w.check(any(v).([]byte), nil)
+	case fastJSON:
+		// Same output as json.Marshal (HTML escaped), without its copy.
+		sc.buf.Reset()
+		err := sc.enc.Encode(v)
+		b := sc.buf.Bytes()
+		if n := len(b); err == nil && n > 0 && b[n-1] == '\n' {
+			b = b[:n-1]
+		}
+		return w.check(b, err)
+	}
+	var err error
+	sc.b, err = w.codec.Append(sc.b[:0], v)
+	return w.check(sc.b, err)
 }
 
 // encode appends one message's encoding to dst and checks it.
 func (w *Writer[T]) encode(dst []byte, v T) ([]byte, error) {
 	enc, err := w.codec.Append(dst, v)
+	if _, err := w.check(enc[len(dst):], err); err != nil {
+		return dst, err
+	}
+	return enc, nil
+}
+
+// check vets one encoded message.
+func (w *Writer[T]) check(enc []byte, err error) ([]byte, error) {
 	if err != nil {
-		return dst, &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: %w", ErrEncode, err)}
+		return nil, &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: %w", ErrEncode, err)}
 	}
 	switch {
 	case w.validate && !json.Valid(enc):
@@ -367,6 +421,13 @@ func (w *Writer[T]) encode(dst []byte, v T) ([]byte, error) {
 	}
 	return enc, nil
 }
+
+// Encoding shortcuts for the default codecs.
+const (
+	fastNone  = iota
+	fastBytes // BytesCodec: the value is the message
+	fastJSON  // JSONCodec: pooled json.Encoder
+)
 
 func (w *Writer[T]) tooLarge(n int) error {
 	return &Error{Op: "write", URL: redactURL(w.url),
@@ -388,8 +449,11 @@ func (w *Writer[T]) writableLocked() error {
 
 func (w *Writer[T]) newBatchLocked() *wbatch {
 	b := &wbatch{done: make(chan struct{})}
+	// Size the body like the last batch, so that it rarely grows by copying.
+	hint := min(max(4096, w.sizeHint+w.sizeHint/8), w.cfg.maxBatchBytes)
+	b.body = make([]byte, 0, hint)
 	if w.isJSON {
-		b.body = append(make([]byte, 0, 4096), '[')
+		b.body = append(b.body, '[')
 	}
 	w.open = b
 	return b
@@ -406,8 +470,10 @@ func (w *Writer[T]) sealLocked() {
 	if w.isJSON && b.n > 0 && !b.close {
 		b.body = append(b.body, ']')
 	}
+	w.sizeHint = len(b.body)
 	b.seq = w.nextSeq
 	w.nextSeq++
+	b.written = make(chan struct{})
 	b.prev = w.last
 	w.last = b
 	w.queue = append(w.queue, b)
@@ -588,7 +654,7 @@ func (w *Writer[T]) dispatchLocked(now time.Time) (time.Duration, bool) {
 		w.failUnsentLocked()
 		return 0, w.closing && w.inflight == 0
 	}
-	for w.inflight < w.cfg.maxInFlight {
+	for w.inflight < w.window {
 		if !w.confirmed && w.inflight > 0 {
 			break // the first batch of an epoch goes alone
 		}
@@ -609,7 +675,7 @@ func (w *Writer[T]) dispatchLocked(now time.Time) (time.Duration, bool) {
 	if w.closing && w.inflight == 0 && len(w.queue) == 0 && (w.open == nil || w.open.n == 0) {
 		return 0, true
 	}
-	if b := w.open; b != nil && b.n > 0 && w.inflight < w.cfg.maxInFlight && (w.confirmed || w.inflight == 0) {
+	if b := w.open; b != nil && b.n > 0 && w.inflight < w.window && (w.confirmed || w.inflight == 0) {
 		if d := b.deadline.Sub(now); d > 0 {
 			return d, false
 		}
@@ -647,6 +713,16 @@ func (w *Writer[T]) settleLocked(b *wbatch, err error) {
 	w.bufMsgs -= b.n
 	w.bufBytes -= b.acct
 	w.signalSpaceLocked()
+	switch {
+	case b.gapped:
+		w.window = max(1, w.window/2)
+		w.okStreak = 0
+	case err == nil && w.window < w.cfg.maxInFlight:
+		if w.okStreak++; w.okStreak >= 4*w.window {
+			w.window++
+			w.okStreak = 0
+		}
+	}
 	if err == nil {
 		w.confirmed = true
 		if b.seq > w.lastAckedSeq {
@@ -657,6 +733,13 @@ func (w *Writer[T]) settleLocked(b *wbatch, err error) {
 	}
 	b.body = nil
 	b.prev = nil
+	b.markWritten()
+}
+
+func (b *wbatch) markWritten() {
+	if b.written != nil { // nil: never sealed
+		b.writtenOnce.Do(func() { close(b.written) })
+	}
 }
 
 // send delivers one batch and settles it.
@@ -692,12 +775,30 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 	if len(b.body) == 0 {
 		ct = "" // close-only
 	}
+	if prev != nil {
+		// Start only once the previous batch's request has been sent: it
+		// then almost always reaches the server first, and pipelining
+		// rarely costs a sequence-gap resend.
+		select {
+		case <-prev.written:
+		case <-prev.done:
+		case <-ctx.Done():
+			return w.abortedOr(ctx.Err())
+		}
+	}
+	actx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				b.markWritten()
+			}
+		},
+	})
 	for attempt := 1; ; attempt++ {
 		w.mu.Lock()
 		epoch := w.epoch
 		w.mu.Unlock()
 		prevSettled := prev == nil || isClosed(prev.done)
-		res, err := w.c.appendOnce(ctx, w.url, b.body, AppendOptions{
+		res, err := w.c.appendOnce(actx, w.url, b.body, AppendOptions{
 			ContentType: ct,
 			Producer:    &Producer{ID: w.pid, Epoch: epoch, Seq: b.seq},
 			Close:       b.close,
@@ -716,6 +817,7 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 		errors.As(err, &e)
 		switch {
 		case errors.Is(err, ErrProducerSeqGap) && !prevSettled:
+			b.gapped = true
 			// Overtook an earlier batch: resend once it has landed.
 			select {
 			case <-prev.done:
