@@ -44,7 +44,7 @@ func benchEnv(b *testing.B, contentType string) (*testserver.Server, *Client) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(c.hc.CloseIdleConnections)
+	b.Cleanup(c.CloseIdleConnections)
 	if _, err := c.Create(context.Background(), "bench", CreateOptions{ContentType: contentType}); err != nil {
 		b.Fatal(err)
 	}

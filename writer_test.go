@@ -37,7 +37,7 @@ func newWEnv(t *testing.T, contentType string) *wEnv {
 	t.Cleanup(srv.Close)
 	c, err := NewClient(srv.StreamURL(""), WithRetry(writerRetry()))
 	require.NoError(t, err)
-	t.Cleanup(c.hc.CloseIdleConnections)
+	t.Cleanup(c.CloseIdleConnections)
 	_, err = c.Create(context.Background(), "s", CreateOptions{ContentType: contentType})
 	require.NoError(t, err)
 	return &wEnv{srv: srv, c: c, stream: "s"}
@@ -758,4 +758,62 @@ func TestWriterDefaults(t *testing.T) {
 	require.NotEqual(t, w.ProducerID(), bw.ProducerID())
 	require.NoError(t, bw.Close(context.Background()))
 	require.True(t, errors.Is(ErrBufferFull, ErrBufferFull))
+}
+
+func TestWriterRawJSONBytes(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	w := newTestWriter[[]byte](t, e, WithContentType("application/json"), WithLinger(time.Hour))
+	ctx := context.Background()
+	require.NoError(t, w.Write(ctx, []byte(`{"a":1}`)))
+	require.ErrorIs(t, w.Write(ctx, []byte(`{"a":`)), ErrEncode, "not one JSON value")
+	require.ErrorIs(t, w.Write(ctx, []byte(`1 2`)), ErrEncode, "two JSON values")
+	require.NoError(t, w.Write(ctx, []byte(` [2] `)))
+	require.NoError(t, w.Close(ctx))
+	msgs, _ := e.readJSON(t)
+	require.Len(t, msgs, 2)
+	require.JSONEq(t, `[2]`, string(msgs[1]))
+}
+
+func TestWriterAckWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	w := newTestWriter[int](t, e, WithLinger(time.Hour))
+	a, err := w.WriteAsync(context.Background(), 1)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, err = a.Wait(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "linger of an hour: still waiting")
+	require.NoError(t, w.Close(context.Background()), "Close skips the linger")
+	off, err := a.Wait(context.Background())
+	require.NoError(t, err)
+	require.NotEmpty(t, off)
+}
+
+func TestWriterConcurrentWriteAndClose(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	w := newTestWriter[int](t, e, WithMaxBatchMessages(7), WithBufferMessages(20))
+	ctx := context.Background()
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if err := w.Write(ctx, g*100000+i); err != nil {
+					require.ErrorIs(t, err, ErrWriterClosed)
+					return
+				}
+				accepted.Add(1)
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return accepted.Load() > 200 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, w.Close(ctx))
+	wg.Wait()
+	msgs, _ := e.readJSON(t)
+	require.Len(t, msgs, int(accepted.Load()), "every accepted write landed")
 }
