@@ -341,7 +341,8 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 		b.sealNow = true
 		kick = true
 	}
-	if b.n >= w.cfg.maxBatchMessages {
+	if b.n >= w.cfg.maxBatchMessages || len(b.body)+3 > w.cfg.maxBatchBytes {
+		// Full: not even a 1-byte message (with its comma) would fit.
 		w.sealLocked()
 		kick = true
 	}
