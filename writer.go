@@ -316,8 +316,12 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 		w.mu.Lock()
 	}
 	kick := false
+	closing := 0 // bytes a sealed batch adds: the JSON array's "]"
+	if w.isJSON {
+		closing = 1
+	}
 	b := w.open
-	if b != nil && b.n > 0 && (b.n+1 > w.cfg.maxBatchMessages || len(b.body)+size+1 > w.cfg.maxBatchBytes) {
+	if b != nil && b.n > 0 && (b.n+1 > w.cfg.maxBatchMessages || len(b.body)+size+closing > w.cfg.maxBatchBytes) {
 		w.sealLocked()
 		kick = true
 		b = nil
@@ -341,7 +345,7 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 		b.sealNow = true
 		kick = true
 	}
-	if b.n >= w.cfg.maxBatchMessages || len(b.body)+3 > w.cfg.maxBatchBytes {
+	if b.n >= w.cfg.maxBatchMessages || len(b.body)+2*closing+1 > w.cfg.maxBatchBytes {
 		// Full: not even a 1-byte message (with its comma) would fit.
 		w.sealLocked()
 		kick = true

@@ -817,3 +817,48 @@ func TestWriterConcurrentWriteAndClose(t *testing.T) {
 	msgs, _ := e.readJSON(t)
 	require.Len(t, msgs, int(accepted.Load()), "every accepted write landed")
 }
+
+type sizeHooks struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (h *sizeHooks) OnBatchSent(_, bytes int, _ time.Duration, _ error) {
+	h.mu.Lock()
+	h.sizes = append(h.sizes, bytes)
+	h.mu.Unlock()
+}
+func (h *sizeHooks) OnRetry(int, error, time.Duration) {}
+
+func TestWriterBatchByteBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("bytes fill a batch exactly", func(t *testing.T) {
+		t.Parallel()
+		e := newWEnv(t, "application/octet-stream")
+		var h sizeHooks
+		w := newTestWriter[[]byte](t, e, WithMaxBatchBytes(100), WithBufferBytes(1000), WithWriterHooks(&h), WithLinger(time.Hour))
+		for range 4 {
+			require.NoError(t, w.Write(ctx, make([]byte, 50)))
+		}
+		require.NoError(t, w.Write(ctx, make([]byte, 30)))
+		require.NoError(t, w.Close(ctx))
+		require.ElementsMatch(t, []int{100, 100, 30}, h.sizes)
+	})
+	t.Run("json arrays stay within the bound", func(t *testing.T) {
+		t.Parallel()
+		e := newWEnv(t, "application/json")
+		var h sizeHooks
+		w := newTestWriter[string](t, e, WithMaxBatchBytes(64), WithBufferBytes(1000), WithWriterHooks(&h), WithLinger(time.Hour))
+		const n = 50
+		for i := range n {
+			require.NoError(t, w.Write(ctx, fmt.Sprintf("%0*d", i%20, i)))
+		}
+		require.NoError(t, w.Close(ctx))
+		for _, s := range h.sizes {
+			require.LessOrEqual(t, s, 64)
+		}
+		msgs, _ := e.readJSON(t)
+		require.Len(t, msgs, n)
+	})
+}
