@@ -57,7 +57,9 @@ var (
 // the server before an earlier one is answered with a sequence gap and
 // resent once the earlier one has landed, so order is kept. Network errors,
 // truncated responses, 5xx and 429 are retried with the writer's retry
-// policy (cenkalti/backoff/v4; Retry-After is a floor). A batch that cannot
+// policy (cenkalti/backoff/v4; Retry-After is a floor); the Client's
+// WithTimeout, if set, bounds each attempt, and an attempt cut off by it is
+// retried the same way. A batch that cannot
 // land (retries exhausted, stale epoch, closed or deleted stream, content
 // type mismatch, ...) fails the Writer: its error is sticky, returned by
 // Flush, Close, the Acks of every message not yet appended, and every later
@@ -803,11 +805,7 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 		epoch := w.epoch
 		w.mu.Unlock()
 		prevSettled := prev == nil || isClosed(prev.done)
-		res, err := w.c.appendOnce(actx, w.url, b.body, AppendOptions{
-			ContentType: ct,
-			Producer:    &Producer{ID: w.pid, Epoch: epoch, Seq: b.seq},
-			Close:       b.close,
-		})
+		res, err := w.attempt(actx, b, epoch, ct)
 		if err == nil {
 			if res.Duplicate && !mayHaveLanded && len(b.body) > 0 {
 				return &Error{Op: "append", URL: redactURL(w.url), Err: fmt.Errorf("%w (epoch %d, seq %d)", ErrProducerReused, epoch, b.seq)}
@@ -850,7 +848,7 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 			// Close-only on a closed stream: closed is what was asked.
 			b.off = e.NextOffset
 			return nil
-		case IsRetryable(err):
+		case IsRetryable(err) || errors.Is(err, errAttemptTimeout):
 			mayHaveLanded = true
 			if bo == nil {
 				bo = newBackOffFrom(w.cfg.retry)
@@ -878,6 +876,28 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 			return err
 		}
 	}
+}
+
+// errAttemptTimeout marks an attempt cut off by the Client's WithTimeout;
+// the batch may have landed, and is retried.
+var errAttemptTimeout = errors.New("append attempt timed out")
+
+// attempt sends one request of b, bounded by the Client's WithTimeout.
+func (w *Writer[T]) attempt(ctx context.Context, b *wbatch, epoch int64, ct string) (AppendResult, error) {
+	if d := w.c.cfg.timeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, errAttemptTimeout)
+		defer cancel()
+	}
+	res, err := w.c.appendOnce(ctx, w.url, b.body, AppendOptions{
+		ContentType: ct,
+		Producer:    &Producer{ID: w.pid, Epoch: epoch, Seq: b.seq},
+		Close:       b.close,
+	})
+	if err != nil && context.Cause(ctx) == errAttemptTimeout && w.ctx.Err() == nil {
+		err = &Error{Op: "append", URL: redactURL(w.url), Err: fmt.Errorf("%w after %v: %w", errAttemptTimeout, w.c.cfg.timeout, err)}
+	}
+	return res, err
 }
 
 // ensureEpoch consults the epoch store once, before the first request

@@ -862,3 +862,21 @@ func TestWriterBatchByteBound(t *testing.T) {
 		require.Len(t, msgs, n)
 	})
 }
+
+func TestWriterAttemptTimeoutRetried(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	c, err := NewClient(e.srv.StreamURL(""), WithTimeout(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	// The first attempt hangs past the Client's timeout; the retry lands.
+	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
+	w, err := NewWriter[int](c, e.stream, WithWriterRetry(writerRetry()))
+	require.NoError(t, err)
+	_, err = w.WriteSync(context.Background(), 1)
+	require.NoError(t, err)
+	require.NoError(t, w.Close(context.Background()))
+	require.Equal(t, 2, e.posts())
+	msgs, _ := e.readJSON(t)
+	require.Len(t, msgs, 1)
+}
