@@ -12,7 +12,7 @@ import (
 	"github.com/durablego/durable/testserver"
 )
 
-type Order struct {
+type OrderEvent struct {
 	ID    int    `json:"id"`
 	State string `json:"state"`
 }
@@ -43,12 +43,12 @@ func ExampleWriter() {
 		log.Fatal(err)
 	}
 
-	w, err := durable.NewWriter[Order](c, "orders", durable.WithProducerID("order-service"))
+	w, err := durable.NewWriter[OrderEvent](c, "orders", durable.WithProducerID("order-service"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	for i := 1; i <= 3; i++ {
-		if err := w.Write(ctx, Order{ID: i, State: "created"}); err != nil {
+		if err := w.Write(ctx, OrderEvent{ID: i, State: "created"}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -75,13 +75,13 @@ func ExampleWriter_WriteSync() {
 	if _, err := c.Create(ctx, "payments", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		log.Fatal(err)
 	}
-	w, err := durable.NewWriter[Order](c, "payments")
+	w, err := durable.NewWriter[OrderEvent](c, "payments")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer w.Close(ctx)
 
-	off, err := w.WriteSync(ctx, Order{ID: 7, State: "paid"})
+	off, err := w.WriteSync(ctx, OrderEvent{ID: 7, State: "paid"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func (e *wEnv) readBytes(t *testing.T) []byte {
 
 func (e *wEnv) posts() int { return e.srv.Requests(e.stream, http.MethodPost) }
 
-type event struct {
+type wevent struct {
 	W int `json:"w"`
 	N int `json:"n"`
 }
@@ -101,14 +101,14 @@ type event struct {
 func TestWriterJSONRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[event](t, e)
+	w := newTestWriter[wevent](t, e)
 	ctx := context.Background()
 
 	for i := range 10 {
-		require.NoError(t, w.Write(ctx, event{N: i}))
+		require.NoError(t, w.Write(ctx, wevent{N: i}))
 	}
 	// A message that is itself an array stays one message.
-	a, err := w.WriteAsync(ctx, event{N: 10})
+	a, err := w.WriteAsync(ctx, wevent{N: 10})
 	require.NoError(t, err)
 	require.NoError(t, w.Flush(ctx))
 	off, err := a.Wait(ctx)
@@ -131,7 +131,7 @@ func TestWriterJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, info.NextOffset, w.LastAcked())
 	require.NoError(t, w.Close(ctx))
-	require.ErrorIs(t, w.Write(ctx, event{}), ErrWriterClosed)
+	require.ErrorIs(t, w.Write(ctx, wevent{}), ErrWriterClosed)
 	require.NoError(t, w.Close(ctx), "Close again returns the same result")
 }
 
@@ -195,12 +195,12 @@ func TestWriterExactlyOnceUnderFaults(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for wi := range writers {
-		w := newTestWriter[event](t, e, WithMaxBatchMessages(40), WithMaxInFlight(4), WithWriterHooks(&hooks))
+		w := newTestWriter[wevent](t, e, WithMaxBatchMessages(40), WithMaxInFlight(4), WithWriterHooks(&hooks))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for n := range perWriter {
-				if err := w.Write(ctx, event{W: wi, N: n}); err != nil {
+				if err := w.Write(ctx, wevent{W: wi, N: n}); err != nil {
 					errs[wi] = err
 					return
 				}
@@ -218,7 +218,7 @@ func TestWriterExactlyOnceUnderFaults(t *testing.T) {
 	require.Len(t, msgs, writers*perWriter, "exactly once")
 	next := make([]int, writers)
 	for _, m := range msgs {
-		var ev event
+		var ev wevent
 		require.NoError(t, json.Unmarshal(m, &ev))
 		require.Equal(t, next[ev.W], ev.N, "writer %d out of order", ev.W)
 		next[ev.W]++
@@ -248,11 +248,11 @@ func (h *countingHooks) OnRetry(int, error, time.Duration) { h.retries.Add(1) }
 func TestWriterBatchesRequests(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[event](t, e)
+	w := newTestWriter[wevent](t, e)
 	ctx := context.Background()
 	const n = 10000
 	for i := range n {
-		require.NoError(t, w.Write(ctx, event{N: i}))
+		require.NoError(t, w.Write(ctx, wevent{N: i}))
 	}
 	require.NoError(t, w.Close(ctx))
 	posts := e.posts()
@@ -268,17 +268,17 @@ func TestWriterPipelineKeepsOrder(t *testing.T) {
 	// Random delays make later batches overtake earlier ones; the server
 	// answers them with a sequence gap and the Writer resends in order.
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: 15 * time.Millisecond, Probability: 0.3})
-	w := newTestWriter[event](t, e, WithMaxInFlight(8), WithMaxBatchMessages(5), WithLinger(0))
+	w := newTestWriter[wevent](t, e, WithMaxInFlight(8), WithMaxBatchMessages(5), WithLinger(0))
 	ctx := context.Background()
 	const n = 1000
 	for i := range n {
-		require.NoError(t, w.Write(ctx, event{N: i}))
+		require.NoError(t, w.Write(ctx, wevent{N: i}))
 	}
 	require.NoError(t, w.Close(ctx))
 	msgs, _ := e.readJSON(t)
 	require.Len(t, msgs, n)
 	for i, m := range msgs {
-		var ev event
+		var ev wevent
 		require.NoError(t, json.Unmarshal(m, &ev))
 		require.Equal(t, i, ev.N)
 	}
@@ -318,9 +318,9 @@ func TestWriterFlushReportsLoss(t *testing.T) {
 			tc.setup(t, e)
 			short := writerRetry()
 			short.MaxElapsed = 50 * time.Millisecond
-			w := newTestWriter[event](t, e, WithWriterRetry(short))
+			w := newTestWriter[wevent](t, e, WithWriterRetry(short))
 			ctx := context.Background()
-			a, err := w.WriteAsync(ctx, event{N: 1})
+			a, err := w.WriteAsync(ctx, wevent{N: 1})
 			require.NoError(t, err)
 			err = w.Flush(ctx)
 			require.ErrorIs(t, err, tc.want)
@@ -328,7 +328,7 @@ func TestWriterFlushReportsLoss(t *testing.T) {
 			require.ErrorAs(t, err, &de)
 			_, aerr := a.Wait(ctx)
 			require.ErrorIs(t, aerr, tc.want, "the message's Ack reports the loss")
-			require.ErrorIs(t, w.Write(ctx, event{N: 2}), tc.want, "sticky")
+			require.ErrorIs(t, w.Write(ctx, wevent{N: 2}), tc.want, "sticky")
 			require.ErrorIs(t, w.Flush(ctx), tc.want, "never nil after a loss")
 			require.ErrorIs(t, w.Close(ctx), tc.want)
 		})
@@ -339,15 +339,15 @@ func TestWriterFencedByNewerEpoch(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	ctx := context.Background()
-	old := newTestWriter[event](t, e, WithProducerID("worker"), WithEpoch(0))
-	_, err := old.WriteSync(ctx, event{N: 1})
+	old := newTestWriter[wevent](t, e, WithProducerID("worker"), WithEpoch(0))
+	_, err := old.WriteSync(ctx, wevent{N: 1})
 	require.NoError(t, err)
 
-	newer := newTestWriter[event](t, e, WithProducerID("worker"), WithEpoch(1))
-	_, err = newer.WriteSync(ctx, event{N: 2})
+	newer := newTestWriter[wevent](t, e, WithProducerID("worker"), WithEpoch(1))
+	_, err = newer.WriteSync(ctx, wevent{N: 2})
 	require.NoError(t, err)
 
-	err = old.Write(ctx, event{N: 3})
+	err = old.Write(ctx, wevent{N: 3})
 	require.NoError(t, err)
 	err = old.Flush(ctx)
 	require.ErrorIs(t, err, ErrStaleEpoch)
@@ -356,7 +356,7 @@ func TestWriterFencedByNewerEpoch(t *testing.T) {
 	require.Equal(t, int64(1), de.ServerEpoch)
 
 	before := e.posts()
-	require.ErrorIs(t, old.Write(ctx, event{N: 4}), ErrStaleEpoch)
+	require.ErrorIs(t, old.Write(ctx, wevent{N: 4}), ErrStaleEpoch)
 	require.ErrorIs(t, old.CloseStream(ctx), ErrStaleEpoch)
 	require.ErrorIs(t, old.Close(ctx), ErrStaleEpoch)
 	require.Equal(t, before, e.posts(), "a fenced writer sends nothing more")
@@ -372,14 +372,14 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	ctx := context.Background()
 	store := offsetstore.NewMemory()
 
-	zombie := newTestWriter[event](t, e, WithProducerID("job"), WithEpochStore(store))
-	_, err := zombie.WriteSync(ctx, event{N: 1})
+	zombie := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store))
+	_, err := zombie.WriteSync(ctx, wevent{N: 1})
 	require.NoError(t, err)
 	require.Equal(t, int64(0), zombie.Epoch())
 
 	// The restarted worker loads epoch 0 and claims 1 before sending.
-	restarted := newTestWriter[event](t, e, WithProducerID("job"), WithEpochStore(store))
-	_, err = restarted.WriteSync(ctx, event{N: 2})
+	restarted := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store))
+	_, err = restarted.WriteSync(ctx, wevent{N: 2})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), restarted.Epoch())
 	ep, ok, err := store.LoadEpoch(ctx, "job")
@@ -387,13 +387,13 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, int64(1), ep)
 
-	_, err = zombie.WriteSync(ctx, event{N: 3})
+	_, err = zombie.WriteSync(ctx, wevent{N: 3})
 	require.ErrorIs(t, err, ErrStaleEpoch)
 	require.NoError(t, restarted.Close(ctx))
 
 	// WithEpoch above the stored one wins.
-	third := newTestWriter[event](t, e, WithProducerID("job"), WithEpochStore(store), WithEpoch(7))
-	_, err = third.WriteSync(ctx, event{N: 4})
+	third := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store), WithEpoch(7))
+	_, err = third.WriteSync(ctx, wevent{N: 4})
 	require.NoError(t, err)
 	require.Equal(t, int64(7), third.Epoch())
 	msgs, _ := e.readJSON(t)
@@ -456,9 +456,9 @@ func TestWriterCloseCancelledContext(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute})
-	w := newTestWriter[event](t, e)
+	w := newTestWriter[wevent](t, e)
 	ctx := context.Background()
-	a, err := w.WriteAsync(ctx, event{N: 1})
+	a, err := w.WriteAsync(ctx, wevent{N: 1})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return e.posts() == 1 }, 5*time.Second, time.Millisecond)
 
@@ -482,10 +482,10 @@ func TestWriterCloseDeadlineAbandonsQueued(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute})
-	w := newTestWriter[event](t, e, WithMaxBatchMessages(2), WithMaxInFlight(1))
+	w := newTestWriter[wevent](t, e, WithMaxBatchMessages(2), WithMaxInFlight(1))
 	ctx := context.Background()
 	for i := range 10 {
-		require.NoError(t, w.Write(ctx, event{N: i}))
+		require.NoError(t, w.Write(ctx, wevent{N: i}))
 	}
 	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -623,13 +623,13 @@ func TestWriterCloseStream(t *testing.T) {
 	t.Run("final message, idempotent", func(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
-		w := newTestWriter[event](t, e, WithLinger(time.Hour))
+		w := newTestWriter[wevent](t, e, WithLinger(time.Hour))
 		for i := range 3 {
-			require.NoError(t, w.Write(ctx, event{N: i}))
+			require.NoError(t, w.Write(ctx, wevent{N: i}))
 		}
-		require.NoError(t, w.CloseStream(ctx, event{N: 3}))
-		require.NoError(t, w.CloseStream(ctx, event{N: 99}), "idempotent")
-		require.ErrorIs(t, w.Write(ctx, event{N: 4}), ErrStreamClosed)
+		require.NoError(t, w.CloseStream(ctx, wevent{N: 3}))
+		require.NoError(t, w.CloseStream(ctx, wevent{N: 99}), "idempotent")
+		require.ErrorIs(t, w.Write(ctx, wevent{N: 4}), ErrStreamClosed)
 		require.NoError(t, w.Close(ctx))
 		msgs, closed := e.readJSON(t)
 		require.True(t, closed)
@@ -640,7 +640,7 @@ func TestWriterCloseStream(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
 		e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Drop: true, AfterApply: true, Count: 1})
-		w := newTestWriter[event](t, e)
+		w := newTestWriter[wevent](t, e)
 		require.NoError(t, w.CloseStream(ctx))
 		require.NoError(t, w.CloseStream(ctx))
 		_, closed := e.readJSON(t)
@@ -650,8 +650,8 @@ func TestWriterCloseStream(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
 		e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Truncate: true, AfterApply: true, Count: 1})
-		w := newTestWriter[event](t, e)
-		require.NoError(t, w.CloseStream(ctx, event{N: 7}))
+		w := newTestWriter[wevent](t, e)
+		require.NoError(t, w.CloseStream(ctx, wevent{N: 7}))
 		msgs, closed := e.readJSON(t)
 		require.True(t, closed)
 		require.Len(t, msgs, 1)
@@ -661,10 +661,10 @@ func TestWriterCloseStream(t *testing.T) {
 		e := newWEnv(t, "application/json")
 		_, err := e.c.CloseStream(ctx, e.stream, CloseOptions{})
 		require.NoError(t, err)
-		w := newTestWriter[event](t, e)
+		w := newTestWriter[wevent](t, e)
 		require.NoError(t, w.CloseStream(ctx), "closing a closed stream is fine")
-		w2 := newTestWriter[event](t, e)
-		require.ErrorIs(t, w2.CloseStream(ctx, event{N: 1}), ErrStreamClosed, "a final message cannot land")
+		w2 := newTestWriter[wevent](t, e)
+		require.ErrorIs(t, w2.CloseStream(ctx, wevent{N: 1}), ErrStreamClosed, "a final message cannot land")
 	})
 }
 
@@ -672,7 +672,7 @@ func TestWriterHooksAndConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	var hooks countingHooks
-	w := newTestWriter[event](t, e, WithWriterHooks(&hooks), WithMaxBatchMessages(16))
+	w := newTestWriter[wevent](t, e, WithWriterHooks(&hooks), WithMaxBatchMessages(16))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	const goroutines, per = 8, 200
@@ -682,11 +682,11 @@ func TestWriterHooksAndConcurrentWriters(t *testing.T) {
 			defer wg.Done()
 			for n := range per {
 				if n%50 == 0 {
-					_, err := w.WriteSync(ctx, event{W: g, N: n})
+					_, err := w.WriteSync(ctx, wevent{W: g, N: n})
 					require.NoError(t, err)
 					continue
 				}
-				require.NoError(t, w.Write(ctx, event{W: g, N: n}))
+				require.NoError(t, w.Write(ctx, wevent{W: g, N: n}))
 			}
 		}()
 	}
@@ -697,7 +697,7 @@ func TestWriterHooksAndConcurrentWriters(t *testing.T) {
 	msgs, _ := e.readJSON(t)
 	next := make([]int, goroutines)
 	for _, m := range msgs {
-		var ev event
+		var ev wevent
 		require.NoError(t, json.Unmarshal(m, &ev))
 		require.Equal(t, next[ev.W], ev.N)
 		next[ev.W]++
