@@ -725,7 +725,7 @@ func (w *Writer[T]) settleLocked(b *wbatch, err error) {
 		w.window = max(1, w.window/2)
 		w.okStreak = 0
 	case err == nil && w.window < w.cfg.maxInFlight:
-		if w.okStreak++; w.okStreak >= 4*w.window {
+		if w.okStreak++; w.okStreak >= 16*w.window {
 			w.window++
 			w.okStreak = 0
 		}
