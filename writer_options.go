@@ -231,8 +231,12 @@ func WithLinger(d time.Duration) WriterOption {
 
 // WithMaxInFlight bounds the batches sent concurrently (pipelining). Order
 // is kept whatever the value: a batch that overtakes an earlier one is
-// answered with a sequence gap and resent after it. Must be > 0.
-// Default: 4.
+// answered with a sequence gap and resent after it. To keep such resends
+// rare, a batch is started only once the previous batch's request has been
+// sent, and each gap halves the number of batches in flight (it grows back
+// by one after 16 × that many batches without a gap). The first batch of a
+// producer epoch always goes alone: a new epoch must start at sequence 0.
+// Must be > 0. Default: 4.
 func WithMaxInFlight(n int) WriterOption {
 	return writerOptionFunc(func(c *writerConfig) {
 		if n <= 0 {
