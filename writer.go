@@ -63,7 +63,16 @@ var (
 // land (retries exhausted, stale epoch, closed or deleted stream, content
 // type mismatch, ...) fails the Writer: its error is sticky, returned by
 // Flush, Close, the Acks of every message not yet appended, and every later
-// write. A lost batch is never silent.
+// write. A lost batch is never silent (when retries give up after an
+// attempt that got no answer, the batch may in fact have landed: it is
+// reported as lost all the same).
+//
+// Producer identity. One (producer ID, epoch) pair must belong to one
+// Writer: the default random ID guarantees it; with a fixed ID use
+// WithEpochStore (each Writer takes the next epoch, fencing older ones with
+// ErrStaleEpoch) or WithAutoClaim. A Writer that reuses a pair already used
+// on the stream gets ErrProducerReused instead of having its first batch
+// silently dropped as a duplicate.
 //
 // Offsets. A message's Ack (WriteAsync, WriteSync) reports the stream's
 // Stream-Next-Offset right after the batch holding it was appended: reading
