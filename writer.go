@@ -769,6 +769,10 @@ func (w *Writer[T]) send(b *wbatch) {
 	w.settleLocked(b, err)
 	w.mu.Unlock()
 	close(b.done)
+	if err != nil {
+		w.c.log.Warn("durable: writer lost a batch", "url", redactURL(w.url), "producer", w.pid,
+			"seq", b.seq, "messages", b.n, "error", err)
+	}
 	if h := w.cfg.hooks; h != nil {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
