@@ -73,6 +73,9 @@ func BenchmarkWriter(b *testing.B) {
 		b.Run(fmt.Sprintf("json100B/ceiling-net-http/writers=%d", writers), func(b *testing.B) {
 			benchCeilingJSON(b, writers)
 		})
+		b.Run(fmt.Sprintf("json100B-preencoded/writers=%d", writers), func(b *testing.B) {
+			benchWriterRawJSON(b, writers)
+		})
 	}
 	for _, writers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("bytes1MiB/writers=%d", writers), func(b *testing.B) {
@@ -238,5 +241,49 @@ func benchCeilingBig(b *testing.B, writers int) {
 	b.ResetTimer()
 	start := time.Now()
 	postAll(b, srv.StreamURL("bench"), "application/octet-stream", bodies, writers)
+	reportRate(b, start)
+}
+
+// benchWriterRawJSON is benchWriterJSON with messages already encoded
+// (Writer[[]byte] on a JSON stream: each message is only checked with
+// json.Valid), to separate the Writer's cost from encoding/json's.
+func benchWriterRawJSON(b *testing.B, writers int) {
+	_, c := benchEnv(b, "application/json")
+	ctx := context.Background()
+	msgs := make([][]byte, 1000)
+	for i := range msgs {
+		m := newBenchMsg(1000000 + i)
+		msgs[i] = fmt.Appendf(nil, `{"id":%d,"payload":%q}`, m.ID, m.Payload)
+	}
+	ws := make([]*Writer[[]byte], writers)
+	for i := range ws {
+		w, err := NewWriter[[]byte](c, "bench", WithContentType("application/json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws[i] = w
+	}
+	b.SetBytes(100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := share(b.N, writers, i)
+			for j := range n {
+				if err := w.Write(ctx, msgs[j%len(msgs)]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			if err := w.Close(ctx); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 	reportRate(b, start)
 }
