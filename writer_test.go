@@ -880,3 +880,24 @@ func TestWriterAttemptTimeoutRetried(t *testing.T) {
 	msgs, _ := e.readJSON(t)
 	require.Len(t, msgs, 1)
 }
+
+// TestWriterNoStallAtInFlightLimit: a batch waiting for a free slot is
+// sent when the slot frees, without another write or a Flush.
+func TestWriterNoStallAtInFlightLimit(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: 50 * time.Millisecond, Count: 1})
+	w := newTestWriter[int](t, e, WithMaxInFlight(1), WithLinger(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a1, err := w.WriteAsync(ctx, 1)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.posts() == 1 }, 5*time.Second, time.Millisecond)
+	a2, err := w.WriteAsync(ctx, 2) // waits for the only slot
+	require.NoError(t, err)
+	_, err = a1.Wait(ctx)
+	require.NoError(t, err)
+	_, err = a2.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, e.posts())
+}
