@@ -901,3 +901,18 @@ func TestWriterNoStallAtInFlightLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, e.posts())
 }
+
+func TestWriterLingerSendsWithoutFlush(t *testing.T) {
+	t.Parallel()
+	e := newWEnv(t, "application/json")
+	w := newTestWriter[int](t, e, WithLinger(20*time.Millisecond))
+	ctx := context.Background()
+	start := time.Now()
+	a, err := w.WriteAsync(ctx, 1)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(ctx, 2))
+	_, err = a.Wait(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "the batch waited for its linger")
+	require.Equal(t, 1, e.posts(), "both messages in one batch")
+}
