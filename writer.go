@@ -339,7 +339,7 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 	}
 	if b == nil || b.n == 0 {
 		if b == nil {
-			b = w.newBatchLocked()
+			b = w.newBatchLocked(len(enc))
 		}
 		b.deadline = time.Now().Add(w.cfg.linger)
 		kick = true // arm the linger timer
@@ -347,7 +347,13 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 	if w.isJSON && b.n > 0 {
 		b.body = append(b.body, ',')
 	}
-	b.body = append(b.body, enc...)
+	if b.n == 0 && len(enc) >= bigMessage {
+		// A big first message: allocate by copying it (no zeroing pass over
+		// a presized buffer).
+		b.body = append(b.body[:len(b.body):len(b.body)], enc...)
+	} else {
+		b.body = append(b.body, enc...)
+	}
 	b.n++
 	b.acct += size
 	w.bufMsgs++
@@ -463,11 +469,18 @@ func (w *Writer[T]) writableLocked() error {
 	return nil
 }
 
-func (w *Writer[T]) newBatchLocked() *wbatch {
+// bigMessage is the size from which a message starting a batch is copied
+// into a fresh allocation of its own size instead of a presized buffer.
+const bigMessage = 64 << 10
+
+func (w *Writer[T]) newBatchLocked(first int) *wbatch {
 	b := &wbatch{done: make(chan struct{})}
-	// Size the body like the last batch, so that it rarely grows by copying.
-	hint := min(max(4096, w.sizeHint+w.sizeHint/8), w.cfg.maxBatchBytes)
-	b.body = make([]byte, 0, hint)
+	if first < bigMessage {
+		// Size the body like the last batch, so that it rarely grows by
+		// copying.
+		hint := min(max(4096, w.sizeHint+w.sizeHint/8), w.cfg.maxBatchBytes)
+		b.body = make([]byte, 0, hint)
+	}
 	if w.isJSON {
 		b.body = append(b.body, '[')
 	}
