@@ -27,7 +27,9 @@ import (
 // connections per host. net/http's default keeps 2, and NewClient's
 // default transport inherits that: with more requests in flight (a Writer
 // pipelines up to 4, and 8 writers send up to 32) connections are then
-// closed and re-dialled all the time, which costs the Writer 30-50 % here.
+// closed and re-dialled all the time (on a loaded 2-CPU machine some runs
+// lost 30-50 % of the Writer's throughput to it; on an idle one it is in
+// the noise).
 const benchIdleConns = 64
 
 func benchTransport() *http.Transport {
