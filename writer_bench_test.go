@@ -67,7 +67,7 @@ func benchEnv(b *testing.B, contentType string) (*testserver.Server, *Client) {
 }
 
 // share splits n operations over k workers.
-func share(n, k, i int) int {
+func shareOf(n, k, i int) int {
 	s := n / k
 	if i < n%k {
 		s++
@@ -85,7 +85,7 @@ type benchClock struct {
 
 func startClock() benchClock { return benchClock{wall: time.Now(), cpu: processCPU()} }
 
-func reportRate(b *testing.B, start benchClock) {
+func reportWriterRate(b *testing.B, start benchClock) {
 	el := time.Since(start.wall).Seconds()
 	b.ReportMetric(float64(b.N)/el, "msgs/s")
 	if cpu := processCPU() - start.cpu; cpu > 0 {
@@ -139,7 +139,7 @@ func benchWriterJSON(b *testing.B, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := share(b.N, writers, i)
+			n := shareOf(b.N, writers, i)
 			for j := range n {
 				if err := w.Write(ctx, msgs[j%len(msgs)]); err != nil {
 					b.Error(err)
@@ -152,7 +152,7 @@ func benchWriterJSON(b *testing.B, writers int) {
 		}()
 	}
 	wg.Wait()
-	reportRate(b, start)
+	reportWriterRate(b, start)
 }
 
 // postAll sends each body with plain net/http POSTs from `writers`
@@ -218,7 +218,7 @@ func benchCeilingJSON(b *testing.B, writers int) {
 	b.ResetTimer()
 	start := startClock()
 	postAll(b, srv.StreamURL("bench"), "application/json", bodies, writers)
-	reportRate(b, start)
+	reportWriterRate(b, start)
 }
 
 func benchWriterBig(b *testing.B, writers int) {
@@ -242,7 +242,7 @@ func benchWriterBig(b *testing.B, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range share(b.N, writers, i) {
+			for range shareOf(b.N, writers, i) {
 				if err := w.Write(ctx, msg); err != nil {
 					b.Error(err)
 					return
@@ -254,7 +254,7 @@ func benchWriterBig(b *testing.B, writers int) {
 		}()
 	}
 	wg.Wait()
-	reportRate(b, start)
+	reportWriterRate(b, start)
 }
 
 func benchCeilingBig(b *testing.B, writers int) {
@@ -269,7 +269,7 @@ func benchCeilingBig(b *testing.B, writers int) {
 	b.ResetTimer()
 	start := startClock()
 	postAll(b, srv.StreamURL("bench"), "application/octet-stream", bodies, writers)
-	reportRate(b, start)
+	reportWriterRate(b, start)
 }
 
 // benchWriterRawJSON is benchWriterJSON with messages already encoded
@@ -300,7 +300,7 @@ func benchWriterRawJSON(b *testing.B, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := share(b.N, writers, i)
+			n := shareOf(b.N, writers, i)
 			for j := range n {
 				if err := w.Write(ctx, msgs[j%len(msgs)]); err != nil {
 					b.Error(err)
@@ -313,5 +313,5 @@ func benchWriterRawJSON(b *testing.B, writers int) {
 		}()
 	}
 	wg.Wait()
-	reportRate(b, start)
+	reportWriterRate(b, start)
 }
