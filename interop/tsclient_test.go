@@ -196,8 +196,8 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 
 	base, server := startDurableServe(t, e, "--long-poll-timeout", "1s", "--sse-close-interval", "2s")
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("durable serve stderr:\n%s", server.stderr)
+		if s := server.stderr.String(); t.Failed() && s != "" {
+			t.Logf("durable serve stderr:\n%s", s)
 		}
 	})
 	streamBase := base + "/v1/stream/"
@@ -370,20 +370,23 @@ read:
 				if err != nil {
 					t.Fatalf("[Go SDK ↔ durable serve] SSE read: %v", err)
 				}
+				var catchDiff, sseDiff string
 				if isJSON {
-					if d := diffMessages(w.Messages, msgs); d != "" {
-						t.Errorf("[TS client → durable serve → Go SDK] catch-up read differs from what the TS client wrote: %s", d)
-					}
-					if d := diffMessages(w.Messages, sseMsgs); d != "" {
-						t.Errorf("[TS client → durable serve → Go SDK] SSE read differs from what the TS client wrote: %s", d)
-					}
+					catchDiff, sseDiff = diffMessages(w.Messages, msgs), diffMessages(w.Messages, sseMsgs)
 				} else {
-					if d := diffBytes(w.Bytes, data); d != "" {
-						t.Errorf("[TS client → durable serve → Go SDK] catch-up read differs from what the TS client wrote: %s", d)
-					}
-					if d := diffBytes(w.Bytes, sseData); d != "" {
-						t.Errorf("[TS client → durable serve → Go SDK] SSE read differs from what the TS client wrote: %s", d)
-					}
+					catchDiff, sseDiff = diffBytes(w.Bytes, data), diffBytes(w.Bytes, sseData)
+				}
+				// Both reads wrong: the data on the server is not what the TS
+				// client says it wrote. One read wrong: that read path broke.
+				catchSide, sseSide := "Go SDK or durable serve, catch-up path", "Go SDK or durable serve, SSE path"
+				if catchDiff != "" && sseDiff != "" {
+					catchSide, sseSide = "TS client or durable serve, write path", "TS client or durable serve, write path"
+				}
+				if catchDiff != "" {
+					t.Errorf("[%s] the Go SDK's catch-up read differs from what the TS client wrote: %s", catchSide, catchDiff)
+				}
+				if sseDiff != "" {
+					t.Errorf("[%s] the Go SDK's SSE read differs from what the TS client wrote: %s", sseSide, sseDiff)
 				}
 			})
 		}

@@ -170,6 +170,12 @@ async function writeStreams() {
   })
   await step("append ts-json (burst)", () => Promise.all(tsJSONBurst.map((m) => j.append(m))))
   const jc = await step("close ts-json with final message", () => j.close({ body: tsJSONFinal }))
+  await step("head ts-json after close", async (signal) => {
+    const h = await j.head({ signal })
+    if (!h.exists || !h.streamClosed || h.offset !== jc.finalOffset || !h.contentType?.startsWith("application/json")) {
+      throw new Error(`head = ${JSON.stringify(h)}, want an existing closed application/json stream at ${jc.finalOffset}`)
+    }
+  })
   report.written["ts-json"] = {
     messages: [...tsJSON, ...tsJSONBurst, tsJSONFinal], closed: true, finalOffset: jc.finalOffset,
   }

@@ -43,7 +43,7 @@ failed=$(grep -cE -- '--- FAIL' "$work/test.log" || true)
 skipped=$(grep -cE -- '--- SKIP' "$work/test.log" || true)
 echo "interop: $passed passed, $failed failed, $skipped skipped (tests and subtests)"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$skipped" -ne 0 ] || [ "$passed" -eq 0 ]; then
-  grep -vE '^(=== (RUN|PAUSE|CONT))' "$work/test.log" | tail -n 300
+  grep -vE '^=== (RUN|PAUSE|CONT|NAME)' "$work/test.log"
   echo "interop FAILED"
   exit 1
 fi
