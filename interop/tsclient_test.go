@@ -109,6 +109,7 @@ type goStream struct {
 	live        [][]byte // live-* streams: appended after the TS session is ready
 	final       []byte   // appended atomically with the close (nil = plain close)
 	liveMode    string   // live-* streams: "long-poll" or "sse"
+	producer    bool     // appends (and the close) carry idempotent producer headers; one is sent twice
 }
 
 func (g goStream) isJSON() bool { return g.contentType == "application/json" }
@@ -152,6 +153,15 @@ func goStreams() []goStream {
 		{
 			name: "go-text", contentType: "text/plain",
 			initial: [][]byte{[]byte("hello\n"), []byte("data: sse-looking\n\nevent: control\n"), []byte("ünïcode ✓")},
+		},
+		{
+			name: "go-producer", contentType: "application/json", producer: true,
+			initial: [][]byte{
+				jsonBody(`{"producer":"go","seq":0}`, `{"producer":"go","seq":0,"k":1}`),
+				jsonBody(`{"producer":"go","seq":1}`),
+				jsonBody(`{"producer":"go","seq":2}`, `[]`, `{}`),
+			},
+			final: jsonBody(`{"producer":"go","final":true}`),
 		},
 		{
 			name: "live-lp-json", contentType: "application/json", liveMode: "long-poll",
@@ -216,7 +226,9 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 		}
 		for i, part := range g.initial {
 			var err error
-			if g.isJSON() && i == 1 {
+			if g.producer {
+				err = producerAppends(ctx, c, name(g.name), g, i, part)
+			} else if g.isJSON() && i == 1 {
 				// One message through AppendJSON, the rest as raw array bodies.
 				var m []json.RawMessage
 				if err = json.Unmarshal(part, &m); err == nil {
@@ -230,7 +242,11 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 			}
 		}
 		if g.liveMode == "" {
-			if _, err := c.CloseStream(ctx, name(g.name), durable.CloseOptions{Data: g.final, ContentType: contentTypeIf(g.final, g.contentType)}); err != nil {
+			var p *durable.Producer
+			if g.producer {
+				p = &durable.Producer{ID: "go-" + run, Seq: int64(len(g.initial))}
+			}
+			if _, err := c.CloseStream(ctx, name(g.name), durable.CloseOptions{Data: g.final, ContentType: contentTypeIf(g.final, g.contentType), Producer: p}); err != nil {
 				t.Fatalf("[Go SDK → durable serve] close %s: %v", g.name, err)
 			}
 		}
@@ -454,6 +470,26 @@ read:
 			})
 		}
 	})
+}
+
+// producerAppends sends part as batch seq of an idempotent producer; batch 1
+// is sent twice, and the server must drop the second copy.
+func producerAppends(ctx context.Context, c *durable.Client, stream string, g goStream, seq int, part []byte) error {
+	p := &durable.Producer{ID: "go-" + strings.SplitN(stream, "-", 2)[0], Seq: int64(seq)}
+	sends := 1
+	if seq == 1 {
+		sends = 2
+	}
+	for k := 0; k < sends; k++ {
+		r, err := c.Append(ctx, stream, part, durable.AppendOptions{ContentType: g.contentType, Producer: p})
+		if err != nil {
+			return err
+		}
+		if r.Duplicate != (k == 1) {
+			return fmt.Errorf("producer seq %d send %d: Duplicate = %v", seq, k+1, r.Duplicate)
+		}
+	}
+	return nil
 }
 
 func readKind(g goStream) string {
