@@ -108,8 +108,11 @@ func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*
 }
 
 // URL resolves a stream name to its full URL: a name relative to the base
-// URL ("orders" or "tenant/orders"), or an absolute http(s) URL used as is.
-// A name that is empty or contains "." / ".." path segments is rejected.
+// URL ("orders" or "tenant/orders"), or an absolute http(s) URL on the base
+// URL's scheme and host, used as is (its own query kept). A name that is
+// empty, contains "." / ".." segments, '?' or '#', or a URL on another
+// origin (which would receive the Client's credentials) is rejected with
+// ErrInvalidArgument.
 func (c *Client) URL(stream string) (string, error) {
 	return c.streamURL(stream)
 }
@@ -119,6 +122,14 @@ func (c *Client) streamURL(stream string) (string, error) {
 		u, err := url.Parse(stream)
 		if err != nil || u.Host == "" {
 			return "", fmt.Errorf("%w: stream URL %q", ErrInvalidArgument, redactURL(stream))
+		}
+		// Static and HeaderFunc headers (credentials) go with every request,
+		// so a full URL must stay on the base URL's origin.
+		if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
+			return "", fmt.Errorf("%w: stream URL %q is not on %s://%s", ErrInvalidArgument, redactURL(stream), c.base.Scheme, c.base.Host)
+		}
+		if u.User == nil && c.base.User != nil {
+			u.User = c.base.User
 		}
 		return u.String(), nil
 	}
@@ -215,3 +226,8 @@ func parseUint(v string) (int64, bool) {
 	}
 	return n, true
 }
+
+// CloseIdleConnections closes idle keep-alive connections of the Client's
+// HTTP transport. The Client needs no other release; this only frees
+// sockets early (for example at the end of a test).
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }

@@ -246,13 +246,24 @@ func TestErrorURLRedacted(t *testing.T) {
 	c, err := NewClient("http://user:hunter2@mock.test/v1/stream/", WithHTTPClient(&http.Client{Transport: mt}), WithRetry(NoRetry()))
 	require.NoError(t, err)
 	mt.RegisterNoResponder(reply(404, nil, "no such stream"))
-	_, err = c.Read(context.Background(), "https://mock.test/s?token=abc&offset=1", ReadOptions{})
+	_, err = c.Read(context.Background(), "http://mock.test/s?token=abc&offset=1", ReadOptions{})
 	require.ErrorIs(t, err, ErrNotFound)
 	require.NotContains(t, err.Error(), "abc")
 	_, err = c.Head(context.Background(), "s")
 	require.ErrorIs(t, err, ErrNotFound)
 	require.NotContains(t, err.Error(), "hunter2")
 	require.Contains(t, err.Error(), "no such stream")
+}
+
+func TestNetworkErrorRedacted(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t, WithRetry(NoRetry()))
+	mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
+		return nil, errors.New("boom")
+	})
+	_, err := c.Head(context.Background(), "http://mock.test/v1/stream/s?token=abc")
+	require.ErrorContains(t, err, "boom")
+	require.NotContains(t, err.Error(), "abc")
 }
 
 func TestNetworkErrorTyped(t *testing.T) {
@@ -267,4 +278,17 @@ func TestNetworkErrorTyped(t *testing.T) {
 	require.Equal(t, "head", e.Op)
 	require.Zero(t, e.Status)
 	require.True(t, IsRetryable(err))
+}
+
+func TestUserCheckRedirectConsulted(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	stop := errors.New("no redirects here")
+	hc := &http.Client{Transport: mt, CheckRedirect: func(*http.Request, []*http.Request) error { return stop }}
+	c, err := NewClient(mockBase, WithHTTPClient(hc), WithRetry(NoRetry()))
+	require.NoError(t, err)
+	mt.RegisterResponder(http.MethodGet, mockBase+"s", reply(http.StatusFound, map[string]string{"Location": "/v1/stream/t"}, ""))
+	_, err = c.Read(context.Background(), "s", ReadOptions{})
+	require.ErrorIs(t, err, stop)
+	require.Equal(t, 1, mt.GetTotalCallCount())
 }

@@ -25,7 +25,7 @@ func newServer(t *testing.T, sopts []testserver.Option, copts ...Option) (*tests
 	t.Cleanup(srv.Close)
 	c, err := NewClient(srv.StreamURL(""), append([]Option{WithRetry(fastRetry())}, copts...)...)
 	require.NoError(t, err)
-	t.Cleanup(c.hc.CloseIdleConnections)
+	t.Cleanup(c.CloseIdleConnections)
 	return srv, c
 }
 
@@ -550,4 +550,21 @@ func TestDialErrorRetriesPlainPost(t *testing.T) {
 	require.True(t, isDialError(err))
 	require.True(t, IsRetryable(err))
 	require.Equal(t, int32(fastRetry().MaxAttempts), dials.Load(), "a dial failure never reached the server: retried")
+}
+
+func TestReadLiveSSEAtTail(t *testing.T) {
+	t.Parallel()
+	_, c := newServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cr, err := c.Create(ctx, "tail", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
+	require.NoError(t, err)
+	for _, off := range []Offset{cr.NextOffset, OffsetNow} {
+		ch, err := c.Read(ctx, "tail", ReadOptions{Offset: off, Live: LiveSSE})
+		require.NoError(t, err)
+		require.Empty(t, ch.Data)
+		require.True(t, ch.UpToDate)
+		require.Equal(t, cr.NextOffset, ch.NextOffset)
+		require.NotEmpty(t, ch.Cursor)
+	}
 }

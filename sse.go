@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -14,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/sse"
 )
 
 // SSEOptions configures OpenSSE.
@@ -151,7 +151,7 @@ func (s *SSEStream) next() (Chunk, error) {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return Chunk{}, fmt.Errorf("%w (%w)", ErrDisconnected, err)
 			}
-			if errors.Is(err, errSSETooLarge) {
+			if sseTooLarge(err) {
 				return Chunk{}, fmt.Errorf("%w: %w", ErrResponseTooLarge, err)
 			}
 			return Chunk{}, err
@@ -261,107 +261,21 @@ func (s *SSEStream) Close() error {
 	return nil
 }
 
-// --- minimal SSE parser -------------------------------------------------
-//
-// internal/sse (being written in parallel) will replace this: change
-// newEventParser to return sse.NewParser(r, maxLine, maxEvent) and make
-// sseEvent an alias of sse.Event.
+// --- SSE event parsing --------------------------------------------------
 
-type sseEvent struct{ Type, Data, ID string }
+// sseEvent is one dispatched Server-Sent Event.
+type sseEvent = sse.Event
 
+// eventParser yields dispatched events: io.EOF at a clean end between
+// events, io.ErrUnexpectedEOF inside one.
 type eventParser interface{ Next() (sseEvent, error) }
 
-var errSSETooLarge = errors.New("SSE line or event too large")
-
 func newEventParser(r io.Reader, maxLine, maxEvent int) eventParser {
-	return &miniParser{r: bufio.NewReader(r), maxLine: maxLine, maxEvent: maxEvent}
+	return sse.NewParser(r, maxLine, maxEvent)
 }
 
-type miniParser struct {
-	r                 *bufio.Reader
-	maxLine, maxEvent int
-	skipLF            bool // the last line ended with \r: a following \n belongs to it
-}
-
-// readLine returns one line without its terminator (\n, \r\n or \r).
-func (p *miniParser) readLine() (string, error) {
-	var line []byte
-	for {
-		b, err := p.r.ReadByte()
-		if err == nil && p.skipLF {
-			p.skipLF = false
-			if b == '\n' {
-				continue
-			}
-		}
-		if err != nil {
-			if err == io.EOF && len(line) > 0 {
-				return "", io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-		switch b {
-		case '\n':
-			return string(line), nil
-		case '\r':
-			p.skipLF = true // never block peeking for a \n that may not come yet
-			return string(line), nil
-		}
-		if len(line) >= p.maxLine {
-			return "", errSSETooLarge
-		}
-		line = append(line, b)
-	}
-}
-
-// Next returns the next dispatched event; io.EOF at a clean end between
-// events, io.ErrUnexpectedEOF inside one.
-func (p *miniParser) Next() (sseEvent, error) {
-	var (
-		ev      sseEvent
-		data    strings.Builder
-		hasData bool
-		started bool
-	)
-	for {
-		line, err := p.readLine()
-		if err != nil {
-			if err == io.EOF && started {
-				return sseEvent{}, io.ErrUnexpectedEOF
-			}
-			return sseEvent{}, err
-		}
-		if line == "" {
-			if !hasData && ev.Type == "" {
-				started = false
-				continue
-			}
-			if ev.Type == "" {
-				ev.Type = "message"
-			}
-			ev.Data = data.String()
-			return ev, nil
-		}
-		if line[0] == ':' {
-			continue
-		}
-		started = true
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			ev.Type = value
-		case "data":
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(value)
-			hasData = true
-			if data.Len() > p.maxEvent {
-				return sseEvent{}, errSSETooLarge
-			}
-		case "id":
-			ev.ID = value
-		}
-	}
+// sseTooLarge reports whether err is the parser refusing a line or event
+// over its limit.
+func sseTooLarge(err error) bool {
+	return errors.Is(err, sse.ErrLineTooLong) || errors.Is(err, sse.ErrEventTooLarge)
 }

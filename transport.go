@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -50,8 +51,9 @@ type attemptState struct {
 
 // send performs a call through go-retryablehttp with a safe retry check:
 // GET/HEAD/PUT/DELETE are retried on network errors, truncated bodies, 408,
-// 429 and 5xx (not 501/505); POST only when it carries producer headers or
-// the failure was a dial error (nothing left the machine). Retry-After is a
+// 429 and 5xx (not 501/505); POST only when it carries producer headers, is
+// a close without data (idempotent by the protocol), or the failure was a
+// dial error (nothing left the machine). Retry-After is a
 // floor under the backoff wait; ctx bounds every wait.
 func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 	h, err := c.requestHeader(ctx, cl.header)
@@ -91,6 +93,7 @@ func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 	}
 	resp, err := rc.Do(req)
 	if err != nil {
+		scrubURLError(err)
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
 		}
@@ -177,6 +180,7 @@ func (st *attemptState) checkRetry(ctx context.Context, resp *http.Response, err
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return false, ctxErr
 	}
+	scrubURLError(err)
 	if !st.call.retry || (st.stopped && err == nil) {
 		return false, nil
 	}
@@ -232,6 +236,15 @@ func (st *attemptState) retryable(resp *http.Response, err error) (bool, time.Du
 	}
 	floor, _ := retryAfter(resp.Header, time.Now())
 	return true, floor
+}
+
+// scrubURLError redacts the URL net/http puts in its *url.Error (query
+// secrets included) so that neither logs nor error strings carry it.
+func scrubURLError(err error) {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = redactURL(ue.URL)
+	}
 }
 
 // opError wraps a transport-level failure (no usable response).

@@ -1,27 +1,459 @@
 package testserver
 
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// On-disk layout of a data directory:
+//
+//	<dir>/streams/<id>/meta.json   stream configuration (written atomically)
+//	<dir>/streams/<id>/log         append-only records
+//
+// <id> is the stream's incarnation number, so a deleted stream's directory
+// never collides with a re-created one. A log record is
+//
+//	uint32 header length | uint32 data length | uint32 CRC-32C of header+data
+//	header (JSON logRecord) | data
+//
+// where data is what the record appended to the stream's log (for JSON
+// streams, the messages each followed by a comma). Replaying the records in
+// order rebuilds the data, message and record boundaries, Stream-Seq,
+// producer state and closure. A torn or corrupt final record is cut off.
+
+const metaVersion = 1
+
 // logRecord is one entry of a stream's on-disk log: an append with the
 // state changes that happen atomically with it.
 type logRecord struct {
-	Len   int64          `json:"n,omitempty"` // raw bytes (non-JSON streams)
 	Msgs  []int64        `json:"m,omitempty"` // JSON message lengths incl. separator
+	Recs  []int64        `json:"r,omitempty"` // explicit record ends (fork prefix)
 	Seq   string         `json:"s,omitempty"` // Stream-Seq accepted
 	Prod  *producerTuple `json:"p,omitempty"` // producer state after the append
 	Close bool           `json:"c,omitempty"` // stream closed by this record
 }
 
+type streamMeta struct {
+	Version     int    `json:"version"`
+	ID          uint64 `json:"id"`
+	Path        string `json:"path"`
+	ContentType string `json:"contentType"`
+	TTL         *int64 `json:"ttl,omitempty"`
+	ExpiresAt   string `json:"expiresAt,omitempty"`
+	ForkedFrom  string `json:"forkedFrom,omitempty"`
+	ForkOffset  string `json:"forkOffset,omitempty"`
+	ForkSub     int64  `json:"forkSub,omitempty"`
+	SourceID    uint64 `json:"sourceId,omitempty"`
+	SoftDeleted bool   `json:"softDeleted,omitempty"`
+}
+
 // diskStore is the data-directory backend (nil in memory mode).
-type diskStore struct{}
+type diskStore struct {
+	root   string // <dir>/streams
+	noSync bool
+}
 
-// diskStream is one stream's files.
-type diskStream struct{}
+// diskStream is one stream's open log.
+type diskStream struct {
+	store *diskStore
+	dir   string
+	f     *os.File
+}
 
-func (s *Server) openDisk() error { s.disk = &diskStore{}; return nil }
-func (s *Server) closeDisk()      {}
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-func (s *Server) diskCreate(st *stream, lens []int64) error { return nil }
-func (s *Server) diskMeta(st *stream) error                 { return nil }
-func (s *Server) diskRemove(st *stream)                     {}
+// openDisk opens (or initialises) the data directory and loads its streams.
+func (s *Server) openDisk() error {
+	d := &diskStore{root: filepath.Join(s.cfg.dataDir, "streams"), noSync: s.cfg.noSync}
+	if err := os.MkdirAll(d.root, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(d.root)
+	if err != nil {
+		return err
+	}
+	byID := map[uint64]*stream{}
+	sources := map[*stream]uint64{}
+	now := s.cfg.clock()
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(d.root, e.Name())
+		st, srcID, err := d.load(dir, now)
+		if err != nil {
+			d.closeAll(byID)
+			return fmt.Errorf("load %s: %w", dir, err)
+		}
+		if st == nil {
+			continue // incomplete create: removed
+		}
+		byID[st.id] = st
+		if srcID != 0 {
+			sources[st] = srcID
+		}
+		if st.id > s.nextID {
+			s.nextID = st.id
+		}
+	}
+	for st, id := range sources {
+		if src := byID[id]; src != nil {
+			st.source = src
+			src.refs++
+		}
+	}
+	for _, st := range byID {
+		if st.softDeleted && st.refs == 0 {
+			// Its last fork went away but the cleanup did not finish.
+			st.disk.remove()
+			continue
+		}
+		if old := s.streams[st.path]; old != nil {
+			d.closeAll(byID)
+			return fmt.Errorf("two streams at path %q (ids %d and %d)", st.path, old.id, st.id)
+		}
+		s.streams[st.path] = st
+	}
+	s.disk = d
+	return nil
+}
 
-func (d *diskStream) write(rec *logRecord, body []byte, msgs [][]byte) error { return nil }
-func (d *diskStream) sync() error                                            { return nil }
+func (d *diskStore) closeAll(m map[uint64]*stream) {
+	for _, st := range m {
+		if st.disk != nil && st.disk.f != nil {
+			_ = st.disk.f.Close()
+		}
+	}
+}
+
+// load reads one stream directory. A directory without meta.json is an
+// interrupted create and is removed.
+func (d *diskStore) load(dir string, now time.Time) (*stream, uint64, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, os.RemoveAll(dir)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var m streamMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, 0, fmt.Errorf("corrupt meta.json: %w", err)
+	}
+	if m.Version != metaVersion {
+		return nil, 0, fmt.Errorf("unknown meta.json version %d", m.Version)
+	}
+	st := newStream(m.Path, m.ID, m.ContentType, now)
+	if m.TTL != nil {
+		st.ttl, st.hasTTL = *m.TTL, true
+	}
+	if m.ExpiresAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, m.ExpiresAt)
+		if err != nil {
+			return nil, 0, fmt.Errorf("bad expiresAt: %w", err)
+		}
+		st.expiresAt, st.expiresRaw, st.hasExpiry = t, m.ExpiresAt, true
+	}
+	st.forkedFrom, st.forkOffset, st.forkSub = m.ForkedFrom, m.ForkOffset, m.ForkSub
+	st.softDeleted = m.SoftDeleted
+
+	f, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	good, err := replay(f, st)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() > good {
+		// Torn final record from a crash: it was never acknowledged.
+		if err := f.Truncate(good); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	st.disk = &diskStream{store: d, dir: dir, f: f}
+	return st, m.SourceID, nil
+}
+
+// replay applies every complete record of the log to st and returns the
+// file position after the last good record.
+func replay(f *os.File, st *stream) (int64, error) {
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return 0, err
+	}
+	var pos int64
+	for {
+		rest := b[pos:]
+		if len(rest) < 12 {
+			return pos, nil
+		}
+		hl := int64(binary.LittleEndian.Uint32(rest[0:4]))
+		dl := int64(binary.LittleEndian.Uint32(rest[4:8]))
+		sum := binary.LittleEndian.Uint32(rest[8:12])
+		if int64(len(rest)) < 12+hl+dl {
+			return pos, nil
+		}
+		payload := rest[12 : 12+hl+dl]
+		if crc32.Checksum(payload, crcTable) != sum {
+			return pos, nil
+		}
+		var rec logRecord
+		if err := json.Unmarshal(payload[:hl], &rec); err != nil {
+			return pos, nil
+		}
+		applyRecord(st, &rec, payload[hl:])
+		pos += 12 + hl + dl
+	}
+}
+
+// applyRecord replays one log record onto st.
+func applyRecord(st *stream, rec *logRecord, data []byte) {
+	base := st.tail()
+	st.data = append(st.data, data...)
+	if st.isJSON {
+		p := base
+		for _, n := range rec.Msgs {
+			p += n
+			st.bounds = append(st.bounds, p)
+		}
+	}
+	switch {
+	case len(rec.Recs) > 0:
+		st.records = append(st.records, rec.Recs...)
+	case len(data) > 0:
+		st.records = append(st.records, st.tail())
+	}
+	if rec.Seq != "" {
+		st.lastSeq = rec.Seq
+	}
+	if rec.Prod != nil {
+		st.producers[rec.Prod.ID] = &producerState{Epoch: rec.Prod.Epoch, Seq: rec.Prod.Seq}
+	}
+	if rec.Close {
+		st.closed = true
+		st.closer = rec.Prod
+	}
+}
+
+func (d *diskStore) sync(f *os.File) error {
+	if d.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (d *diskStore) syncDir(dir string) error {
+	if d.noSync {
+		return nil
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func (s *Server) closeDisk() {
+	if s.disk == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.streams {
+		for x := st; x != nil; x = x.source {
+			if x.disk != nil && x.disk.f != nil {
+				_ = x.disk.f.Close()
+				x.disk.f = nil
+			}
+		}
+	}
+}
+
+func metaOf(st *stream) streamMeta {
+	m := streamMeta{
+		Version: metaVersion, ID: st.id, Path: st.path, ContentType: st.contentType,
+		ForkedFrom: st.forkedFrom, ForkOffset: st.forkOffset, ForkSub: st.forkSub,
+		SoftDeleted: st.softDeleted,
+	}
+	if st.hasTTL {
+		ttl := st.ttl
+		m.TTL = &ttl
+	}
+	if st.hasExpiry {
+		m.ExpiresAt = st.expiresRaw
+	}
+	if st.source != nil {
+		m.SourceID = st.source.id
+	}
+	return m
+}
+
+// diskCreate persists a new stream: its log (the whole current content as
+// one record, or the fork prefix plus initial body), fsynced, then its
+// metadata written atomically, then the directory entry fsynced. Caller
+// holds s.mu. lens are the JSON message lengths of the initial body.
+func (s *Server) diskCreate(st *stream) error {
+	d := s.disk
+	if d == nil {
+		return nil
+	}
+	dir := filepath.Join(d.root, strconv.FormatUint(st.id, 10))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	ds := &diskStream{store: d, dir: dir, f: f}
+	fail := func(err error) error {
+		f.Close()
+		_ = os.RemoveAll(dir)
+		return err
+	}
+	// One record holding the whole initial content with its boundaries.
+	rec := logRecord{Recs: append([]int64(nil), st.records...), Close: st.closed}
+	if st.isJSON {
+		prev := int64(0)
+		rec.Msgs = make([]int64, len(st.bounds))
+		for i, b := range st.bounds {
+			rec.Msgs[i] = b - prev
+			prev = b
+		}
+	}
+	if err := ds.writeRaw(&rec, st.data); err != nil {
+		return fail(err)
+	}
+	if err := d.sync(f); err != nil {
+		return fail(err)
+	}
+	if err := writeMeta(d, dir, metaOf(st)); err != nil {
+		return fail(err)
+	}
+	if err := d.syncDir(d.root); err != nil {
+		return fail(err)
+	}
+	st.disk = ds
+	return nil
+}
+
+// writeMeta writes meta.json atomically: temp file, fsync, rename, fsync dir.
+func writeMeta(d *diskStore, dir string, m streamMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "meta.json.tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := d.sync(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "meta.json")); err != nil {
+		return err
+	}
+	return d.syncDir(dir)
+}
+
+// diskMeta rewrites st's metadata (soft delete). Caller holds s.mu.
+func (s *Server) diskMeta(st *stream) error {
+	if st.disk == nil {
+		return nil
+	}
+	return writeMeta(st.disk.store, st.disk.dir, metaOf(st))
+}
+
+// diskRemove deletes st's files. Caller holds s.mu.
+func (s *Server) diskRemove(st *stream) {
+	if st.disk != nil {
+		st.disk.remove()
+		st.disk = nil
+	}
+}
+
+func (ds *diskStream) remove() {
+	if ds.f != nil {
+		_ = ds.f.Close()
+		ds.f = nil
+	}
+	_ = os.RemoveAll(ds.dir)
+	_ = ds.store.syncDir(ds.store.root)
+}
+
+// write appends one record for an append request. Caller holds s.mu, so
+// records land in stream order; sync (outside the lock) makes it durable.
+func (ds *diskStream) write(rec *logRecord, body []byte, msgs [][]byte) error {
+	if ds.f == nil {
+		return errors.New("stream log closed")
+	}
+	if len(msgs) == 0 {
+		return ds.writeRaw(rec, body)
+	}
+	n := 0
+	for _, m := range msgs {
+		n += len(m) + 1
+	}
+	data := make([]byte, 0, n)
+	for _, m := range msgs {
+		data = append(data, m...)
+		data = append(data, ',')
+	}
+	return ds.writeRaw(rec, data)
+}
+
+func (ds *diskStream) writeRaw(rec *logRecord, data []byte) error {
+	hdr, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 12, 12+len(hdr)+len(data))
+	buf = append(buf, hdr...)
+	buf = append(buf, data...)
+	binary.LittleEndian.PutUint32(buf[0:4], uint32(len(hdr)))
+	binary.LittleEndian.PutUint32(buf[4:8], uint32(len(data)))
+	binary.LittleEndian.PutUint32(buf[8:12], crc32.Checksum(buf[12:], crcTable))
+	_, err = ds.f.Write(buf)
+	return err
+}
+
+// syncer returns a function that makes every record written so far
+// durable. Call it under s.mu and run the result after unlocking.
+func (ds *diskStream) syncer() func() error {
+	f, d := ds.f, ds.store
+	return func() error {
+		if f == nil {
+			return nil
+		}
+		err := d.sync(f)
+		if errors.Is(err, os.ErrClosed) {
+			return nil // stream deleted meanwhile
+		}
+		return err
+	}
+}

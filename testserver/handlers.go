@@ -119,15 +119,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path strin
 	if st.closed {
 		h.Set(protocol.HeaderClosed, "true")
 	}
-	disk := st.disk
 	s.mu.Unlock()
 	if code == http.StatusCreated {
-		if disk != nil {
-			if err := disk.sync(); err != nil {
-				httpError(w, http.StatusInternalServerError, "storage error")
-				return
-			}
-		}
 		h.Set("Location", s.requestURL(r))
 	}
 	h.Set("Cache-Control", "no-store")
@@ -275,9 +268,9 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 		st.source = src
 		src.refs++
 	}
-	lens := st.appendData(q.body, msgs)
+	st.appendData(q.body, msgs)
 	st.closed = q.closed
-	if err := s.diskCreate(st, lens); err != nil {
+	if err := s.diskCreate(st); err != nil {
 		if src != nil {
 			src.refs--
 		}
@@ -512,10 +505,6 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 	// Apply atomically: data, Stream-Seq, producer state, closure.
 	rec := logRecord{Close: closeReq}
 	rec.Msgs = st.appendData(body, msgs)
-	rec.Len = int64(len(body))
-	if st.isJSON {
-		rec.Len = 0
-	}
 	if hasStreamSeq {
 		st.lastSeq = streamSeq
 		rec.Seq = streamSeq
@@ -531,15 +520,16 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		}
 	}
 	var derr error
+	var syncLog func() error
 	if st.disk != nil {
 		derr = st.disk.write(&rec, body, msgs)
+		syncLog = st.disk.syncer()
 	}
 	st.notify()
 	tail := st.tail()
-	disk := st.disk
 	s.mu.Unlock()
-	if derr == nil && disk != nil {
-		derr = disk.sync()
+	if derr == nil && syncLog != nil {
+		derr = syncLog()
 	}
 	if derr != nil {
 		httpError(w, http.StatusInternalServerError, "storage error")
