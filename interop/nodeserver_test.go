@@ -378,6 +378,51 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 		}
 	})
 
+	t.Run("offset now", func(t *testing.T) {
+		t.Parallel()
+		c, s := n.client(t)
+		cr, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json", Data: jsonBody(`{"old":1}`, `{"old":2}`)})
+		must(t, "create", err)
+		// Catch-up from now: nothing, up to date, at the tail.
+		ch, err := c.Read(ctx, s, durable.ReadOptions{Offset: durable.OffsetNow})
+		must(t, "read from now", err)
+		if m, _ := splitJSON(ch.Data); len(m) != 0 || !ch.UpToDate || ch.NextOffset != cr.NextOffset {
+			t.Errorf("[Go SDK ↔ Node server] read from now = {%q UpToDate %v NextOffset %q}, want nothing, up to date, at %q", ch.Data, ch.UpToDate, ch.NextOffset, cr.NextOffset)
+		}
+		// Long-poll and SSE from now see only what is appended later.
+		type result struct {
+			ch  durable.Chunk
+			err error
+		}
+		lp := make(chan result, 1)
+		go func() {
+			ch, err := c.Read(ctx, s, durable.ReadOptions{Offset: durable.OffsetNow, Live: durable.LiveLongPoll})
+			lp <- result{ch, err}
+		}()
+		sse, err := c.OpenSSE(ctx, s, durable.SSEOptions{Offset: durable.OffsetNow, ContentType: "application/json"})
+		must(t, "SSE from now", err)
+		defer sse.Close()
+		time.Sleep(100 * time.Millisecond) // let the long-poll reach the server
+		_, err = c.Append(ctx, s, jsonBody(`{"new":1}`), durable.AppendOptions{ContentType: "application/json"})
+		must(t, "append", err)
+		r := <-lp
+		must(t, "long-poll from now", r.err)
+		if m, _ := splitJSON(r.ch.Data); len(m) != 1 || m[0] != `{"new":1}` {
+			t.Errorf("[Go SDK ↔ Node server] long-poll from now got %q, want only the new message", r.ch.Data)
+		}
+		var got []string
+		for len(got) == 0 {
+			ch, err := sse.Next(ctx)
+			must(t, "SSE from now: next", err)
+			m, err := splitJSON(ch.Data)
+			must(t, "SSE split", err)
+			got = append(got, m...)
+		}
+		if d := diffMessages([]string{`{"new":1}`}, got); d != "" {
+			t.Errorf("[Go SDK ↔ Node server] SSE from now: %s", d)
+		}
+	})
+
 	t.Run("closure", func(t *testing.T) {
 		t.Parallel()
 		c, s := n.client(t)
