@@ -5,7 +5,9 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -386,6 +388,16 @@ read:
 				if err != nil {
 					t.Fatalf("[Go SDK ↔ durable serve] SSE read: %v", err)
 				}
+				for _, live := range []durable.LiveMode{durable.LiveLongPoll, durable.LiveSSE} {
+					rd, rm, err := readWithReader(ctx, c, name(tc.stream), isJSON, live)
+					if err != nil {
+						t.Errorf("[Go Reader ↔ durable serve] %s Reader: %v", live, err)
+						continue
+					}
+					if d := diffMessages(w.Messages, rm) + diffBytes(w.Bytes, rd); d != "" {
+						t.Errorf("[Go Reader or TS client] the Go Reader (%s) read other data than the TS client wrote: %s", live, d)
+					}
+				}
 				var catchDiff, sseDiff string
 				if isJSON {
 					catchDiff, sseDiff = diffMessages(w.Messages, msgs), diffMessages(w.Messages, sseMsgs)
@@ -490,6 +502,42 @@ func producerAppends(ctx context.Context, c *durable.Client, stream string, g go
 		}
 	}
 	return nil
+}
+
+// readWithReader reads a stream to EOF with a durable.Reader.
+func readWithReader(ctx context.Context, c *durable.Client, stream string, isJSON bool, live durable.LiveMode) (data []byte, msgs []string, err error) {
+	if isJSON {
+		r, err := durable.NewReader[json.RawMessage](c, stream, durable.WithLive(live))
+		if err != nil {
+			return nil, nil, err
+		}
+		defer r.Close()
+		for {
+			m, err := r.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				return nil, msgs, nil
+			}
+			if err != nil {
+				return nil, msgs, err
+			}
+			msgs = append(msgs, string(m.Data))
+		}
+	}
+	r, err := durable.NewReader[[]byte](c, stream, durable.WithLive(live))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	for {
+		m, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return data, nil, nil
+		}
+		if err != nil {
+			return data, nil, err
+		}
+		data = append(data, m.Value...)
+	}
 }
 
 func readKind(g goStream) string {
