@@ -112,6 +112,7 @@ type goStream struct {
 	final       []byte   // appended atomically with the close (nil = plain close)
 	liveMode    string   // live-* streams: "long-poll" or "sse"
 	producer    bool     // appends (and the close) carry idempotent producer headers; one is sent twice
+	writer      bool     // written by a durable.Writer (its messages batched as it likes) and closed by it
 }
 
 func (g goStream) isJSON() bool { return g.contentType == "application/json" }
@@ -164,6 +165,19 @@ func goStreams() []goStream {
 				jsonBody(`{"producer":"go","seq":2}`, `[]`, `{}`),
 			},
 			final: jsonBody(`{"producer":"go","final":true}`),
+		},
+		{
+			name: "go-writer", contentType: "application/json", writer: true,
+			initial: [][]byte{
+				jsonBody(`{"writer":"go","i":0}`, `{"writer":"go","i":1,"s":"ünïcode ✓"}`, `[1,2]`, `"s"`, `null`, `{}`),
+				jsonBody(`{"writer":"go","i":2}`, `{"writer":"go","i":3}`),
+			},
+			final: jsonBody(`{"writer":"go","final":true}`),
+		},
+		{
+			name: "go-writer-bytes", contentType: "application/octet-stream", writer: true,
+			initial: [][]byte{testBytes(21, 500), testBytes(22, 3), testBytes(23, 9000)},
+			final:   []byte("final bytes"),
 		},
 		{
 			name: "live-lp-json", contentType: "application/json", liveMode: "long-poll",
@@ -225,6 +239,12 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 		byName[g.name] = g
 		if _, err := c.Create(ctx, name(g.name), durable.CreateOptions{ContentType: g.contentType}); err != nil {
 			t.Fatalf("[Go SDK → durable serve] create %s: %v", g.name, err)
+		}
+		if g.writer {
+			if err := writeWithWriter(ctx, c, name(g.name), g); err != nil {
+				t.Fatalf("[Go Writer → durable serve] %s: %v", g.name, err)
+			}
+			continue
 		}
 		for i, part := range g.initial {
 			var err error
@@ -502,6 +522,51 @@ func producerAppends(ctx context.Context, c *durable.Client, stream string, g go
 		}
 	}
 	return nil
+}
+
+// writeWithWriter writes g's messages (JSON) or parts (bytes) with a
+// durable.Writer in small batches and closes the stream with the final part.
+func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g goStream) error {
+	if g.isJSON() {
+		w, err := durable.NewWriter[json.RawMessage](c, stream, durable.WithMaxBatchMessages(3), durable.WithMaxInFlight(2))
+		if err != nil {
+			return err
+		}
+		defer w.Close(ctx)
+		for _, part := range g.initial {
+			var msgs []json.RawMessage
+			if err := json.Unmarshal(part, &msgs); err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if err := w.Write(ctx, m); err != nil {
+					return err
+				}
+			}
+		}
+		var final []json.RawMessage
+		if err := json.Unmarshal(g.final, &final); err != nil {
+			return err
+		}
+		if err := w.CloseStream(ctx, final...); err != nil {
+			return err
+		}
+		return w.Close(ctx)
+	}
+	w, err := durable.NewWriter[[]byte](c, stream, durable.WithMaxBatchBytes(10000))
+	if err != nil {
+		return err
+	}
+	defer w.Close(ctx)
+	for _, part := range g.initial {
+		if err := w.Write(ctx, part); err != nil {
+			return err
+		}
+	}
+	if err := w.CloseStream(ctx, g.final); err != nil {
+		return err
+	}
+	return w.Close(ctx)
 }
 
 // readWithReader reads a stream to EOF with a durable.Reader.

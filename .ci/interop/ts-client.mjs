@@ -233,7 +233,7 @@ async function writeStreams() {
 
 // Catch-up reads of the streams the Go side wrote and closed.
 async function readGoStreams() {
-  for (const [name, kind] of [["go-json", "json"], ["go-bytes", "bytes"], ["go-text", "bytes"], ["go-producer", "json"]]) {
+  for (const [name, kind] of [["go-json", "json"], ["go-bytes", "bytes"], ["go-text", "bytes"], ["go-producer", "json"], ["go-writer", "json"], ["go-writer-bytes", "bytes"]]) {
     await step(`catch-up read ${name}`, async (signal) => {
       const res = await stream({ url: urlOf(name), offset: "-1", live: false, fetch: recordingFetch, signal, warnOnHttp: false })
       const out = { contentType: res.contentType }
