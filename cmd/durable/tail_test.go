@@ -425,7 +425,7 @@ func TestAppendInterrupted(t *testing.T) {
 	srv := newServer(t)
 	c := withServer(srv)
 	c.ok(t, "create", "s", "--json")
-	for _, producer := range []bool{false} {
+	for _, producer := range []bool{false, true} {
 		pr, pw, err := os.Pipe()
 		require.NoError(t, err)
 		args := []string{"append", "s"}
