@@ -37,9 +37,10 @@ With --producer-id the messages go through an idempotent producer: batched
 (--linger, --max-batch-bytes, --max-in-flight), retried on network errors,
 429 and 5xx without ever being stored twice (the server drops duplicates of
 the same producer, epoch and sequence number). Each run claims a new epoch,
-which fences any earlier process with the same producer ID: by default the
-current Unix time in milliseconds, or --epoch N, or the last epoch saved in
---epoch-file plus one.
+which fences any earlier process with the same producer ID: the current Unix
+time in milliseconds, or --epoch N. With --epoch-file the epoch is also at
+least the one saved there by the last run plus one (so it grows even if the
+clock goes back), and is saved before the first append.
 
 Prints the stream's offset after the last append on stdout. Exit 0 when every
 message was confirmed; 1 otherwise (also when interrupted).

@@ -19,8 +19,8 @@ type producerAppender struct {
 
 // newProducerAppender opens the Writer. Each run claims a new epoch, which
 // fences an earlier process with the same producer ID: --epoch, else the
-// saved epoch + 1 (--epoch-file), else the current Unix time in
-// milliseconds.
+// current Unix time in milliseconds (with --epoch-file: at least the saved
+// epoch + 1).
 func newProducerAppender(cl *durable.Client, stream, ct string, f appendFlags) (appender, error) {
 	opts := []durable.WriterOption{
 		durable.WithProducerID(f.producerID),
@@ -40,7 +40,9 @@ func newProducerAppender(cl *durable.Client, stream, ct string, f appendFlags) (
 			return nil, err
 		}
 		p.epochs = st
-		opts = append(opts, durable.WithEpochStore(st))
+		// The larger of the saved epoch + 1 and the clock: never below an
+		// earlier run's, even if the clock went back.
+		opts = append(opts, durable.WithEpochStore(st), durable.WithEpoch(time.Now().UnixMilli()))
 	case f.epoch >= 0:
 		opts = append(opts, durable.WithEpoch(f.epoch))
 	default:

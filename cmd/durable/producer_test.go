@@ -59,7 +59,17 @@ func TestAppendProducer(t *testing.T) {
 		e, ok, err := st.LoadEpoch(context.Background(), "w")
 		require.NoError(t, err)
 		assert.True(t, ok)
-		assert.Equal(t, int64(1), e, "epochs 0 then 1")
+		assert.Greater(t, e, int64(1_000_000_000_000), "time-based")
+		require.NoError(t, st.SaveEpoch(context.Background(), "w", e+1000)) // the clock "goes back"
+		require.NoError(t, st.Close())
+		c.ok(t, "append", "pe", "--producer-id", "w", "--epoch-file", ef, "3")
+		assert.Equal(t, "1\n2\n3\n", streamContent(t, srv, "pe"))
+		st, err = offsetstore.OpenFile(ef)
+		require.NoError(t, err)
+		defer st.Close()
+		e2, _, err := st.LoadEpoch(context.Background(), "w")
+		require.NoError(t, err)
+		assert.Equal(t, e+1001, e2, "saved + 1 when the clock is behind")
 	})
 	t.Run("default epochs grow: a rerun is not dropped", func(t *testing.T) {
 		c.ok(t, "create", "pd", "--json")
