@@ -256,7 +256,12 @@ func testTailKillRestart(t *testing.T, isJSON bool) {
 	const total = 3000
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
-	app, _, appErr := c.withStdinReader(pr).start(t, "append", "events")
+	// JSON: plain appends; bytes: through an idempotent producer.
+	appArgs := []string{"append", "events"}
+	if !isJSON {
+		appArgs = append(appArgs, "--producer-id", "feeder", "--linger", "2ms")
+	}
+	app, _, appErr := c.withStdinReader(pr).start(t, appArgs...)
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
