@@ -88,6 +88,18 @@ func TestTally(t *testing.T) {
 	}
 }
 
+// TestRunCancel stops a run midway (Ctrl-C): it returns promptly with the
+// context's error, and leaves no goroutine behind (goleak).
+func TestRunCancel(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := run(ctx, config{Writers: 2, Events: 1000, CrashAfter: 999, Spread: 10 * time.Second}, &bytes.Buffer{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(began), 5*time.Second)
+}
+
 func TestRunBadConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

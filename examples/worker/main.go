@@ -146,7 +146,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 	var runID [4]byte
 	_, _ = rand.Read(runID[:])
 	res.Run = hex.EncodeToString(runID[:])
-	where := "embedded test server"
+	where := "an embedded test server"
 	if srv == nil {
 		where = base
 	}
@@ -154,7 +154,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 	if cfg.Count > 0 {
 		bound = fmt.Sprintf("%d jobs", cfg.Count)
 	}
-	fmt.Fprintf(stdout, "worker: %d workers appending to %s on the %s, %s (run %s; epochs in %s)\n",
+	fmt.Fprintf(stdout, "worker: %d workers appending to stream %s on %s, %s (run %s; epochs in %s)\n",
 		cfg.Workers, stream, where, bound, res.Run, epochFile)
 
 	// The workers.

@@ -51,7 +51,7 @@ func TestRun(t *testing.T) {
 		cfg  config
 	}{
 		{"count", config{Workers: 3, Count: 3001}},
-		{"duration with a rate line", config{Workers: 2, Duration: 200 * time.Millisecond, Live: true}},
+		{"duration with a rate line", config{Workers: 2, Duration: 100 * time.Millisecond, Live: true}},
 	}
 	var runs []result
 	for _, tt := range tests { // in order: the second run uses the next epochs
