@@ -136,7 +136,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	}
 	defer os.RemoveAll(dir)
 	offsetFile := filepath.Join(dir, "quickstart.offsets")
-	fmt.Fprintf(out, "stream:   %s, %d writers x %d events; offset file %s\n", stream, cfg.Writers, cfg.Events/cfg.Writers, offsetFile)
+	fmt.Fprintf(out, "stream:   %s (JSON), %d events from %d writers; offset file %s\n", stream, cfg.Events, cfg.Writers, offsetFile)
 
 	res.Events = cfg.Events
 	res.CrashAfter = cfg.CrashAfter
@@ -178,12 +178,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	// The reader, twice: the first one crashes, the second resumes.
 	seen := newTally(cfg.Events, cfg.Writers)
 	readerErr := readTwice(ctx, client, stream, offsetFile, res.CrashAfter, seen, out)
-	writersDone.Wait()
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return res, cause
-	}
 	if readerErr != nil {
-		return res, readerErr
+		cancel(readerErr) // stop the writers too
+	}
+	writersDone.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		return res, cause // the first failure: a writer's, a reader's, or ctx's
 	}
 
 	fmt.Fprintf(out, "writers:  %d idempotent writers appended %d events and closed the stream; %s sent again after a failed request (the server keeps one copy)\n",
