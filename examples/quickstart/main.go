@@ -74,7 +74,7 @@ var errVerdict = errors.New("events were lost, repeated or reordered")
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.URL, "url", "", "Durable Streams server URL (default: an embedded test server); a URL without a path gets /v1/stream/")
-	flag.StringVar(&cfg.Stream, "stream", "", `stream to create (default "quickstart" on the embedded server, a fresh name on a real one)`)
+	flag.StringVar(&cfg.Stream, "stream", "", `stream to create (default "quickstart" on the embedded server; on a real one a fresh name, deleted at the end)`)
 	flag.IntVar(&cfg.Writers, "writers", 4, "concurrent writers")
 	flag.IntVar(&cfg.Events, "events", 500, "events to append, in total")
 	flag.IntVar(&cfg.CrashAfter, "crash-after", 0, "events the first reader handles before it crashes (default: random, mid-stream)")
@@ -127,6 +127,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	}
 	if _, err := client.Create(ctx, stream, durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		return res, fmt.Errorf("create stream: %w", err)
+	}
+	if srv == nil && cfg.Stream == "" { // a stream of our own on a real server: leave nothing behind
+		defer client.Delete(context.WithoutCancel(ctx), stream)
 	}
 
 	// The offset file, in a fresh temporary directory.
