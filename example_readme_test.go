@@ -182,7 +182,7 @@ func snippetBody(t *testing.T, src []byte, name string) string {
 // Each snippet must also appear verbatim in every file of mustContain.
 func TestReadmeSnippets(t *testing.T) {
 	t.Parallel()
-	mustContain := []string{} // add "README.md" once the snippets are pasted there
+	mustContain := []string{"README.md"}
 	src, err := os.ReadFile("example_readme_test.go")
 	require.NoError(t, err)
 	var b strings.Builder
