@@ -77,6 +77,17 @@ func TestReadLive(t *testing.T) {
 				require.Equal(t, `[{"k":"v"}]`, data(res))
 			})
 
+			t.Run("json-empty-then-data", func(t *testing.T) {
+				p := s.create("application/json")
+				res := ok(t, s.do(map[string]any{"type": "read", "path": p, "live": m.live, "timeoutMs": 2000, "waitForUpToDate": true}), "read")
+				require.Equal(t, 0, chunkCount(res), "an empty stream has no chunk: %v", res)
+				require.Equal(t, true, res["upToDate"])
+				done := e.appendLater(t, p, `{"id":1}`, 300*time.Millisecond)
+				res = ok(t, s.do(map[string]any{"type": "read", "path": p, "live": m.live, "timeoutMs": 5000, "maxChunks": 1}), "read")
+				require.NoError(t, <-done)
+				require.Equal(t, `[{"id":1}]`, data(res))
+			})
+
 			t.Run("binary", func(t *testing.T) {
 				p := s.create("application/octet-stream")
 				s.appendData(p, "Hello World")

@@ -26,7 +26,8 @@ type readState struct {
 	json     bool
 }
 
-// add records one chunk of data read up to off; empty data adds nothing.
+// add records one chunk of data read up to off; no data (or, on a JSON
+// stream, an empty array) adds nothing.
 func (s *readState) add(data []byte, off durable.Offset) {
 	if len(data) == 0 {
 		return
@@ -35,6 +36,9 @@ func (s *readState) add(data []byte, off durable.Offset) {
 		var buf bytes.Buffer
 		if json.Compact(&buf, data) == nil {
 			data = buf.Bytes()
+		}
+		if string(data) == "[]" {
+			return // no messages (an SSE data event may carry an empty batch)
 		}
 	}
 	ch := readChunk{Offset: string(off)}
