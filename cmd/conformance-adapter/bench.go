@@ -27,7 +27,7 @@ func (a *adapter) benchmark(ctx context.Context, cmd *command) result {
 		return failure("benchmark", err, false)
 	}
 	u := a.streamURL(op.Path)
-	payload := bytes.Repeat([]byte{'x'}, max(op.Size, 0))
+	payload := payloadFor("", op.Size)
 	var m benchMetrics
 	start := time.Now()
 	switch op.Op {
@@ -36,6 +36,7 @@ func (a *adapter) benchmark(ctx context.Context, cmd *command) result {
 		if cerr != nil {
 			return failure("benchmark", cerr, false)
 		}
+		payload = payloadFor(ct, op.Size)
 		start = time.Now()
 		_, err = c.Append(ctx, u, payload, durable.AppendOptions{ContentType: ct})
 		m.BytesTransferred = int64(len(payload))
@@ -95,6 +96,7 @@ func (a *adapter) benchRoundtrip(ctx context.Context, c *durable.Client, op *ben
 		return 0, err
 	}
 	a.ctypes[op.Path] = ct
+	payload = payloadFor(ct, len(payload))
 	live := durable.LiveLongPoll
 	if op.Live == string(durable.LiveSSE) {
 		live = durable.LiveSSE
@@ -143,6 +145,7 @@ func (a *adapter) benchThroughputAppend(ctx context.Context, c *durable.Client, 
 	if err != nil {
 		return benchMetrics{}, err
 	}
+	payload = payloadFor(ct, len(payload))
 	opts := []durable.WriterOption{durable.WithContentType(ct), durable.WithLinger(0), durable.WithWriterRetry(writerRetry())}
 	if op.Concurrency > 0 {
 		opts = append(opts, durable.WithMaxInFlight(op.Concurrency))
@@ -182,4 +185,17 @@ func benchThroughputRead(ctx context.Context, c *durable.Client, u string) (benc
 		m.MessagesProcessed++
 		m.BytesTransferred += int64(len(msg.Data))
 	}
+}
+
+// payloadFor returns size bytes to append to a stream of content type ct:
+// on a JSON stream one JSON string of that size (one message), otherwise
+// plain bytes.
+func payloadFor(ct string, size int) []byte {
+	size = max(size, 0)
+	if !isJSON(ct) {
+		return bytes.Repeat([]byte{'x'}, size)
+	}
+	b := bytes.Repeat([]byte{'x'}, max(size, 2))
+	b[0], b[len(b)-1] = '"', '"'
+	return b
 }

@@ -130,10 +130,12 @@ func TestBenchmark(t *testing.T) {
 		{map[string]any{"op": "read", "path": p}, 100, 0},
 		{map[string]any{"op": "roundtrip", "path": newPath(), "size": 64, "live": "long-poll"}, 128, 0},
 		{map[string]any{"op": "roundtrip", "path": newPath(), "size": 64, "live": "sse", "contentType": "application/octet-stream"}, 128, 0},
+		{map[string]any{"op": "roundtrip", "path": newPath(), "size": 100, "live": "sse", "contentType": "application/json"}, 200, 0},
+		{map[string]any{"op": "append", "path": j, "size": 50}, 50, 0},
 		{map[string]any{"op": "create", "path": newPath(), "contentType": "text/plain"}, 0, 0},
 		{map[string]any{"op": "throughput_append", "path": p, "count": 200, "size": 10, "concurrency": 4}, 2000, 200},
 		{map[string]any{"op": "throughput_append", "path": newPath(), "count": 10, "size": 10, "concurrency": 1}, 100, 10},
-		{map[string]any{"op": "throughput_read", "path": j, "expectedCount": 5}, 0, 5},
+		{map[string]any{"op": "throughput_read", "path": j, "expectedCount": 6}, 0, 6},
 	}
 	for i, tt := range tests {
 		t.Run(tt.op["op"].(string), func(t *testing.T) {
