@@ -9,6 +9,27 @@
 // and idempotent producer commands through durable.Writer. Dynamic headers
 // and parameters use durable.WithHeaderFunc and durable.WithQueryFunc.
 //
+// The init result reports these features, all backed by the SDK:
+//
+//   - batching: Writer seals batches on count, bytes and linger.
+//   - sse, longPoll: Client.Read / Client.OpenSSE and Reader WithLive.
+//   - auto: Reader WithLive(LiveAuto), catch-up then SSE falling back to long-poll.
+//   - streaming: Reader.Next / Messages and SSEStream.Next deliver as data arrives.
+//   - dynamicHeaders: WithHeaderFunc and WithQueryFunc, evaluated per attempt.
+//   - retryOptions: RetryPolicy.Validate (maxRetries n is MaxAttempts n+1).
+//   - batchItems: WithMaxBatchMessages.
+//   - strictZeroValidation: options reject zero instead of reading it as a default.
+//
+// The SDK reports what a successful call did rather than its HTTP status, so
+// results carry the status the protocol assigns to that outcome (201 created,
+// 200 existed, 204 duplicate producer append or long-poll timeout, else 200).
+//
+// Where the SDK deliberately behaves otherwise than the TypeScript reference
+// client, the adapter reports the SDK's behaviour as it is: a plain append
+// (without producer headers) answered with a 5xx is not retried, since it may
+// have been applied; and a producer closing, without a final message, a
+// stream that another producer already closed succeeds (Writer.CloseStream).
+//
 // Stdout carries only result lines; nothing is logged. Every command is
 // answered within its own deadline (the read's timeoutMs, or the init
 // timeoutMs for other operations, 20 s by default), well inside the
@@ -100,6 +121,13 @@ func (a *adapter) handleLine(ctx context.Context, line []byte) (res result, stop
 		}
 		return errResult(t, codeParse, 0, "cannot parse command: "+err.Error()), false
 	}
+	defer func() {
+		// A bug in one command must not kill the adapter: the runner would
+		// fail every later test with "adapter exited".
+		if v := recover(); v != nil {
+			res, stop = errResult(cmd.Type, codeInternal, 0, fmt.Sprintf("adapter panic: %v", v)), false
+		}
+	}()
 	res = a.handle(ctx, &cmd)
 	return res, cmd.Type == "shutdown"
 }
