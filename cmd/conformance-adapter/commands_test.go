@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -262,4 +263,19 @@ func TestReadCatchUp(t *testing.T) {
 	// maxChunks.
 	res = ok(t, s.do(map[string]any{"type": "read", "path": p, "maxChunks": 1}), "read")
 	require.Equal(t, 1, chunkCount(res))
+}
+
+func TestNetworkError(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	s := startSession(t)
+	ok(t, s.do(map[string]any{"type": "init", "serverUrl": "http://" + addr}), "init")
+	start := time.Now()
+	fails(t, s.do(map[string]any{"type": "head", "path": "/x"}), "head", codeNetwork, 0)
+	fails(t, s.do(map[string]any{"type": "append", "path": "/x", "data": "d"}), "append", codeNetwork, 0)
+	fails(t, s.do(map[string]any{"type": "read", "path": "/x", "live": false}), "read", codeNetwork, 0)
+	require.Less(t, time.Since(start), 25*time.Second)
 }

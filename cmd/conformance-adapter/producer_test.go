@@ -124,6 +124,9 @@ func TestIdempotentCloseAndDetach(t *testing.T) {
 		ok(t, s.do(map[string]any{"type": "idempotent-close", "path": p, "producerId": "p", "epoch": 0}), "idempotent-close")
 		head := ok(t, s.do(map[string]any{"type": "head", "path": p}), "head")
 		require.Equal(t, true, head["streamClosed"])
+		// The SDK's choice (Writer.CloseStream): a stream already closed
+		// counts as closed for any producer when no final message is given.
+		ok(t, s.do(map[string]any{"type": "idempotent-close", "path": p, "producerId": "other", "epoch": 0}), "idempotent-close")
 	})
 
 	t.Run("detach-keeps-stream-open", func(t *testing.T) {
