@@ -69,6 +69,9 @@ func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 		return nil, c.opError(cl, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err))
 	}
 	req.Header = h
+	if err := c.applyQuery(ctx, req.Request, cl.url); err != nil {
+		return nil, c.opError(cl, 0, err)
+	}
 	st := &attemptState{c: c, call: cl, ctx: ctx, start: time.Now()}
 	retryMax := 0
 	if cl.retry {
@@ -172,7 +175,7 @@ func (st *attemptState) prepareRetry(req *http.Request) error {
 		return err
 	}
 	req.Header = h
-	return nil
+	return st.c.applyQuery(st.ctx, req, st.call.url)
 }
 
 // checkRetry is the retryablehttp CheckRetry of one call.
