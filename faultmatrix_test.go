@@ -1,0 +1,488 @@
+package durable
+
+// The fault matrix: every operation against every failure, through a real
+// TCP fault proxy (network faults) or the testserver's fault injection
+// (HTTP faults). Each cell either succeeds with nothing lost or duplicated
+// (checked by reading the stream back straight from the server) or returns
+// the documented typed error before its context deadline.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/internal/faultproxy"
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// cellDeadline bounds every matrix call: a cell that needs it has hung.
+const cellDeadline = 10 * time.Second
+
+var (
+	matrixBase = bytes.Repeat([]byte("b"), 64<<10) // initial content: big enough to cut mid-body
+	matrixMark = []byte("MARK-7f3a")               // what the write operations add
+)
+
+// unaryOp is one Client call of the unary row.
+type unaryOp struct {
+	name    string
+	plain   bool  // plain POST: never retried once the request may have left the machine
+	resetAt int64 // downstream bytes after which a mid-response reset or close fires
+	setup   func(ctx context.Context, e *relEnv) error
+	run     func(ctx context.Context, c *Client, stream string) (any, error)
+	// check verifies the server's state after the call, through e.direct.
+	// applied reports how many times the call's effect is visible (appends).
+	check func(t *testing.T, ctx context.Context, e *relEnv, res any, err error) (applied int)
+}
+
+func createBase(ctx context.Context, e *relEnv) error {
+	_, err := e.direct.Create(ctx, "s", CreateOptions{ContentType: "text/plain", Data: matrixBase})
+	return err
+}
+
+// checkAppended verifies the base is intact and counts the mark.
+func checkAppended(t *testing.T, ctx context.Context, e *relEnv) int {
+	data, err := e.content(ctx, "s")
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(data, matrixBase), "base content lost")
+	n := bytes.Count(data, matrixMark)
+	require.Equal(t, len(matrixBase)+n*len(matrixMark), len(data), "unexpected bytes in the stream")
+	return n
+}
+
+var unaryOps = []unaryOp{
+	{
+		name: "create", resetAt: 16,
+		setup: func(context.Context, *relEnv) error { return nil },
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.Create(ctx, s, CreateOptions{ContentType: "text/plain", Data: matrixMark})
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
+			data, rerr := e.content(ctx, "s")
+			if err != nil && errors.Is(rerr, ErrNotFound) {
+				return 0
+			}
+			require.NoError(t, rerr)
+			require.Equal(t, string(matrixMark), string(data), "create applied more than once or lost its data")
+			return 1
+		},
+	},
+	{
+		name: "append-producer", resetAt: 16, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.Append(ctx, s, matrixMark, AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "p1", Epoch: 0, Seq: 0}})
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
+			n := checkAppended(t, ctx, e)
+			require.LessOrEqual(t, n, 1, "producer append duplicated")
+			return n
+		},
+	},
+	{
+		name: "append-plain", plain: true, resetAt: 16, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.Append(ctx, s, matrixMark, AppendOptions{ContentType: "text/plain"})
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
+			n := checkAppended(t, ctx, e)
+			require.LessOrEqual(t, n, 1, "plain append duplicated")
+			return n
+		},
+	},
+	{
+		name: "close", resetAt: 16, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.CloseStream(ctx, s, CloseOptions{})
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
+			require.Equal(t, 0, checkAppended(t, ctx, e))
+			info, herr := e.direct.Head(ctx, "s")
+			require.NoError(t, herr)
+			if err == nil {
+				require.True(t, info.Closed, "close reported success but the stream is open")
+			}
+			return b2i(info.Closed)
+		},
+	},
+	{
+		name: "head", resetAt: 16, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.Head(ctx, s)
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, res any, err error) int {
+			want, herr := e.direct.Head(ctx, "s")
+			require.NoError(t, herr)
+			if err == nil {
+				require.Equal(t, want, res.(StreamInfo))
+			}
+			return 0
+		},
+	},
+	{
+		name: "read", resetAt: 4096, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return c.Read(ctx, s, ReadOptions{Offset: OffsetStart})
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, res any, err error) int {
+			if err == nil {
+				ch := res.(Chunk)
+				require.Equal(t, len(matrixBase), len(ch.Data), "read returned a partial or padded body")
+				require.True(t, bytes.Equal(matrixBase, ch.Data))
+				require.True(t, ch.UpToDate)
+			}
+			require.Equal(t, 0, checkAppended(t, ctx, e))
+			return 0
+		},
+	},
+	{
+		name: "delete", resetAt: 16, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			return nil, c.Delete(ctx, s)
+		},
+		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
+			_, herr := e.direct.Head(ctx, "s")
+			if err == nil || errors.Is(err, ErrNotFound) {
+				require.ErrorIs(t, herr, ErrNotFound, "delete reported success but the stream exists")
+				return 1
+			}
+			if errors.Is(herr, ErrNotFound) {
+				return 1
+			}
+			require.NoError(t, herr)
+			return 0
+		},
+	},
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// unaryFault is one failure of the matrix.
+type unaryFault struct {
+	name       string
+	persistent bool          // server on a data directory (restart)
+	maxElapsed time.Duration // retry budget of the client under test
+	timeout    time.Duration // WithTimeout of the client under test (0 = none)
+	base       func(t *testing.T, e *relEnv) string
+	inject     func(e *relEnv, op unaryOp)
+	during     func(e *relEnv) // concurrently with the call
+	// fired checks, right after the call, that the fault really happened
+	// (and, for server faults, that retries did not run wild).
+	fired func(t *testing.T, e *relEnv, op unaryOp, err error)
+	// expect judges the call's error and how many times its effect landed.
+	expect func(t *testing.T, op unaryOp, err error, applied int, elapsed time.Duration)
+}
+
+// expectOK: the call succeeded and its effect landed once. A Delete whose
+// first attempt was applied but whose answer was lost reports ErrNotFound
+// on the retry, as documented.
+func expectOK(t *testing.T, op unaryOp, err error, applied int) {
+	t.Helper()
+	if op.name == "delete" && errors.Is(err, ErrNotFound) {
+		require.Equal(t, 1, applied)
+		return
+	}
+	require.NoError(t, err)
+	switch op.name {
+	case "create", "append-producer", "append-plain", "close", "delete":
+		require.Equal(t, 1, applied, "effect lost")
+	}
+}
+
+// expectTyped: the call failed with an *Error wrapping one of targets.
+func expectTyped(t *testing.T, err error, retryable bool, targets ...error) *Error {
+	t.Helper()
+	require.Error(t, err)
+	var e *Error
+	require.ErrorAs(t, err, &e, "not a *durable.Error: %T %v", err, err)
+	ok := false
+	for _, target := range targets {
+		ok = ok || errors.Is(err, target)
+	}
+	require.True(t, ok, "error %v is none of %v", err, targets)
+	require.Equal(t, retryable, IsRetryable(err), "IsRetryable(%v)", err)
+	return e
+}
+
+// networkErrs are what a connection cut mid-response may surface as.
+var networkErrs = []error{syscall.ECONNRESET, io.ErrUnexpectedEOF, io.EOF, syscall.EPIPE}
+
+// serverAttempts: a server fault hit the first attempts; a plain append
+// is sent once, anything else once per fault plus the attempt that works.
+func serverAttempts(faulted int) func(*testing.T, *relEnv, unaryOp, error) {
+	return func(t *testing.T, e *relEnv, op unaryOp, _ error) {
+		want := faulted + 1
+		if op.plain {
+			want = 1
+		}
+		require.Equal(t, want, e.server().Requests("s", ""), "requests that reached the server")
+	}
+}
+
+// proxyClaimed: the armed proxy fault was claimed by a connection.
+func proxyClaimed(t *testing.T, e *relEnv, _ unaryOp, _ error) {
+	require.Zero(t, e.proxy.Pending(faultproxy.Downstream), "the proxy fault never fired")
+}
+
+func after(d time.Duration, f func()) func(*relEnv) {
+	return func(*relEnv) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		<-t.C
+		f()
+	}
+}
+
+var unaryFaults = []unaryFault{
+	{
+		name: "500-after-apply", maxElapsed: 2 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) {
+			e.server().InjectFault(testserver.Fault{Path: "s", Status: 500, AfterApply: true, Count: 2})
+		},
+		fired: serverAttempts(2),
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				e := expectTyped(t, err, true, ErrServer)
+				require.Equal(t, 500, e.Status)
+				require.Equal(t, 1, applied, "the append was applied before the 500")
+				return
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "503", maxElapsed: 2 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) {
+			e.server().InjectFault(testserver.Fault{Path: "s", Status: 503, Count: 2})
+		},
+		fired: serverAttempts(2),
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				expectTyped(t, err, true, ErrServer)
+				require.Equal(t, 0, applied)
+				return
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "429-retry-after", maxElapsed: 3 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) {
+			e.server().InjectFault(testserver.Fault{Path: "s", Status: 429, RetryAfter: time.Second, Count: 1})
+		},
+		fired: serverAttempts(1),
+		expect: func(t *testing.T, op unaryOp, err error, applied int, elapsed time.Duration) {
+			if op.plain {
+				e := expectTyped(t, err, true, ErrRateLimited)
+				require.Equal(t, time.Second, e.RetryAfter)
+				require.Equal(t, 0, applied)
+				return
+			}
+			expectOK(t, op, err, applied)
+			require.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "Retry-After not honoured")
+		},
+	},
+	{
+		name: "refused-then-up", maxElapsed: 3 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) { e.proxy.Stop() },
+		during: func(e *relEnv) {
+			after(150*time.Millisecond, func() { require.NoError(e.t, e.proxy.Restart()) })(e)
+		},
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			// Refused at dial: nothing left the machine, so even a plain append retries.
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "refused", maxElapsed: 300 * time.Millisecond,
+		inject: func(e *relEnv, _ unaryOp) { e.proxy.Stop() },
+		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
+			expectTyped(t, err, true, syscall.ECONNREFUSED)
+			require.Equal(t, 0, applied)
+		},
+	},
+	{
+		name: "reset-mid-response", maxElapsed: 2 * time.Second,
+		inject: func(e *relEnv, op unaryOp) { e.proxy.ResetAfter(op.resetAt, faultproxy.Downstream, 1) },
+		fired:  proxyClaimed,
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				expectTyped(t, err, true, networkErrs...)
+				require.Equal(t, 1, applied, "the append reached the server before the reset")
+				return
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "closed-mid-response", maxElapsed: 2 * time.Second,
+		inject: func(e *relEnv, op unaryOp) { e.proxy.CloseAfter(op.resetAt, faultproxy.Downstream, 1) },
+		fired:  proxyClaimed,
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				expectTyped(t, err, true, networkErrs...)
+				require.Equal(t, 1, applied)
+				return
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "truncated-after-apply", maxElapsed: 2 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) {
+			e.server().InjectFault(testserver.Fault{Path: "s", Truncate: true, AfterApply: true, Count: 1})
+		},
+		fired: func(t *testing.T, e *relEnv, op unaryOp, err error) {
+			switch op.name {
+			case "head", "close", "delete", "append-plain":
+				// Bodyless answers (HEAD, 204): nothing to cut, the client
+				// rightly sees the whole response.
+				require.Equal(t, 1, e.server().Requests("s", ""))
+			default:
+				serverAttempts(1)(t, e, op, err)
+			}
+		},
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				// A 204 has no body to cut: the client may see success.
+				if err != nil {
+					expectTyped(t, err, true, networkErrs...)
+				}
+				require.Equal(t, 1, applied)
+				return
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "slow-beyond-timeout", maxElapsed: 2 * time.Second, timeout: 250 * time.Millisecond,
+		inject: func(e *relEnv, _ unaryOp) {
+			e.server().InjectFault(testserver.Fault{Path: "s", Delay: time.Minute})
+		},
+		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
+			expectTyped(t, err, false, context.DeadlineExceeded)
+			require.Equal(t, 0, applied)
+		},
+	},
+	{
+		name: "server-restart", persistent: true, maxElapsed: 3 * time.Second,
+		inject: func(e *relEnv, _ unaryOp) { e.stopServer() },
+		during: func(e *relEnv) { after(150*time.Millisecond, e.startServer)(e) },
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.plain {
+				// The proxy accepts, finds no server and resets: the client
+				// cannot know the append did not land, so it does not retry.
+				if err != nil {
+					expectTyped(t, err, true, networkErrs...)
+					require.Equal(t, 0, applied)
+					return
+				}
+			}
+			expectOK(t, op, err, applied)
+		},
+	},
+	{
+		name: "dns-failure", maxElapsed: 300 * time.Millisecond,
+		base: func(*testing.T, *relEnv) string { return "http://nonexistent.invalid/v1/stream/" },
+		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
+			var dnsErr *net.DNSError
+			require.ErrorAs(t, err, &dnsErr)
+			expectTyped(t, err, true, dnsErr)
+			require.Equal(t, 0, applied)
+		},
+	},
+	{
+		name: "closed-port", maxElapsed: 300 * time.Millisecond,
+		base: func(t *testing.T, _ *relEnv) string { return closedPortURL(t) },
+		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
+			expectTyped(t, err, true, syscall.ECONNREFUSED)
+			require.Equal(t, 0, applied)
+		},
+	},
+}
+
+// matrixTexts collects every error rendering and log line of a matrix run.
+type matrixTexts struct {
+	mu    sync.Mutex
+	texts []string
+	cells int
+}
+
+func (m *matrixTexts) add(texts ...string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.texts = append(m.texts, texts...)
+	m.cells++
+}
+
+func TestFaultMatrixUnary(t *testing.T) {
+	t.Parallel()
+	runUnaryMatrix(t, false, nil)
+}
+
+// runUnaryMatrix runs every unaryOp against every unaryFault, in secret
+// mode with credentials on every request, handing every error text and log
+// line to out.
+func runUnaryMatrix(t *testing.T, secret bool, out *matrixTexts) {
+	for _, f := range unaryFaults {
+		for _, op := range unaryOps {
+			t.Run(f.name+"/"+op.name, func(t *testing.T) {
+				t.Parallel()
+				e := newRelEnv(t, f.persistent, secret)
+				ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+				defer cancel()
+				require.NoError(t, op.setup(ctx, e))
+
+				base := e.viaProxy()
+				if f.base != nil {
+					base = f.base(t, e)
+				}
+				opts := []Option{WithRetry(relPolicy(f.maxElapsed))}
+				if f.timeout > 0 {
+					opts = append(opts, WithTimeout(f.timeout))
+				}
+				c := e.client(base, opts...)
+				e.server().ResetRequests()
+				if f.inject != nil {
+					f.inject(e, op)
+				}
+				var wg sync.WaitGroup
+				if f.during != nil {
+					wg.Go(func() { f.during(e) })
+				}
+				start := time.Now()
+				res, err := op.run(ctx, c, e.stream(base, "s"))
+				elapsed := time.Since(start)
+				require.NoError(t, ctx.Err(), "the call did not return within %v (err: %v)", cellDeadline, err)
+				wg.Wait()
+				if f.fired != nil {
+					f.fired(t, e, op, err)
+				}
+				e.server().ClearFaults()
+				e.proxy.Clear()
+				require.NoError(t, e.proxy.Restart())
+
+				applied := op.check(t, ctx, e, res, err)
+				f.expect(t, op, err, applied, elapsed)
+				out.add(append(errTexts(err), e.log.String())...)
+				if err != nil {
+					t.Logf("%s/%s: %v (after %v)", f.name, op.name, err, elapsed.Round(time.Millisecond))
+				}
+			})
+		}
+	}
+}
