@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -224,10 +225,21 @@ func secretsIn(texts ...string) []string {
 	var found []string
 	for _, s := range relSecrets {
 		for i, txt := range texts {
-			if strings.Contains(txt, s) || strings.Contains(txt, url.QueryEscape(s)) {
+			low := strings.ToLower(txt)
+			if strings.Contains(low, strings.ToLower(s)) || strings.Contains(low, strings.ToLower(url.QueryEscape(s))) {
 				found = append(found, fmt.Sprintf("%s in text #%d: %.300q", s, i, txt))
 			}
 		}
 	}
 	return found
+}
+
+// knownBug skips a test that demonstrates an SDK bug not fixed yet (see
+// the report of the reliability branch), unless DURABLE_KNOWN_BUGS=1, so
+// the bug stays one command away from being seen.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("DURABLE_KNOWN_BUGS") != "1" {
+		t.Skip("known SDK bug (run with DURABLE_KNOWN_BUGS=1): " + what)
+	}
 }
