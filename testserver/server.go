@@ -51,6 +51,7 @@ type Server struct {
 	wg        sync.WaitGroup // serving goroutine
 	closeOnce sync.Once
 	disk      *diskStore
+	tls       *tlsState // certificate authority of a TLS server (tls.go); nil for plain HTTP
 }
 
 // New starts a server on 127.0.0.1 with a free port, like httptest.NewServer.
