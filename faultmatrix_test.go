@@ -376,6 +376,16 @@ var unaryFaults = []unaryFault{
 		},
 	},
 	{
+		// The network swallows everything (a dead NAT entry, a blackholed
+		// route): no RST, no answer. Only the timeout can end the call.
+		name: "blackhole-beyond-timeout", maxElapsed: 2 * time.Second, timeout: 250 * time.Millisecond,
+		inject: func(e *relEnv, _ unaryOp) { e.proxy.SetBlackhole(true) },
+		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
+			expectTyped(t, err, false, context.DeadlineExceeded)
+			require.Equal(t, 0, applied)
+		},
+	},
+	{
 		name: "server-restart", persistent: true, maxElapsed: 3 * time.Second,
 		inject: func(e *relEnv, _ unaryOp) { e.stopServer() },
 		during: func(e *relEnv) { after(150*time.Millisecond, e.startServer)(e) },

@@ -78,20 +78,27 @@ type relEnv struct {
 	log    *relLog
 	secret bool // clients carry relSecrets
 
-	mu  sync.Mutex
-	srv *testserver.Server
+	mu      sync.Mutex
+	srv     *testserver.Server
+	srvOpts []testserver.Option // options of every (re)start
 }
 
 // newRelEnv starts a server (on a data directory when persistent) and a
 // proxy in front of it; both are closed when the test ends.
 func newRelEnv(t *testing.T, persistent, secret bool) *relEnv {
 	t.Helper()
+	return newRelEnvWith(t, persistent, secret)
+}
+
+// newRelEnvWith is newRelEnv with server options.
+func newRelEnvWith(t *testing.T, persistent, secret bool, opts ...testserver.Option) *relEnv {
+	t.Helper()
 	e := &relEnv{t: t, log: &relLog{}, secret: secret}
-	var opts []testserver.Option
 	if persistent {
 		e.dir = t.TempDir()
 		opts = append(opts, testserver.WithDataDir(e.dir), testserver.WithoutSync())
 	}
+	e.srvOpts = opts
 	e.srv = testserver.New(opts...)
 	e.addr = strings.TrimPrefix(e.srv.URL(), "http://")
 	p, err := faultproxy.New(e.addr)
@@ -118,7 +125,7 @@ func (e *relEnv) stopServer() { e.server().Close() }
 
 // startServer starts a server again on the same address and data directory.
 func (e *relEnv) startServer() {
-	s, err := testserver.Start(e.addr, testserver.WithDataDir(e.dir), testserver.WithoutSync())
+	s, err := testserver.Start(e.addr, e.srvOpts...)
 	if err != nil {
 		e.t.Errorf("restart server on %s: %v", e.addr, err)
 		return
