@@ -429,6 +429,19 @@ type matrixTexts struct {
 	cells int
 }
 
+// requireNoSecrets checks, once every cell has run, that at least cells
+// cells reported and that no credential appears in what they reported.
+func (m *matrixTexts) requireNoSecrets(t *testing.T, cells int) {
+	t.Helper()
+	if t.Failed() {
+		return
+	}
+	require.GreaterOrEqual(t, m.cells, cells, "cells that reported their texts")
+	for _, leak := range secretsIn(m.texts...) {
+		t.Errorf("secret leaked: %s", leak)
+	}
+}
+
 func (m *matrixTexts) add(texts ...string) {
 	if m == nil {
 		return
@@ -439,9 +452,14 @@ func (m *matrixTexts) add(texts ...string) {
 	m.cells++
 }
 
+// TestFaultMatrixUnary runs the unary row with credentials attached to
+// every request (see relSecrets) and then greps every error rendering and
+// log line the row produced for them: the secrets test of the matrix.
 func TestFaultMatrixUnary(t *testing.T) {
 	t.Parallel()
-	runUnaryMatrix(t, false, nil)
+	out := &matrixTexts{}
+	t.Run("row", func(t *testing.T) { runUnaryMatrix(t, true, out) })
+	out.requireNoSecrets(t, len(unaryOps)*len(unaryFaults))
 }
 
 // runUnaryMatrix runs every unaryOp against every unaryFault, in secret
