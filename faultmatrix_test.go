@@ -34,6 +34,7 @@ var (
 type unaryOp struct {
 	name    string
 	plain   bool  // plain POST: never retried once the request may have left the machine
+	live    bool  // long-poll or SSE read: WithTimeout does not apply, the caller's context does
 	resetAt int64 // downstream bytes after which a mid-response reset or close fires
 	setup   func(ctx context.Context, e *relEnv) error
 	run     func(ctx context.Context, c *Client, stream string) (any, error)
@@ -55,6 +56,21 @@ func checkAppended(t *testing.T, ctx context.Context, e *relEnv) int {
 	n := bytes.Count(data, matrixMark)
 	require.Equal(t, len(matrixBase)+n*len(matrixMark), len(data), "unexpected bytes in the stream")
 	return n
+}
+
+// liveBound is the context bound of the live-read calls.
+const liveBound = 2 * time.Second
+
+// checkReadAll: a successful read returned the whole stream.
+func checkReadAll(t *testing.T, ctx context.Context, e *relEnv, res any, err error) int {
+	if err == nil {
+		ch := res.(Chunk)
+		require.Equal(t, len(matrixBase), len(ch.Data), "read returned a partial or padded body")
+		require.True(t, bytes.Equal(matrixBase, ch.Data))
+		require.True(t, ch.UpToDate)
+	}
+	require.Equal(t, 0, checkAppended(t, ctx, e))
+	return 0
 }
 
 var unaryOps = []unaryOp{
@@ -130,16 +146,29 @@ var unaryOps = []unaryOp{
 		run: func(ctx context.Context, c *Client, s string) (any, error) {
 			return c.Read(ctx, s, ReadOptions{Offset: OffsetStart})
 		},
-		check: func(t *testing.T, ctx context.Context, e *relEnv, res any, err error) int {
-			if err == nil {
-				ch := res.(Chunk)
-				require.Equal(t, len(matrixBase), len(ch.Data), "read returned a partial or padded body")
-				require.True(t, bytes.Equal(matrixBase, ch.Data))
-				require.True(t, ch.UpToDate)
-			}
-			require.Equal(t, 0, checkAppended(t, ctx, e))
-			return 0
+		check: checkReadAll,
+	},
+	{
+		// One long-poll read from the start: answered at once with the data.
+		// Live reads are bounded by the caller's context only.
+		name: "read-long-poll", live: true, resetAt: 4096, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			ctx, cancel := context.WithTimeout(ctx, liveBound)
+			defer cancel()
+			return c.Read(ctx, s, ReadOptions{Offset: OffsetStart, Live: LiveLongPoll})
 		},
+		check: checkReadAll,
+	},
+	{
+		// One SSE read up to its first control event. Once the 200 is in,
+		// a cut connection is ErrDisconnected: the caller reconnects.
+		name: "read-sse", live: true, resetAt: 4096, setup: createBase,
+		run: func(ctx context.Context, c *Client, s string) (any, error) {
+			ctx, cancel := context.WithTimeout(ctx, liveBound)
+			defer cancel()
+			return c.Read(ctx, s, ReadOptions{Offset: OffsetStart, Live: LiveSSE})
+		},
+		check: checkReadAll,
 	},
 	{
 		name: "delete", resetAt: 16, setup: createBase,
@@ -191,6 +220,11 @@ func expectOK(t *testing.T, op unaryOp, err error, applied int) {
 	t.Helper()
 	if op.name == "delete" && errors.Is(err, ErrNotFound) {
 		require.Equal(t, 1, applied)
+		return
+	}
+	if op.name == "read-sse" && errors.Is(err, ErrDisconnected) {
+		// Cut after the 200: documented, the caller reconnects.
+		require.True(t, IsRetryable(err))
 		return
 	}
 	require.NoError(t, err)
@@ -348,6 +382,10 @@ var unaryFaults = []unaryFault{
 			case "head", "close", "delete", "append-plain":
 				// Bodyless answers (HEAD, 204): nothing to cut, the client
 				// rightly sees the whole response.
+				require.Equal(t, 1, e.server().Requests("s", ""))
+			case "read-sse":
+				// The cut may come after the first control event, which is
+				// all a Read waits for.
 				require.Equal(t, 1, e.server().Requests("s", ""))
 			default:
 				serverAttempts(1)(t, e, op, err)
