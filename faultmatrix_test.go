@@ -10,8 +10,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -547,6 +550,260 @@ func runUnaryMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				out.add(append(errTexts(err), e.log.String())...)
 				if err != nil {
 					t.Logf("%s/%s: %v (after %v)", f.name, op.name, err, elapsed.Round(time.Millisecond))
+				}
+			})
+		}
+	}
+}
+
+// ---------------------------------------------------------------- Reader and Writer rows
+//
+// A Reader tails a stream in long-poll and SSE mode while another client
+// appends and then closes it; a Writer sends batches. Each goes through
+// every fault. A Reader must deliver every message exactly once and in
+// order and end with io.EOF, without a hot loop; a Writer's Flush must
+// return nil with every message in the stream exactly once and in order —
+// or either returns the documented typed error before its deadline.
+
+// rwMsg is the message type of the Reader and Writer rows.
+type rwMsg struct {
+	I int `json:"i"`
+}
+
+const (
+	rwInitial = 40 // messages in the stream before the Reader starts
+	rwLater   = 40 // messages appended while it tails, before the close
+	rwWrites  = 120
+)
+
+// rwFault is one failure of the Reader and Writer rows. method is the
+// HTTP method the component under test uses for its data (GET or POST);
+// server faults match only it, so setup and checks are not disturbed.
+type rwFault struct {
+	name       string
+	persistent bool
+	permanent  bool          // the fault never clears: a typed error is expected
+	maxElapsed time.Duration // retry budget (Reader and Writer policies)
+	base       func(t *testing.T, e *relEnv) string
+	inject     func(e *relEnv, method string)
+	during     func(e *relEnv)
+	errIs      []error // permanent: what the error must wrap (any of)
+	errAs      func(err error) bool
+}
+
+func rwServerFault(f testserver.Fault) func(*relEnv, string) {
+	return func(e *relEnv, method string) {
+		f.Method = method
+		e.server().InjectFault(f)
+	}
+}
+
+var rwFaults = []rwFault{
+	{name: "500-after-apply", maxElapsed: 5 * time.Second, inject: rwServerFault(testserver.Fault{Status: 500, AfterApply: true, Count: 3})},
+	{name: "503", maxElapsed: 5 * time.Second, inject: rwServerFault(testserver.Fault{Status: 503, Count: 3})},
+	{name: "429-retry-after", maxElapsed: 5 * time.Second, inject: rwServerFault(testserver.Fault{Status: 429, RetryAfter: time.Second, Count: 1})},
+	{
+		name: "refused-then-up", maxElapsed: 5 * time.Second,
+		inject: func(e *relEnv, _ string) { e.proxy.Stop() },
+		during: func(e *relEnv) {
+			after(150*time.Millisecond, func() { require.NoError(e.t, e.proxy.Restart()) })(e)
+		},
+	},
+	{
+		name: "refused", permanent: true, maxElapsed: 300 * time.Millisecond,
+		inject: func(e *relEnv, _ string) { e.proxy.Stop() },
+		errIs:  []error{syscall.ECONNREFUSED},
+	},
+	{
+		name: "reset-mid-response", maxElapsed: 5 * time.Second,
+		inject: func(e *relEnv, _ string) { e.proxy.ResetAfter(300, faultproxy.Downstream, 3) },
+	},
+	{
+		name: "closed-mid-response", maxElapsed: 5 * time.Second,
+		inject: func(e *relEnv, _ string) { e.proxy.CloseAfter(300, faultproxy.Downstream, 3) },
+	},
+	{name: "truncated-after-apply", maxElapsed: 5 * time.Second, inject: rwServerFault(testserver.Fault{Truncate: true, AfterApply: true, Count: 3})},
+	{
+		// A response slower than the caller will wait: the call returns the
+		// context's error at the deadline; with the fault gone, the same
+		// Reader or Writer then carries on with nothing lost or repeated.
+		name: "slow-beyond-timeout", maxElapsed: 5 * time.Second,
+		inject: rwServerFault(testserver.Fault{Delay: time.Minute}),
+	},
+	{
+		name: "server-restart", persistent: true, maxElapsed: 5 * time.Second,
+		inject: func(e *relEnv, _ string) { e.stopServer() },
+		during: func(e *relEnv) { after(150*time.Millisecond, e.startServer)(e) },
+	},
+	{
+		name: "dns-failure", permanent: true, maxElapsed: 300 * time.Millisecond,
+		base:  func(*testing.T, *relEnv) string { return "http://nonexistent.invalid/v1/stream/" },
+		errAs: func(err error) bool { var d *net.DNSError; return errors.As(err, &d) },
+	},
+	{
+		name: "closed-port", permanent: true, maxElapsed: 300 * time.Millisecond,
+		base:  func(t *testing.T, _ *relEnv) string { return closedPortURL(t) },
+		errIs: []error{syscall.ECONNREFUSED},
+	},
+}
+
+// checkPermanent asserts a permanent fault's typed error.
+func (f rwFault) checkPermanent(t *testing.T, err error) {
+	t.Helper()
+	require.Error(t, err)
+	var de *Error
+	require.ErrorAs(t, err, &de, "not a *durable.Error: %T %v", err, err)
+	if f.errAs != nil {
+		require.True(t, f.errAs(err), "unexpected error %v", err)
+	}
+	if len(f.errIs) > 0 {
+		expectTyped(t, err, true, f.errIs...)
+	}
+}
+
+// jsonBatch encodes messages from..to-1 as one JSON array.
+func jsonBatch(from, to int) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := from; i < to; i++ {
+		if i > from {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"i":%d}`, i)
+	}
+	b.WriteByte(']')
+	return []byte(b.String())
+}
+
+// TestFaultMatrixReader runs the Reader rows with credentials attached,
+// then greps what they produced for them (see TestFaultMatrixUnary).
+
+// TestFaultMatrixReader runs the Reader rows with credentials attached,
+// then greps what they produced for them (see TestFaultMatrixUnary).
+func TestFaultMatrixReader(t *testing.T) {
+	t.Parallel()
+	out := &matrixTexts{}
+	t.Run("row", func(t *testing.T) { runReaderMatrix(t, true, out) })
+	out.requireNoSecrets(t, 2*len(rwFaults))
+}
+
+func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
+	for _, f := range rwFaults {
+		for _, mode := range []LiveMode{LiveLongPoll, LiveSSE} {
+			t.Run(f.name+"/"+string(mode), func(t *testing.T) {
+				t.Parallel()
+				e := newRelEnvWith(t, f.persistent, secret, testserver.WithLongPollTimeout(300*time.Millisecond), testserver.WithSSECloseInterval(time.Second))
+				ctx, cancel := context.WithTimeout(context.Background(), 3*cellDeadline)
+				defer cancel()
+				_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, rwInitial)})
+				require.NoError(t, err)
+
+				base := e.viaProxy()
+				if f.base != nil {
+					base = f.base(t, e)
+				}
+				c := e.client(base)
+				var retries []RetryInfo
+				var rmu sync.Mutex
+				r, err := NewReader[rwMsg](c, e.stream(base, "r"), WithLive(mode), WithReaderRetry(relPolicy(f.maxElapsed)),
+					WithRetryHook(func(ri RetryInfo) { rmu.Lock(); retries = append(retries, ri); rmu.Unlock() }))
+				require.NoError(t, err)
+				defer r.Close()
+
+				e.server().ResetRequests()
+				if f.inject != nil {
+					f.inject(e, http.MethodGet)
+				}
+				var wg sync.WaitGroup
+				if f.during != nil {
+					wg.Go(func() { f.during(e) })
+				}
+				var got []int
+				next := func(ctx context.Context) error {
+					msg, err := r.Next(ctx)
+					if err == nil {
+						got = append(got, msg.Value.I)
+					}
+					return err
+				}
+
+				if f.permanent {
+					err := next(ctx)
+					require.NoError(t, ctx.Err(), "Next did not return in time (err: %v)", err)
+					f.checkPermanent(t, err)
+					require.Empty(t, got)
+					wg.Wait()
+					out.add(append(errTexts(err), e.log.String())...)
+					return
+				}
+				if f.name == "slow-beyond-timeout" {
+					short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+					err := next(short)
+					cancelShort()
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+					require.NoError(t, ctx.Err())
+					out.add(errTexts(err)...)
+					e.server().ClearFaults()
+				}
+
+				// Catch up, then tail while another client appends and closes.
+				for len(got) < rwInitial {
+					require.NoError(t, next(ctx), "after %d messages", len(got))
+				}
+				wg.Wait()
+				e.server().ClearFaults()
+				if f.inject != nil && f.name != "slow-beyond-timeout" {
+					f.inject(e, http.MethodGet) // the same fault again, now on live reads
+				}
+				if f.during != nil {
+					wg.Go(func() { f.during(e) })
+				}
+				wg.Go(func() {
+					for i := rwInitial; i < rwInitial+rwLater; i += 10 {
+						if _, err := e.directAppend(ctx, "r", int64((i-rwInitial)/10), jsonBatch(i, i+10)); err != nil {
+							t.Errorf("append: %v", err)
+							return
+						}
+					}
+					if _, err := e.directClose(ctx, "r"); err != nil {
+						t.Errorf("close: %v", err)
+					}
+				})
+				var end error
+				for {
+					if end = next(ctx); end != nil {
+						break
+					}
+				}
+				wg.Wait()
+				if f.name == "slow-beyond-timeout" && errors.Is(end, context.DeadlineExceeded) {
+					require.Failf(t, "live read hung", "%v", end)
+				}
+				require.ErrorIs(t, end, io.EOF, "after %d messages", len(got))
+				want := make([]int, rwInitial+rwLater)
+				for i := range want {
+					want[i] = i
+				}
+				require.Equal(t, want, got, "messages lost, repeated or reordered")
+
+				// EOF is final and costs no request.
+				reqs := e.server().Requests("r", "")
+				_, err = r.Next(ctx)
+				require.ErrorIs(t, err, io.EOF)
+				require.Equal(t, reqs, e.server().Requests("r", ""), "a request after EOF")
+				require.Less(t, reqs, 200, "too many requests: a hot loop?")
+				rmu.Lock()
+				failures := 0
+				for _, ri := range retries {
+					if ri.Err != nil {
+						failures++
+					}
+				}
+				rmu.Unlock()
+				out.add(e.log.String())
+				t.Logf("%d requests, %d retries after a failure", reqs, failures)
+				if f.name != "slow-beyond-timeout" {
+					require.Positive(t, failures, "the fault never reached the Reader")
 				}
 			})
 		}

@@ -198,6 +198,37 @@ func (e *relEnv) content(ctx context.Context, name string) ([]byte, error) {
 	return nil, errors.New("stream never reached up-to-date")
 }
 
+// directAppend appends straight to the server as an idempotent producer,
+// retrying until ctx ends, so that it rides out a server restart.
+func (e *relEnv) directAppend(ctx context.Context, name string, seq int64, data []byte) (AppendResult, error) {
+	return relUntil(ctx, func() (AppendResult, error) {
+		return e.direct.Append(ctx, name, data, AppendOptions{ContentType: "application/json", Producer: &Producer{ID: "direct", Seq: seq}})
+	})
+}
+
+// directClose closes a stream straight on the server, retrying until ctx
+// ends.
+func (e *relEnv) directClose(ctx context.Context, name string) (CloseResult, error) {
+	return relUntil(ctx, func() (CloseResult, error) { return e.direct.CloseStream(ctx, name, CloseOptions{}) })
+}
+
+// relUntil calls f until it succeeds, fails permanently, or ctx ends.
+func relUntil[R any](ctx context.Context, f func() (R, error)) (R, error) {
+	for {
+		r, err := f()
+		if err == nil || !IsRetryable(err) || ctx.Err() != nil {
+			return r, err
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
+	}
+}
+
 // closedPortURL returns the base URL of a loopback port nothing listens on.
 func closedPortURL(t *testing.T) string {
 	t.Helper()
