@@ -809,3 +809,76 @@ func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 		}
 	}
 }
+
+// ---------------------------------------------------------------- permanent statuses
+
+// permanentStatuses are answers no retry can change: each must surface at
+// once as its sentinel, after exactly one request (no retry, no hot loop).
+var permanentStatuses = []struct {
+	status int
+	want   error
+}{
+	{400, ErrBadRequest},
+	{401, ErrUnauthorized},
+	{403, ErrForbidden},
+	{404, ErrNotFound},
+	{410, ErrGone},
+}
+
+// TestFaultMatrixPermanent: every unary call and the Reader, in every
+// mode, against every permanent status.
+func TestFaultMatrixPermanent(t *testing.T) {
+	t.Parallel()
+	for _, ps := range permanentStatuses {
+		for _, op := range unaryOps {
+			t.Run(fmt.Sprintf("%d/%s", ps.status, op.name), func(t *testing.T) {
+				t.Parallel()
+				e := newRelEnv(t, false, true)
+				ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+				defer cancel()
+				require.NoError(t, op.setup(ctx, e))
+				c := e.client(e.viaProxy(), WithRetry(relPolicy(5*time.Second)))
+				e.server().ResetRequests()
+				e.server().InjectFault(testserver.Fault{Path: "s", Status: ps.status})
+				_, err := op.run(ctx, c, e.stream(e.viaProxy(), "s"))
+				require.NoError(t, ctx.Err())
+				e2 := expectTyped(t, err, false, ps.want)
+				require.Equal(t, ps.status, e2.Status)
+				require.Equal(t, 1, e.server().Requests("s", ""), "a permanent status was retried")
+				require.Empty(t, secretsIn(append(errTexts(err), e.log.String())...))
+			})
+		}
+		for _, mode := range []LiveMode{LiveNone, LiveLongPoll, LiveSSE} {
+			t.Run(fmt.Sprintf("%d/reader-%s", ps.status, modeName(mode)), func(t *testing.T) {
+				t.Parallel()
+				e := newRelEnv(t, false, true)
+				ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+				defer cancel()
+				_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, 3)})
+				require.NoError(t, err)
+				c := e.client(e.viaProxy())
+				r, err := NewReader[rwMsg](c, e.stream(e.viaProxy(), "r"), WithLive(mode))
+				require.NoError(t, err)
+				defer r.Close()
+				e.server().ResetRequests()
+				e.server().InjectFault(testserver.Fault{Path: "r", Status: ps.status})
+				_, err = r.Next(ctx)
+				require.NoError(t, ctx.Err(), "a permanent status is retried forever")
+				expectTyped(t, err, false, ps.want)
+				reqs := e.server().Requests("r", "")
+				require.LessOrEqual(t, reqs, 1, "a permanent status was retried")
+				_, again := r.Next(ctx)
+				require.ErrorIs(t, again, ps.want, "sticky")
+				require.Equal(t, reqs, e.server().Requests("r", ""), "a sticky error sent a request")
+				require.Empty(t, secretsIn(append(errTexts(err), e.log.String())...))
+			})
+		}
+	}
+}
+
+func modeName(m LiveMode) string {
+	if m == LiveNone {
+		return "none"
+	}
+	return string(m)
+}
