@@ -882,3 +882,29 @@ func modeName(m LiveMode) string {
 	}
 	return string(m)
 }
+
+// TestReaderAttemptTimeout: a catch-up read the network swallows (no
+// answer, no reset) is abandoned after the Client's WithTimeout and
+// retried, instead of holding the Reader until its caller gives up.
+func TestReaderAttemptTimeout(t *testing.T) {
+	t.Parallel()
+	knownBug(t, "the Reader ignores the Client's WithTimeout (readOnce runs on Next's context): a catch-up read that gets no answer (blackholed connection) holds Next until its ctx ends; a Reader tailing with a background context hangs on it")
+	e := newRelEnv(t, false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+	defer cancel()
+	_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, 3)})
+	require.NoError(t, err)
+	c := e.client(e.viaProxy(), WithTimeout(250*time.Millisecond))
+	r, err := NewReader[rwMsg](c, "r", WithReaderRetry(relPolicy(0)))
+	require.NoError(t, err)
+	defer r.Close()
+	e.proxy.SetBlackhole(true)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { after(100*time.Millisecond, func() { e.proxy.SetBlackhole(false) })(e) })
+	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelShort()
+	msg, err := r.Next(short)
+	require.NoError(t, err)
+	require.Equal(t, 0, msg.Value.I)
+}
