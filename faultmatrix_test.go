@@ -9,6 +9,7 @@ package durable
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -810,6 +811,115 @@ func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 	}
 }
 
+// TestFaultMatrixWriter runs the Writer row with credentials attached,
+// then greps what it produced for them.
+func TestFaultMatrixWriter(t *testing.T) {
+	t.Parallel()
+	out := &matrixTexts{}
+	t.Run("row", func(t *testing.T) { runWriterMatrix(t, true, out) })
+	out.requireNoSecrets(t, len(rwFaults))
+}
+
+func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
+	for _, f := range rwFaults {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			e := newRelEnvWith(t, f.persistent, secret)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*cellDeadline)
+			defer cancel()
+			_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
+			require.NoError(t, err)
+
+			base := e.viaProxy()
+			if f.base != nil {
+				base = f.base(t, e)
+			}
+			var copts []Option
+			if f.name == "slow-beyond-timeout" {
+				// The Writer bounds each attempt by the Client's WithTimeout.
+				copts = append(copts, WithTimeout(250*time.Millisecond))
+			}
+			c := e.client(base, copts...)
+			w, err := NewWriter[rwMsg](c, e.stream(base, "w"), WithWriterRetry(relPolicy(f.maxElapsed)),
+				WithMaxBatchMessages(10), WithLinger(time.Millisecond), WithMaxInFlight(2))
+			require.NoError(t, err)
+			defer func() {
+				cctx, ccancel := context.WithTimeout(context.Background(), cellDeadline)
+				defer ccancel()
+				_ = w.Close(cctx)
+				require.NoError(t, cctx.Err(), "Close did not return in time")
+			}()
+
+			e.server().ResetRequests()
+			switch {
+			case f.name == "slow-beyond-timeout":
+				// The first two attempts get no answer in time; the third does.
+				e.server().InjectFault(testserver.Fault{Path: "w", Method: http.MethodPost, Delay: time.Minute, Count: 2})
+			case f.inject != nil:
+				f.inject(e, http.MethodPost)
+			}
+			var wg sync.WaitGroup
+			if f.during != nil {
+				wg.Go(func() { f.during(e) })
+			}
+			for i := range rwWrites {
+				require.NoError(t, w.Write(ctx, rwMsg{I: i}))
+			}
+			err = w.Flush(ctx)
+			require.NoError(t, ctx.Err(), "Flush did not return in time (err: %v)", err)
+			wg.Wait()
+			e.server().ClearFaults()
+			e.proxy.Clear()
+			require.NoError(t, e.proxy.Restart())
+			out.add(append(errTexts(err), e.log.String())...)
+
+			var got []int
+			raws, rerr := e.messages(ctx, "w")
+			require.NoError(t, rerr)
+			for _, raw := range raws {
+				var m rwMsg
+				require.NoError(t, json.Unmarshal(raw, &m))
+				got = append(got, m.I)
+			}
+			if f.permanent {
+				f.checkPermanent(t, err)
+				require.Empty(t, got, "nothing can have landed")
+				return
+			}
+			require.NoError(t, err)
+			want := make([]int, rwWrites)
+			for i := range want {
+				want[i] = i
+			}
+			require.Equal(t, want, got, "messages lost, repeated or reordered")
+			retried := strings.Count(e.log.String(), "writer retrying batch")
+			t.Logf("%d POSTs, %d retries", e.server().Requests("w", http.MethodPost), retried)
+			require.Positive(t, retried, "the fault never reached the Writer")
+		})
+	}
+}
+
+// TestWriterAttemptTimeout: with the Client's WithTimeout, one Writer
+// attempt that gets no answer is abandoned and retried (safe: producer
+// headers), instead of stalling the batch and all batches behind it.
+func TestWriterAttemptTimeout(t *testing.T) {
+	t.Parallel()
+	e := newRelEnv(t, false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+	defer cancel()
+	_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
+	require.NoError(t, err)
+	c := e.client(e.viaProxy(), WithTimeout(250*time.Millisecond))
+	w, err := NewWriter[rwMsg](c, "w", WithWriterRetry(relPolicy(5*time.Second)))
+	require.NoError(t, err)
+	defer w.Close(ctx)
+	e.server().InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
+	require.NoError(t, w.Write(ctx, rwMsg{I: 1}))
+	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelShort()
+	require.NoError(t, w.Flush(short))
+}
+
 // ---------------------------------------------------------------- permanent statuses
 
 // permanentStatuses are answers no retry can change: each must surface at
@@ -873,6 +983,44 @@ func TestFaultMatrixPermanent(t *testing.T) {
 				require.Empty(t, secretsIn(append(errTexts(err), e.log.String())...))
 			})
 		}
+	}
+}
+
+// TestFaultMatrixPermanentWriter: the Writer against every permanent
+// status: Flush returns it, after one request per batch in flight, and the
+// Writer stays failed (sticky) without sending more.
+func TestFaultMatrixPermanentWriter(t *testing.T) {
+	t.Parallel()
+	for _, ps := range permanentStatuses {
+		t.Run(fmt.Sprint(ps.status), func(t *testing.T) {
+			t.Parallel()
+			e := newRelEnv(t, false, true)
+			ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+			defer cancel()
+			_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
+			require.NoError(t, err)
+			c := e.client(e.viaProxy())
+			w, err := NewWriter[rwMsg](c, e.stream(e.viaProxy(), "w"), WithMaxBatchMessages(10), WithMaxInFlight(2))
+			require.NoError(t, err)
+			defer w.Close(ctx)
+			e.server().ResetRequests()
+			e.server().InjectFault(testserver.Fault{Path: "w", Method: http.MethodPost, Status: ps.status})
+			for i := range 50 {
+				if err := w.Write(ctx, rwMsg{I: i}); err != nil {
+					require.ErrorIs(t, err, ps.want, "a write after the failure")
+					break
+				}
+			}
+			err = w.Flush(ctx)
+			require.NoError(t, ctx.Err(), "Flush did not return in time")
+			expectTyped(t, err, false, ps.want)
+			posts := e.server().Requests("w", http.MethodPost)
+			require.LessOrEqual(t, posts, 2, "a permanent status was retried")
+			require.ErrorIs(t, w.Write(ctx, rwMsg{I: 99}), ps.want, "sticky")
+			require.ErrorIs(t, w.Flush(ctx), ps.want, "sticky")
+			require.Equal(t, posts, e.server().Requests("w", http.MethodPost), "a failed Writer sent more")
+			require.Empty(t, secretsIn(append(errTexts(err), e.log.String())...))
+		})
 	}
 }
 

@@ -573,3 +573,24 @@ func TestHostileReaderSlowloris(t *testing.T) {
 		})
 	}
 }
+
+// ---------------------------------------------------------------- Writer
+
+// TestHostileWriterRedirect: a Writer's batch is refused a redirect to
+// another host; Flush reports it, the other host receives nothing.
+func TestHostileWriterRedirect(t *testing.T) {
+	t.Parallel()
+	srv := hostile.Redirect()
+	defer srv.Close()
+	c, s := hostileClient(t, srv)
+	w, err := NewWriter[rwMsg](c, s)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
+	defer cancel()
+	defer w.Close(ctx)
+	require.NoError(t, w.Write(ctx, rwMsg{I: 1}))
+	err = w.Flush(ctx)
+	require.ErrorIs(t, err, ErrCrossHostRedirect)
+	require.Zero(t, srv.Target().Recorder().Total(), "the other host was contacted")
+	require.Empty(t, secretsIn(errTexts(err)...))
+}

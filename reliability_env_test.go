@@ -8,6 +8,7 @@ package durable
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -190,6 +191,31 @@ func (e *relEnv) content(ctx context.Context, name string) ([]byte, error) {
 			return nil, err
 		}
 		out = append(out, ch.Data...)
+		if ch.UpToDate || ch.NextOffset == off {
+			return out, nil
+		}
+		off = ch.NextOffset
+	}
+	return nil, errors.New("stream never reached up-to-date")
+}
+
+// messages reads a JSON stream straight from the server, one raw value per
+// message.
+func (e *relEnv) messages(ctx context.Context, name string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	off := OffsetStart
+	for range 1000 {
+		ch, err := e.direct.Read(ctx, name, ReadOptions{Offset: off})
+		if err != nil {
+			return nil, err
+		}
+		if len(ch.Data) > 0 {
+			var batch []json.RawMessage
+			if err := json.Unmarshal(ch.Data, &batch); err != nil {
+				return nil, err
+			}
+			out = append(out, batch...)
+		}
 		if ch.UpToDate || ch.NextOffset == off {
 			return out, nil
 		}

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -269,5 +270,37 @@ func TestTLSVerificationNotRetried(t *testing.T) {
 		require.Error(t, err)
 		require.False(t, IsRetryable(err), "%s: %v", name, err)
 		require.NotContains(t, log.String(), "retrying", name)
+	}
+}
+
+// TestTLSReaderWriter: a Writer and a Reader over HTTPS with a client
+// certificate required.
+func TestTLSReaderWriter(t *testing.T) {
+	t.Parallel()
+	srv, ca := mtlsServer(t, testserver.WithLongPollTimeout(time.Second))
+	c, err := NewClient(srv.StreamURL(""), WithHTTPClient(tlsHTTPClient(t, ca.pool, ca.issue(t, "worker", false))))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
+	defer cancel()
+	_, err = c.Create(ctx, "tls", CreateOptions{ContentType: "application/json"})
+	require.NoError(t, err)
+	w, err := NewWriter[rwMsg](c, "tls")
+	require.NoError(t, err)
+	for i := range 50 {
+		require.NoError(t, w.Write(ctx, rwMsg{I: i}))
+	}
+	require.NoError(t, w.CloseStream(ctx))
+	require.NoError(t, w.Close(ctx))
+	for _, live := range []LiveMode{LiveLongPoll, LiveSSE} {
+		r, err := NewReader[rwMsg](c, "tls", WithLive(live))
+		require.NoError(t, err)
+		for i := range 50 {
+			msg, err := r.Next(ctx)
+			require.NoError(t, err)
+			require.Equal(t, i, msg.Value.I)
+		}
+		_, err = r.Next(ctx)
+		require.ErrorIs(t, err, io.EOF)
+		require.NoError(t, r.Close())
 	}
 }
