@@ -685,12 +685,12 @@ func TestFaultMatrixReader(t *testing.T) {
 	t.Parallel()
 	out := &matrixTexts{}
 	t.Run("row", func(t *testing.T) { runReaderMatrix(t, true, out) })
-	out.requireNoSecrets(t, 2*len(rwFaults))
+	out.requireNoSecrets(t, 3*len(rwFaults))
 }
 
 func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 	for _, f := range rwFaults {
-		for _, mode := range []LiveMode{LiveLongPoll, LiveSSE} {
+		for _, mode := range []LiveMode{LiveLongPoll, LiveSSE, LiveAuto} {
 			t.Run(f.name+"/"+string(mode), func(t *testing.T) {
 				t.Parallel()
 				e := newRelEnvWith(t, f.persistent, secret, testserver.WithLongPollTimeout(300*time.Millisecond), testserver.WithSSECloseInterval(time.Second))
@@ -851,17 +851,20 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 			}()
 
 			e.server().ResetRequests()
-			switch {
-			case f.name == "slow-beyond-timeout":
-				// The first two attempts get no answer in time; the third does.
-				e.server().InjectFault(testserver.Fault{Path: "w", Method: http.MethodPost, Delay: time.Minute, Count: 2})
-			case f.inject != nil:
-				f.inject(e, http.MethodPost)
-			}
 			var wg sync.WaitGroup
-			if f.during != nil {
-				wg.Go(func() { f.during(e) })
+			inject := func() {
+				switch {
+				case f.name == "slow-beyond-timeout":
+					// The first two attempts get no answer in time; the third does.
+					e.server().InjectFault(testserver.Fault{Path: "w", Method: http.MethodPost, Delay: time.Minute, Count: 2})
+				case f.inject != nil:
+					f.inject(e, http.MethodPost)
+				}
+				if f.during != nil {
+					wg.Go(func() { f.during(e) })
+				}
 			}
+			inject()
 			for i := range rwWrites {
 				require.NoError(t, w.Write(ctx, rwMsg{I: i}))
 			}
@@ -895,6 +898,26 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 			retried := strings.Count(e.log.String(), "writer retrying batch")
 			t.Logf("%d POSTs, %d retries", e.server().Requests("w", http.MethodPost), retried)
 			require.Positive(t, retried, "the fault never reached the Writer")
+
+			// CloseStream (a final message and the close, with producer
+			// headers) through the same fault: closed, the final message
+			// there once.
+			inject()
+			err = w.CloseStream(ctx, rwMsg{I: rwWrites})
+			require.NoError(t, ctx.Err(), "CloseStream did not return in time (err: %v)", err)
+			wg.Wait()
+			e.server().ClearFaults()
+			e.proxy.Clear()
+			require.NoError(t, e.proxy.Restart())
+			out.add(append(errTexts(err), e.log.String())...)
+			require.NoError(t, err)
+			info, herr := e.direct.Head(ctx, "w")
+			require.NoError(t, herr)
+			require.True(t, info.Closed, "CloseStream returned nil on an open stream")
+			raws, rerr = e.messages(ctx, "w")
+			require.NoError(t, rerr)
+			require.Len(t, raws, rwWrites+1, "the final message lost or repeated")
+			require.JSONEq(t, fmt.Sprintf(`{"i":%d}`, rwWrites), string(raws[rwWrites]))
 		})
 	}
 }
