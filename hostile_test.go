@@ -115,7 +115,6 @@ func TestHostileBoundedMemory(t *testing.T) {
 		}, limit, read(LiveNone)},
 		{"1GiB-sse-line/sse", func() *hostile.Server { return hostile.HugeSSELine(gib) }, limit, read(LiveSSE)},
 		{"1GiB-sse-line/open-sse", func() *hostile.Server { return hostile.HugeSSELine(gib) }, limit, openSSE},
-		{"1GiB-sse-line/default-limit", func() *hostile.Server { return hostile.HugeSSELine(gib) }, 0, read(LiveSSE)},
 		{"1GiB-json-message/catch-up", func() *hostile.Server { return hostile.HugeJSONMessage(gib) }, limit, read(LiveNone)},
 		{"1GiB-json-message/content-length", func() *hostile.Server {
 			return hostile.HugeJSONMessage(gib, hostile.WithContentLength())
