@@ -63,7 +63,7 @@ func checkAppended(t *testing.T, ctx context.Context, e *relEnv) int {
 }
 
 // liveBound is the context bound of the live-read calls.
-const liveBound = 1500 * time.Millisecond
+const liveBound = 2500 * time.Millisecond
 
 // checkReadAll: a successful read returned the whole stream.
 func checkReadAll(t *testing.T, ctx context.Context, e *relEnv, res any, err error) int {
