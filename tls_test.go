@@ -257,7 +257,6 @@ func TestTLSClientCertificate(t *testing.T) {
 // itself; such failures should be permanent (IsRetryable false, no retry).
 func TestTLSVerificationNotRetried(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "IsRetryable reports TLS verification failures (x509 unknown authority, \"certificate required\" alert) as retryable, because *url.Error satisfies net.Error; unary calls retry them and a Reader retrying forever would never surface a misconfigured CA")
 	srv, ca := mtlsServer(t)
 	for name, hc := range map[string]*http.Client{
 		"unknown-authority": tlsHTTPClient(t, x509.NewCertPool()),
