@@ -1061,7 +1061,6 @@ func modeName(m LiveMode) string {
 // retried, instead of holding the Reader until its caller gives up.
 func TestReaderAttemptTimeout(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "the Reader ignores the Client's WithTimeout (readOnce runs on Next's context): a catch-up read that gets no answer (blackholed connection) holds Next until its ctx ends; a Reader tailing with a background context hangs on it")
 	e := newRelEnv(t, false, false)
 	ctx, cancel := context.WithTimeout(context.Background(), cellDeadline)
 	defer cancel()

@@ -190,7 +190,9 @@ func WithRetry(p RetryPolicy) Option {
 
 // WithTimeout bounds each unary call (Create, Append, CloseStream, Head,
 // Delete and non-live Read), all its retries and waits included. Live reads
-// (long-poll, SSE) are bounded by the caller's context only. Must be > 0.
+// (long-poll, SSE) are bounded by the caller's context only. A Writer
+// bounds each append attempt, and a Reader each catch-up read, by it and
+// retries an attempt that ran out of time. Must be > 0.
 // Default: no timeout beyond the caller's context.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {

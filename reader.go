@@ -521,9 +521,30 @@ func (r *Reader[T]) Stats() ReaderStats {
 	return s
 }
 
+// errReadTimeout marks a catch-up read cut off by the Client's
+// WithTimeout; it is retried like any transient failure.
+var errReadTimeout = errors.New("read attempt timed out")
+
+// catchUp sends one catch-up GET, bounded by the Client's WithTimeout (live
+// reads are not: they wait for data by design), so a connection that never
+// answers is abandoned and retried instead of holding Next.
+func (r *Reader[T]) catchUp(ctx context.Context, off Offset, ifNoneMatch string) (rawChunk, error) {
+	d := r.c.cfg.timeout
+	if d <= 0 {
+		return r.tr.get(ctx, off, LiveNone, "", ifNoneMatch)
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, d, errReadTimeout)
+	defer cancel()
+	ch, err := r.tr.get(actx, off, LiveNone, "", ifNoneMatch)
+	if err != nil && context.Cause(actx) == errReadTimeout && ctx.Err() == nil {
+		err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, err)}
+	}
+	return ch, err
+}
+
 // transient reports whether err is retried.
 func (r *Reader[T]) transient(err error) bool {
-	if errors.Is(err, errStale) || errors.Is(err, ErrDisconnected) {
+	if errors.Is(err, errStale) || errors.Is(err, ErrDisconnected) || errors.Is(err, errReadTimeout) {
 		return true
 	}
 	return IsRetryable(err)
@@ -596,7 +617,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		if r.etag != "" && r.etagOff == off {
 			inm = r.etag
 		}
-		ch, err = r.tr.get(ctx, off, LiveNone, "", inm)
+		ch, err = r.catchUp(ctx, off, inm)
 	}
 	if err != nil {
 		return err
@@ -627,7 +648,11 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	if ch.upToDate {
 		r.live = true
 	}
-	progress := r.batchPending() || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	// A batch that ends at or before the last delivered position holds
+	// nothing new (a server repeating an old answer): not progress, even
+	// though it is pending until take drops it.
+	fresh := r.batchPending() && !(r.hasLast && ComparePositions(Position{Offset: string(ch.next)}, r.last) <= 0)
+	progress := fresh || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
 		r.bo.Reset()
 		r.throttle.Reset()

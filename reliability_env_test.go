@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -296,14 +295,4 @@ func secretsIn(texts ...string) []string {
 		}
 	}
 	return found
-}
-
-// knownBug skips a test that demonstrates an SDK bug not fixed yet (see
-// the report of the reliability branch), unless DURABLE_KNOWN_BUGS=1, so
-// the bug stays one command away from being seen.
-func knownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("DURABLE_KNOWN_BUGS") != "1" {
-		t.Skip("known SDK bug (run with DURABLE_KNOWN_BUGS=1): " + what)
-	}
 }
