@@ -85,7 +85,9 @@ func (e *Error) Error() string {
 	case errors.Is(e.Err, ErrProducerSeqGap):
 		fmt.Fprintf(&b, " (expected seq %d, received %d)", e.ExpectedSeq, e.ReceivedSeq)
 	}
-	if e.Message != "" {
+	// The server's message, unless it only repeats what is already said
+	// (a testserver 404 says "stream not found", as ErrNotFound does).
+	if e.Message != "" && (e.Err == nil || !strings.EqualFold(e.Message, e.Err.Error())) {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}

@@ -98,3 +98,11 @@ func TestScrubSecrets(t *testing.T) {
 		require.Equal(t, tc.want, scrubSecrets(tc.in, secrets), tc.in)
 	}
 }
+
+func TestErrorMessageNotRepeated(t *testing.T) {
+	t.Parallel()
+	e := &Error{Op: "head", URL: "http://h/s", Status: 404, Err: ErrNotFound, Message: "Stream not found"}
+	require.Equal(t, "durable: head http://h/s: 404 Not Found: stream not found", e.Error())
+	e.Message = "no such stream: s"
+	require.Equal(t, "durable: head http://h/s: 404 Not Found: stream not found: no such stream: s", e.Error())
+}
