@@ -70,7 +70,7 @@ func TestForks(t *testing.T) {
 				{method: "POST", path: src, h: p("0"), body: "a", status: 200},
 				{method: "POST", path: src, h: hdrs{"Stream-Closed": "true"}, status: 204},
 				{method: "PUT", path: fork, h: forkH(src), status: 201, want: map[string]string{"Stream-Closed": ""}},
-				{method: "POST", path: fork, h: p("1"), body: "b", status: 400},
+				{method: "POST", path: fork, h: p("1"), body: "b", status: 409, want: map[string]string{"Producer-Expected-Seq": "0"}}, // the fork has no state for w: a gap, not a continuation
 				{method: "POST", path: fork, h: p("0"), body: "b", status: 200},
 				{method: "GET", path: fork, status: 200, wantBody: str("ab")},
 			}

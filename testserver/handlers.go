@@ -463,7 +463,7 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 			s.mu.Unlock()
 			httpError(w, http.StatusForbidden, "stale producer epoch")
 			return
-		case (ps == nil || prod.epoch > ps.Epoch) && prod.seq != 0:
+		case ps != nil && prod.epoch > ps.Epoch && prod.seq != 0:
 			s.mu.Unlock()
 			httpError(w, http.StatusBadRequest, "a new producer epoch must start at Producer-Seq 0")
 			return
@@ -490,6 +490,16 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 			return
 		}
 		httpError(w, http.StatusConflict, "stream is closed")
+		return
+	}
+	// A producer the stream has not seen yet must start at seq 0; a later
+	// seq means its earlier batches are still on their way (pipelining), so
+	// it is a gap to wait out, as the reference server answers, not an error.
+	if prod != nil && ps == nil && prod.seq != 0 {
+		rh.Set(protocol.HeaderProducerExpected, "0")
+		rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))
+		s.mu.Unlock()
+		httpError(w, http.StatusConflict, "producer sequence gap")
 		return
 	}
 	if prod != nil && ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1 {
