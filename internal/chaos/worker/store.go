@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/durablego/durable/offsetstore"
+)
+
+// logStore is the reader's offset store: an offsetstore.File whose saved
+// positions carry, in Meta, the length of the handled log just after the
+// line of the message at that position. Saving the position and the log
+// length in one atomic write is what lets a restarted reader drop a log
+// line it wrote but never committed (see package chaos).
+type logStore struct {
+	*offsetstore.File
+
+	mu     sync.Mutex
+	loaded offsetstore.Position // the position found at startup
+	lens   map[[2]string]int64  // position -> handled log length after its line
+}
+
+func posKey(p offsetstore.Position) [2]string {
+	return [2]string{p.Offset, strconv.FormatInt(p.Skip, 10)}
+}
+
+// handled records that the log is n bytes long once the message at pos is
+// in it.
+func (s *logStore) handled(pos offsetstore.Position, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lens[posKey(pos)] = n
+}
+
+// Save saves pos with the handled log's length in Meta. A position for
+// which no log line was written is refused: it would commit a message that
+// was not handled.
+func (s *logStore) Save(ctx context.Context, key string, pos offsetstore.Position) error {
+	s.mu.Lock()
+	n, ok := s.lens[posKey(pos)]
+	meta := strconv.FormatInt(n, 10)
+	if !ok && posKey(pos) == posKey(s.loaded) {
+		ok, meta = true, s.loaded.Meta
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("chaos: the reader saved position %s+%d, which no handled message has", pos.Offset, pos.Skip)
+	}
+	pos.Meta = meta
+	if err := s.File.Save(ctx, key, pos); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.lens, posKey(pos))
+	s.mu.Unlock()
+	return nil
+}
+
+// openLogStore opens the offset file at path and returns the store, the
+// saved position (ok false when none) and the committed handled log length.
+func openLogStore(ctx context.Context, path, key string) (*logStore, offsetstore.Position, bool, int64, error) {
+	f, err := offsetstore.OpenFile(path)
+	if err != nil {
+		return nil, offsetstore.Position{}, false, 0, err
+	}
+	pos, ok, err := f.Load(ctx, key)
+	if err != nil {
+		f.Close()
+		return nil, offsetstore.Position{}, false, 0, err
+	}
+	var n int64
+	if ok {
+		if n, err = strconv.ParseInt(pos.Meta, 10, 64); err != nil || n < 0 {
+			f.Close()
+			return nil, offsetstore.Position{}, false, 0, fmt.Errorf("chaos: saved position %s+%d has no handled log length (meta %q)", pos.Offset, pos.Skip, pos.Meta)
+		}
+	}
+	return &logStore{File: f, loaded: pos, lens: map[[2]string]int64{}}, pos, ok, n, nil
+}
