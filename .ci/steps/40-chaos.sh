@@ -4,8 +4,8 @@
 # about 45 s, then the whole history is checked. Bounded to about a minute.
 # The supervisor runs under -race; the worker and server binaries it builds
 # are compiled without -race, for speed. It prints the seed and one summary
-# line (-v, so it shows when the run passes); replay a failure with CHAOS_SEED=<seed>. CHAOS_DURATION and
-# CHAOS_RATE tune the run.
+# line (-v, so they show when the run passes); replay a failure with
+# CHAOS_SEED=<seed>. CHAOS_DURATION and CHAOS_RATE tune the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 go test -race -tags chaos -run Chaos -count=1 -v -timeout 5m ./internal/chaos/...
