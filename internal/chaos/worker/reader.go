@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/durablego/durable"
@@ -68,6 +69,7 @@ func runReader(ctx context.Context, c config) error {
 				return err
 			}
 			store.handled(p, size)
+			p.Meta = strconv.FormatInt(size, 10)
 			if err := store.Save(ctx, c.id, p); err != nil {
 				return err
 			}

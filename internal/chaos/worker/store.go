@@ -9,17 +9,20 @@ import (
 	"github.com/durablego/durable/offsetstore"
 )
 
-// logStore is the reader's offset store: an offsetstore.File whose saved
-// positions carry, in Meta, the length of the handled log just after the
-// line of the message at that position. Saving the position and the log
-// length in one atomic write is what lets a restarted reader drop a log
-// line it wrote but never committed (see package chaos).
+// logStore is the reader's offset store: an offsetstore.File that checks
+// every position the Reader saves. The reader commits each message with
+// Position.Meta set to the length of the handled log just after that
+// message's line, so the position and the log length are saved in one
+// atomic write: that is what lets a restarted reader drop a log line it
+// wrote but never committed (see package chaos). A save of a position for
+// which no line was written, or with another length, is refused: it would
+// commit a message that was not handled.
 type logStore struct {
 	*offsetstore.File
 
-	mu     sync.Mutex
-	loaded offsetstore.Position // the position found at startup
-	lens   map[[2]string]int64  // position -> handled log length after its line
+	mu    sync.Mutex
+	saved offsetstore.Position // the last position saved (or loaded at startup)
+	lens  map[[2]string]int64  // position -> handled log length after its line
 }
 
 func posKey(p offsetstore.Position) [2]string {
@@ -34,26 +37,27 @@ func (s *logStore) handled(pos offsetstore.Position, n int64) {
 	s.lens[posKey(pos)] = n
 }
 
-// Save saves pos with the handled log's length in Meta. A position for
-// which no log line was written is refused: it would commit a message that
-// was not handled.
+// Save saves pos after checking its Meta against the handled log.
 func (s *logStore) Save(ctx context.Context, key string, pos offsetstore.Position) error {
 	s.mu.Lock()
 	n, ok := s.lens[posKey(pos)]
-	meta := strconv.FormatInt(n, 10)
-	if !ok && posKey(pos) == posKey(s.loaded) {
-		ok, meta = true, s.loaded.Meta
+	want := strconv.FormatInt(n, 10)
+	if !ok && posKey(pos) == posKey(s.saved) {
+		ok, want = true, s.saved.Meta
 	}
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("chaos: the reader saved position %s+%d, which no handled message has", pos.Offset, pos.Skip)
 	}
-	pos.Meta = meta
+	if pos.Meta != want {
+		return fmt.Errorf("chaos: the reader saved position %s+%d with meta %q, want the handled log length %s", pos.Offset, pos.Skip, pos.Meta, want)
+	}
 	if err := s.File.Save(ctx, key, pos); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	delete(s.lens, posKey(pos))
+	s.saved = pos
 	s.mu.Unlock()
 	return nil
 }
@@ -77,5 +81,5 @@ func openLogStore(ctx context.Context, path, key string) (*logStore, offsetstore
 			return nil, offsetstore.Position{}, false, 0, fmt.Errorf("chaos: saved position %s+%d has no handled log length (meta %q)", pos.Offset, pos.Skip, pos.Meta)
 		}
 	}
-	return &logStore{File: f, loaded: pos, lens: map[[2]string]int64{}}, pos, ok, n, nil
+	return &logStore{File: f, saved: pos, lens: map[[2]string]int64{}}, pos, ok, n, nil
 }
