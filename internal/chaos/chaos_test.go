@@ -104,7 +104,8 @@ type proc struct {
 	killed  bool // this incarnation was killed (or stopped) on purpose
 	running bool
 	starts  int
-	url     chan string // server: the first stdout line of the incarnation
+	url     chan string   // server: the first stdout line of the incarnation
+	ready   chan struct{} // worker: closed when it printed "ready" (its SIGTERM handler is set)
 	done    atomic.Value
 }
 
@@ -198,8 +199,7 @@ func (s *supervisor) run() {
 	s.logf("drain: stopping writers")
 	deadline := time.Now().Add(drainTimeout)
 	for _, p := range s.writers {
-		p.killed = true
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		s.terminate(p, deadline)
 	}
 	for _, p := range s.writers {
 		s.awaitClean(p, deadline)
@@ -375,6 +375,7 @@ func (s *supervisor) startProc(p *proc) {
 	stderr.Close()
 	p.cmd, p.exited, p.state, p.killed, p.running = cmd, make(chan struct{}), nil, false, true
 	p.url = make(chan string, 1)
+	p.ready = make(chan struct{})
 	p.done.Store("")
 	if p.starts > 0 {
 		s.restarts++
@@ -383,7 +384,7 @@ func (s *supervisor) startProc(p *proc) {
 	s.logf("start %s (pid %d, incarnation %d)", p.name, cmd.Process.Pid, p.starts)
 
 	lines := make(chan struct{})
-	go func(url chan string) {
+	go func(url chan string, ready chan struct{}) {
 		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		first := true
@@ -392,6 +393,8 @@ func (s *supervisor) startProc(p *proc) {
 			switch {
 			case first && p.kind == "server":
 				url <- line
+			case strings.HasPrefix(line, "ready"):
+				close(ready)
 			case strings.HasPrefix(line, "retry"):
 				s.retries.Add(1)
 			case strings.HasPrefix(line, "done"):
@@ -399,7 +402,7 @@ func (s *supervisor) startProc(p *proc) {
 			}
 			first = false
 		}
-	}(p.url)
+	}(p.url, p.ready)
 	exited := p.exited
 	go func() {
 		<-lines // Wait closes stdout: read it all first
@@ -447,6 +450,20 @@ func (s *supervisor) reap(p *proc) {
 	}
 }
 
+// terminate sends SIGTERM to p once it is ready (a process that gets
+// SIGTERM before it set up its handler just dies).
+func (s *supervisor) terminate(p *proc, deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-p.ready:
+	case <-p.exited:
+	case <-timer.C:
+	}
+	p.killed = true
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+}
+
 // awaitClean waits until p exits, which it must do with status 0.
 func (s *supervisor) awaitClean(p *proc, deadline time.Time) {
 	timer := time.NewTimer(time.Until(deadline))
@@ -462,6 +479,8 @@ func (s *supervisor) awaitClean(p *proc, deadline time.Time) {
 	p.state = p.cmd.ProcessState
 	if !p.state.Success() {
 		s.violation("%s ended with %v: %s", p.name, p.state, s.tail(p))
+	} else if p.done.Load() == "" {
+		s.violation("%s ended without saying done", p.name)
 	}
 	s.logf("%s finished: %v", p.name, p.done.Load())
 }
