@@ -28,7 +28,7 @@ import (
 // Knobs, all overridable from the environment.
 const (
 	defaultDuration = 45 * time.Second // CHAOS_DURATION: how long processes are killed
-	defaultRate     = 25.0             // CHAOS_RATE: events per second per writer
+	defaultRate     = 50.0             // CHAOS_RATE: events per second per writer
 	numWriters      = 3
 	numReaders      = 2
 	streamName      = "chaos"
@@ -68,7 +68,7 @@ func TestChaos(t *testing.T) {
 	}
 	defer func() {
 		s.stopAll()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("CHAOS_KEEP") != "" {
 			fmt.Printf("chaos: state, logs and timeline kept in %s\n", dir)
 			s.dumpStderr()
 			return
@@ -243,8 +243,12 @@ func (s *supervisor) run() {
 	kills := s.kills["server"] + s.kills["writer"] + s.kills["reader"]
 	summary := fmt.Sprintf("chaos: seed=%d events=%d acked=%d kills=%d (server=%d writers=%d readers=%d) restarts=%d retries=%d violations=%d",
 		s.seed, res.Events, res.Acked, kills, s.kills["server"], s.kills["writer"], s.kills["reader"], s.restarts, s.retries.Load(), total)
+	detail := fmt.Sprintf("chaos: detail: unacknowledged messages in the stream=%d (of which rewritten under a later epoch=%d) unexpected exits or drain failures=%d",
+		res.Unacked, res.Rewritten, len(s.violations))
 	s.logf("%s", summary)
+	s.logf("%s", detail)
 	fmt.Println(summary)
+	fmt.Println(detail)
 	for _, v := range append(s.violations, res.Violations...) {
 		t.Errorf("violation: %s", v)
 	}

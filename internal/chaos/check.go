@@ -27,6 +27,8 @@ type History struct {
 type Result struct {
 	Events     int      // messages in the stream
 	Acked      int      // acknowledged events (lines of all ack logs)
+	Unacked    int      // stream messages whose (writer, epoch, seq) no ack log holds
+	Rewritten  int      // (writer, seq) pairs in the stream under more than one epoch
 	Total      int      // violations found
 	Violations []string // the violations, one line each (at most a few of each kind)
 }
@@ -178,8 +180,10 @@ func Check(h History) Result {
 		}
 		later[ev.W][ev.S] = append(later[ev.W][ev.S], ev.E)
 	}
+	ackedSet := map[wes]bool{}
 	for _, w := range h.Writers {
 		for _, a := range h.Acks[w] {
+			ackedSet[wes{a.W, a.E, a.S}] = true
 			res.Acked++
 			if a.W != w {
 				rep.add("bad ack log", "ack log of writer %s holds an event of writer %s", w, a.W)
@@ -197,6 +201,23 @@ func Check(h History) Result {
 				if e > a.E {
 					rep.add("acknowledged event rewritten", "writer %s seq %d acknowledged in epoch %d is in the stream again in epoch %d", a.W, a.S, a.E, e)
 				}
+			}
+		}
+	}
+
+	for k, at := range where {
+		if !ackedSet[k] {
+			res.Unacked += len(at)
+		}
+	}
+	for _, seqs := range later {
+		for _, epochs := range seqs {
+			distinct := map[int64]bool{}
+			for _, e := range epochs {
+				distinct[e] = true
+			}
+			if len(distinct) > 1 {
+				res.Rewritten++
 			}
 		}
 	}

@@ -65,56 +65,58 @@ func TestCheck(t *testing.T) {
 		name string
 		h    hist
 		want []string // violation kinds, in order; nil = clean
+
+		unacked, rewritten int
 	}{
 		{name: "clean", h: hist{
 			stream:  clean,
 			acks:    []string{"a/0/0@0", "a/0/1@2", "b/0/1@4"},
 			handled: map[string][]string{"r1": clean, "r2": clean},
-		}},
+		}, unacked: 2},
 		{name: "unacknowledged event rewritten by the next epoch is allowed", h: hist{
 			stream:  []string{"a/0/0", "a/0/1", "a/1/1", "a/1/2"},
 			acks:    []string{"a/0/0@0", "a/1/1@2"},
 			handled: map[string][]string{"r1": {"a/0/0", "a/0/1", "a/1/1", "a/1/2"}},
-		}},
+		}, unacked: 2, rewritten: 1},
 		{name: "duplicate in one epoch", h: hist{
 			stream: []string{"a/0/0", "a/0/1", "a/0/1"},
-		}, want: []string{"duplicate in one epoch", "gap or reorder in one epoch"}},
+		}, want: []string{"duplicate in one epoch", "gap or reorder in one epoch"}, unacked: 3},
 		{name: "acknowledged event lost", h: hist{
 			stream: []string{"a/0/0"},
 			acks:   []string{"a/0/0@0", "a/0/1@0"},
-		}, want: []string{"acknowledged event lost"}},
+		}, want: []string{"acknowledged event lost"}, },
 		{name: "acknowledged offset before the event", h: hist{
 			stream: []string{"a/0/0", "a/0/1", "a/0/2"},
 			acks:   []string{"a/0/2@0"},
-		}, want: []string{"acknowledged offset too early"}},
+		}, want: []string{"acknowledged offset too early"}, unacked: 2},
 		{name: "acknowledged event rewritten", h: hist{
 			stream: []string{"a/0/0", "a/0/1", "a/1/1"},
 			acks:   []string{"a/0/1@1"},
-		}, want: []string{"acknowledged event rewritten"}},
+		}, want: []string{"acknowledged event rewritten"}, unacked: 2, rewritten: 1},
 		{name: "zombie write after fencing", h: hist{
 			stream: []string{"a/0/0", "a/1/1", "a/0/1"},
-		}, want: []string{"zombie write"}},
+		}, want: []string{"zombie write"}, unacked: 3, rewritten: 1},
 		{name: "gap inside an epoch", h: hist{
 			stream: []string{"a/0/0", "a/0/2"},
-		}, want: []string{"gap or reorder in one epoch", "lost event"}},
+		}, want: []string{"gap or reorder in one epoch", "lost event"}, unacked: 2},
 		{name: "hole across epochs", h: hist{
 			stream: []string{"a/0/0", "a/1/2"},
-		}, want: []string{"lost event"}},
+		}, want: []string{"lost event"}, unacked: 2},
 		{name: "foreign message", h: hist{
 			stream: []string{"a/0/0", `{"x":1}`},
-		}, want: []string{"foreign message"}},
+		}, want: []string{"foreign message"}, unacked: 1},
 		{name: "handled twice", h: hist{
 			stream:  clean,
 			handled: map[string][]string{"r1": {"a/0/0", "b/0/0", "b/0/0", "a/0/1", "a/0/2", "b/0/1"}},
-		}, want: []string{"handled log differs", "handled log length"}},
+		}, want: []string{"handled log differs", "handled log length"}, unacked: 5},
 		{name: "handled log skipped a message", h: hist{
 			stream:  clean,
 			handled: map[string][]string{"r1": {"a/0/0", "a/0/1", "a/0/2", "b/0/1"}},
-		}, want: []string{"handled log differs", "handled log length"}},
+		}, want: []string{"handled log differs", "handled log length"}, unacked: 5},
 		{name: "handled log short", h: hist{
 			stream:  clean,
 			handled: map[string][]string{"r1": clean[:3]},
-		}, want: []string{"handled log length"}},
+		}, want: []string{"handled log length"}, unacked: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +129,8 @@ func TestCheck(t *testing.T) {
 			}
 			assert.Equal(t, tt.want, kinds, "%q", res.Violations)
 			assert.Equal(t, len(tt.want), res.Total)
+			assert.Equal(t, tt.unacked, res.Unacked, "unacked")
+			assert.Equal(t, tt.rewritten, res.Rewritten, "rewritten")
 		})
 	}
 }
