@@ -84,7 +84,7 @@ func TestCheck(t *testing.T) {
 		{name: "acknowledged event lost", h: hist{
 			stream: []string{"a/0/0"},
 			acks:   []string{"a/0/0@0", "a/0/1@0"},
-		}, want: []string{"acknowledged event lost"}, },
+		}, want: []string{"acknowledged event lost"}},
 		{name: "acknowledged offset before the event", h: hist{
 			stream: []string{"a/0/0", "a/0/1", "a/0/2"},
 			acks:   []string{"a/0/2@0"},
