@@ -102,6 +102,7 @@ type proc struct {
 	exited  chan struct{} // closed when the current incarnation has been waited for
 	state   *os.ProcessState
 	killed  bool // this incarnation was killed (or stopped) on purpose
+	frozen  bool // stopped with SIGSTOP
 	running bool
 	starts  int
 	url     chan string   // server: the first stdout line of the incarnation
@@ -124,6 +125,7 @@ type supervisor struct {
 
 	kills      map[string]int
 	restarts   int
+	freezes    int
 	retries    atomic.Int64
 	violations []string // found while running (not by the history check)
 	timeline   *os.File
@@ -243,8 +245,8 @@ func (s *supervisor) run() {
 	kills := s.kills["server"] + s.kills["writer"] + s.kills["reader"]
 	summary := fmt.Sprintf("chaos: seed=%d events=%d acked=%d kills=%d (server=%d writers=%d readers=%d) restarts=%d retries=%d violations=%d",
 		s.seed, res.Events, res.Acked, kills, s.kills["server"], s.kills["writer"], s.kills["reader"], s.restarts, s.retries.Load(), total)
-	detail := fmt.Sprintf("chaos: detail: unacknowledged messages in the stream=%d (of which rewritten under a later epoch=%d) unexpected exits or drain failures=%d",
-		res.Unacked, res.Rewritten, len(s.violations))
+	detail := fmt.Sprintf("chaos: detail: server freezes=%d unacknowledged messages in the stream=%d (rewritten under a later epoch=%d) unexpected exits or drain failures=%d",
+		s.freezes, res.Unacked, res.Rewritten, len(s.violations))
 	s.logf("%s", summary)
 	s.logf("%s", detail)
 	fmt.Println(summary)
@@ -264,10 +266,15 @@ func (s *supervisor) workers() []*proc {
 // chaos kills random processes at random moments for s.duration and
 // restarts each after a short random pause; when it returns every process
 // runs.
+//
+// One server action in three is a freeze instead of a kill: SIGSTOP, then
+// SIGCONT 0.3–2.5 s later. Requests in flight hang, clients time out or
+// not, and what the server read before the freeze is applied after it.
 func (s *supervisor) chaos() {
 	type restart struct {
-		at time.Time
-		p  *proc
+		at   time.Time
+		p    *proc
+		thaw bool // SIGCONT instead of a new incarnation
 	}
 	var pending []restart
 	end := time.Now().Add(s.duration)
@@ -277,7 +284,11 @@ func (s *supervisor) chaos() {
 		// Restarts that are due, and processes that died on their own.
 		for i := 0; i < len(pending); {
 			if !now.Before(pending[i].at) {
-				s.startProc(pending[i].p)
+				if pending[i].thaw {
+					s.thaw(pending[i].p)
+				} else {
+					s.startProc(pending[i].p)
+				}
 				pending = append(pending[:i], pending[i+1:]...)
 				continue
 			}
@@ -286,14 +297,17 @@ func (s *supervisor) chaos() {
 		for _, p := range append([]*proc{s.server}, s.workers()...) {
 			if p.running && isDone(p.exited) {
 				s.reap(p)
-				pending = append(pending, restart{now.Add(s.pause(100, 300)), p})
+				pending = append(pending, restart{now.Add(s.pause(100, 300)), p, false})
 			}
 		}
 		if !now.Before(end) {
 			break
 		}
 		if !now.Before(nextKill) {
-			if p := s.victim(); p != nil {
+			if p := s.victim(); p == s.server && s.rng.Intn(3) == 0 {
+				s.freeze(p)
+				pending = append(pending, restart{now.Add(s.pause(300, 2500)), p, true})
+			} else if p != nil {
 				s.kill(p)
 				var pause time.Duration
 				if p.kind == "server" {
@@ -301,7 +315,7 @@ func (s *supervisor) chaos() {
 				} else {
 					pause = s.pause(50, 800)
 				}
-				pending = append(pending, restart{now.Add(pause), p})
+				pending = append(pending, restart{now.Add(pause), p, false})
 			}
 			nextKill = now.Add(s.pause(200, 1200))
 		}
@@ -314,10 +328,14 @@ func (s *supervisor) chaos() {
 		timer := time.NewTimer(min(time.Until(wake), 50*time.Millisecond))
 		<-timer.C
 	}
-	s.logf("chaos over: restarting %d stopped processes", len(pending))
+	s.logf("chaos over: thawing or restarting %d stopped processes", len(pending))
 	for _, r := range pending {
 		if r.p == s.server {
-			s.startProc(r.p)
+			if r.thaw {
+				s.thaw(r.p)
+			} else {
+				s.startProc(r.p)
+			}
 		}
 	}
 	for _, r := range pending {
@@ -334,12 +352,12 @@ func (s *supervisor) pause(minMS, maxMS int) time.Duration {
 // victim picks a running process: the server one time in five, else a
 // worker.
 func (s *supervisor) victim() *proc {
-	if s.rng.Intn(5) == 0 && s.server.running {
+	if s.rng.Intn(5) == 0 && s.server.running && !s.server.frozen {
 		return s.server
 	}
 	var live []*proc
 	for _, p := range s.workers() {
-		if p.running {
+		if p.running && !p.frozen {
 			live = append(live, p)
 		}
 	}
@@ -434,6 +452,21 @@ func (s *supervisor) startProc(p *proc) {
 	}
 }
 
+// freeze stops p with SIGSTOP.
+func (s *supervisor) freeze(p *proc) {
+	p.frozen = true
+	s.freezes++
+	s.logf("freeze %s (pid %d)", p.name, p.cmd.Process.Pid)
+	_ = p.cmd.Process.Signal(syscall.SIGSTOP)
+}
+
+// thaw resumes a frozen p with SIGCONT.
+func (s *supervisor) thaw(p *proc) {
+	p.frozen = false
+	s.logf("thaw %s (pid %d)", p.name, p.cmd.Process.Pid)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+}
+
 // kill sends SIGKILL to p and waits until it is gone.
 func (s *supervisor) kill(p *proc) {
 	p.killed = true
@@ -499,6 +532,7 @@ func (s *supervisor) stopAll() {
 		p.killed = true
 		if p.kind == "server" {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Process.Signal(syscall.SIGCONT) // in case it is frozen
 			timer := time.NewTimer(10 * time.Second)
 			select {
 			case <-p.exited:
@@ -554,12 +588,30 @@ func (s *supervisor) build() {
 }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Not an ephemeral port: while the server is down, a client's connect
+	// from an ephemeral port equal to the server's would connect the socket
+	// to itself (TCP simultaneous open) and hold the port, so the server
+	// could not restart.
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	rng := rand.New(rand.NewSource(time.Now().UnixNano())) // not the run's seed: ports are not part of the schedule
+	for range 100 {
+		port := 10000 + rng.Intn(low-10000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 // readAll reads the whole (closed) stream with catch-up reads.
