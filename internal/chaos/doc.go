@@ -25,9 +25,13 @@
 //     handled log.
 //
 // For about 45 s (CHAOS_DURATION) it then kills a random process — a
-// writer, a reader or the server — and restarts it after a short random
-// pause; restarts are asynchronous, so outages overlap. The random source
-// is seeded; the seed is printed and CHAOS_SEED replays it. Then the
+// writer, a reader or the server — every 0.2–1.2 s and restarts it after a
+// short random pause; restarts are asynchronous, so outages overlap. One
+// server action in three is a freeze instead (SIGSTOP, SIGCONT 0.3–2.5 s
+// later): requests hang rather than fail, and what the server had read is
+// applied late. The random source is seeded; the seed is printed and
+// CHAOS_SEED replays the same schedule of actions and pauses (the timing of
+// the processes themselves still varies). Then the
 // supervisor stops the writers gracefully (SIGTERM: Close flushes and the
 // last acknowledgements are logged), closes the stream, waits for both
 // readers to end with io.EOF, reads the whole stream with a Client and
