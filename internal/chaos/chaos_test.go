@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 )
 
@@ -236,6 +237,7 @@ func (s *supervisor) run() {
 			s.violation("handled log of %s: torn=%v err=%v", p.name, torn, err)
 		}
 		h.Handled[p.name] = handled
+		s.checkCommitted(p.name, handled)
 	}
 	res := Check(h)
 	for _, v := range res.Violations {
@@ -256,6 +258,34 @@ func (s *supervisor) run() {
 	}
 	if res.Acked == 0 || res.Events == 0 {
 		t.Errorf("nothing was written: the run proves nothing")
+	}
+}
+
+// checkCommitted checks that a finished reader's saved position is the
+// position of its last handled message, saved with the handled log's
+// length: with commit-per-message nothing is left uncommitted at the end.
+func (s *supervisor) checkCommitted(id string, handled []HandledRecord) {
+	state := filepath.Join(s.dir, "state")
+	f, err := offsetstore.OpenFile(filepath.Join(state, id+".offsets"))
+	if err != nil {
+		s.violation("offset file of %s: %v", id, err)
+		return
+	}
+	defer f.Close()
+	pos, ok, err := f.Load(context.Background(), id)
+	if err != nil || !ok || len(handled) == 0 {
+		s.violation("offset file of %s: position %+v ok=%v err=%v after %d handled messages", id, pos, ok, err, len(handled))
+		return
+	}
+	last := handled[len(handled)-1]
+	st, err := os.Stat(filepath.Join(state, id+".handled"))
+	if err != nil {
+		s.violation("handled log of %s: %v", id, err)
+		return
+	}
+	if pos.Offset != last.Offset || pos.Skip != last.Skip || pos.Meta != strconv.FormatInt(st.Size(), 10) {
+		s.violation("%s saved position %s+%d (meta %q), but its last handled message is at %s+%d and its log is %d bytes",
+			id, pos.Offset, pos.Skip, pos.Meta, last.Offset, last.Skip, st.Size())
 	}
 }
 
