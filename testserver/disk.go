@@ -59,6 +59,7 @@ type streamMeta struct {
 type diskStore struct {
 	root   string // <dir>/streams
 	noSync bool
+	lock   *os.File
 }
 
 // diskStream is one stream's open log.
@@ -76,8 +77,14 @@ func (s *Server) openDisk() error {
 	if err := os.MkdirAll(d.root, 0o755); err != nil {
 		return err
 	}
+	lock, err := lockDir(s.cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	d.lock = lock
 	entries, err := os.ReadDir(d.root)
 	if err != nil {
+		lock.Close()
 		return err
 	}
 	byID := map[uint64]*stream{}
@@ -127,6 +134,7 @@ func (s *Server) openDisk() error {
 }
 
 func (d *diskStore) closeAll(m map[uint64]*stream) {
+	_ = d.lock.Close()
 	for _, st := range m {
 		if st.disk != nil && st.disk.f != nil {
 			_ = st.disk.f.Close()
@@ -224,7 +232,7 @@ func replay(f *os.File, st *stream) (int64, error) {
 // applyRecord replays one log record onto st.
 func applyRecord(st *stream, rec *logRecord, data []byte) {
 	base := st.tail()
-	st.data = append(st.data, data...)
+	st.data.write(data)
 	if st.isJSON {
 		p := base
 		for _, n := range rec.Msgs {
@@ -283,6 +291,7 @@ func (s *Server) closeDisk() {
 			}
 		}
 	}
+	_ = s.disk.lock.Close()
 }
 
 func metaOf(st *stream) streamMeta {
@@ -337,7 +346,7 @@ func (s *Server) diskCreate(st *stream) error {
 			prev = b
 		}
 	}
-	if err := ds.writeRaw(&rec, st.data); err != nil {
+	if err := ds.writeRaw(&rec, st.data.slice(0, st.tail())); err != nil {
 		return fail(err)
 	}
 	if err := d.sync(f); err != nil {

@@ -22,6 +22,16 @@
 // log; every append adds at least one byte, so offsets only grow. They are
 // never "-1" or "now".
 //
+// # Reads
+//
+// A catch-up or long-poll response carries at most the chunk limit of
+// stream bytes (at least one whole message for JSON streams) and is
+// written without copying the stored data. SSE sends one data event per
+// chunk, each followed by a control event; binary content types travel as
+// base64, text ones as "data:" lines split at every CR, LF or CRLF, so in
+// SSE mode a text stream's CR and CRLF line ends arrive as LF (SSE
+// framing cannot carry them); catch-up and long-poll reads are byte-exact.
+//
 // # Stream-Seq scope
 //
 // Stream-Seq is enforced per stream: a value must be byte-wise greater than
@@ -51,6 +61,18 @@
 // counts the requests that reached the server per stream path and method.
 // With WithFaultControl the same is reachable over HTTP at
 // /__ds/testserver/ (see serveControl) for tests in other processes.
+//
+// # TLS
+//
+// WithTLS serves HTTPS, with a generated self-signed certificate unless
+// one is given; Certificate and Client return what a client needs to
+// trust it, and the tls.Config can require client certificates.
+//
+// # Paths
+//
+// Fault paths, Requests paths and Stream-Forked-From accept a stream path
+// relative to the prefix ("orders"), with a leading slash, with the prefix
+// ("/v1/stream/orders") or as a full URL.
 //
 // # Input limits
 //

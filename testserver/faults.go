@@ -7,7 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,8 @@ type faultSet struct {
 
 // InjectFault adds a fault. Faults are checked in the order they were added.
 func (s *Server) InjectFault(f Fault) {
+	f.Path = s.relPath(f.Path)
+	f.Method = strings.ToUpper(f.Method)
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.faults = append(s.faults.faults, &faultEntry{f: f, left: f.Count})
@@ -263,6 +267,7 @@ func (c *counters) add(path, method string) {
 // Every request under the prefix counts, including rejected and faulted
 // ones; control-API requests do not.
 func (s *Server) Requests(path, method string) int {
+	path = s.relPath(path)
 	s.counters.mu.Lock()
 	defer s.counters.mu.Unlock()
 	n := 0
@@ -279,4 +284,18 @@ func (s *Server) ResetRequests() {
 	s.counters.mu.Lock()
 	s.counters.m = map[countKey]int{}
 	s.counters.mu.Unlock()
+}
+
+// relPath accepts a stream path with or without the prefix or a leading
+// slash, or a full stream URL, and returns it relative to the prefix.
+func (s *Server) relPath(p string) string {
+	if strings.Contains(p, "://") {
+		if u, err := url.Parse(p); err == nil {
+			p = u.Path
+		}
+	}
+	if strings.HasPrefix(p, s.cfg.prefix) {
+		return p[len(s.cfg.prefix):]
+	}
+	return strings.TrimPrefix(p, "/")
 }

@@ -167,6 +167,7 @@ func TestRequestAccounting(t *testing.T) {
 		want         int
 	}{
 		{"acct/a", "POST", 2}, {"acct/a", "PUT", 1}, {"acct/a", "", 3}, {"acct/b", "", 1},
+		{"/acct/a", "POST", 2}, {"/v1/stream/acct/a", "POST", 2},
 		{"", "GET", 1}, {"", "", 4}, {"acct/c", "", 0},
 	} {
 		if got := srv.Requests(tc.path, tc.method); got != tc.want {

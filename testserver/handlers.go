@@ -32,7 +32,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, 
 	if r.ContentLength > s.cfg.maxBodySize {
 		return nil, http.StatusRequestEntityTooLarge, "request body too large"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodySize))
+	var body []byte
+	var err error
+	if r.ContentLength >= 0 {
+		// Known length: one exact allocation, then make sure nothing follows.
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(r.Body, body)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.maxBodySize))
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -128,11 +136,15 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path strin
 }
 
 func (s *Server) requestURL(r *http.Request) string {
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
 	host := r.Host
 	if host == "" {
-		host = strings.TrimPrefix(s.url, "http://")
+		host = strings.TrimPrefix(strings.TrimPrefix(s.url, "https://"), "http://")
 	}
-	return "http://" + host + r.URL.EscapedPath()
+	return scheme + host + r.URL.EscapedPath()
 }
 
 // parseCreate validates a PUT request's headers and body.
@@ -170,7 +182,7 @@ func (s *Server) parseCreate(w http.ResponseWriter, r *http.Request) (*createReq
 	}
 	q.closed = protocol.IsTrue(h.Get(protocol.HeaderClosed))
 	_, hasFrom := hdr(h, protocol.HeaderForkedFrom)
-	q.forkFrom = h.Get(protocol.HeaderForkedFrom)
+	q.forkFrom = s.relPath(h.Get(protocol.HeaderForkedFrom))
 	if hasFrom && q.forkFrom == "" {
 		return nil, http.StatusBadRequest, "empty Stream-Forked-From"
 	}
@@ -282,12 +294,7 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 
 // resolveFork finds the fork source and the divergence position.
 func (s *Server) resolveFork(q *createReq, now time.Time) (*stream, int64, int, string) {
-	srcPath := q.forkFrom
-	if strings.HasPrefix(srcPath, s.cfg.prefix) {
-		srcPath = srcPath[len(s.cfg.prefix):]
-	} else {
-		srcPath = strings.TrimPrefix(srcPath, "/")
-	}
+	srcPath := q.forkFrom // already relative to the prefix
 	if _, status, msg := validateStreamPath(srcPath); status != 0 {
 		return nil, 0, http.StatusBadRequest, "invalid Stream-Forked-From: " + msg
 	}
@@ -477,7 +484,8 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		rh.Set(protocol.HeaderClosed, "true")
 		rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
 		s.mu.Unlock()
-		if len(body) == 0 && closeReq && prod == nil {
+		if len(body) == 0 && closeReq {
+			// Close-only is idempotent, with or without producer headers.
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

@@ -1,7 +1,6 @@
 package testserver
 
 import (
-	"encoding/json"
 	"errors"
 )
 
@@ -10,61 +9,281 @@ var (
 	errEmptyArray  = errors.New("empty JSON array")
 )
 
-// splitJSON validates body as one JSON value and returns the messages it
-// stores: the elements of a top-level array (one level of flattening), or
-// the value itself. Messages are sub-slices of body with surrounding
-// whitespace trimmed. allowEmpty permits "[]" (a PUT creating an empty
-// stream); otherwise an empty array is errEmptyArray.
+// maxJSONDepth bounds nesting, like encoding/json.
+const maxJSONDepth = 10000
+
+// splitJSON validates body as exactly one JSON value (RFC 8259 grammar, as
+// encoding/json.Valid accepts it) and returns the messages it stores: the
+// elements of a top-level array (one level of flattening), or the value
+// itself. Messages are sub-slices of body without surrounding whitespace.
+// allowEmpty permits "[]" (a PUT creating an empty stream); otherwise an
+// empty array is errEmptyArray. Validation and splitting are one pass.
 func splitJSON(body []byte, allowEmpty bool) ([][]byte, error) {
-	if !json.Valid(body) {
+	p := jsonParser{b: body}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '[' {
+		msgs, ok := p.topArray()
+		if !ok {
+			return nil, errInvalidJSON
+		}
+		p.ws()
+		if p.i != len(p.b) {
+			return nil, errInvalidJSON
+		}
+		if len(msgs) == 0 && !allowEmpty {
+			return nil, errEmptyArray
+		}
+		return msgs, nil
+	}
+	start := p.i
+	if !p.value(0) {
 		return nil, errInvalidJSON
 	}
-	v := trimSpace(body)
-	if len(v) == 0 || v[0] != '[' {
-		return [][]byte{v}, nil
+	end := p.i
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, errInvalidJSON
 	}
-	inner := v[1 : len(v)-1]
-	if len(trimSpace(inner)) == 0 {
-		if allowEmpty {
-			return nil, nil
-		}
-		return nil, errEmptyArray
-	}
-	msgs := make([][]byte, 0, 8)
-	depth, start := 0, 0
-	inStr, esc := false, false
-	for i := 0; i < len(inner); i++ {
-		c := inner[i]
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '[', '{':
-			depth++
-		case ']', '}':
-			depth--
-		case ',':
-			if depth == 0 {
-				msgs = append(msgs, trimSpace(inner[start:i]))
-				start = i + 1
-			}
-		}
-	}
-	msgs = append(msgs, trimSpace(inner[start:]))
-	return msgs, nil
+	return [][]byte{body[start:end]}, nil
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+type jsonParser struct {
+	b []byte
+	i int
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// topArray parses the top-level array at p.i and returns its elements.
+func (p *jsonParser) topArray() ([][]byte, bool) {
+	p.i++ // '['
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return nil, true
+	}
+	msgs := make([][]byte, 0, 16)
+	for {
+		p.ws()
+		start := p.i
+		if !p.value(1) {
+			return nil, false
+		}
+		msgs = append(msgs, p.b[start:p.i])
+		p.ws()
+		if p.i >= len(p.b) {
+			return nil, false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return msgs, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// value parses one value at p.i (no leading whitespace).
+func (p *jsonParser) value(depth int) bool {
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return p.object(depth + 1)
+	case c == '[':
+		return p.array(depth + 1)
+	case c == '"':
+		return p.str()
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	}
+	return false
+}
+
+func (p *jsonParser) lit(s string) bool {
+	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
+
+func (p *jsonParser) object(depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	p.i++ // '{'
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return true
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != '"' || !p.str() {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return false
+		}
+		p.i++
+		p.ws()
+		if !p.value(depth) {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (p *jsonParser) array(depth int) bool {
+	if depth > maxJSONDepth {
+		return false
+	}
+	p.i++ // '['
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return true
+	}
+	for {
+		p.ws()
+		if !p.value(depth) {
+			return false
+		}
+		p.ws()
+		if p.i >= len(p.b) {
+			return false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str parses a string starting at the opening quote.
+func (p *jsonParser) str() bool {
+	p.i++ // '"'
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return true
+		case c == '\\':
+			if p.i+1 >= len(p.b) {
+				return false
+			}
+			switch p.b[p.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i += 2
+			case 'u':
+				if len(p.b)-p.i < 6 {
+					return false
+				}
+				for _, h := range p.b[p.i+2 : p.i+6] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 6
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		default:
+			p.i++
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// number parses -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonParser) number() bool {
+	b := p.b
+	if b[p.i] == '-' {
+		p.i++
+	}
+	if p.i >= len(b) {
+		return false
+	}
+	switch {
+	case b[p.i] == '0':
+		p.i++
+	case b[p.i] >= '1' && b[p.i] <= '9':
+		for p.i < len(b) && isDigit(b[p.i]) {
+			p.i++
+		}
+	default:
+		return false
+	}
+	if p.i < len(b) && b[p.i] == '.' {
+		p.i++
+		if p.i >= len(b) || !isDigit(b[p.i]) {
+			return false
+		}
+		for p.i < len(b) && isDigit(b[p.i]) {
+			p.i++
+		}
+	}
+	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
+		p.i++
+		if p.i < len(b) && (b[p.i] == '+' || b[p.i] == '-') {
+			p.i++
+		}
+		if p.i >= len(b) || !isDigit(b[p.i]) {
+			return false
+		}
+		for p.i < len(b) && isDigit(b[p.i]) {
+			p.i++
+		}
+	}
+	return true
+}
 
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && isSpace(b[0]) {
@@ -75,3 +294,5 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

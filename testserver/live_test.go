@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -295,4 +297,52 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 	srv.Close() // idempotent
+}
+
+func TestHandlerAfterClose(t *testing.T) {
+	t.Parallel()
+	srv := New()
+	srv.Close()
+	rec := newRecorder(http.Header{}, httptestRequest(t))
+	srv.Handler().ServeHTTP(rec, rec.req)
+	rec.cancel()
+	if rec.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d after Close", rec.status)
+	}
+}
+
+func httptestRequest(t *testing.T) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest("GET", "http://example.com/v1/stream/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSlowReaderDoesNotBlockOthers: a client that requests a large body and
+// never reads it must not hold up other requests.
+func TestSlowReaderDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, WithChunkLimit(64<<20), WithMaxBodySize(64<<20))
+	u := srv.StreamURL("slow")
+	mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": "application/octet-stream"}, bodyBytes(48<<20, 'x')), 201)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /v1/stream/slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // let the server block on the unread body (test only)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mustStatus(t, call(t, "POST", u, hdrs{"Content-Type": "application/octet-stream"}, "y"), 204)
+		mustStatus(t, call(t, "HEAD", u, nil, ""), 200)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("requests blocked behind a slow reader")
+	}
 }

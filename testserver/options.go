@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"crypto/tls"
 	"strings"
 	"time"
 )
@@ -32,6 +33,7 @@ type config struct {
 	faultControl     bool
 	cursorInterval   time.Duration
 	noSync           bool
+	tls              *tls.Config // nil = plain HTTP
 }
 
 func defaultConfig() config {

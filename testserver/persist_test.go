@@ -156,3 +156,18 @@ func TestPersistenceCorruptMeta(t *testing.T) {
 		t.Fatal("corrupt metadata was accepted")
 	}
 }
+
+func TestDataDirLocked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := New(WithDataDir(dir))
+	if _, err := Start("127.0.0.1:0", WithDataDir(dir)); err == nil {
+		t.Fatal("second server on the same data directory started")
+	}
+	a.Close()
+	b, err := Start("127.0.0.1:0", WithDataDir(dir))
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	b.Close()
+}

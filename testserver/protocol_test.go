@@ -2,7 +2,9 @@ package testserver
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +387,112 @@ func TestConcurrentProducerIsSerialised(t *testing.T) {
 	}
 	if r := call(t, "GET", u, nil, ""); r.body != "01" {
 		t.Fatalf("body %q", r.body)
+	}
+}
+
+// TestBadInputChangesNothing sends malformed requests at an existing stream:
+// each gets its 4xx with a short text/plain message, the stream is unchanged
+// and the server keeps serving.
+func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, WithMaxBodySize(1024))
+	u := srv.StreamURL("bad/s")
+	mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctJSON, "Stream-TTL": "3600"}, `[1,2]`), 201)
+	cases := []struct {
+		name   string
+		method string
+		url    string
+		h      hdrs
+		body   string
+		status int
+	}{
+		{"PUT garbage content type", "PUT", srv.StreamURL("bad/new"), hdrs{"Content-Type": "garbage"}, "", 400},
+		{"PUT non-canonical TTL", "PUT", srv.StreamURL("bad/new"), hdrs{"Stream-TTL": "1_000"}, "", 400},
+		{"PUT invalid JSON body", "PUT", srv.StreamURL("bad/new"), jsonH, "{", 400},
+		{"PUT too large", "PUT", srv.StreamURL("bad/new"), text, bodyBytes(1025, 'x'), 413},
+		{"PUT conflicting config", "PUT", u, jsonH, "", 409},
+		{"POST invalid JSON", "POST", u, jsonH, `[1,`, 400},
+		{"POST empty array", "POST", u, jsonH, `[]`, 400},
+		{"POST wrong type", "POST", u, text, `3`, 409},
+		{"POST garbage content type", "POST", u, hdrs{"Content-Type": "nonsense"}, `3`, 400},
+		{"POST empty body", "POST", u, jsonH, "", 400},
+		{"POST empty body, Stream-Closed not true", "POST", u, hdrs{"Stream-Closed": "yes"}, "", 400},
+		{"POST partial producer headers", "POST", u, hdrs{"Content-Type": ctJSON, "Producer-Id": "p", "Producer-Seq": "0"}, `3`, 400},
+		{"POST producer epoch too large", "POST", u, hdrs{"Content-Type": ctJSON, "Producer-Id": "p", "Producer-Epoch": "9007199254740992", "Producer-Seq": "0"}, `3`, 400},
+		{"POST producer seq negative", "POST", u, hdrs{"Content-Type": ctJSON, "Producer-Id": "p", "Producer-Epoch": "0", "Producer-Seq": "-1"}, `3`, 400},
+		{"POST over-long Stream-Seq", "POST", u, hdrs{"Content-Type": ctJSON, "Stream-Seq": strings.Repeat("9", 2000)}, `3`, 400},
+		{"POST too large", "POST", u, jsonH, "[" + strings.Repeat("1,", 600) + "1]", 413},
+		{"GET unicode offset", "GET", u + "?offset=%E2%82%AC", nil, "", 400},
+		{"GET over-long offset", "GET", u + "?offset=" + strings.Repeat("0", 257), nil, "", 400},
+		{"GET unknown live mode", "GET", u + "?offset=-1&live=websocket", nil, "", 400},
+		{"traversal", "GET", srv.URL() + "/v1/stream/bad/../bad/s", nil, "", 400},
+		{"encoded traversal", "GET", srv.URL() + "/v1/stream/bad/%2e%2e/bad/s", nil, "", 400},
+		{"encoded slash", "GET", srv.URL() + "/v1/stream/bad%2Fs", nil, "", 400},
+		{"encoded NUL", "PUT", srv.URL() + "/v1/stream/bad%00s", nil, "", 400},
+		{"backslash", "PUT", srv.URL() + "/v1/stream/bad%5Cs", nil, "", 400},
+		{"reserved prefix", "PUT", srv.URL() + "/v1/stream/__ds/subscriptions/x", nil, "", 404},
+		{"outside the prefix", "GET", srv.URL() + "/elsewhere", nil, "", 404},
+		{"over-long path", "PUT", srv.StreamURL(strings.Repeat("a/", 600)), nil, "", 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, tc.method, tc.url, tc.h, tc.body)
+			mustStatus(t, r, tc.status)
+			if !strings.HasPrefix(r.get("Content-Type"), "text/plain") || len(r.body) == 0 || len(r.body) > 200 {
+				t.Fatalf("error body %q (%s)", r.body, r.get("Content-Type"))
+			}
+		})
+	}
+	r := call(t, "GET", u, nil, "")
+	if r.status != 200 || r.body != "[1,2]" || r.get("Stream-Next-Offset") != off(4) {
+		t.Fatalf("stream changed: %d %q %s", r.status, r.body, r.get("Stream-Next-Offset"))
+	}
+	mustStatus(t, call(t, "HEAD", srv.StreamURL("bad/new"), nil, ""), 404)
+}
+
+func TestChunkedBodyLimit(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, WithMaxBodySize(16))
+	u := srv.StreamURL("chunked")
+	mustStatus(t, call(t, "PUT", u, text, ""), 201)
+	for _, tc := range []struct {
+		n    int
+		want int
+	}{{16, 204}, {17, 413}} {
+		// io.MultiReader hides the length, so the client sends chunked.
+		req, _ := http.NewRequest("POST", u, io.MultiReader(strings.NewReader(bodyBytes(tc.n, 'z'))))
+		req.Header.Set("Content-Type", ctText)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Fatalf("%d bytes chunked: status %d, want %d", tc.n, res.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestCustomPrefixAndHandlerMount(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, WithPrefix("streams"), WithFaultControl(true))
+	if got := srv.StreamURL("/a/b"); got != srv.URL()+"/streams/a/b" {
+		t.Fatalf("StreamURL %q", got)
+	}
+	mustStatus(t, call(t, "PUT", srv.StreamURL("a/b"), text, "x"), 201)
+	mustStatus(t, call(t, "GET", srv.URL()+"/v1/stream/a/b", nil, ""), 404)
+	mustStatus(t, call(t, "GET", srv.URL()+"/streams/__ds/testserver/requests", nil, ""), 200)
+	if srv.Requests("/streams/a/b", "PUT") != 1 {
+		t.Fatal("request not counted under the custom prefix")
+	}
+
+	// Handler mounted in another server's mux.
+	mux := http.NewServeMux()
+	mux.Handle("/streams/", srv.Handler())
+	other := httptest.NewServer(mux)
+	defer other.Close()
+	r := call(t, "GET", other.URL+"/streams/a/b", nil, "")
+	if r.status != 200 || r.body != "x" {
+		t.Fatalf("mounted handler: %d %q", r.status, r.body)
 	}
 }

@@ -94,24 +94,31 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 		s.serveSSE(w, r, path, q)
 		return
 	}
-	var timer *time.Timer
+	var (
+		timer    *time.Timer
+		origin   *stream // the stream this read started on
+		timedOut bool
+	)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	first := true
 	for {
 		now := s.cfg.clock()
 		s.mu.Lock()
 		st, code := s.lookup(path, now)
+		if code == 0 && origin != nil && st != origin {
+			code = http.StatusNotFound // deleted and re-created while we waited
+		}
 		if code != 0 {
 			s.mu.Unlock()
 			httpError(w, code, lookupMessage(code))
 			return
 		}
-		if first {
-			st.lastAccess = now
+		if origin == nil {
+			origin = st
+			st.lastAccess = now // live reads renew the TTL when they start
 			if q.now {
 				q.pos = st.tail()
 			}
@@ -121,53 +128,66 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request, path string)
 				return
 			}
 		}
-		tail := st.tail()
-		if q.live == "" || q.pos < tail || st.closed {
-			s.writeChunk(w, r, st, q)
+		if q.live == "" || q.pos < st.tail() || st.closed {
+			reply := s.prepareChunk(w, r, st, q)
 			s.mu.Unlock()
+			reply.send(w, r)
+			return
+		}
+		if timedOut {
+			// Long-poll timeout (or server shutdown): 204 with the tail.
+			h := w.Header()
+			h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+			h.Set(protocol.HeaderUpToDate, "true")
+			h.Set(protocol.HeaderCursor, s.cursorFor(q))
+			h.Set("Cache-Control", "no-store")
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		// Long-poll at the tail of an open stream: wait.
 		wake := st.wake
 		s.mu.Unlock()
-		if first {
+		if timer == nil {
 			timer = time.NewTimer(s.cfg.longPollTimeout)
-			first = false
 		}
 		switch s.waitOn(r, path, wake, timer.C) {
-		case waitWoken:
-			continue
 		case waitGone:
 			return
+		case waitTimeout, waitShutdown:
+			timedOut = true
 		}
-		// Timeout (or shutdown): 204 with the tail.
-		s.mu.Lock()
-		st, code = s.lookup(path, s.cfg.clock())
-		if code != 0 {
-			s.mu.Unlock()
-			httpError(w, code, lookupMessage(code))
-			return
-		}
-		if q.pos < st.tail() || st.closed {
-			s.writeChunk(w, r, st, q)
-			s.mu.Unlock()
-			return
-		}
-		h := w.Header()
-		h.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
-		h.Set(protocol.HeaderUpToDate, "true")
-		h.Set(protocol.HeaderCursor, s.cursorFor(q))
-		h.Set("Cache-Control", "no-store")
-		s.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-		return
 	}
 }
 
-// writeChunk answers a catch-up or long-poll read from q.pos. Caller holds
-// s.mu; the body slice stays valid after unlock because the log is
-// append-only.
-func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, q readReq) {
+// chunkReply is a prepared read response: headers are already set; the
+// status and body are sent after the server lock is released, so a slow
+// client never holds up other requests.
+type chunkReply struct {
+	status int
+	parts  [3][]byte
+	n      int
+}
+
+func (c chunkReply) send(w http.ResponseWriter, r *http.Request) {
+	if c.status == http.StatusOK {
+		w.Header().Set("Content-Length", strconv.Itoa(c.n))
+	}
+	w.WriteHeader(c.status)
+	if c.status != http.StatusOK || r.Method == http.MethodHead {
+		return
+	}
+	for _, p := range c.parts {
+		if len(p) > 0 {
+			_, _ = w.Write(p)
+		}
+	}
+}
+
+// prepareChunk prepares the answer to a catch-up or long-poll read from
+// q.pos. Caller holds s.mu; the body parts stay valid after unlock because
+// the log is append-only.
+func (s *Server) prepareChunk(w http.ResponseWriter, r *http.Request, st *stream, q readReq) chunkReply {
 	h := w.Header()
 	tail := st.tail()
 	live := q.live != ""
@@ -177,12 +197,11 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, 
 		h.Set(protocol.HeaderClosed, "true")
 		if live {
 			h.Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return
+			return chunkReply{status: http.StatusNoContent}
 		}
 	}
 	end := st.chunkEnd(q.pos, s.cfg.chunkLimit)
-	body := st.body(q.pos, end)
+	parts, n := st.bodyParts(q.pos, end)
 	h.Set("Content-Type", st.contentType)
 	h.Set(protocol.HeaderNextOffset, formatOffset(end))
 	if end == tail {
@@ -201,15 +220,10 @@ func (s *Server) writeChunk(w http.ResponseWriter, r *http.Request, st *stream, 
 		h.Set("ETag", tag)
 		h.Set("Cache-Control", cacheCatchUp)
 		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, tag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
+			return chunkReply{status: http.StatusNotModified}
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	return chunkReply{status: http.StatusOK, parts: parts, n: n}
 }
 
 // etagMatch reports whether an If-None-Match value matches tag.
@@ -285,10 +299,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 		default:
 		}
 		s.mu.Lock()
-		st, code = s.lookup(path, s.cfg.clock())
-		if code != 0 {
+		cur, code := s.lookup(path, s.cfg.clock())
+		if code != 0 || cur != st {
 			s.mu.Unlock()
-			return
+			return // deleted (or re-created): the client reconnects and learns which
 		}
 		tail := st.tail()
 		if q.pos < tail {

@@ -2,7 +2,11 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -43,12 +47,17 @@ type Server struct {
 	nextID  uint64
 	waiting map[string]int // live readers blocked per stream path (for tests)
 
+	cert *x509.Certificate // TLS leaf, nil for plain HTTP
+
 	faults   faultSet
 	counters counters
 
 	baseCtx   context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // serving goroutine
+	handlers  sync.WaitGroup // running handlers
+	hmu       sync.Mutex     // guards closing and handlers.Add
+	closing   bool
 	closeOnce sync.Once
 	disk      *diskStore
 }
@@ -71,17 +80,27 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
+	if err == nil && s.cfg.tls != nil {
+		if err = s.setupTLS(); err != nil {
+			ln.Close()
+		}
+	}
 	if err != nil {
 		s.cancel()
 		s.closeDisk()
 		return nil, err
 	}
-	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
+	if s.cfg.tls != nil {
+		s.url = "https://" + ln.Addr().String()
+		ln = tls.NewListener(ln, s.cfg.tls)
+	}
+	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		ErrorLog:          log.New(io.Discard, "", 0), // silent, like the rest of the SDK
 	}
 	s.wg.Add(1)
 	go func() {
@@ -114,7 +133,8 @@ func newServer(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// URL returns the base URL, e.g. "http://127.0.0.1:PORT".
+// URL returns the base URL, e.g. "http://127.0.0.1:PORT" ("https://..."
+// with WithTLS).
 func (s *Server) URL() string { return s.url }
 
 // StreamURL returns the URL of the stream at path (relative to the prefix).
@@ -133,19 +153,34 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel() // wakes every long-poll, SSE and fault delay
 		if s.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Handlers return at once; the timeout only matters for a
+			// client that stopped reading (a blocked write).
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if err := s.httpSrv.Shutdown(ctx); err != nil {
 				_ = s.httpSrv.Close()
 			}
 			cancel()
 		}
 		s.wg.Wait()
+		s.hmu.Lock()
+		s.closing = true
+		s.hmu.Unlock()
+		s.handlers.Wait()
 		s.closeDisk()
 	})
 }
 
 // serveHTTP is the root handler: accounting, faults, common headers, routing.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.hmu.Lock()
+	if s.closing {
+		s.hmu.Unlock()
+		httpError(w, http.StatusServiceUnavailable, "server closed")
+		return
+	}
+	s.handlers.Add(1)
+	s.hmu.Unlock()
+	defer s.handlers.Done()
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
@@ -252,7 +287,11 @@ func setCORS(h http.Header, r *http.Request) {
 		h.Add("Vary", "Origin")
 	}
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders+", "+req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	}
 	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	h.Set("Access-Control-Max-Age", "86400")
 }

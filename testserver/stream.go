@@ -40,7 +40,7 @@ type stream struct {
 	hasExpiry  bool
 	lastAccess time.Time
 
-	data    []byte
+	data    segLog
 	bounds  []int64
 	records []int64
 
@@ -75,7 +75,7 @@ func newStream(path string, id uint64, ct string, now time.Time) *stream {
 	}
 }
 
-func (st *stream) tail() int64 { return int64(len(st.data)) }
+func (st *stream) tail() int64 { return st.data.len() }
 
 // notify wakes every reader waiting on the stream.
 func (st *stream) notify() {
@@ -130,17 +130,37 @@ func (st *stream) chunkEnd(pos int64, limit int) int64 {
 	return end
 }
 
-// body renders the log range [a, b) as a response body.
+var (
+	jsonOpen  = []byte("[")
+	jsonClose = []byte("]")
+)
+
+// bodyParts renders the log range [a, b) as a response body in up to three
+// parts, sharing the log's memory where it can (no copy of the data for a
+// range inside one segment).
+func (st *stream) bodyParts(a, b int64) (parts [3][]byte, n int) {
+	if !st.isJSON {
+		parts[1] = st.data.slice(a, b)
+		return parts, len(parts[1])
+	}
+	parts[0], parts[2] = jsonOpen, jsonClose
+	if a < b {
+		parts[1] = st.data.slice(a, b-1) // without the last separator
+	}
+	return parts, len(parts[1]) + 2
+}
+
+// body renders the log range [a, b) as one response body.
 func (st *stream) body(a, b int64) []byte {
 	if !st.isJSON {
-		return st.data[a:b:b]
+		return st.data.slice(a, b)
 	}
 	if a == b {
 		return []byte("[]")
 	}
 	out := make([]byte, 0, b-a+1)
 	out = append(out, '[')
-	out = append(out, st.data[a:b-1]...)
+	out = st.data.appendRange(out, a, b-1)
 	return append(out, ']')
 }
 
@@ -153,9 +173,16 @@ func (st *stream) appendData(raw []byte, msgs [][]byte) []int64 {
 			return nil
 		}
 		lens = make([]int64, len(msgs))
+		n := 0
+		for _, m := range msgs {
+			n += len(m) + 1
+		}
+		if n <= segSize {
+			st.data.reserve(n) // keep the record in one segment
+		}
 		for i, m := range msgs {
-			st.data = append(st.data, m...)
-			st.data = append(st.data, ',')
+			st.data.write(m)
+			st.data.writeByte(',')
 			st.bounds = append(st.bounds, st.tail())
 			lens[i] = int64(len(m) + 1)
 		}
@@ -163,7 +190,7 @@ func (st *stream) appendData(raw []byte, msgs [][]byte) []int64 {
 		if len(raw) == 0 {
 			return nil
 		}
-		st.data = append(st.data, raw...)
+		st.data.write(raw)
 	}
 	st.records = append(st.records, st.tail())
 	return lens
@@ -206,7 +233,10 @@ func (st *stream) subOffsetPos(anchor, sub int64) (int64, bool) {
 
 // copyPrefix makes st's log a copy of src's log up to pos (copy-on-fork).
 func (st *stream) copyPrefix(src *stream, pos int64) {
-	st.data = append([]byte(nil), src.data[:pos]...)
+	st.data = segLog{}
+	if pos > 0 {
+		st.data.write(src.data.slice(0, pos))
+	}
 	if st.isJSON {
 		i := sort.Search(len(src.bounds), func(i int) bool { return src.bounds[i] > pos })
 		st.bounds = append([]int64(nil), src.bounds[:i]...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -29,6 +30,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxBody := fs.Int64("max-body", testserver.DefaultMaxBodySize, "largest accepted request body in bytes")
 	chunk := fs.Int("chunk-limit", testserver.DefaultChunkLimit, "most stream bytes per read response")
 	faults := fs.Bool("faults", false, "enable the fault-injection control API at /__ds/testserver/")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (needs --tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +46,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		testserver.WithMaxBodySize(*maxBody),
 		testserver.WithChunkLimit(*chunk),
 		testserver.WithFaultControl(*faults),
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")
+		return errUsage
+	}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, testserver.WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	}
 	if *dataDir != "" {
 		opts = append(opts, testserver.WithDataDir(*dataDir))
