@@ -161,9 +161,15 @@ func (s *supervisor) run() {
 
 	s.build()
 	port := freePort(t)
+	// The read chunk limit varies with the seed: small limits split reads
+	// inside a writer's batch, so positions carry a skip.
+	chunkLimit := []int{256, 4096, testserver.DefaultChunkLimit}[s.rng.Intn(3)]
+	secondReader := []string{"sse", "auto"}[s.rng.Intn(2)]
+	s.logf("server chunk limit %d bytes; reader r2 live mode %s", chunkLimit, secondReader)
+	fmt.Printf("chaos: server chunk limit=%d bytes, readers: r1 long-poll, r2 %s\n", chunkLimit, secondReader)
 	s.server = &proc{name: "server", kind: "server", bin: s.durableBin, args: []string{
 		"serve", "--data-dir", filepath.Join(s.dir, "data"), "--addr", "127.0.0.1:" + strconv.Itoa(port),
-		"--long-poll-timeout", "2s", "--sse-close-interval", "5s",
+		"--long-poll-timeout", "2s", "--sse-close-interval", "5s", "--chunk-limit", strconv.Itoa(chunkLimit),
 	}}
 	s.startProc(s.server)
 	client, err := durable.NewClient(s.baseURL)
@@ -184,7 +190,7 @@ func (s *supervisor) run() {
 			"-rate", strconv.FormatFloat(s.rate, 'g', -1, 64),
 		}})
 	}
-	lives := []string{"long-poll", "sse"}
+	lives := []string{"long-poll", secondReader}
 	for i := range numReaders {
 		id := fmt.Sprintf("r%d", i+1)
 		s.readers = append(s.readers, &proc{name: id, kind: "reader", bin: s.workerBin, args: []string{

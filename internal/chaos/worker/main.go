@@ -3,7 +3,7 @@
 // starts, kills with SIGKILL and restarts.
 //
 //	worker -mode writer -url BASE -stream NAME -id W -dir STATE [-rate N]
-//	worker -mode reader -url BASE -stream NAME -id R -dir STATE [-live long-poll|sse]
+//	worker -mode reader -url BASE -stream NAME -id R -dir STATE [-live long-poll|sse|auto]
 //
 // All state lives in STATE under the worker's ID: a writer's epoch store
 // (ID.offsets) and ack log (ID.acks), a reader's offset store (ID.offsets)
@@ -48,7 +48,7 @@ func main() {
 	flag.StringVar(&c.id, "id", "", "worker ID (producer ID of a writer, store key of a reader)")
 	flag.StringVar(&c.dir, "dir", "", "state directory")
 	flag.Float64Var(&c.rate, "rate", 30, "writer: events per second")
-	flag.StringVar(&c.live, "live", "long-poll", "reader: long-poll or sse")
+	flag.StringVar(&c.live, "live", "long-poll", "reader: long-poll, sse or auto")
 	flag.Parse()
 	if c.url == "" || c.id == "" || c.dir == "" {
 		fmt.Fprintln(os.Stderr, "worker: -url, -id and -dir are required")
