@@ -62,12 +62,15 @@ type diskStore struct {
 	lock   *os.File
 }
 
-// diskStream is one stream's open log.
+// diskStream is one stream's directory. No file stays open between
+// requests (an append opens the log, writes, fsyncs and closes it), so the
+// number of streams is not bounded by file descriptors.
 type diskStream struct {
 	store *diskStore
 	dir   string
-	f     *os.File
 }
+
+func (ds *diskStream) logPath() string { return filepath.Join(ds.dir, "log") }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
@@ -133,13 +136,8 @@ func (s *Server) openDisk() error {
 	return nil
 }
 
-func (d *diskStore) closeAll(m map[uint64]*stream) {
+func (d *diskStore) closeAll(map[uint64]*stream) {
 	_ = d.lock.Close()
-	for _, st := range m {
-		if st.disk != nil && st.disk.f != nil {
-			_ = st.disk.f.Close()
-		}
-	}
 }
 
 // load reads one stream directory. A directory without meta.json is an
@@ -189,11 +187,10 @@ func (d *diskStore) load(dir string, now time.Time) (*stream, uint64, error) {
 			return nil, 0, err
 		}
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
+	if err := f.Close(); err != nil {
 		return nil, 0, err
 	}
-	st.disk = &diskStream{store: d, dir: dir, f: f}
+	st.disk = &diskStream{store: d, dir: dir}
 	return st, m.SourceID, nil
 }
 
@@ -237,14 +234,16 @@ func applyRecord(st *stream, rec *logRecord, data []byte) {
 		p := base
 		for _, n := range rec.Msgs {
 			p += n
-			st.bounds = append(st.bounds, p)
+			st.bounds.add(p)
 		}
 	}
 	switch {
 	case len(rec.Recs) > 0:
-		st.records = append(st.records, rec.Recs...)
+		for _, r := range rec.Recs {
+			st.records.add(r)
+		}
 	case len(data) > 0:
-		st.records = append(st.records, st.tail())
+		st.records.add(st.tail())
 	}
 	if rec.Seq != "" {
 		st.lastSeq = rec.Seq
@@ -254,7 +253,6 @@ func applyRecord(st *stream, rec *logRecord, data []byte) {
 	}
 	if rec.Close {
 		st.closed = true
-		st.closer = rec.Prod
 	}
 }
 
@@ -281,16 +279,6 @@ func (s *Server) closeDisk() {
 	if s.disk == nil {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, st := range s.streams {
-		for x := st; x != nil; x = x.source {
-			if x.disk != nil && x.disk.f != nil {
-				_ = x.disk.f.Close()
-				x.disk.f = nil
-			}
-		}
-	}
 	_ = s.disk.lock.Close()
 }
 
@@ -316,7 +304,7 @@ func metaOf(st *stream) streamMeta {
 // diskCreate persists a new stream: its log (the whole current content as
 // one record, or the fork prefix plus initial body), fsynced, then its
 // metadata written atomically, then the directory entry fsynced. Caller
-// holds s.mu. lens are the JSON message lengths of the initial body.
+// holds s.mu.
 func (s *Server) diskCreate(st *stream) error {
 	d := s.disk
 	if d == nil {
@@ -326,30 +314,37 @@ func (s *Server) diskCreate(st *stream) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	ds := &diskStream{store: d, dir: dir}
+	f, err := os.OpenFile(ds.logPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	ds := &diskStream{store: d, dir: dir, f: f}
+	closed := false
 	fail := func(err error) error {
-		f.Close()
+		if !closed {
+			f.Close()
+		}
 		_ = os.RemoveAll(dir)
 		return err
 	}
 	// One record holding the whole initial content with its boundaries.
-	rec := logRecord{Recs: append([]int64(nil), st.records...), Close: st.closed}
+	rec := logRecord{Recs: st.records.all(), Close: st.closed}
 	if st.isJSON {
 		prev := int64(0)
-		rec.Msgs = make([]int64, len(st.bounds))
-		for i, b := range st.bounds {
+		rec.Msgs = make([]int64, st.bounds.len())
+		for i, b := range st.bounds.all() {
 			rec.Msgs[i] = b - prev
 			prev = b
 		}
 	}
-	if err := ds.writeRaw(&rec, st.data.slice(0, st.tail())); err != nil {
+	if err := writeRecord(f, &rec, st.data.slice(0, st.tail())); err != nil {
 		return fail(err)
 	}
 	if err := d.sync(f); err != nil {
+		return fail(err)
+	}
+	closed = true
+	if err := f.Close(); err != nil {
 		return fail(err)
 	}
 	if err := writeMeta(d, dir, metaOf(st)); err != nil {
@@ -407,36 +402,45 @@ func (s *Server) diskRemove(st *stream) {
 }
 
 func (ds *diskStream) remove() {
-	if ds.f != nil {
-		_ = ds.f.Close()
-		ds.f = nil
-	}
 	_ = os.RemoveAll(ds.dir)
 	_ = ds.store.syncDir(ds.store.root)
 }
 
 // write appends one record for an append request. Caller holds s.mu, so
-// records land in stream order; sync (outside the lock) makes it durable.
-func (ds *diskStream) write(rec *logRecord, body []byte, msgs [][]byte) error {
-	if ds.f == nil {
-		return errors.New("stream log closed")
+// records land in stream order. The returned commit function fsyncs and
+// closes the log; run it after unlocking and before acknowledging.
+func (ds *diskStream) write(rec *logRecord, body []byte, msgs [][]byte) (commit func() error, err error) {
+	data := body
+	if len(msgs) > 0 {
+		n := 0
+		for _, m := range msgs {
+			n += len(m) + 1
+		}
+		data = make([]byte, 0, n)
+		for _, m := range msgs {
+			data = append(data, m...)
+			data = append(data, ',')
+		}
 	}
-	if len(msgs) == 0 {
-		return ds.writeRaw(rec, body)
+	f, err := os.OpenFile(ds.logPath(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
 	}
-	n := 0
-	for _, m := range msgs {
-		n += len(m) + 1
+	if err := writeRecord(f, rec, data); err != nil {
+		f.Close()
+		return nil, err
 	}
-	data := make([]byte, 0, n)
-	for _, m := range msgs {
-		data = append(data, m...)
-		data = append(data, ',')
-	}
-	return ds.writeRaw(rec, data)
+	return func() error {
+		err := ds.store.sync(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
-func (ds *diskStream) writeRaw(rec *logRecord, data []byte) error {
+// writeRecord writes one framed, checksummed record with a single write.
+func writeRecord(f *os.File, rec *logRecord, data []byte) error {
 	hdr, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -447,22 +451,6 @@ func (ds *diskStream) writeRaw(rec *logRecord, data []byte) error {
 	binary.LittleEndian.PutUint32(buf[0:4], uint32(len(hdr)))
 	binary.LittleEndian.PutUint32(buf[4:8], uint32(len(data)))
 	binary.LittleEndian.PutUint32(buf[8:12], crc32.Checksum(buf[12:], crcTable))
-	_, err = ds.f.Write(buf)
+	_, err = f.Write(buf)
 	return err
-}
-
-// syncer returns a function that makes every record written so far
-// durable. Call it under s.mu and run the result after unlocking.
-func (ds *diskStream) syncer() func() error {
-	f, d := ds.f, ds.store
-	return func() error {
-		if f == nil {
-			return nil
-		}
-		err := d.sync(f)
-		if errors.Is(err, os.ErrClosed) {
-			return nil // stream deleted meanwhile
-		}
-		return err
-	}
 }

@@ -50,7 +50,9 @@
 // survive a killed process only). A record torn by a crash is detected by
 // its checksum and dropped on restart; it was never acknowledged.
 // Last-access times for sliding TTLs are not persisted: a restart starts
-// every TTL window afresh.
+// every TTL window afresh. No file stays open between requests. If a disk
+// write fails the request gets 500; the running server may then hold data
+// the disk lacks (a restart serves what the disk has).
 //
 // # Faults and accounting
 //

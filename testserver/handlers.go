@@ -35,7 +35,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, 
 	var body []byte
 	var err error
 	if r.ContentLength >= 0 {
-		// Known length: one exact allocation, then make sure nothing follows.
+		// Known length (already checked against the limit): one exact
+		// allocation; net/http stops the body at Content-Length.
 		body = make([]byte, r.ContentLength)
 		_, err = io.ReadFull(r.Body, body)
 	} else {
@@ -93,7 +94,6 @@ func lookupMessage(status int) string {
 
 type createReq struct {
 	ct         string
-	hasCT      bool
 	ttl        int64
 	hasTTL     bool
 	expiresAt  time.Time
@@ -155,7 +155,7 @@ func (s *Server) parseCreate(w http.ResponseWriter, r *http.Request) (*createReq
 		if !validMediaType(ct) {
 			return nil, http.StatusBadRequest, "invalid Content-Type"
 		}
-		q.ct, q.hasCT = ct, true
+		q.ct = ct
 	}
 	if vs, ok := hdr(h, protocol.HeaderTTL); ok {
 		if len(vs) != 1 {
@@ -522,16 +522,13 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		rec.Prod = &producerTuple{ID: prod.id, Epoch: prod.epoch, Seq: prod.seq}
 	}
 	if closeReq {
+		// A retry of this request is a duplicate by producer sequence.
 		st.closed = true
-		if prod != nil {
-			st.closer = rec.Prod
-		}
 	}
 	var derr error
 	var syncLog func() error
 	if st.disk != nil {
-		derr = st.disk.write(&rec, body, msgs)
-		syncLog = st.disk.syncer()
+		syncLog, derr = st.disk.write(&rec, body, msgs)
 	}
 	st.notify()
 	tail := st.tail()

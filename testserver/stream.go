@@ -1,7 +1,6 @@
 package testserver
 
 import (
-	"sort"
 	"time"
 )
 
@@ -41,12 +40,11 @@ type stream struct {
 	lastAccess time.Time
 
 	data    segLog
-	bounds  []int64
-	records []int64
+	bounds  posIndex
+	records posIndex
 
 	closed    bool
-	closer    *producerTuple // producer request that closed the stream, if any
-	lastSeq   string         // last Stream-Seq accepted
+	lastSeq   string // last Stream-Seq accepted
 	producers map[string]*producerState
 
 	forkedFrom string // source path (relative to the prefix), "" if not a fork
@@ -103,8 +101,7 @@ func (st *stream) validPos(pos int64) bool {
 	if !st.isJSON || pos == 0 || pos == st.tail() {
 		return true
 	}
-	i := sort.Search(len(st.bounds), func(i int) bool { return st.bounds[i] >= pos })
-	return i < len(st.bounds) && st.bounds[i] == pos
+	return st.bounds.has(pos)
 }
 
 // chunkEnd returns where a read starting at pos ends given the chunk limit.
@@ -119,13 +116,11 @@ func (st *stream) chunkEnd(pos int64, limit int) int64 {
 		return want
 	}
 	// Last message boundary <= want, but at least one message past pos.
-	i := sort.Search(len(st.bounds), func(i int) bool { return st.bounds[i] > want })
-	if i > 0 && st.bounds[i-1] > pos {
-		return st.bounds[i-1]
+	if i := st.bounds.after(want); i > 0 && st.bounds.at(i-1) > pos {
+		return st.bounds.at(i - 1)
 	}
-	j := sort.Search(len(st.bounds), func(i int) bool { return st.bounds[i] > pos })
-	if j < len(st.bounds) {
-		return st.bounds[j]
+	if j := st.bounds.after(pos); j < st.bounds.len() {
+		return st.bounds.at(j)
 	}
 	return end
 }
@@ -183,7 +178,7 @@ func (st *stream) appendData(raw []byte, msgs [][]byte) []int64 {
 		for i, m := range msgs {
 			st.data.write(m)
 			st.data.writeByte(',')
-			st.bounds = append(st.bounds, st.tail())
+			st.bounds.add(st.tail())
 			lens[i] = int64(len(m) + 1)
 		}
 	} else {
@@ -192,7 +187,7 @@ func (st *stream) appendData(raw []byte, msgs [][]byte) []int64 {
 		}
 		st.data.write(raw)
 	}
-	st.records = append(st.records, st.tail())
+	st.records.add(st.tail())
 	return lens
 }
 
@@ -200,11 +195,11 @@ func (st *stream) appendData(raw []byte, msgs [][]byte) []int64 {
 // pos (the record starting at pos when pos is a record boundary), or -1
 // when pos is the tail.
 func (st *stream) recordEnd(pos int64) int64 {
-	i := sort.Search(len(st.records), func(i int) bool { return st.records[i] > pos })
-	if i == len(st.records) {
+	i := st.records.after(pos)
+	if i == st.records.len() {
 		return -1
 	}
-	return st.records[i]
+	return st.records.at(i)
 }
 
 // subOffsetPos resolves (anchor, sub) to a log position, or false when the
@@ -223,12 +218,11 @@ func (st *stream) subOffsetPos(anchor, sub int64) (int64, bool) {
 		}
 		return anchor + sub, true
 	}
-	i := sort.Search(len(st.bounds), func(i int) bool { return st.bounds[i] > anchor })
-	j := i + int(sub) - 1
-	if j >= len(st.bounds) || st.bounds[j] > end {
+	j := st.bounds.after(anchor) + int(sub) - 1
+	if j >= st.bounds.len() || st.bounds.at(j) > end {
 		return 0, false
 	}
-	return st.bounds[j], true
+	return st.bounds.at(j), true
 }
 
 // copyPrefix makes st's log a copy of src's log up to pos (copy-on-fork).
@@ -238,12 +232,10 @@ func (st *stream) copyPrefix(src *stream, pos int64) {
 		st.data.write(src.data.slice(0, pos))
 	}
 	if st.isJSON {
-		i := sort.Search(len(src.bounds), func(i int) bool { return src.bounds[i] > pos })
-		st.bounds = append([]int64(nil), src.bounds[:i]...)
+		st.bounds = src.bounds.prefix(pos)
 	}
-	i := sort.Search(len(src.records), func(i int) bool { return src.records[i] > pos })
-	st.records = append([]int64(nil), src.records[:i]...)
-	if pos > 0 && (len(st.records) == 0 || st.records[len(st.records)-1] != pos) {
-		st.records = append(st.records, pos)
+	st.records = src.records.prefix(pos)
+	if last, ok := st.records.last(); pos > 0 && (!ok || last != pos) {
+		st.records.add(pos)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -149,4 +151,99 @@ func TestServeSignals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startChild runs `durable serve` in a child process (this test binary
+// re-executed) and returns its base URL.
+func startChild(t *testing.T, args string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DURABLE_TEST_RUN_MAIN=1", "DURABLE_TEST_ARGS="+args)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("serve printed %q: %v", line, err)
+	}
+	return cmd, strings.TrimSpace(line)
+}
+
+// TestServeKillKeepsAcknowledgedAppends: every append acknowledged before a
+// SIGKILL is served after a restart on the same data directory.
+func TestServeKillKeepsAcknowledgedAppends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	dir := t.TempDir()
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer client.CloseIdleConnections()
+	do := func(method, u, ct, body string) (int, error) {
+		req, _ := http.NewRequest(method, u, strings.NewReader(body))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		res.Body.Close()
+		return res.StatusCode, nil
+	}
+	cmd, base := startChild(t, "serve --addr 127.0.0.1:0 --data-dir "+dir)
+	u := base + "/v1/stream/k"
+	if code, err := do("PUT", u, "application/json", ""); err != nil || code != 201 {
+		t.Fatalf("create: %d %v", code, err)
+	}
+	// Append from a goroutine while the server is killed mid-stream.
+	acked := make(chan int, 10000)
+	go func() {
+		defer close(acked)
+		for i := 0; ; i++ {
+			code, err := do("POST", u, "application/json", `{"n":`+strconv.Itoa(i)+`}`)
+			if err != nil || code != 204 {
+				return
+			}
+			acked <- i
+		}
+	}()
+	n := 0
+	for range acked {
+		if n++; n == 200 {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
+	_ = cmd.Wait()
+	client.CloseIdleConnections()
+
+	cmd2, base2 := startChild(t, "serve --addr 127.0.0.1:0 --data-dir "+dir)
+	defer func() {
+		_ = cmd2.Process.Signal(syscall.SIGTERM)
+		_ = cmd2.Wait()
+	}()
+	res, err := client.Get(base2 + "/v1/stream/k?offset=-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]int
+	err = json.NewDecoder(res.Body).Decode(&got)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < n {
+		t.Fatalf("%d messages after restart, %d were acknowledged", len(got), n)
+	}
+	for i, m := range got {
+		if m["n"] != i {
+			t.Fatalf("message %d is %v", i, m)
+		}
+	}
+	client.CloseIdleConnections()
 }

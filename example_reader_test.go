@@ -1,0 +1,105 @@
+package durable_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/durablego/durable"
+	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
+)
+
+// Order is the message type of the Reader examples.
+type Order struct {
+	ID   int    `json:"id"`
+	Item string `json:"item"`
+}
+
+// A service tails a stream, saving its position in an offset file after
+// each message; restarted, it carries on right after the last committed
+// message.
+func ExampleNewReader_resume() {
+	srv := testserver.New()
+	defer srv.Close()
+	c, _ := durable.NewClient(srv.StreamURL(""))
+	ctx := context.Background()
+	if _, err := c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+		Data: []byte(`[{"id":1,"item":"tea"},{"id":2,"item":"jam"},{"id":3,"item":"oats"}]`)}); err != nil {
+		log.Fatal(err)
+	}
+	dir, _ := os.MkdirTemp("", "durable-example")
+	defer os.RemoveAll(dir)
+	store, err := offsetstore.OpenFile(filepath.Join(dir, "offsets.json"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	// First run: handle two orders, committing each once handled.
+	r, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
+	for i := 0; i < 2; i++ {
+		m, err := r.Next(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("run 1:", m.Value.ID, m.Value.Item)
+		if err := r.Commit(ctx, m); err != nil {
+			log.Fatal(err)
+		}
+	}
+	r.Close()
+
+	// Meanwhile the stream grows, then is closed.
+	c.AppendJSON(ctx, "orders", Order{ID: 4, Item: "figs"}, durable.AppendOptions{})
+	c.CloseStream(ctx, "orders", durable.CloseOptions{})
+
+	// Second run, same store: it resumes inside the first batch, after
+	// order 2, and ends with the stream.
+	r2, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
+	defer r2.Close()
+	for {
+		m, err := r2.Next(ctx)
+		if err != nil {
+			fmt.Println("end:", err)
+			break
+		}
+		fmt.Println("run 2:", m.Value.ID, m.Value.Item)
+		if err := r2.Commit(ctx, m); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// Output:
+	// run 1: 1 tea
+	// run 1: 2 jam
+	// run 2: 3 oats
+	// run 2: 4 figs
+	// end: EOF
+}
+
+// Messages is a range-over-func iterator; it ends without an error when a
+// closed stream is exhausted (or, in live mode none, when caught up).
+func ExampleReader_Messages() {
+	srv := testserver.New()
+	defer srv.Close()
+	c, _ := durable.NewClient(srv.StreamURL(""))
+	ctx := context.Background()
+	c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json", Closed: true,
+		Data: []byte(`[{"id":1,"item":"tea"},{"id":2,"item":"jam"}]`)})
+
+	r, _ := durable.NewReader[Order](c, "orders")
+	defer r.Close()
+	for m, err := range r.Messages(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d %s, position skip %d\n", m.Value.ID, m.Value.Item, m.Position.Skip)
+	}
+	fmt.Println("closed:", r.Closed())
+	// Output:
+	// 1 tea, position skip 1
+	// 2 jam, position skip 0
+	// closed: true
+}

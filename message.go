@@ -1,0 +1,67 @@
+package durable
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Message is one message delivered by a Reader.
+//
+// For application/json streams a message is one element of the stream's
+// JSON array; for every other content type it is the bytes of one read
+// (one response body, or the data between two SSE control events).
+type Message[T any] struct {
+	// Value is Data decoded with the Reader's codec (JSONCodec[T] by
+	// default, BytesCodec for T = []byte, which copies).
+	Value T
+	// Data is the raw bytes of the message. It aliases the Reader's read
+	// buffer and is valid only until the next call of Next; copy it to keep
+	// it.
+	Data []byte
+	// Position is the position just after this message: save it (Commit)
+	// once the message is handled, and a Reader opened on it resumes with
+	// the next message.
+	Position Position
+	// Offset is the offset of the read that returned the message (the start
+	// of its batch).
+	Offset Offset
+}
+
+// Reader errors that are not an *Error from a request.
+var (
+	// ErrCaughtUp is returned by Next of a Reader opened with
+	// WithLive(LiveNone) when it has delivered everything the stream held.
+	// The stream is not closed: a later Next polls again (one request).
+	ErrCaughtUp = errors.New("durable: reader caught up with the stream (live mode none)")
+	// ErrReaderClosed is returned by Next and Commit after Close.
+	ErrReaderClosed = errors.New("durable: reader closed")
+	// ErrDecode is wrapped by every *DecodeError.
+	ErrDecode = errors.New("durable: message does not decode")
+	// ErrCommit is wrapped by errors of a save to the offset store.
+	ErrCommit = errors.New("durable: commit to the offset store failed")
+)
+
+// DecodeError reports a message the Reader's codec could not decode into T,
+// or a JSON batch the Reader could not split into messages. It wraps
+// ErrDecode and the codec's error; for a batch that is not a JSON array it
+// also wraps ErrProtocol.
+//
+// A message that does not decode is not considered handled: the Reader's
+// committed position stays before it (Position is where it would move to).
+// Calling Next again passes over it, as the caller then chose to go on.
+type DecodeError struct {
+	Position Position // the position just after the message (as Message.Position)
+	Offset   Offset   // the offset of the read that returned it
+	Index    int      // the message's index in that read's batch
+	Data     []byte   // up to 256 bytes of the raw message (a copy)
+	Err      error    // the codec's error, or the batch syntax error
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("durable: message %d of the batch at offset %q (position %q+%d) does not decode: %v",
+		e.Index, e.Offset, e.Position.Offset, e.Position.Skip, e.Err)
+}
+
+// Unwrap returns ErrDecode and the cause.
+func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }

@@ -1,0 +1,968 @@
+package durable
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/durablego/durable/internal/jsonframe"
+	"github.com/durablego/durable/internal/protocol"
+)
+
+// Reader tails one stream and delivers its messages one at a time, each
+// with its Position, resuming from a saved position after a restart. Open
+// it with NewReader; a Reader[T] decodes each JSON message into T (see
+// Message for non-JSON streams).
+//
+// # Reading
+//
+// The Reader starts from the position saved in its store (WithStore,
+// WithKey), or else from WithStart (the beginning by default). It catches
+// up with plain GETs (cacheable; a repeated read of the same offset sends
+// If-None-Match and takes 304 as "nothing new"), then waits for new data by
+// long-poll, SSE or neither (WithLive), echoing the server's cursor on every
+// live request. A closed stream ends the Reader: after the last message
+// Next returns io.EOF, every time, without another request.
+//
+// # Failures
+//
+// Transient failures (network errors, 408, 429, 5xx, truncated bodies,
+// dropped SSE connections, responses whose offset goes backwards) are
+// retried from the last good position with jittered exponential backoff
+// (github.com/cenkalti/backoff/v4), honouring Retry-After, forever unless
+// WithReaderRetry bounds it; WithRetryHook sees each retry. A live answer
+// that brings nothing new and comes back in less than a second (a server
+// that repeats the same offset) is throttled by the same backoff, so the
+// Reader never spins. Permanent failures (404, 410, 400, 401, 403, a
+// response that breaks the protocol or exceeds WithMaxChunkBytes) are
+// returned as an *Error and are sticky: every later Next returns the same
+// error without a request; open a new Reader to try again. A message that
+// does not decode into T is a *DecodeError (see there).
+//
+// # Delivery and commit
+//
+// Messages are delivered exactly once and in order by one Reader: a
+// retried request, a reconnect, or a stale response never delivers a
+// position at or before one already delivered.
+//
+// A message returned by Next is "handled" once the caller calls Next again
+// or commits it (Commit). Close does not count as handling the last
+// message: a caller may stop before it has processed it. The Reader saves
+// the position of the last handled message:
+//
+//   - With the default interval commit (WithCommitInterval, 1 s), the
+//     position is saved at most one interval after the message was handled
+//     while messages keep coming, at once when the Reader is about to wait
+//     for data, and on Close. After a crash the messages handled since the
+//     last save are delivered again: at-least-once, never a message
+//     skipped.
+//   - With Commit(ctx, msg) after each message (WithManualCommit, or on top
+//     of the interval), a message whose Commit returned nil is never
+//     delivered again by a Reader opened on the same store; after a crash
+//     at most the one message in hand is delivered again. Exactly-once
+//     needs the caller to save the position in the same transaction as its
+//     own side effects (Position.Meta can carry data of its own).
+//
+// A saved position never moves backwards and never past a message the
+// caller has not handled.
+//
+// # Concurrency
+//
+// Next (and Messages) must be called from one goroutine at a time. Commit,
+// Close and the accessors may be called from any goroutine. The Reader
+// starts no goroutine of its own. A Reader dropped without Close holds at
+// most an open SSE connection, released when the Reader is garbage
+// collected (or when the server ends the connection and the Reader is used
+// again).
+type Reader[T any] struct {
+	c      *Client
+	url    string
+	key    string
+	cfg    readerConfig
+	codec  Codec[T]
+	dedupe func(T) string
+	log    *slog.Logger
+	tr     readerTransport
+
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+
+	// Read state, owned by the goroutine in Next.
+	started  bool
+	readPos  Position // the next request reads from readPos.Offset and drops readPos.Skip items
+	cursor   string
+	ctype    string
+	ctypeSet bool
+	isJSON   bool
+	live     bool // caught up once: later reads wait for data (unless LiveNone)
+	mode     LiveMode
+	sseFails int
+	etagOff  Offset
+	etag     string
+	etagUp   bool
+	bo       backoff.BackOff // failures
+	throttle backoff.BackOff // answers with nothing new
+	failures int
+	sticky   error
+	dkeys    []string // dedupe ring
+	dpos     int
+	dfill    int
+	dset     map[string]struct{}
+
+	// Decoding. slot is reused for every message (no allocation per
+	// message for the value itself). For the default JSONCodec one
+	// json.Decoder walks a GET's array: its decode state is reused
+	// (json.Unmarshal per message costs several allocations) and the
+	// array is scanned once, not split first.
+	slot     *T
+	fastJSON bool
+	rawJSON  bool          // BytesCodec: JSON batches are validated before they are split
+	dec      *json.Decoder // walks a lazy batch
+	br       bytes.Reader
+	lazy     bool // the batch is read by dec, element by element (r.n unknown)
+	lazyDone bool
+
+	// Current batch.
+	data      []byte
+	spans     []jsonframe.Span
+	idx, n    int
+	batchOff  Offset
+	batchNext Offset
+	jsonBatch bool
+
+	mu           sync.Mutex // guards what follows; held during store saves
+	closed       bool
+	last         Position // last delivered position
+	hasLast      bool
+	pending      Position // last position returned by Next, not yet handled
+	hasPending   bool
+	handled      Position
+	hasHandled   bool
+	handledAhead bool // a Commit put handled past the last delivered position
+	committed    Position
+	hasCommit    bool
+	meta         string
+	lastSave     time.Time
+	upToDate     bool
+	eof          bool
+	stats        ReaderStats
+}
+
+// ReaderStats counts what a Reader did.
+type ReaderStats struct {
+	Delivered  int64 // messages returned by Next
+	Requests   int64 // HTTP requests sent (an SSE connection counts once)
+	Retries    int64 // waits of the retry schedule (failures and throttled empty answers)
+	Stale      int64 // messages dropped because their position was not after the last delivered one
+	Duplicates int64 // messages dropped by WithDedupe
+	Commits    int64 // successful saves to the store
+}
+
+// NewReader opens a Reader of stream (a name relative to the Client's base
+// URL, or a full URL) decoding messages into T. It sends no request and
+// does not touch the store: the first Next does. Invalid options are an
+// error wrapping ErrInvalidArgument.
+func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T], error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
+	}
+	u, err := c.streamURL(stream)
+	if err != nil {
+		return nil, &Error{Op: "reader", URL: redactURL(stream), Err: err}
+	}
+	cfg := defaultReaderConfig()
+	for _, o := range opts {
+		if o == nil {
+			cfg.fail("nil ReaderOption")
+			continue
+		}
+		o.applyReader(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	codec, err := codecFor[T](cfg.codec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	r := &Reader[T]{c: c, url: u, key: u, cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
+	_, r.fastJSON = codec.(JSONCodec[T])
+	_, r.rawJSON = any(codec).(BytesCodec)
+	if cfg.dedupeKey != nil {
+		f, ok := cfg.dedupeKey.(func(T) string)
+		if !ok {
+			var zero T
+			return nil, fmt.Errorf("%w: WithDedupe key %T does not take the Reader's %T", ErrInvalidArgument, cfg.dedupeKey, zero)
+		}
+		r.dedupe = f
+		r.dkeys = make([]string, cfg.dedupeWindow)
+		r.dset = make(map[string]struct{}, cfg.dedupeWindow)
+	}
+	if cfg.key != "" {
+		r.key = cfg.key
+	}
+	if cfg.live == LiveSSE || cfg.live == LiveAuto {
+		r.mode = LiveSSE
+	}
+	limit := cfg.maxChunk
+	if limit == 0 {
+		limit = c.cfg.maxResponse
+	}
+	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
+	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx}
+	r.bo = newBackOffFrom(cfg.retry)
+	forever := cfg.retry
+	forever.MaxAttempts, forever.MaxElapsed = 0, 0
+	r.throttle = newBackOffFrom(forever)
+	r.lastSave = time.Now()
+	// A Reader dropped without Close must not pin an SSE connection (and
+	// net/http's goroutines for it) forever: once it is garbage, cancel
+	// its context, which closes the connection.
+	runtime.AddCleanup(r, func(cancel context.CancelFunc) { cancel() }, r.closeCancel)
+	return r, nil
+}
+
+// start loads the position to start from.
+func (r *Reader[T]) start(ctx context.Context) error {
+	if r.cfg.store != nil {
+		pos, ok, err := r.cfg.store.Load(ctx, r.key)
+		if err != nil {
+			return fmt.Errorf("%w: load position %q: %w", ErrCommit, r.key, err)
+		}
+		if ok {
+			r.readPos = Position{Offset: pos.Offset, Skip: pos.Skip}
+			r.mu.Lock()
+			r.last, r.hasLast = pos, true
+			r.handled, r.hasHandled = pos, true
+			r.committed, r.hasCommit = pos, true
+			r.meta = pos.Meta
+			r.mu.Unlock()
+			r.started = true
+			return nil
+		}
+	}
+	r.readPos = Position{Offset: string(r.cfg.start)}
+	r.started = true
+	return nil
+}
+
+// Next returns the next message. It blocks until one is available, the
+// stream ends (io.EOF), the Reader has caught up in live mode none
+// (ErrCaughtUp), ctx ends, or a permanent failure occurs. Calling Next
+// marks the message returned by the previous call as handled (see Reader).
+func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
+	var zero Message[T]
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return zero, ErrReaderClosed
+	}
+	if r.hasPending {
+		if r.handledAhead {
+			r.markHandledLocked(r.pending)
+		} else {
+			// Delivered positions only grow, and nothing but a Commit puts
+			// the handled position past the last delivered one.
+			r.handled, r.hasHandled = Position{Offset: r.pending.Offset, Skip: r.pending.Skip}, true
+		}
+		r.hasPending = false
+	}
+	r.mu.Unlock()
+	if !r.started {
+		if err := r.start(ctx); err != nil {
+			return zero, err
+		}
+	}
+	if err := r.autoCommit(ctx, false); err != nil {
+		return zero, err
+	}
+	fetched := false
+	for {
+		if r.sticky != nil {
+			return zero, r.sticky
+		}
+		if msg, ok, err := r.take(); ok || err != nil {
+			return msg, err
+		}
+		// The batch is drained: everything before readPos is handled.
+		r.mu.Lock()
+		if isRealOffset(Offset(r.readPos.Offset)) {
+			r.markHandledLocked(r.readPos)
+		}
+		eof, upToDate := r.eof, r.upToDate
+		r.mu.Unlock()
+		switch {
+		case eof:
+			if err := r.autoCommit(ctx, true); err != nil {
+				return zero, err
+			}
+			return zero, io.EOF
+		case r.cfg.live == LiveNone && upToDate && fetched:
+			if err := r.autoCommit(ctx, true); err != nil {
+				return zero, err
+			}
+			return zero, ErrCaughtUp
+		case upToDate:
+			// About to wait for new data: save what was handled first.
+			if err := r.autoCommit(ctx, true); err != nil {
+				return zero, err
+			}
+		}
+		if err := r.fetch(ctx); err != nil {
+			if r.isClosed() {
+				return zero, ErrReaderClosed
+			}
+			if ctx.Err() != nil {
+				return zero, err
+			}
+			if !r.transient(err) {
+				var de *DecodeError
+				if !errors.As(err, &de) {
+					r.sticky = err
+				}
+				return zero, err
+			}
+			if werr := r.wait(ctx, r.bo, err); werr != nil {
+				return zero, werr
+			}
+			continue
+		}
+		fetched = true
+	}
+}
+
+// Messages returns an iterator over the Reader's messages: it calls Next
+// until the stream ends (io.EOF) or, in live mode none, until the Reader
+// has caught up (ErrCaughtUp), which both end the loop without an error.
+// Any other error is yielded once, with a zero Message, and ends the loop.
+// As with Next, a message counts as handled when the loop asks for the
+// next one; after a break, Commit the last message if it was handled.
+func (r *Reader[T]) Messages(ctx context.Context) iter.Seq2[Message[T], error] {
+	return func(yield func(Message[T], error) bool) {
+		for {
+			m, err := r.Next(ctx)
+			if err != nil {
+				if err == io.EOF || errors.Is(err, ErrCaughtUp) {
+					return
+				}
+				yield(m, err)
+				return
+			}
+			if !yield(m, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Commit records msg as handled (with every message before it) and saves
+// its position to the store, unless a position at or after it was already
+// saved: a commit never moves the saved position backwards. Set
+// msg.Position.Meta first to save application data with it. Commit may be
+// called from any goroutine; saves are serialised.
+func (r *Reader[T]) Commit(ctx context.Context, msg Message[T]) error {
+	return r.CommitPosition(ctx, msg.Position)
+}
+
+// CommitPosition is Commit for a position (for example one kept from a
+// Message after its Data went stale).
+func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
+	if pos.Offset == "" || pos.Skip < 0 {
+		return fmt.Errorf("%w: commit of an empty or negative position", ErrInvalidArgument)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrReaderClosed
+	}
+	if r.hasPending && ComparePositions(pos, r.pending) >= 0 {
+		r.hasPending = false
+	}
+	r.markHandledLocked(pos)
+	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
+		r.handledAhead = true
+	}
+	r.meta = pos.Meta
+	if r.hasCommit && ComparePositions(pos, r.committed) <= 0 {
+		return nil
+	}
+	return r.saveLocked(ctx, pos)
+}
+
+// markHandledLocked advances the handled position.
+func (r *Reader[T]) markHandledLocked(p Position) {
+	if !r.hasHandled || ComparePositions(p, r.handled) > 0 {
+		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
+	}
+}
+
+func (r *Reader[T]) saveLocked(ctx context.Context, pos Position) error {
+	if r.cfg.store != nil {
+		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
+			return fmt.Errorf("%w: %w", ErrCommit, err)
+		}
+	}
+	r.committed, r.hasCommit = pos, true
+	r.lastSave = time.Now()
+	r.stats.Commits++
+	return nil
+}
+
+// autoCommit saves the handled position in interval mode when it is ahead
+// of the saved one and the interval has passed (or force).
+func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
+	if r.cfg.commitInterval == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.hasHandled || (r.hasCommit && ComparePositions(r.handled, r.committed) <= 0) {
+		return nil
+	}
+	if !force && time.Since(r.lastSave) < r.cfg.commitInterval {
+		return nil
+	}
+	pos := r.handled
+	pos.Meta = r.meta
+	return r.saveLocked(ctx, pos)
+}
+
+// Close stops the Reader: a Next in progress returns ErrReaderClosed, an
+// open SSE connection is closed, and in interval-commit mode the handled
+// position is saved (its error is returned). Close does not close the
+// stream on the server (see Client.CloseStream) nor the store. It is safe
+// to call more than once.
+func (r *Reader[T]) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.closeCancel()
+	var err error
+	if r.cfg.commitInterval > 0 && r.hasHandled && (!r.hasCommit || ComparePositions(r.handled, r.committed) > 0) {
+		pos := r.handled
+		pos.Meta = r.meta
+		err = r.saveLocked(context.Background(), pos)
+	}
+	r.mu.Unlock()
+	return err
+}
+
+func (r *Reader[T]) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Position returns the position just after the last message delivered by
+// Next (or the position the Reader started from).
+func (r *Reader[T]) Position() Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hasLast {
+		return r.last
+	}
+	return Position{Offset: string(r.cfg.start)}
+}
+
+// Committed returns the last position saved (by Commit, the interval
+// commit, or loaded from the store); ok is false when there is none.
+func (r *Reader[T]) Committed() (pos Position, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.committed, r.hasCommit
+}
+
+// UpToDate reports whether the last response reached the stream's tail as
+// it was then. More data may arrive later.
+func (r *Reader[T]) UpToDate() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.upToDate
+}
+
+// Closed reports whether the server said the stream is closed; Next
+// returns io.EOF once the messages before the end are delivered.
+func (r *Reader[T]) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.eof
+}
+
+// Transport returns the live transport in use: LiveLongPoll or LiveSSE
+// (LiveAuto reports LiveLongPoll after falling back), or LiveNone.
+func (r *Reader[T]) Transport() LiveMode {
+	if r.cfg.live == LiveNone {
+		return LiveNone
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mode
+}
+
+// Stats returns the Reader's counters.
+func (r *Reader[T]) Stats() ReaderStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Requests = r.tr.requests.Load()
+	return s
+}
+
+// transient reports whether err is retried.
+func (r *Reader[T]) transient(err error) bool {
+	if errors.Is(err, errStale) || errors.Is(err, ErrDisconnected) {
+		return true
+	}
+	return IsRetryable(err)
+}
+
+// wait sleeps for the next interval of bo (Retry-After of err as a floor),
+// ending early with ctx or Close. With bo exhausted it returns err.
+func (r *Reader[T]) wait(ctx context.Context, bo backoff.BackOff, err error) error {
+	d := bo.NextBackOff()
+	if d == backoff.Stop {
+		bo.Reset()
+		r.failures = 0
+		return err
+	}
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > d {
+		d = e.RetryAfter
+	}
+	r.failures++
+	r.mu.Lock()
+	r.stats.Retries++
+	r.mu.Unlock()
+	if r.cfg.retryHook != nil {
+		r.cfg.retryHook(RetryInfo{Attempt: r.failures, Err: err, Wait: d, Offset: Offset(r.readPos.Offset)})
+	}
+	r.log.DebugContext(ctx, "durable: reader retrying", "url", redactURL(r.url), "attempt", r.failures, "error", err, "wait", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.closeCtx.Done():
+		return ErrReaderClosed
+	}
+}
+
+// fetch performs one read from readPos and loads its batch.
+func (r *Reader[T]) fetch(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.closeCtx, cancel)
+	defer stop()
+
+	off := Offset(r.readPos.Offset)
+	begin := time.Now()
+	liveReq := r.live && r.cfg.live != LiveNone
+	sseReq := liveReq && r.mode == LiveSSE
+	var (
+		ch  rawChunk
+		err error
+	)
+	switch {
+	case sseReq:
+		if !r.ctypeSet {
+			if err := r.learnContentType(ctx); err != nil {
+				return err
+			}
+		}
+		ch, err = r.tr.sseNext(ctx, off, r.cursor)
+		if err != nil {
+			return r.sseFailed(err)
+		}
+		r.sseFails = 0
+	case liveReq:
+		ch, err = r.tr.get(ctx, off, LiveLongPoll, r.cursor, "")
+	default:
+		inm := ""
+		if r.etag != "" && r.etagOff == off {
+			inm = r.etag
+		}
+		ch, err = r.tr.get(ctx, off, LiveNone, "", inm)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case ch.notModified:
+		ch = rawChunk{next: off, upToDate: r.etagUp}
+	case !liveReq && ch.etag != "":
+		r.etagOff, r.etag, r.etagUp = off, ch.etag, ch.upToDate
+	}
+	if ch.ctype != "" {
+		r.setContentType(ch.ctype)
+	}
+	if ch.cursor != "" {
+		r.cursor = ch.cursor
+	}
+	before := r.readPos
+	if err := r.load(off, ch); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	wasUpToDate := r.upToDate
+	r.upToDate = ch.upToDate
+	if ch.closed {
+		r.eof = true
+	}
+	r.mu.Unlock()
+	if ch.upToDate {
+		r.live = true
+	}
+	progress := r.batchPending() || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	if progress {
+		r.bo.Reset()
+		r.throttle.Reset()
+		r.failures = 0
+		return nil
+	}
+	if sseReq || (r.cfg.live == LiveNone && ch.upToDate) || time.Since(begin) >= minQuickPoll {
+		// An event on an open connection costs no request; a caught-up
+		// poll in live mode none returns to the caller; a long wait is
+		// a normal long-poll timeout.
+		return nil
+	}
+	// Quick answer with nothing new: throttle, so that a server that
+	// repeats the same offset cannot make the Reader spin.
+	return r.wait(ctx, r.throttle, nil)
+}
+
+// sseFailed handles the end of an SSE connection: a connection that
+// delivered control events and then ended (servers end them about every
+// minute) is reopened at once; LiveAuto counts connections that die young
+// without any and falls back to long-poll.
+func (r *Reader[T]) sseFailed(err error) error {
+	if !errors.Is(err, ErrDisconnected) {
+		return err
+	}
+	if r.tr.lastControls > 0 && r.tr.lastLife >= r.cfg.sseMinLife {
+		return nil // a connection that served its time: reopen at once
+	}
+	if r.cfg.live == LiveAuto && r.tr.lastLife < r.cfg.sseMinLife {
+		r.sseFails++
+		if r.sseFails >= r.cfg.sseFallbackN {
+			r.mu.Lock()
+			r.mode = LiveLongPoll
+			r.mu.Unlock()
+			r.log.Warn("durable: SSE connections keep failing; falling back to long-poll", "url", redactURL(r.url), "failures", r.sseFails)
+			return nil
+		}
+	}
+	return err
+}
+
+// learnContentType asks the server (HEAD) for the stream's content type
+// when no GET has told it yet (needed to frame SSE data).
+func (r *Reader[T]) learnContentType(ctx context.Context) error {
+	r.tr.requests.Add(1)
+	info, err := r.c.headOnce(ctx, r.url)
+	if err != nil {
+		return err
+	}
+	r.setContentType(info.ContentType)
+	return nil
+}
+
+func (r *Reader[T]) setContentType(ct string) {
+	r.ctype, r.ctypeSet = ct, true
+	r.isJSON = protocol.IsJSON(ct)
+}
+
+// load makes ch the current batch, dropping the readPos.Skip items already
+// handled, and moves readPos past it.
+func (r *Reader[T]) load(off Offset, ch rawChunk) error {
+	k := r.readPos.Skip
+	r.batchOff, r.batchNext = off, ch.next
+	r.idx, r.n = 0, 0
+	r.lazy, r.lazyDone = false, false
+	r.data = ch.data
+	r.jsonBatch = r.isJSON
+	var items int64
+	switch {
+	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
+		// One json.Decoder walks the array: no separate split pass.
+		if err := r.startLazy(ch.data); err != nil {
+			return err
+		}
+		for int64(r.idx) < k && !r.lazyDone {
+			var skip json.RawMessage
+			if err := r.dec.Decode(&skip); err != nil {
+				return r.batchError(err)
+			}
+			r.idx++
+			if r.lazyDone = !r.dec.More(); r.lazyDone {
+				if err := r.finishLazy(); err != nil {
+					return err
+				}
+			}
+		}
+		if !r.lazyDone {
+			r.readPos = Position{Offset: string(ch.next)}
+			return nil
+		}
+		items = int64(r.idx)
+		r.lazy = false
+	case r.isJSON:
+		r.spans = r.spans[:0]
+		start := 0
+		parts := ch.parts
+		if parts == nil {
+			parts = []int{len(ch.data)}
+		}
+		for _, end := range parts {
+			part := ch.data[start:end]
+			if len(bytes.TrimSpace(part)) > 0 {
+				if r.rawJSON && !json.Valid(part) {
+					// Raw readers hand the bytes on: check them here (a
+					// decoding codec checks its own input).
+					return r.batchError(errors.New("invalid JSON"))
+				}
+				before := len(r.spans)
+				var err error
+				r.spans, err = jsonframe.Split(r.spans, part)
+				if err != nil {
+					return r.batchError(err)
+				}
+				for j := before; j < len(r.spans); j++ {
+					r.spans[j].Start += start
+					r.spans[j].End += start
+				}
+			}
+			start = end
+		}
+		items = int64(len(r.spans))
+		r.n = len(r.spans)
+		if k < items {
+			r.idx = int(k)
+		}
+	default:
+		items = int64(len(ch.data))
+		if k < items {
+			r.data = ch.data[k:]
+			r.n = 1
+		}
+	}
+	if k >= items {
+		r.readPos = Position{Offset: string(ch.next), Skip: k - items}
+		r.n, r.idx = 0, 0
+	} else {
+		r.readPos = Position{Offset: string(ch.next)}
+	}
+	return nil
+}
+
+// batchError reports a JSON batch that is not a well-formed array.
+func (r *Reader[T]) batchError(err error) error {
+	return &Error{Op: "read", URL: redactURL(r.url), Status: http.StatusOK,
+		Err: fmt.Errorf("%w: JSON stream data is not a JSON array: %w", ErrProtocol, err)}
+}
+
+// startLazy points the Reader's json.Decoder at data, past its '['.
+func (r *Reader[T]) startLazy(data []byte) error {
+	r.br.Reset(data)
+	if r.dec == nil {
+		r.dec = json.NewDecoder(&r.br)
+	} else {
+		*r.dec = *json.NewDecoder(&r.br)
+	}
+	tok, err := r.dec.Token()
+	if err != nil {
+		return r.batchError(err)
+	}
+	if tok != json.Delim('[') {
+		return r.batchError(fmt.Errorf("starts with %v", tok))
+	}
+	r.lazy = true
+	if r.lazyDone = !r.dec.More(); r.lazyDone {
+		return r.finishLazy()
+	}
+	return nil
+}
+
+// finishLazy checks that the array ends with ']' and nothing follows.
+func (r *Reader[T]) finishLazy() error {
+	tok, err := r.dec.Token()
+	if err != nil {
+		return r.batchError(err)
+	}
+	if tok != json.Delim(']') {
+		return r.batchError(fmt.Errorf("unexpected %v", tok))
+	}
+	if _, err := r.dec.Token(); err != io.EOF {
+		return r.batchError(fmt.Errorf("data after the array"))
+	}
+	return nil
+}
+
+// toSplit turns the lazy batch into a split one from element i on (after a
+// decode error, when the Decoder may be out of step).
+func (r *Reader[T]) toSplit(i int) error {
+	var err error
+	r.spans, err = jsonframe.Split(r.spans[:0], r.data)
+	if err != nil {
+		return r.batchError(err)
+	}
+	r.lazy, r.lazyDone = false, false
+	r.n, r.idx = len(r.spans), i
+	return nil
+}
+
+// batchPending reports whether the current batch has items left.
+func (r *Reader[T]) batchPending() bool {
+	if r.lazy {
+		return !r.lazyDone
+	}
+	return r.idx < r.n
+}
+
+// takeLazy decodes the next element with the batch's json.Decoder.
+func (r *Reader[T]) takeLazy() (Message[T], bool, error) {
+	for r.lazy && !r.lazyDone {
+		i := r.idx
+		start := int(r.dec.InputOffset())
+		var zero T
+		*r.slot = zero
+		if err := r.dec.Decode(r.slot); err != nil {
+			if err := r.toSplit(i); err != nil {
+				r.sticky = err
+				return Message[T]{}, false, err
+			}
+			return r.take() // decode element i again, with the codec, for its error
+		}
+		r.idx++
+		end := int(r.dec.InputOffset())
+		for start < end && (isJSONSpace(r.data[start]) || r.data[start] == ',') {
+			start++
+		}
+		pos := Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
+		if r.lazyDone = !r.dec.More(); r.lazyDone {
+			if err := r.finishLazy(); err != nil {
+				r.sticky = err
+				return Message[T]{}, false, err
+			}
+			pos = Position{Offset: string(r.batchNext)}
+		}
+		if m, ok := r.deliver(pos, r.data[start:end], *r.slot, nil); ok {
+			return m, true, nil
+		}
+	}
+	return Message[T]{}, false, nil
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// take returns the next message of the current batch, if any.
+func (r *Reader[T]) take() (Message[T], bool, error) {
+	if r.lazy {
+		return r.takeLazy()
+	}
+	for r.idx < r.n {
+		i := r.idx
+		r.idx++
+		var raw []byte
+		if r.jsonBatch {
+			sp := r.spans[i]
+			raw = r.data[sp.Start:sp.End]
+		} else {
+			raw = r.data
+		}
+		pos := Position{Offset: string(r.batchNext)}
+		if i < r.n-1 {
+			pos = Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
+		}
+		// r.last is written only by this goroutine: read it unlocked.
+		if r.hasLast && ComparePositions(pos, r.last) <= 0 {
+			r.mu.Lock()
+			r.stats.Stale++
+			r.mu.Unlock()
+			continue
+		}
+		v, err := r.decode(raw)
+		if err != nil {
+			r.deliver(pos, raw, v, err)
+			ex := raw
+			if len(ex) > 256 {
+				ex = ex[:256]
+			}
+			return Message[T]{}, false, &DecodeError{Position: pos, Offset: r.batchOff, Index: i, Data: bytes.Clone(ex), Err: err}
+		}
+		if m, ok := r.deliver(pos, raw, v, nil); ok {
+			return m, true, nil
+		}
+	}
+	return Message[T]{}, false, nil
+}
+
+// deliver records a decoded message (or its decode error, returned as a
+// *DecodeError in err's place) and reports whether it is to be returned:
+// stale positions and dedupe hits are dropped.
+func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
+	if decErr == nil && r.hasLast && ComparePositions(pos, r.last) <= 0 {
+		r.mu.Lock()
+		r.stats.Stale++
+		r.mu.Unlock()
+		return Message[T]{}, false
+	}
+	if decErr == nil && r.dedupe != nil && r.seen(r.dedupe(v)) {
+		r.mu.Lock()
+		r.last, r.hasLast = pos, true
+		r.stats.Duplicates++
+		r.mu.Unlock()
+		return Message[T]{}, false
+	}
+	r.mu.Lock()
+	r.last, r.hasLast = pos, true
+	r.pending, r.hasPending = pos, true
+	if r.handledAhead && ComparePositions(pos, r.handled) >= 0 {
+		r.handledAhead = false
+	}
+	if decErr == nil {
+		r.stats.Delivered++
+	}
+	r.mu.Unlock()
+	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true
+}
+
+// decode decodes one message with the codec into the reused slot.
+func (r *Reader[T]) decode(raw []byte) (T, error) {
+	var zero T
+	*r.slot = zero
+	if err := r.codec.Decode(raw, r.slot); err != nil {
+		return zero, err
+	}
+	return *r.slot, nil
+}
+
+// seen reports whether key is in the dedupe window, and adds it if not.
+func (r *Reader[T]) seen(key string) bool {
+	if _, ok := r.dset[key]; ok {
+		return true
+	}
+	if r.dfill == len(r.dkeys) {
+		delete(r.dset, r.dkeys[r.dpos])
+	} else {
+		r.dfill++
+	}
+	r.dkeys[r.dpos] = key
+	r.dset[key] = struct{}{}
+	r.dpos = (r.dpos + 1) % len(r.dkeys)
+	return false
+}

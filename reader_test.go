@@ -1,0 +1,203 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// event is the message type of the Reader tests.
+type event struct {
+	N int    `json:"n"`
+	S string `json:"s,omitempty"`
+}
+
+// readerRetry is a fast retry schedule for Reader tests (forever).
+func readerRetry() RetryPolicy {
+	return RetryPolicy{Initial: time.Millisecond, Max: 10 * time.Millisecond, Multiplier: 2, Jitter: 0.2}
+}
+
+// liveModes are the live transports every behaviour is proven in.
+var liveModes = []LiveMode{LiveLongPoll, LiveSSE}
+
+func newReaderServer(t *testing.T, sopts ...testserver.Option) (*testserver.Server, *Client) {
+	t.Helper()
+	sopts = append([]testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond), testserver.WithSSECloseInterval(2 * time.Second)}, sopts...)
+	return newServer(t, sopts)
+}
+
+func createJSON(t *testing.T, c *Client, stream string) {
+	t.Helper()
+	_, err := c.Create(context.Background(), stream, CreateOptions{ContentType: "application/json"})
+	require.NoError(t, err)
+}
+
+// appendEvents appends events n..n+k-1 as one batch and returns the next offset.
+func appendEvents(t *testing.T, c *Client, stream string, from, k int) Offset {
+	t.Helper()
+	evs := make([]event, k)
+	for i := range evs {
+		evs[i] = event{N: from + i}
+	}
+	b, err := json.Marshal(evs)
+	require.NoError(t, err)
+	res, err := c.Append(context.Background(), stream, b, AppendOptions{ContentType: "application/json"})
+	require.NoError(t, err)
+	return res.NextOffset
+}
+
+func openReader[T any](t *testing.T, c *Client, stream string, opts ...ReaderOption) *Reader[T] {
+	t.Helper()
+	r, err := NewReader[T](c, stream, append([]ReaderOption{WithReaderRetry(readerRetry())}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestReaderCatchUpThenLive(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t)
+			createJSON(t, c, "s")
+			end1 := appendEvents(t, c, "s", 0, 3)
+			r := openReader[event](t, c, "s", WithLive(mode))
+			ctx := ctxT(t, 10*time.Second)
+			for i := 0; i < 3; i++ {
+				m, err := r.Next(ctx)
+				require.NoError(t, err)
+				require.Equal(t, i, m.Value.N)
+				require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(m.Data))
+				if i == 2 {
+					require.Equal(t, Position{Offset: string(end1)}, m.Position, "last of the batch normalised to the next offset")
+				} else {
+					require.Equal(t, Position{Offset: "-1", Skip: int64(i + 1)}, m.Position)
+				}
+			}
+			// Live: appended while the reader waits.
+			var end2 Offset
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				time.Sleep(50 * time.Millisecond)
+				end2 = appendEvents(t, c, "s", 3, 2)
+			}()
+			m, err := r.Next(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 3, m.Value.N)
+			m, err = r.Next(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 4, m.Value.N)
+			<-done
+			require.Equal(t, string(end2), m.Position.Offset, "%s: the data's position is the offset AFTER it", mode)
+			require.Equal(t, mode, r.Transport())
+			require.True(t, r.UpToDate())
+		})
+	}
+}
+
+func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE, LiveAuto, LiveNone} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			srv, c := newReaderServer(t)
+			createJSON(t, c, "s")
+			appendEvents(t, c, "s", 0, 2)
+			r := openReader[event](t, c, "s", WithLive(mode))
+			ctx := ctxT(t, 10*time.Second)
+			for i := 0; i < 2; i++ {
+				m, err := r.Next(ctx)
+				require.NoError(t, err)
+				require.Equal(t, i, m.Value.N)
+			}
+			go func() {
+				time.Sleep(30 * time.Millisecond)
+				_, _ = c.CloseStream(context.Background(), "s", CloseOptions{})
+			}()
+			if mode == LiveNone {
+				_, err := r.Next(ctx)
+				require.ErrorIs(t, err, ErrCaughtUp)
+				time.Sleep(60 * time.Millisecond)
+			}
+			_, err := r.Next(ctx)
+			require.Equal(t, io.EOF, err)
+			require.True(t, r.Closed())
+			after := srv.Requests("s", http.MethodGet)
+			for i := 0; i < 1000; i++ {
+				_, err := r.Next(ctx)
+				require.Equal(t, io.EOF, err)
+			}
+			require.Equal(t, after, srv.Requests("s", http.MethodGet), "no request after EOF")
+		})
+	}
+}
+
+func TestReaderNotFoundSurfacesAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE, LiveNone} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			srv, c := newReaderServer(t)
+			r := openReader[event](t, c, "missing", WithLive(mode))
+			ctx := ctxT(t, 5*time.Second)
+			start := time.Now()
+			_, err := r.Next(ctx)
+			require.ErrorIs(t, err, ErrNotFound)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, http.StatusNotFound, e.Status)
+			require.Less(t, time.Since(start), time.Second)
+			for i := 0; i < 100; i++ {
+				_, err = r.Next(ctx)
+				require.ErrorIs(t, err, ErrNotFound, "sticky")
+			}
+			require.Equal(t, 1, srv.Requests("missing", ""), "one request, no retry loop")
+		})
+	}
+}
+
+func TestReaderDeletedWhileLive(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t)
+			createJSON(t, c, "s")
+			appendEvents(t, c, "s", 0, 1)
+			r := openReader[event](t, c, "s", WithLive(mode))
+			ctx := ctxT(t, 10*time.Second)
+			_, err := r.Next(ctx)
+			require.NoError(t, err)
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				_ = c.Delete(context.Background(), "s")
+			}()
+			_, err = r.Next(ctx)
+			require.Error(t, err)
+			require.True(t, errors.Is(err, ErrNotFound) || errors.Is(err, ErrGone), "%v", err)
+		})
+	}
+}
+
+var _ = sync.Mutex{}
+var _ = httptest.NewServer
+var _ = offsetstore.NewMemory
