@@ -161,15 +161,18 @@ func (s *supervisor) run() {
 
 	s.build()
 	port := freePort(t)
-	// The read chunk limit varies with the seed: small limits split reads
-	// inside a writer's batch, so positions carry a skip.
+	// The setup varies with the seed: small read chunk limits split reads
+	// inside a writer's batch, so positions carry a skip; SSE connections
+	// that the server ends every second make the reader reconnect often.
 	chunkLimit := []int{256, 4096, testserver.DefaultChunkLimit}[s.rng.Intn(3)]
 	secondReader := []string{"sse", "auto"}[s.rng.Intn(2)]
-	s.logf("server chunk limit %d bytes; reader r2 live mode %s", chunkLimit, secondReader)
-	fmt.Printf("chaos: server chunk limit=%d bytes, readers: r1 long-poll, r2 %s\n", chunkLimit, secondReader)
+	sseClose := []string{"1s", "5s"}[s.rng.Intn(2)]
+	setup := fmt.Sprintf("server chunk limit=%d bytes, SSE close interval=%s; readers: r1 long-poll, r2 %s", chunkLimit, sseClose, secondReader)
+	s.logf("%s", setup)
+	fmt.Printf("chaos: %s\n", setup)
 	s.server = &proc{name: "server", kind: "server", bin: s.durableBin, args: []string{
 		"serve", "--data-dir", filepath.Join(s.dir, "data"), "--addr", "127.0.0.1:" + strconv.Itoa(port),
-		"--long-poll-timeout", "2s", "--sse-close-interval", "5s", "--chunk-limit", strconv.Itoa(chunkLimit),
+		"--long-poll-timeout", "2s", "--sse-close-interval", sseClose, "--chunk-limit", strconv.Itoa(chunkLimit),
 	}}
 	s.startProc(s.server)
 	client, err := durable.NewClient(s.baseURL)
