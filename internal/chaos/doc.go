@@ -16,13 +16,22 @@
 //     every acknowledgement);
 //   - three writers: each appends events {"w": id, "e": epoch, "s": seq}
 //     with a durable.Writer (idempotent producer, epoch persisted in an
-//     offsetstore.File so a restarted writer fences its predecessor) and
-//     logs every event the Writer acknowledged to an fsynced, append-only
+//     offsetstore.File so a restarted writer fences its predecessor), in
+//     bursts of 1–8 events (WriteAsync; one burst in four ends with a
+//     WriteSync), 50 a second on average (CHAOS_RATE), and logs every
+//     event the Writer acknowledged, in order, to an fsynced, append-only
 //     ack log;
-//   - two readers (one long-poll, one SSE): each tails the stream with a
-//     durable.Reader whose position is kept in an offsetstore.File,
+//   - two readers (r1 long-poll, r2 SSE or auto): each tails the stream
+//     with a durable.Reader whose position is kept in an offsetstore.File,
 //     commits after every message and logs every handled message to a
 //     handled log.
+//
+// The seed also picks the server's read chunk limit (256 B, 4 KiB or
+// 1 MiB: small limits split reads inside a writer's batch, so positions
+// carry a skip), its SSE close interval (1 s or 5 s) and r2's live mode.
+// The server listens on a port below the ephemeral range: while it is
+// down, a client connecting from an ephemeral port equal to the server's
+// would connect to itself and keep the port from the restarted server.
 //
 // For about 45 s (CHAOS_DURATION) it then kills a random process — a
 // writer, a reader or the server — every 0.2–1.2 s and restarts it after a
@@ -31,13 +40,22 @@
 // later): requests hang rather than fail, and what the server had read is
 // applied late. The random source is seeded; the seed is printed and
 // CHAOS_SEED replays the same schedule of actions and pauses (the timing of
-// the processes themselves still varies). Then the
-// supervisor stops the writers gracefully (SIGTERM: Close flushes and the
-// last acknowledgements are logged), closes the stream, waits for both
-// readers to end with io.EOF, reads the whole stream with a Client and
-// checks the history (Check). It prints one summary line:
+// the processes themselves still varies). A process that exits on its own
+// (the SDK gave up, or a worker found its state inconsistent) is a
+// violation, and is restarted.
+//
+// Then the supervisor stops the writers gracefully (SIGTERM: Close flushes
+// and the last acknowledgements are logged), closes the stream, waits for
+// both readers to end with io.EOF, reads the whole stream with a Client and
+// checks the history (Check). It prints one summary line, and a detail
+// line (freezes, unacknowledged and rewritten events):
 //
 //	chaos: seed=S events=N acked=A kills=K (server=a writers=b readers=c) restarts=R retries=T violations=V
+//
+// Retries are the Writers' (WriterHooks.OnRetry) and the Readers' retries
+// of a failure (WithRetryHook), as the workers report them. On failure the
+// state directory (logs, stores, each process's stderr and a timeline of
+// every action) is kept and its path printed; CHAOS_KEEP=1 keeps it always.
 //
 // # What is checked, and why it is what the protocol promises
 //
@@ -76,13 +94,18 @@
 // delivery into the handled log, the log append and the commit are made
 // idempotent together, the same technique as the CLI's --output with
 // --offset-file: a reader writes the log line and fsyncs it, then commits
-// the message's position, and the offset store it gives the Reader stamps
-// every saved position's Meta with the handled log's length just after that
-// message's line. On restart the reader truncates its handled log to the
+// the message with Position.Meta set to the handled log's length just
+// after that line, so the position and the log length are saved in one
+// atomic write. On restart the reader truncates its handled log to the
 // Meta of its saved position (0 when none) before reading on, so a line
 // written but not committed is dropped and its message delivered again.
-// (Truncating to "the lines at or before the saved position" by comparing
-// positions would not do: the same message has different (offset, skip)
-// names in reads that start at different offsets.) The checker then demands
-// that each handled log equals the stream, message for message, in order.
+// The length is exact and needs no comparison of positions. The offset
+// store the worker gives the Reader also refuses any save of a position
+// that no handled line backs, or with another length: the Reader must
+// never save a position past a message the caller has not handled.
+//
+// The checker then demands that each handled log equals the stream,
+// message for message, in order; and the supervisor that each finished
+// reader's saved position is that of its last handled line, with the
+// log's full length.
 package chaos
