@@ -82,10 +82,27 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	if cfg.httpClient != nil {
 		hc = *cfg.httpClient
 	} else {
-		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
+		hc.Transport = defaultTransport()
 	}
 	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
 	return &Client{base: base, cfg: cfg, hc: &hc, log: cfg.logger}, nil
+}
+
+// defaultIdleConnsPerHost is how many idle connections the default
+// transport keeps per host. net/http keeps 2, which makes a pipelining Writer,
+// several Writers or many long-polling Readers on one Client close and
+// re-dial connections all the time.
+const defaultIdleConnsPerHost = 64
+
+// defaultTransport is a clone of http.DefaultTransport that keeps
+// defaultIdleConnsPerHost idle connections per host.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = defaultIdleConnsPerHost
+	if t.MaxIdleConns < defaultIdleConnsPerHost {
+		t.MaxIdleConns = defaultIdleConnsPerHost
+	}
+	return t
 }
 
 // sameOriginRedirects refuses a redirect to another scheme or host (so
