@@ -188,9 +188,17 @@ func (s *supervisor) run() {
 	state := filepath.Join(s.dir, "state")
 	for i := range numWriters {
 		id := fmt.Sprintf("w%d", i+1)
+		// Batches of at most 1, 3 or 1000 messages, 1 or 4 in flight:
+		// small batches pipelined make sequence gaps (and their resends)
+		// common under faults.
+		batch := []int{1, 3, 1000}[s.rng.Intn(3)]
+		inflight := []int{1, 4}[s.rng.Intn(2)]
+		s.logf("writer %s: batch %d, in flight %d", id, batch, inflight)
+		fmt.Printf("chaos: writer %s: max batch=%d messages, max in flight=%d\n", id, batch, inflight)
 		s.writers = append(s.writers, &proc{name: id, kind: "writer", bin: s.workerBin, args: []string{
 			"-mode", "writer", "-url", s.baseURL, "-stream", streamName, "-id", id, "-dir", state,
-			"-rate", strconv.FormatFloat(s.rate, 'g', -1, 64),
+			"-rate", strconv.FormatFloat(s.rate, 'g', -1, 64), "-timeout", "1s",
+			"-batch", strconv.Itoa(batch), "-inflight", strconv.Itoa(inflight),
 		}})
 	}
 	lives := []string{"long-poll", secondReader}
@@ -198,7 +206,7 @@ func (s *supervisor) run() {
 		id := fmt.Sprintf("r%d", i+1)
 		s.readers = append(s.readers, &proc{name: id, kind: "reader", bin: s.workerBin, args: []string{
 			"-mode", "reader", "-url", s.baseURL, "-stream", streamName, "-id", id, "-dir", state,
-			"-live", lives[i%len(lives)],
+			"-live", lives[i%len(lives)], "-timeout", "1s",
 		}})
 	}
 	for _, p := range s.workers() {

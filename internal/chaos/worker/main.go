@@ -2,8 +2,8 @@
 // internal/chaos): a writer or a reader of one stream that the supervisor
 // starts, kills with SIGKILL and restarts.
 //
-//	worker -mode writer -url BASE -stream NAME -id W -dir STATE [-rate N]
-//	worker -mode reader -url BASE -stream NAME -id R -dir STATE [-live long-poll|sse|auto]
+//	worker -mode writer -url BASE -stream NAME -id W -dir STATE [-rate N] [-batch N] [-inflight N] [-timeout D]
+//	worker -mode reader -url BASE -stream NAME -id R -dir STATE [-live long-poll|sse|auto] [-timeout D]
 //
 // All state lives in STATE under the worker's ID: a writer's epoch store
 // (ID.offsets) and ack log (ID.acks), a reader's offset store (ID.offsets)
@@ -31,13 +31,16 @@ import (
 )
 
 type config struct {
-	mode   string
-	url    string
-	stream string
-	id     string
-	dir    string
-	rate   float64
-	live   string
+	mode     string
+	url      string
+	stream   string
+	id       string
+	dir      string
+	rate     float64
+	live     string
+	timeout  time.Duration
+	batch    int
+	inflight int
 }
 
 func main() {
@@ -49,6 +52,9 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "state directory")
 	flag.Float64Var(&c.rate, "rate", 30, "writer: events per second")
 	flag.StringVar(&c.live, "live", "long-poll", "reader: long-poll, sse or auto")
+	flag.DurationVar(&c.timeout, "timeout", time.Second, "the Client's WithTimeout (each append attempt, each catch-up read)")
+	flag.IntVar(&c.batch, "batch", durable.DefaultWriterMaxBatchMessages, "writer: WithMaxBatchMessages")
+	flag.IntVar(&c.inflight, "inflight", durable.DefaultWriterMaxInFlight, "writer: WithMaxInFlight")
 	flag.Parse()
 	if c.url == "" || c.id == "" || c.dir == "" {
 		fmt.Fprintln(os.Stderr, "worker: -url, -id and -dir are required")
@@ -83,10 +89,12 @@ func say(format string, args ...any) {
 	fmt.Fprintf(os.Stdout, format+"\n", args...)
 }
 
-// newClient returns a Client whose own retries are quick: the supervisor's
-// outages last a second or two.
+// newClient returns a Client whose own retries are quick (the supervisor's
+// outages last a second or two) and whose requests time out after
+// c.timeout: shorter than the longest server freeze, so that a request the
+// server applies after a freeze has already been given up and retried.
 func newClient(c config) (*durable.Client, error) {
-	return durable.NewClient(c.url, durable.WithRetry(durable.RetryPolicy{
+	return durable.NewClient(c.url, durable.WithTimeout(c.timeout), durable.WithRetry(durable.RetryPolicy{
 		Initial:    50 * time.Millisecond,
 		Max:        500 * time.Millisecond,
 		Multiplier: 2,

@@ -71,6 +71,8 @@ func runWriter(ctx context.Context, c config) error {
 		durable.WithProducerID(c.id),
 		durable.WithEpochStore(store),
 		durable.WithWriterHooks(hooks{}),
+		durable.WithMaxBatchMessages(c.batch),
+		durable.WithMaxInFlight(c.inflight),
 		durable.WithWriterRetry(durable.RetryPolicy{
 			Initial:    50 * time.Millisecond,
 			Max:        time.Second,
