@@ -28,7 +28,13 @@
 //
 // The seed also picks the server's read chunk limit (256 B, 4 KiB or
 // 1 MiB: small limits split reads inside a writer's batch, so positions
-// carry a skip), its SSE close interval (1 s or 5 s) and r2's live mode.
+// carry a skip), its SSE close interval (1 s or 5 s), r2's live mode, and
+// each writer's max batch (1, 3 or 1000 messages) and max batches in
+// flight (1 or 4: small pipelined batches make sequence gaps and their
+// resends common). Workers' clients time out after 1 s (WithTimeout, per
+// append attempt and catch-up read), shorter than a server freeze, so a
+// request the frozen server applies later has already been given up and
+// retried.
 // The server listens on a port below the ephemeral range: while it is
 // down, a client connecting from an ephemeral port equal to the server's
 // would connect to itself and keep the port from the restarted server.
