@@ -256,6 +256,7 @@ func (s *supervisor) run() {
 		h.Handled[p.name] = handled
 		s.checkCommitted(p.name, handled)
 	}
+	s.checkRaces()
 	res := Check(h)
 	for _, v := range res.Violations {
 		s.logf("VIOLATION %s", v)
@@ -613,9 +614,10 @@ func (s *supervisor) dumpStderr() {
 	}
 }
 
-// build compiles the server and the worker once. The worker is built
-// without -race, for speed; the supervisor runs under whatever flags the
-// test was given.
+// build compiles the server and the worker once, with -race when the
+// supervisor runs under -race (CHAOS_RACE=0 builds them without, for
+// speed; CHAOS_RACE=1 with, in any case). A race report in any process's
+// stderr is a violation.
 func (s *supervisor) build() {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -623,13 +625,27 @@ func (s *supervisor) build() {
 	}
 	s.durableBin = filepath.Join(s.dir, "bin", "durable")
 	s.workerBin = filepath.Join(s.dir, "bin", "worker")
+	args := []string{"build"}
+	if race := os.Getenv("CHAOS_RACE"); race == "1" || (raceEnabled && race != "0") {
+		args = append(args, "-race")
+	}
 	for _, b := range []struct{ out, pkg string }{
 		{s.durableBin, "github.com/durablego/durable/cmd/durable"},
 		{s.workerBin, "github.com/durablego/durable/internal/chaos/worker"},
 	} {
-		out, err := exec.Command(goBin, "build", "-o", b.out, b.pkg).CombinedOutput()
+		out, err := exec.Command(goBin, append(args, "-o", b.out, b.pkg)...).CombinedOutput()
 		if err != nil {
 			s.t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+}
+
+// checkRaces reports every process whose stderr holds a race report.
+func (s *supervisor) checkRaces() {
+	for _, p := range append([]*proc{s.server}, s.workers()...) {
+		b, _ := os.ReadFile(filepath.Join(s.dir, "logs", p.name+".stderr"))
+		if n := strings.Count(string(b), "WARNING: DATA RACE"); n > 0 {
+			s.violation("%s reported %d data races (see logs/%s.stderr)", p.name, n, p.name)
 		}
 	}
 }

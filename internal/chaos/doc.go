@@ -8,8 +8,10 @@
 //
 // # The run
 //
-// The supervisor builds cmd/durable and the worker once (the worker without
-// -race, for speed; the supervisor itself runs under -race), picks a free
+// The supervisor builds cmd/durable and the worker once (with -race when
+// the supervisor runs under -race, so a data race in the SDK or the server
+// under faults is caught too: a race report in any process's stderr is a
+// violation; CHAOS_RACE=0 builds them without, for speed), picks a free
 // port up front so that a restarted server keeps its URL, and starts
 //
 //   - `durable serve --data-dir DIR --addr 127.0.0.1:PORT` (fsync before
