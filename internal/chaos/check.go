@@ -230,6 +230,12 @@ func Check(h History) Result {
 	sort.Strings(readers)
 	for _, r := range readers {
 		log := h.Handled[r]
+		for i := 1; i < len(log); i++ {
+			a, b := log[i-1], log[i]
+			if c := compareOffsets(a.Offset, b.Offset); c > 0 || (c == 0 && a.Skip >= b.Skip) {
+				rep.add("handled positions out of order", "reader %s entry %d has position %s+%d, not after entry %d's %s+%d", r, i, b.Offset, b.Skip, i-1, a.Offset, a.Skip)
+			}
+		}
 		n := min(len(log), len(h.Stream))
 		for i := 0; i < n; i++ {
 			if !sameJSON(log[i].M, h.Stream[i].Data) {

@@ -53,7 +53,7 @@ func (h hist) build(t *testing.T) History {
 		for _, m := range msgs {
 			raw, ok := data[m]
 			require.True(t, ok, m)
-			out.Handled[r] = append(out.Handled[r], HandledRecord{Offset: "x", M: raw})
+			out.Handled[r] = append(out.Handled[r], HandledRecord{Offset: offsetOf(len(out.Handled[r])), M: raw})
 		}
 	}
 	return out
@@ -133,6 +133,16 @@ func TestCheck(t *testing.T) {
 			assert.Equal(t, tt.rewritten, res.Rewritten, "rewritten")
 		})
 	}
+}
+
+func TestCheckHandledPositionsInOrder(t *testing.T) {
+	h := hist{stream: []string{"a/0/0", "a/0/1", "a/0/2"}, handled: map[string][]string{"r1": {"a/0/0", "a/0/1", "a/0/2"}}}.build(t)
+	log := h.Handled["r1"]
+	log[1].Offset, log[1].Skip = log[0].Offset, 2
+	log[2].Offset, log[2].Skip = log[0].Offset, 1
+	res := Check(h)
+	require.Len(t, res.Violations, 1, "%q", res.Violations)
+	assert.Contains(t, res.Violations[0], "handled positions out of order: reader r1 entry 2")
 }
 
 func TestCheckReportsAtMostAFewOfAKind(t *testing.T) {

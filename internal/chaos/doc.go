@@ -113,7 +113,10 @@
 // never save a position past a message the caller has not handled.
 //
 // The checker then demands that each handled log equals the stream,
-// message for message, in order; and the supervisor that each finished
-// reader's saved position is that of its last handled line, with the
-// log's full length.
+// message for message, in order, with positions that only grow (offset,
+// then skip) across the reader's restarts; and the supervisor that each
+// finished reader's saved position is that of its last handled line, with
+// the log's full length. (Positions are compared within one reader only:
+// two readers may name one message differently, as (offset, skip) depends
+// on where each read started, and such names do not order across readers.)
 package chaos
