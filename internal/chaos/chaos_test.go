@@ -271,7 +271,16 @@ func (s *supervisor) run() {
 	s.logf("%s", detail)
 	fmt.Println(summary)
 	fmt.Println(detail)
-	for _, v := range append(s.violations, res.Violations...) {
+	// A worker that keeps failing makes one violation per restart: show
+	// the first few of those, and everything the history check found.
+	for i, v := range s.violations {
+		if i == maxReport {
+			t.Errorf("violation: ... and %d more while running (see timeline.log)", len(s.violations)-maxReport)
+			break
+		}
+		t.Errorf("violation: %s", v)
+	}
+	for _, v := range res.Violations {
 		t.Errorf("violation: %s", v)
 	}
 	if res.Acked == 0 || res.Events == 0 {
@@ -596,10 +605,23 @@ func (s *supervisor) stopAll() {
 	}
 }
 
-// tail returns the last lines p wrote to stderr.
+// tail returns the last lines the current (or last) incarnation of p wrote
+// to stderr.
 func (s *supervisor) tail(p *proc) string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "logs", p.name+".stderr"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	text := string(b)
+	if i := strings.LastIndex(text, "--- incarnation"); i >= 0 {
+		if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+			text = text[i+j+1:]
+		} else {
+			text = ""
+		}
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "(nothing on stderr)"
+	}
+	lines := strings.Split(text, "\n")
 	if len(lines) > 5 {
 		lines = lines[len(lines)-5:]
 	}
