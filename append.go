@@ -29,7 +29,7 @@ type AppendOptions struct {
 
 // AppendResult is the server's answer to an append.
 type AppendResult struct {
-	NextOffset    Offset // tail offset after the append
+	NextOffset    Offset // tail offset after the append; empty only on a Duplicate from a server that omits it
 	Duplicate     bool   // producer appends only: the server had already applied this (ID, Epoch, Seq)
 	Closed        bool   // the stream is closed now
 	ProducerEpoch int64  // echoed Producer-Epoch (producer appends)
@@ -124,8 +124,14 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 		return AppendResult{}, e
 	}
 	res := AppendResult{Closed: protocol.IsTrue(resp.header.Get(protocol.HeaderClosed))}
-	if res.NextOffset, err = nextOffset(resp.header); err != nil {
-		return AppendResult{}, c.protocolError(cl, resp, err)
+	// A producer duplicate (204) may come without Stream-Next-Offset: the
+	// spec lists only the producer headers for it, and the Node reference
+	// server omits the offset. Nothing was appended, so no offset is owed.
+	duplicate := cl.producer && resp.status == http.StatusNoContent && len(data) > 0
+	if !duplicate || resp.header.Get(protocol.HeaderNextOffset) != "" {
+		if res.NextOffset, err = nextOffset(resp.header); err != nil {
+			return AppendResult{}, c.protocolError(cl, resp, err)
+		}
 	}
 	if opts.Close && !res.Closed {
 		return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: close acknowledged without %s: true", ErrProtocol, protocol.HeaderClosed))

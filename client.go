@@ -155,7 +155,7 @@ func (c *Client) streamURL(stream string) (string, error) {
 		return "", fmt.Errorf("%w: empty stream name", ErrInvalidArgument)
 	}
 	if strings.ContainsAny(name, "?#") {
-		return "", fmt.Errorf("%w: stream name %q contains '?' or '#'", ErrInvalidArgument, stream)
+		return "", fmt.Errorf("%w: stream name %q contains '?' or '#'", ErrInvalidArgument, redactURL(stream))
 	}
 	for _, seg := range strings.Split(name, "/") {
 		if seg == "." || seg == ".." {

@@ -1,6 +1,24 @@
 // Package durable is a client for the Durable Streams protocol:
 // append-only, offset-addressed byte and JSON streams over plain HTTP.
 //
+// Services use three types:
+//
+//   - Reader[T] (NewReader) tails a stream from a persisted position:
+//     catch-up reads, then long-poll or SSE, with backoff on failures and
+//     no message delivered twice. With an offsetstore.File it resumes after
+//     a restart exactly where it was; see Reader for what each commit
+//     policy guarantees.
+//   - Writer[T] (NewWriter) appends values from workers: it batches,
+//     pipelines and sends every batch as an idempotent producer, so a retry
+//     never duplicates and a lost batch is always reported (Flush, Close).
+//   - Client (NewClient) holds the base URL, HTTP client, headers, logger
+//     and retry policy, and offers each stream operation as one call.
+//
+// Go methods cannot have type parameters, so typed readers and writers are
+// opened with package functions: NewReader[Event](client, "orders", ...).
+// The testserver package is a complete in-process Durable Streams server
+// for tests and local development.
+//
 // A Client (NewClient) is created once per service and is safe for
 // concurrent use. It offers every stream operation as one call: Create
 // (PUT, optionally closed, with initial data, or as a fork), Append and

@@ -2,6 +2,8 @@ package durable
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -112,11 +114,38 @@ func IsRetryable(err error) bool {
 			return false
 		}
 	}
+	if isTLSConfigError(err) {
+		return false
+	}
 	if errors.Is(err, ErrDisconnected) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne)
+}
+
+// isTLSConfigError reports whether err is a TLS failure that no retry can
+// mend: the server's certificate did not verify, or the server rejected the
+// handshake with an alert (for example "certificate required" or "unknown
+// certificate authority" when our client certificate is missing or wrong).
+func isTLSConfigError(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		alert    tls.AlertError
+		remote   *net.OpError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &alert):
+		return true
+	case errors.As(err, &remote) && remote.Op == "remote error":
+		// crypto/tls reports an alert received from the peer as a
+		// *net.OpError with Op "remote error" wrapping a tls.alert.
+		return true
+	}
+	return false
 }
 
 func retryableStatus(status int) bool {

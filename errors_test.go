@@ -21,6 +21,10 @@ func TestRedactURL(t *testing.T) {
 		{"http://h/a?X-Api-Key=k&live=sse", "http://h/a?X-Api-Key=REDACTED&live=sse"},
 		{"http://h/a?access_token=t#frag", "http://h/a?access_token=REDACTED"},
 		{"http://u:p@h/%zz?token=x", "http://REDACTED@h/%zz"},
+		{"user:pass@h/v1/stream/a", "REDACTED@h/v1/stream/a"},
+		{"user@h/v1/stream/a?token=abc", "REDACTED@h/v1/stream/a?token=REDACTED"},
+		{"orders", "orders"},
+		{"a/b@c", "a/b@c"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got := redactURL(tc.in)
@@ -79,5 +83,18 @@ func TestIsRetryable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, IsRetryable(tc.err))
 		})
+	}
+}
+
+func TestScrubSecrets(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"Bearer s3cr3t-token", "s3cr3t-token", "hunter22"}
+	for _, tc := range []struct{ in, want string }{
+		{"bad auth: Bearer s3cr3t-token", "bad auth: REDACTED"},
+		{"token s3cr3t-token and hunter22", "token REDACTED and REDACTED"},
+		{"cut short: s3cr3t-to", "cut short: REDACTED"},
+		{"nothing here", "nothing here"},
+	} {
+		require.Equal(t, tc.want, scrubSecrets(tc.in, secrets), tc.in)
 	}
 }

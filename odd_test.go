@@ -292,3 +292,25 @@ func TestUserCheckRedirectConsulted(t *testing.T) {
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 1, mt.GetTotalCallCount())
 }
+
+// The Node reference server answers a producer duplicate with 204 and the
+// producer headers but no Stream-Next-Offset; a first-time append must still
+// carry the offset.
+func TestProducerDuplicateWithoutOffset(t *testing.T) {
+	t.Parallel()
+	dup := map[string]string{"Producer-Epoch": "0", "Producer-Seq": "3"}
+	prod := AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "p", Seq: 3}}
+
+	c, mt := mockClient(t)
+	mt.RegisterResponder(http.MethodPost, mockBase+"s", reply(http.StatusNoContent, dup, ""))
+	res, err := c.Append(context.Background(), "s", []byte("x"), prod)
+	require.NoError(t, err)
+	require.True(t, res.Duplicate)
+	require.Equal(t, Offset(""), res.NextOffset)
+	require.Equal(t, int64(3), res.ProducerSeq)
+
+	c, mt = mockClient(t)
+	mt.RegisterResponder(http.MethodPost, mockBase+"s", reply(http.StatusOK, dup, ""))
+	_, err = c.Append(context.Background(), "s", []byte("x"), prod)
+	require.ErrorIs(t, err, ErrProtocol, "a 200 producer append without an offset")
+}

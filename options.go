@@ -90,6 +90,7 @@ type config struct {
 	httpClient  *http.Client
 	headers     http.Header
 	headerFunc  HeaderFunc
+	queryFunc   QueryFunc // params.go
 	logger      *slog.Logger
 	retry       RetryPolicy
 	timeout     time.Duration // 0 = none

@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -34,6 +35,19 @@ func redactURL(raw string) string {
 	if u.User != nil {
 		u.User = url.User("REDACTED")
 	}
+	// Without "//", "user:pass@host/x" parses as scheme "user" with the
+	// opaque part "pass@host/x", and "user@host/x" as a path: userinfo
+	// either way, so drop what stands before the '@' of the first segment.
+	if u.Opaque != "" || (u.Scheme == "" && u.Host == "") {
+		rest := u.Opaque
+		if rest == "" {
+			rest = u.Path
+		}
+		first, _, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndexByte(first, '@'); i >= 0 {
+			u.Scheme, u.Opaque, u.Path, u.RawPath = "", "", "REDACTED@"+rest[i+1:], ""
+		}
+	}
 	u.Fragment, u.RawFragment = "", ""
 	if u.RawQuery != "" {
 		q := u.Query()
@@ -62,4 +76,80 @@ func isSecretKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// requestSecrets lists the credential values a request carried: every value
+// of a header that is not part of the protocol or of plain HTTP framing
+// (Authorization also without its scheme word), the URL's userinfo, and
+// secret-looking query values. A server that echoes them in an error body
+// must not put them into an error string (see scrubSecrets).
+func requestSecrets(req *http.Request) []string {
+	if req == nil {
+		return nil
+	}
+	var out []string
+	add := func(v string) {
+		if v = strings.TrimSpace(v); len(v) >= minSecretLen {
+			out = append(out, v)
+		}
+	}
+	for k, vs := range req.Header {
+		if !mayCarrySecret(k) {
+			continue
+		}
+		for _, v := range vs {
+			add(v)
+			if _, tok, ok := strings.Cut(v, " "); ok {
+				add(tok)
+			}
+		}
+	}
+	if u := req.URL; u != nil {
+		if u.User != nil {
+			add(u.User.Username())
+			if p, ok := u.User.Password(); ok {
+				add(p)
+			}
+		}
+		for k, vs := range u.Query() {
+			if isSecretKey(k) {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// minSecretLen is the shortest value scrubSecrets removes: shorter ones
+// would blank out ordinary words of a message.
+const minSecretLen = 4
+
+// mayCarrySecret reports whether a request header may hold a credential:
+// anything but the protocol's own headers and plain HTTP framing.
+func mayCarrySecret(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	switch name {
+	case "Content-Type", "Content-Length", "Accept", "Accept-Encoding", "User-Agent", "If-None-Match", "Connection", "Transfer-Encoding":
+		return false
+	}
+	return !strings.HasPrefix(name, "Stream-") && !strings.HasPrefix(name, "Producer-")
+}
+
+// scrubSecrets replaces every secret in msg by REDACTED, and cuts a
+// message that ends in the first bytes of a secret (an excerpt cut short).
+func scrubSecrets(msg string, secrets []string) string {
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "REDACTED")
+	}
+	for _, s := range secrets {
+		for n := len(s) - 1; n >= minSecretLen-1; n-- {
+			if strings.HasSuffix(msg, s[:n]) {
+				msg = msg[:len(msg)-n] + "REDACTED"
+				break
+			}
+		}
+	}
+	return msg
 }

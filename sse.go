@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/durablego/durable/internal/protocol"
 	"github.com/durablego/durable/internal/sse"
@@ -148,7 +149,7 @@ func (s *SSEStream) next() (Chunk, error) {
 	for {
 		ev, err := s.events.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 				return Chunk{}, fmt.Errorf("%w (%w)", ErrDisconnected, err)
 			}
 			if sseTooLarge(err) {

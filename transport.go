@@ -34,6 +34,9 @@ type response struct {
 	header http.Header
 	body   []byte         // read body (non-stream calls; an excerpt for non-2xx)
 	raw    *http.Response // stream calls only, 2xx: open body the caller must close
+	// secrets are the credential values the last attempt carried, scrubbed
+	// from any excerpt of the body that goes into an error.
+	secrets []string
 }
 
 // attemptState is the per-call state the retryablehttp hooks share.
@@ -69,6 +72,9 @@ func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 		return nil, c.opError(cl, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err))
 	}
 	req.Header = h
+	if err := c.applyQuery(ctx, req.Request, cl.url); err != nil {
+		return nil, c.opError(cl, 0, err)
+	}
 	st := &attemptState{c: c, call: cl, ctx: ctx, start: time.Now()}
 	retryMax := 0
 	if cl.retry {
@@ -102,7 +108,7 @@ func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 		}
 		return nil, c.opError(cl, 0, err)
 	}
-	out := &response{status: resp.StatusCode, header: resp.Header}
+	out := &response{status: resp.StatusCode, header: resp.Header, secrets: requestSecrets(resp.Request)}
 	if cl.stream {
 		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 			out.raw = resp
@@ -172,7 +178,7 @@ func (st *attemptState) prepareRetry(req *http.Request) error {
 		return err
 	}
 	req.Header = h
-	return nil
+	return st.c.applyQuery(st.ctx, req, st.call.url)
 }
 
 // checkRetry is the retryablehttp CheckRetry of one call.
@@ -223,7 +229,7 @@ func (st *attemptState) retryable(resp *http.Response, err error) (bool, time.Du
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrResponseTooLarge), errors.Is(err, ErrCrossHostRedirect), errors.Is(err, ErrProtocol),
-			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), isTLSConfigError(err):
 			return false, 0
 		case isDialError(err):
 			return true, 0

@@ -78,7 +78,9 @@ var (
 // Stream-Next-Offset right after the batch holding it was appended: reading
 // from it returns only data after the message. When a retry is answered as
 // a duplicate (the first attempt landed but its response was lost), the
-// server reports its current tail, which can be later than that.
+// server reports its current tail, which can be later than that, or no
+// offset at all (the Node reference server omits it): the Ack then reports
+// an empty Offset, and LastAcked keeps the last offset a server reported.
 //
 // Memory is bounded by the buffer options: messages waiting, batched and in
 // flight all count until their batch settles.
@@ -754,7 +756,7 @@ func (w *Writer[T]) settleLocked(b *wbatch, err error) {
 	}
 	if err == nil {
 		w.confirmed = true
-		if b.seq > w.lastAckedSeq {
+		if b.seq > w.lastAckedSeq && b.off != "" {
 			w.lastAckedSeq, w.lastAcked = b.seq, b.off
 		}
 	} else if w.err == nil {

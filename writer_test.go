@@ -876,7 +876,9 @@ func TestWriterAttemptTimeoutRetried(t *testing.T) {
 	_, err = w.WriteSync(context.Background(), 1)
 	require.NoError(t, err)
 	require.NoError(t, w.Close(context.Background()))
-	require.Equal(t, 2, e.posts())
+	// At least the hung attempt and its retry; on a loaded machine the retry
+	// may time out too and be sent again. Either way the message lands once.
+	require.GreaterOrEqual(t, e.posts(), 2)
 	msgs, _ := e.readJSON(t)
 	require.Len(t, msgs, 1)
 }

@@ -1,9 +1,43 @@
-// Command durable is the Durable Streams command-line tool.
+// Command durable is the Durable Streams command-line tool. It talks to any
+// Durable Streams server over HTTP.
 //
 //	durable <command> [flags] [args]
 //
-// Commands are registered in the commands table; each lives in its own file
-// (serve.go, ...) and parses its own flags with the standard flag package.
+// Commands: serve, create, append, tail, head, close, delete. Run
+// "durable <command> --help" for the flags and promises of each.
+//
+// # Streams
+//
+// A stream is named by a full http(s) URL, or by a path resolved against
+// --server (or $DURABLE_SERVER when --server is not given): a relative path
+// such as "orders" is appended to the server URL, whose path defaults to
+// /v1/stream/ when it has none (the layout of "durable serve" and of the
+// reference server); a path starting with "/" is taken from the server's root.
+//
+// # Authentication
+//
+// --header 'Name: value' (repeatable) adds a header to every request.
+// $DURABLE_TOKEN, when set, adds "Authorization: Bearer $DURABLE_TOKEN" unless
+// an Authorization header was given with --header.
+//
+// # Flags and arguments
+//
+// Flags may come before or after the positional arguments, and may be mixed
+// with them: "durable tail orders --from now" and "durable tail --from now
+// orders" are the same. A lone "--" ends the flags: everything after it is a
+// positional argument, even if it starts with "-".
+//
+// # Output and exit codes
+//
+// Data (messages, offsets, metadata) goes to stdout; status, progress and
+// errors go to stderr only. The exit code is 0 on success (for tail also when
+// the stream ends, being closed), 1 on an error, 2 on a usage error (an unknown
+// command or flag, a missing or malformed argument).
+//
+// Commands parse their flags with the standard library's flag package rather
+// than a CLI framework: the command surface is small (a handful of commands
+// with a few flags each), and flag keeps the module's dependency list to the
+// two runtime dependencies the design allows.
 package main
 
 import (
@@ -15,6 +49,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -27,14 +62,21 @@ type command struct {
 	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-// commands is the subcommand table. Later commands (create, append, tail,
-// head, close, delete) add themselves from their own files via register.
+// commands is the subcommand table; each command adds itself from its own
+// file via register.
 var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }
 
 // errUsage marks an error whose usage text the command already printed.
 var errUsage = errors.New("usage")
+
+// Exit codes.
+const (
+	exitOK    = 0 // success, or a tail that reached the end of a closed stream
+	exitError = 1 // the operation failed
+	exitUsage = 2 // bad command line
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,40 +87,45 @@ func main() {
 
 // run dispatches to a subcommand and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" {
+			// "durable help tail" is "durable tail --help".
+			if c, ok := commands[args[1]]; ok {
+				return exitCodeOf(c, c.run(ctx, []string{"--help"}, stdout, stderr), stderr)
+			}
+		}
 		usage(stderr)
 		if len(args) == 0 {
-			return 2
+			return exitUsage
 		}
-		return 0
+		return exitOK
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "durable: unknown command %q\n", args[0])
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintf(stderr, "durable %s: %v\n", c.name, err)
-		}
-		return exitCode(err)
-	}
-	return 0
+	return exitCodeOf(c, c.run(ctx, args[1:], stdout, stderr), stderr)
 }
 
-func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
-		return 2
+// exitCodeOf reports err (unless it is a usage error, already reported) and
+// maps it to an exit code.
+func exitCodeOf(c command, err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	default:
+		// Client errors read "durable: op URL: ..."; drop the repeated prefix.
+		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, strings.TrimPrefix(err.Error(), "durable: "))
+		return exitError
 	}
-	return 1
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: durable <command> [flags]")
+	fmt.Fprintln(w, "usage: durable <command> [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -86,8 +133,18 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprint(w, `
+A stream is a full http(s) URL, or a path resolved against --server or
+$DURABLE_SERVER (a server URL without a path means /v1/stream/).
+Auth: --header 'Name: value' (repeatable); $DURABLE_TOKEN sends a bearer token.
+Flags may come before or after arguments; "--" ends the flags.
+Data goes to stdout; status and errors to stderr.
+Exit codes: 0 ok (tail: also the end of a closed stream), 1 error, 2 usage.
+
+Run "durable <command> --help" for a command's flags.
+`)
 }
 
 // newFlagSet returns a flag set for a subcommand that reports errors to
@@ -98,7 +155,8 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, mapping a parse failure to errUsage.
+// parseFlags parses args, mapping a parse failure to errUsage. Positional
+// arguments are left in fs.Args(); use parseArgs to allow flags after them.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,4 +165,73 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	return nil
+}
+
+// newCommandFlags returns a flag set for a subcommand that reports errors
+// to stderr instead of exiting. Its usage (printed for --help and after a
+// flag error) is the synopsis, then help (the command's promises), then the
+// flags.
+func newCommandFlags(name, synopsis, help string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("durable "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: durable %s %s\n", name, synopsis)
+		if help != "" {
+			fmt.Fprintf(stderr, "\n%s\n", strings.TrimSpace(help))
+		}
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseArgs parses args, mapping a parse failure to errUsage. Flags may
+// come before, between or after positional arguments (the flag package
+// alone stops at the first positional argument, so parsing resumes after
+// each one); a "--" in flag position ends the flags. It returns the
+// positional arguments in order.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if endedByDashDash(fs, args, rest) {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// endedByDashDash reports whether fs.Parse(args) stopped at a "--"
+// terminator (rather than at a positional argument or the end), telling a
+// terminator from a "--" that was the value of the flag before it.
+func endedByDashDash(fs *flag.FlagSet, args, rest []string) bool {
+	i := len(args) - len(rest) - 1 // index of the last consumed argument
+	if i < 0 || args[i] != "--" {
+		return false
+	}
+	if i == 0 {
+		return true
+	}
+	prev := args[i-1]
+	if !strings.HasPrefix(prev, "-") || prev == "-" || prev == "--" || strings.Contains(prev, "=") {
+		return true
+	}
+	f := fs.Lookup(strings.TrimLeft(prev, "-"))
+	if f == nil {
+		return true
+	}
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return true
+	}
+	return false // "--" was the value of the flag prev
 }

@@ -1,22 +1,29 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/durablego/durable/testserver"
 )
+
+// binary is the durable command built once by TestMain; the tests drive it as
+// a real process.
+var binary string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("DURABLE_TEST_RUN_MAIN") == "1" {
@@ -25,225 +32,126 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	goleak.VerifyTestMain(m)
-}
-
-func TestUsageAndUnknownCommand(t *testing.T) {
-	cases := []struct {
-		args []string
-		code int
-		want string
-	}{
-		{nil, 2, "usage: durable"},
-		{[]string{"help"}, 0, "serve"},
-		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"serve", "--no-such-flag"}, 2, "flag provided but not defined"},
-		{[]string{"serve", "extra"}, 2, "unexpected argument"},
-		{[]string{"serve", "--addr", "256.0.0.1:bad"}, 1, "durable serve:"},
-		{[]string{"serve", "--tls-cert", "x.pem"}, 2, "go together"},
-		{[]string{"serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, 1, "no such file"},
-	}
-	for _, tc := range cases {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := run(context.Background(), tc.args, &out, &errb)
-			if code != tc.code || !strings.Contains(errb.String()+out.String(), tc.want) {
-				t.Fatalf("code %d, stderr %q; want %d and %q", code, errb.String(), tc.code, tc.want)
-			}
-		})
-	}
-}
-
-func TestServeInProcess(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--long-poll-timeout", "1h", "--data-dir", t.TempDir()}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
+	dir, err := os.MkdirTemp("", "durable-cli-test")
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	base := strings.TrimSpace(line)
-	if !strings.HasPrefix(base, "http://127.0.0.1:") {
-		t.Fatalf("first line %q", line)
+	binary = filepath.Join(dir, "durable")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
 	}
-	req, _ := http.NewRequest("PUT", base+"/v1/stream/x", strings.NewReader("hi"))
-	req.Header.Set("Content-Type", "text/plain")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building durable:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
-	res.Body.Close()
-	if res.StatusCode != 201 {
-		t.Fatalf("PUT status %d", res.StatusCode)
-	}
-	// A waiting long-poll must not hold up shutdown.
-	lp := make(chan error, 1)
-	go func() {
-		res, err := http.Get(base + "/v1/stream/x?offset=now&live=long-poll")
-		if err == nil {
-			res.Body.Close()
-		}
-		lp <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // let the long-poll arrive (test only)
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit code %d", code)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	<-lp
-	http.DefaultClient.CloseIdleConnections()
-	_, _ = io.Copy(io.Discard, pr)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
 }
 
-func TestServeSignals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "DURABLE_TEST_RUN_MAIN=1", "DURABLE_TEST_ARGS=serve --addr 127.0.0.1:0 --faults")
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil || !strings.HasPrefix(line, "http://127.0.0.1:") {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatalf("first line %q: %v", line, err)
-			}
-			res, err := http.Get(strings.TrimSpace(line) + "/__ds/testserver/requests")
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
-			if res.StatusCode != 200 {
-				t.Fatalf("--faults control API status %d", res.StatusCode)
-			}
-			http.DefaultClient.CloseIdleConnections()
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			errc := make(chan error, 1)
-			go func() { errc <- cmd.Wait() }()
-			select {
-			case err := <-errc:
-				if err != nil {
-					t.Fatalf("exit after %v: %v", sig, err)
-				}
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-errc
-				t.Fatalf("no exit after %v", sig)
-			}
-		})
-	}
+// result is the outcome of one run of the binary.
+type result struct {
+	stdout, stderr string
+	code           int
 }
 
-// startChild runs `durable serve` in a child process (this test binary
-// re-executed) and returns its base URL.
-func startChild(t *testing.T, args string) (*exec.Cmd, string) {
+// cli describes how to run the binary: environment and stdin.
+type cli struct {
+	env   []string // extra KEY=VALUE
+	stdin io.Reader
+	dir   string
+}
+
+// run runs the binary with args and waits for it (at most 30 s).
+func (c cli) run(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DURABLE_TEST_RUN_MAIN=1", "DURABLE_TEST_ARGS="+args)
-	stdout, err := cmd.StdoutPipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = c.environ()
+	cmd.Dir = c.dir
+	cmd.Stdin = c.stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
 	if err != nil {
-		t.Fatal(err)
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "running %v: %v", args, err)
+		code = ee.ExitCode()
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("serve printed %q: %v", line, err)
-	}
-	return cmd, strings.TrimSpace(line)
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
-// TestServeKillKeepsAcknowledgedAppends: every append acknowledged before a
-// SIGKILL is served after a restart on the same data directory.
-func TestServeKillKeepsAcknowledgedAppends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
-	dir := t.TempDir()
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	defer client.CloseIdleConnections()
-	do := func(method, u, ct, body string) (int, error) {
-		req, _ := http.NewRequest(method, u, strings.NewReader(body))
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		res.Body.Close()
-		return res.StatusCode, nil
-	}
-	cmd, base := startChild(t, "serve --addr 127.0.0.1:0 --data-dir "+dir)
-	u := base + "/v1/stream/k"
-	if code, err := do("PUT", u, "application/json", ""); err != nil || code != 201 {
-		t.Fatalf("create: %d %v", code, err)
-	}
-	// Append from a goroutine while the server is killed mid-stream.
-	acked := make(chan int, 10000)
-	go func() {
-		defer close(acked)
-		for i := 0; ; i++ {
-			code, err := do("POST", u, "application/json", `{"n":`+strconv.Itoa(i)+`}`)
-			if err != nil || code != 204 {
-				return
-			}
-			acked <- i
-		}
-	}()
-	n := 0
-	for range acked {
-		if n++; n == 200 {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
+// environ is the test process's environment without DURABLE_* variables,
+// plus c.env.
+func (c cli) environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DURABLE_") {
+			env = append(env, kv)
 		}
 	}
-	_ = cmd.Wait()
-	client.CloseIdleConnections()
-
-	cmd2, base2 := startChild(t, "serve --addr 127.0.0.1:0 --data-dir "+dir)
-	defer func() {
-		_ = cmd2.Process.Signal(syscall.SIGTERM)
-		_ = cmd2.Wait()
-	}()
-	res, err := client.Get(base2 + "/v1/stream/k?offset=-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []map[string]int
-	err = json.NewDecoder(res.Body).Decode(&got)
-	res.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) < n {
-		t.Fatalf("%d messages after restart, %d were acknowledged", len(got), n)
-	}
-	for i, m := range got {
-		if m["n"] != i {
-			t.Fatalf("message %d is %v", i, m)
-		}
-	}
-	client.CloseIdleConnections()
+	// A race-enabled binary sleeps 1 s at exit by default.
+	env = append(env, "GORACE=atexit_sleep_ms=0 halt_on_error=1")
+	return append(env, c.env...)
 }
+
+// withServer returns a cli whose $DURABLE_SERVER is srv.
+func withServer(srv *testserver.Server) cli {
+	return cli{env: []string{envServer + "=" + srv.URL()}}
+}
+
+// newServer starts an in-process testserver closed at the end of the test.
+func newServer(t *testing.T, opts ...testserver.Option) *testserver.Server {
+	t.Helper()
+	srv := testserver.New(append([]testserver.Option{testserver.WithLongPollTimeout(500 * time.Millisecond)}, opts...)...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// ok runs the binary and requires exit 0.
+func (c cli) ok(t *testing.T, args ...string) result {
+	t.Helper()
+	r := c.run(t, args...)
+	require.Equal(t, 0, r.code, "durable %v\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+	return r
+}
+
+// withStdin returns a copy of c reading stdin from s.
+func (c cli) withStdin(s string) cli {
+	c.stdin = strings.NewReader(s)
+	return c
+}
+
+func fmtInt(i int) string { return fmt.Sprint(i) }
+
+// withStdinReader returns a copy of c reading stdin from r.
+func (c cli) withStdinReader(r io.Reader) cli {
+	c.stdin = r
+	return c
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process writer and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// jsonDecode decodes one JSON value from r.
+func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+func init() {
+	register(command{name: "delete", summary: "delete a stream and its data", run: runDelete})
+}
+
+const deleteHelp = `Deletes the stream and its data (DELETE). Deleting a stream that does not
+exist is an error (exit 1).
+
+` + connHelp
+
+func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const name = "delete"
+	fs := newCommandFlags(name, "STREAM [flags]", deleteHelp, stderr)
+	var conn connFlags
+	conn.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr(stderr, name, "want exactly one STREAM, got %d arguments", len(pos))
+	}
+	cl, stream, err := conn.connect(pos[0], stderr, name)
+	if err != nil {
+		return err
+	}
+	if err := cl.Delete(ctx, stream); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "deleted %s\n", redact(stream))
+	return nil
+}

@@ -1,0 +1,214 @@
+package durable_test
+
+// The README's code snippets. Each Example body below is pasted verbatim into
+// README.md (the copies live in examples/SNIPPETS.md, which
+// TestReadmeSnippets keeps in step), so the README's code compiles and its
+// output is checked by `go test`.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/durablego/durable"
+	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
+)
+
+// Tail a stream, saving the position in an offset file; a restarted reader
+// resumes right after the last message it committed.
+func ExampleReader_resume() {
+	srv := testserver.New() // any Durable Streams server will do
+	defer srv.Close()
+	ctx := context.Background()
+	client, _ := durable.NewClient(srv.StreamURL(""))
+	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+		Data: []byte(`[{"id":1},{"id":2},{"id":3}]`), Closed: true})
+	dir, _ := os.MkdirTemp("", "orders")
+	defer os.RemoveAll(dir)
+
+	type Order struct{ ID int }
+	for run := 1; run <= 2; run++ { // run 2: the service after a restart
+		store, err := offsetstore.OpenFile(filepath.Join(dir, "orders.offsets"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		r, _ := durable.NewReader[Order](client, "orders", durable.WithStore(store))
+		for m, err := range r.Messages(ctx) { // live; ends if the stream is closed
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("run %d: order %d\n", run, m.Value.ID)
+			if err := r.Commit(ctx, m); err != nil { // handled: not delivered again
+				log.Fatal(err)
+			}
+			if run == 1 && m.Value.ID == 2 {
+				break // stop (a crash here would lose nothing committed)
+			}
+		}
+		r.Close()
+		store.Close()
+	}
+	// Output:
+	// run 1: order 1
+	// run 1: order 2
+	// run 2: order 3
+}
+
+// Append from many goroutines, each through its own idempotent Writer: its
+// batches are retried safely and land in the order it wrote them.
+func ExampleWriter_workers() {
+	srv := testserver.New()
+	defer srv.Close()
+	ctx := context.Background()
+	client, _ := durable.NewClient(srv.StreamURL(""))
+	client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"})
+	epochs := offsetstore.NewMemory() // offsetstore.OpenFile(...) to survive restarts
+
+	type Job struct{ Worker, N int }
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			w, err := durable.NewWriter[Job](client, "jobs",
+				durable.WithProducerID(fmt.Sprintf("worker-%d", i)), // stable name...
+				durable.WithEpochStore(epochs))                      // ...+ epoch: a restart fences its zombie
+			if err != nil {
+				log.Fatal(err)
+			}
+			for n := range 1000 {
+				if err := w.Write(ctx, Job{Worker: i, N: n}); err != nil {
+					log.Fatal(err)
+				}
+			}
+			if err := w.Close(ctx); err != nil { // waits until all landed, or reports the loss
+				log.Fatal(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	r, _ := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
+	defer r.Close()
+	count := 0
+	for range r.Messages(ctx) {
+		count++
+	}
+	fmt.Println(count, "jobs")
+	// Output: 3000 jobs
+}
+
+// Test your own code against an in-process server, with faults injected.
+func Example_testserver() {
+	// publish is the code under test.
+	publish := func(ctx context.Context, c *durable.Client, order string) error {
+		w, err := durable.NewWriter[string](c, "orders")
+		if err != nil {
+			return err
+		}
+		defer w.Close(ctx)
+		_, err = w.WriteSync(ctx, order)
+		return err
+	}
+
+	srv := testserver.New() // like httptest.NewServer; in a test: t.Cleanup(srv.Close)
+	defer srv.Close()
+	ctx := context.Background()
+	client, _ := durable.NewClient(srv.StreamURL(""))
+	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"})
+
+	// The first two appends get 503: publish must retry (safely: writers are idempotent).
+	srv.InjectFault(testserver.Fault{Path: "orders", Method: http.MethodPost, Status: 503, Count: 2})
+	err := publish(ctx, client, "order-1")
+	fmt.Println("publish:", err, "| POSTs:", srv.Requests("orders", http.MethodPost))
+
+	client.Delete(ctx, "orders")
+	err = publish(ctx, client, "order-2")
+	fmt.Println("deleted stream:", errors.Is(err, durable.ErrNotFound))
+	// Output:
+	// publish: <nil> | POSTs: 3
+	// deleted stream: true
+}
+
+// readmeSnippets are the Examples above whose bodies are the README's code,
+// in README order, with the heading and imports shown above each.
+var readmeSnippets = []struct{ example, heading, imports string }{
+	{"ExampleReader_resume", "Tailing with resume",
+		"context fmt log os path/filepath github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
+	{"ExampleWriter_workers", "Appending from workers",
+		"context fmt log sync github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
+	{"Example_testserver", "Testing your own code with testserver",
+		"context errors fmt net/http github.com/durablego/durable github.com/durablego/durable/testserver"},
+}
+
+// snippetBody returns the body of function name in the Go file src, without
+// its braces and with one level of indentation removed.
+func snippetBody(t *testing.T, src []byte, name string) string {
+	t.Helper()
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "", src, parser.ParseComments)
+	require.NoError(t, err)
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != name {
+			continue
+		}
+		body := string(src[fset.Position(fn.Body.Lbrace).Offset+1 : fset.Position(fn.Body.Rbrace).Offset])
+		body = strings.TrimPrefix(body, "\n")
+		var b strings.Builder
+		for _, line := range strings.SplitAfter(body, "\n") {
+			b.WriteString(strings.TrimPrefix(line, "\t"))
+		}
+		return b.String()
+	}
+	t.Fatalf("no func %s", name)
+	return ""
+}
+
+// TestReadmeSnippets checks that examples/SNIPPETS.md holds exactly the
+// bodies of the README Examples (DURABLE_UPDATE_SNIPPETS=1 rewrites it).
+// Each snippet must also appear verbatim in every file of mustContain.
+func TestReadmeSnippets(t *testing.T) {
+	t.Parallel()
+	mustContain := []string{"README.md"}
+	src, err := os.ReadFile("example_readme_test.go")
+	require.NoError(t, err)
+	var b strings.Builder
+	b.WriteString("# README snippets\n\n" +
+		"Generated from the Example functions in `example_readme_test.go`, which `go test` runs\n" +
+		"and checks against their `// Output:` comments. Paste each block into README.md verbatim;\n" +
+		"`TestReadmeSnippets` fails when this file and the Examples differ\n" +
+		"(`DURABLE_UPDATE_SNIPPETS=1 go test -run TestReadmeSnippets .` rewrites it).\n")
+	var blocks []string
+	for _, s := range readmeSnippets {
+		block := "```go\n" + snippetBody(t, src, s.example) + "```\n"
+		blocks = append(blocks, block)
+		fmt.Fprintf(&b, "\n## %s\n\nFrom `%s`; imports: `%s`\n\n%s", s.heading, s.example, strings.ReplaceAll(s.imports, " ", "`, `"), block)
+	}
+	const path = "examples/SNIPPETS.md"
+	if os.Getenv("DURABLE_UPDATE_SNIPPETS") == "1" {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, b.String(), string(got), "%s is stale: DURABLE_UPDATE_SNIPPETS=1 go test -run TestReadmeSnippets .", path)
+	for _, file := range mustContain {
+		data, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for i, block := range blocks {
+			assert.Contains(t, string(data), block, "%s lacks the snippet of %s", file, readmeSnippets[i].example)
+		}
+	}
+}

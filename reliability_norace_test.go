@@ -1,0 +1,6 @@
+//go:build !race
+
+package durable
+
+// raceEnabled: see reliability_race_test.go.
+const raceEnabled = false
