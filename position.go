@@ -22,8 +22,11 @@ type Position = offsetstore.Position
 // when a is before b, 0 when they are equal and +1 when a is after b.
 // Offsets compare lexicographically (PROTOCOL.md §8), the start sentinel
 // "-1" before every real offset, then Skip decides. Meta is ignored.
-// Because a Reader normalises a batch's last position to (next offset, 0),
-// the positions of one stream's messages are totally ordered this way.
+// The positions one Reader delivers, across restarts on the same store,
+// increase strictly in this order (a batch's last position is normalised to
+// (next offset, 0)). Positions from different readers need not compare
+// consistently: (offset, skip) names a message relative to where a read
+// started, and two readers may start reads at different offsets.
 // The "now" sentinel names no fixed place and must not be compared.
 func ComparePositions(a, b Position) int {
 	if a.Offset != b.Offset {
