@@ -287,6 +287,7 @@ func rateLine(w io.Writer, landed *atomic.Int64) (stop func()) {
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
 		began, last, lastAt := time.Now(), int64(0), time.Now()
+		fmt.Fprint(w, "\r\033[Kworker: starting")
 		for {
 			select {
 			case <-done:
