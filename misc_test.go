@@ -127,7 +127,7 @@ func FuzzRedactURL(f *testing.F) {
 	})
 }
 
-func FuzzMiniParser(f *testing.F) {
+func FuzzEventParser(f *testing.F) {
 	f.Add("event: data\ndata: x\n\nevent: control\ndata: {}\n\n")
 	f.Add("data:a\r\rdata:b\r\n\r\n:c\n")
 	f.Fuzz(func(t *testing.T, in string) {
