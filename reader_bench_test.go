@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -214,55 +212,4 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	})
 	_ = sink
-}
-
-// BenchmarkReaderLatency: append-to-delivery latency of a live Reader, one
-// message at a time: from just before Append to Next returning it.
-func BenchmarkReaderLatency(b *testing.B) {
-	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE} {
-		b.Run(string(mode), func(b *testing.B) {
-			_, c := benchServer(b)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if _, err := c.Create(ctx, "lat", CreateOptions{ContentType: "application/json"}); err != nil {
-				b.Fatal(err)
-			}
-			r, err := NewReader[benchRec](c, "lat", WithLive(mode))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			got := make(chan time.Time, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					if _, err := r.Next(ctx); err != nil {
-						return
-					}
-					got <- time.Now()
-				}
-			}()
-			time.Sleep(50 * time.Millisecond) // let the reader catch up and go live
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				body := []byte(`{"id":` + strconv.Itoa(i) + `,"name":"x","ok":true}`)
-				t0 := time.Now()
-				if _, err := c.Append(ctx, "lat", body, AppendOptions{ContentType: "application/json"}); err != nil {
-					b.Fatal(err)
-				}
-				t1 := <-got
-				lat = append(lat, t1.Sub(t0))
-			}
-			b.StopTimer()
-			cancel()
-			<-done
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
-			b.ReportMetric(float64(r.Stats().Retries), "retries")
-		})
-	}
 }
