@@ -301,32 +301,40 @@ func BenchmarkWriterPaired(b *testing.B) {
 }
 
 func pairedWriter(b *testing.B, round int, size int64, sdk, ceil func(benchTB) writerRun) {
-	var dSDK, dCeil time.Duration
+	var dSDK, dCeil, cSDK, cCeil time.Duration
 	var allocs uint64
 	// Each round runs on a fresh server (and stream), set up untimed and
 	// closed after it, so that memory does not grow with b.N.
-	timed := func(prep func(benchTB) writerRun, d *time.Duration, m *uint64) {
+	timed := func(prep func(benchTB) writerRun, d, cpu *time.Duration, m *uint64) {
 		sc := &benchScope{B: b}
 		defer sc.close()
 		run := prep(sc)
 		runtime.GC()
 		m0 := mallocs()
-		t0 := time.Now()
+		t0 := startClock()
 		run(b, round)
-		*d += time.Since(t0)
+		*d += time.Since(t0.wall)
+		*cpu += processCPU() - t0.cpu
 		if m != nil {
 			*m += mallocs() - m0
 		}
 	}
 	for i := 0; i < b.N; i++ {
-		timed(sdk, &dSDK, &allocs)
-		timed(ceil, &dCeil, nil)
+		timed(sdk, &dSDK, &cSDK, &allocs)
+		timed(ceil, &dCeil, &cCeil, nil)
 	}
 	msgs := float64(round * b.N)
 	b.ReportMetric(msgs/dSDK.Seconds(), "sdk-msgs/s")
 	b.ReportMetric(msgs/dCeil.Seconds(), "ceiling-msgs/s")
 	b.ReportMetric(msgs*float64(size)/dSDK.Seconds()/1e6, "sdk-MB/s")
 	b.ReportMetric(dCeil.Seconds()/dSDK.Seconds(), "sdk/ceiling")
+	// CPU of the whole process (client and in-process server) per
+	// message: steadier than wall time when other work shares the machine.
+	if cSDK > 0 && cCeil > 0 {
+		b.ReportMetric(float64(cSDK.Nanoseconds())/msgs, "sdk-cpu-ns/msg")
+		b.ReportMetric(float64(cCeil.Nanoseconds())/msgs, "ceiling-cpu-ns/msg")
+		b.ReportMetric(cCeil.Seconds()/cSDK.Seconds(), "sdk/ceiling-cpu")
+	}
 	// Client and in-process server together; the ceiling's client
 	// allocates next to nothing per message.
 	b.ReportMetric(float64(allocs)/msgs, "allocs/msg")
