@@ -49,7 +49,7 @@ port=$((20000 + RANDOM % 20000))
 "$tmp/durable" serve -addr "127.0.0.1:$port" >"$tmp/serve.log" 2>&1 &
 srv=$!
 base="http://127.0.0.1:$port/v1/stream/"
-for _ in $(seq 50); do curl -fs -o /dev/null "${base%v1/stream/}" 2>/dev/null && break; [ -s "$tmp/serve.log" ] && break; sleep 0.1; done
+for _ in $(seq 50); do curl -s -o /dev/null "$base" && break; sleep 0.1; done
 sleep 0.5
 "$tmp/goclient" fill "$base" catchup 1000000
 : > "$out/ts-vs-go.txt"
