@@ -56,6 +56,9 @@ func benchEnv(b benchTB, contentType string) (*testserver.Server, *Client) {
 	b.Helper()
 	srv := testserver.New()
 	b.Cleanup(srv.Close)
+	if sc, ok := b.(*benchScope); ok {
+		sc.srv = srv
+	}
 	c, err := NewClient(srv.StreamURL(""), WithHTTPClient(&http.Client{Transport: benchTransport()}))
 	if err != nil {
 		b.Fatal(err)
@@ -303,12 +306,14 @@ func BenchmarkWriterPaired(b *testing.B) {
 func pairedWriter(b *testing.B, round int, size int64, sdk, ceil func(benchTB) writerRun) {
 	var dSDK, dCeil, cSDK, cCeil time.Duration
 	var allocs uint64
+	var postsSDK, postsCeil int
 	// Each round runs on a fresh server (and stream), set up untimed and
 	// closed after it, so that memory does not grow with b.N.
-	timed := func(prep func(benchTB) writerRun, d, cpu *time.Duration, m *uint64) {
+	timed := func(prep func(benchTB) writerRun, d, cpu *time.Duration, m *uint64, posts *int) {
 		sc := &benchScope{B: b}
 		defer sc.close()
 		run := prep(sc)
+		defer func() { *posts += sc.srv.Requests("bench", http.MethodPost) }()
 		runtime.GC()
 		m0 := mallocs()
 		t0 := startClock()
@@ -320,8 +325,8 @@ func pairedWriter(b *testing.B, round int, size int64, sdk, ceil func(benchTB) w
 		}
 	}
 	for i := 0; i < b.N; i++ {
-		timed(sdk, &dSDK, &cSDK, &allocs)
-		timed(ceil, &dCeil, &cCeil, nil)
+		timed(sdk, &dSDK, &cSDK, &allocs, &postsSDK)
+		timed(ceil, &dCeil, &cCeil, nil, &postsCeil)
 	}
 	msgs := float64(round * b.N)
 	b.ReportMetric(msgs/dSDK.Seconds(), "sdk-msgs/s")
@@ -338,6 +343,12 @@ func pairedWriter(b *testing.B, round int, size int64, sdk, ceil func(benchTB) w
 	// Client and in-process server together; the ceiling's client
 	// allocates next to nothing per message.
 	b.ReportMetric(float64(allocs)/msgs, "allocs/msg")
+	// POST requests per round beyond the ceiling's: the Writer's batches
+	// are as big as the ceiling's under load, so these are mostly
+	// sequence-gap resends of pipelined batches (and linger-sealed
+	// partial batches).
+	b.ReportMetric(float64(postsSDK-postsCeil)/float64(b.N), "extra-posts/round")
+	b.ReportMetric(float64(postsCeil)/float64(b.N), "ceiling-posts/round")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -353,6 +364,7 @@ type benchTB interface {
 type benchScope struct {
 	*testing.B
 	fns []func()
+	srv *testserver.Server // the server of the round
 }
 
 func (s *benchScope) Cleanup(f func()) { s.fns = append(s.fns, f) }
