@@ -808,7 +808,10 @@ type prefetched struct {
 // overlap with the decoding and handling of this one. It is consumed (its
 // outcome, error included, taken as that of the read) by the next fetch
 // of off, or cancelled by a fetch of anything else and by Close. The
-// request keeps the caller's context values, not its cancellation.
+// request keeps the caller's context values, not its cancellation. Its
+// answer is as of when it was sent: if it turns out to be the tail, data
+// appended (or a close) since then is seen by the read after it, as if it
+// had happened a moment later.
 func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(r.closeCtx, cancel)
