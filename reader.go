@@ -132,6 +132,10 @@ type Reader[T any] struct {
 	lazy     bool // the batch is read by dec, element by element (r.n unknown)
 	lazyDone bool
 
+	pf         *prefetched // the catch-up read of the next chunk, started early
+	pfBuf      []byte      // spare read buffer for the next prefetch
+	noPrefetch bool        // benchmarks: read one chunk at a time, as before prefetching
+
 	// Current batch.
 	data      []byte
 	spans     []jsonframe.Span
@@ -585,6 +589,7 @@ func (r *Reader[T]) wait(ctx context.Context, bo backoff.BackOff, err error) err
 
 // fetch performs one read from readPos and loads its batch.
 func (r *Reader[T]) fetch(ctx context.Context) error {
+	callerCtx := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(r.closeCtx, cancel)
@@ -598,6 +603,9 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		ch  rawChunk
 		err error
 	)
+	if liveReq {
+		r.dropPrefetch()
+	}
 	switch {
 	case sseReq:
 		if !r.ctypeSet {
@@ -612,7 +620,20 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.sseFails = 0
 	case liveReq:
 		ch, err = r.tr.get(ctx, off, LiveLongPoll, r.cursor, "")
+	case r.pf != nil && r.pf.off == off:
+		// The catch-up read of this offset was started while the last
+		// chunk was being handed out: its outcome stands for this one.
+		pf := r.pf
+		select {
+		case <-pf.done:
+		case <-ctx.Done():
+			return ctx.Err() // pf is kept for the next call
+		}
+		r.pf = nil
+		r.tr.buf, r.pfBuf = pf.buf, r.tr.buf
+		ch, err = pf.ch, pf.err
 	default:
+		r.dropPrefetch()
 		inm := ""
 		if r.etag != "" && r.etagOff == off {
 			inm = r.etag
@@ -657,6 +678,9 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.bo.Reset()
 		r.throttle.Reset()
 		r.failures = 0
+		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
+			r.prefetch(callerCtx, ch.next)
+		}
 		return nil
 	}
 	if sseReq || (r.cfg.live == LiveNone && ch.upToDate) || time.Since(begin) >= minQuickPoll {
@@ -792,6 +816,48 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 		r.readPos = Position{Offset: string(ch.next)}
 	}
 	return nil
+}
+
+// prefetched is a catch-up read started ahead of need.
+type prefetched struct {
+	off    Offset
+	done   chan struct{} // closed when ch, buf and err are set
+	cancel context.CancelFunc
+	ch     rawChunk
+	buf    []byte
+	err    error
+}
+
+// prefetch starts the catch-up GET of off in the background, into the
+// spare buffer, so that the request and the transfer of the next chunk
+// overlap with the decoding and handling of this one. It is consumed (its
+// outcome, error included, taken as that of the read) by the next fetch
+// of off, or cancelled by a fetch of anything else and by Close. The
+// request keeps the caller's context values, not its cancellation. Its
+// answer is as of when it was sent: if it turns out to be the tail, data
+// appended (or a close) since then is seen by the read after it, as if it
+// had happened a moment later.
+func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(r.closeCtx, cancel)
+	pf := &prefetched{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
+	r.pfBuf = nil
+	r.pf = pf
+	go func() {
+		defer close(pf.done)
+		defer stop()
+		defer cancel()
+		pf.ch, pf.err = r.tr.getInto(pctx, &pf.buf, off, LiveNone, "", "")
+	}()
+}
+
+// dropPrefetch cancels a prefetch that is not wanted. Its buffer is left
+// to it (and then to the garbage collector).
+func (r *Reader[T]) dropPrefetch() {
+	if r.pf != nil {
+		r.pf.cancel()
+		r.pf = nil
+	}
 }
 
 // batchError reports a JSON batch that is not a well-formed array.

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -70,10 +68,17 @@ func benchServer(b *testing.B) (*testserver.Server, *Client) {
 // catchUp reads the whole stream with a Reader[T] in live mode none and
 // returns the number of messages.
 func catchUp[T any](b *testing.B, c *Client, stream string, each func(Message[T])) int {
+	return catchUpWith(b, c, stream, false, each)
+}
+
+// catchUpWith is catchUp, with prefetching of the next chunk off when
+// noPrefetch (the Reader before prefetching was added).
+func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T])) int {
 	r, err := NewReader[T](c, stream, WithLive(LiveNone), WithManualCommit())
 	if err != nil {
 		b.Fatal(err)
 	}
+	r.noPrefetch = noPrefetch
 	defer r.Close()
 	ctx := context.Background()
 	n := 0
@@ -168,7 +173,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 	// The three, interleaved within each op, so that a noisy machine
 	// affects them alike: the ratios are the figures to quote.
 	b.Run("interleaved", func(b *testing.B) {
-		var dTyped, dRaw, dCeil time.Duration
+		var dTyped, dRaw, dCeil, dSerial time.Duration
 		timed := func(d *time.Duration, read func() int) {
 			start := time.Now()
 			if n := read(); n != benchMessages {
@@ -180,6 +185,9 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 			timed(&dTyped, func() int { return catchUp(b, c, "bench", func(m Message[benchRec]) { sink += m.Value.ID }) })
 			timed(&dCeil, func() int { return ceiling(b, hc, srv.StreamURL("bench")) })
 			timed(&dRaw, func() int { return catchUp(b, c, "bench", func(m Message[[]byte]) { sink += len(m.Value) }) })
+			timed(&dSerial, func() int {
+				return catchUpWith(b, c, "bench", true, func(m Message[benchRec]) { sink += m.Value.ID })
+			})
 		}
 		msgs := float64(benchMessages * b.N)
 		b.ReportMetric(msgs/dTyped.Seconds(), "typed-msgs/s")
@@ -189,6 +197,8 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 		b.ReportMetric(float64(size)*float64(b.N)/dCeil.Seconds()/1e6, "ceiling-MB/s")
 		b.ReportMetric(dCeil.Seconds()/dTyped.Seconds(), "typed/ceiling")
 		b.ReportMetric(dCeil.Seconds()/dRaw.Seconds(), "raw/ceiling")
+		// The typed Reader with prefetching off: before/after in one run.
+		b.ReportMetric(dCeil.Seconds()/dSerial.Seconds(), "typed-no-prefetch/ceiling")
 		b.ReportMetric(0, "ns/op")
 	})
 
@@ -214,55 +224,4 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	})
 	_ = sink
-}
-
-// BenchmarkReaderLatency: append-to-delivery latency of a live Reader, one
-// message at a time: from just before Append to Next returning it.
-func BenchmarkReaderLatency(b *testing.B) {
-	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE} {
-		b.Run(string(mode), func(b *testing.B) {
-			_, c := benchServer(b)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if _, err := c.Create(ctx, "lat", CreateOptions{ContentType: "application/json"}); err != nil {
-				b.Fatal(err)
-			}
-			r, err := NewReader[benchRec](c, "lat", WithLive(mode))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			got := make(chan time.Time, 1)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					if _, err := r.Next(ctx); err != nil {
-						return
-					}
-					got <- time.Now()
-				}
-			}()
-			time.Sleep(50 * time.Millisecond) // let the reader catch up and go live
-			lat := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				body := []byte(`{"id":` + strconv.Itoa(i) + `,"name":"x","ok":true}`)
-				t0 := time.Now()
-				if _, err := c.Append(ctx, "lat", body, AppendOptions{ContentType: "application/json"}); err != nil {
-					b.Fatal(err)
-				}
-				t1 := <-got
-				lat = append(lat, t1.Sub(t0))
-			}
-			b.StopTimer()
-			cancel()
-			<-done
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
-			b.ReportMetric(float64(r.Stats().Retries), "retries")
-		})
-	}
 }

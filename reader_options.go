@@ -210,7 +210,9 @@ func WithDedupe[T any](key func(T) string, window int) ReaderOption {
 // response body, the data between two SSE control events, and one SSE line.
 // A larger read fails with ErrResponseTooLarge (permanent). Must be > 0.
 // Default: the Client's WithMaxResponseSize (64 MiB). The Reader's heap is
-// bounded by about twice this, whatever the stream's length.
+// bounded by a small multiple of this (during catch-up it holds the read
+// being handed out and reads the next one ahead), whatever the stream's
+// length.
 func WithMaxChunkBytes(n int64) ReaderOption {
 	return readerOptionFunc(func(c *readerConfig) {
 		if n <= 0 {

@@ -75,7 +75,15 @@ func (t *readerTransport) errorf(op, u string, status int, err error) *Error {
 }
 
 // get sends one catch-up (live == LiveNone) or long-poll GET from off.
+// The body is read into t.buf.
 func (t *readerTransport) get(ctx context.Context, off Offset, live LiveMode, cursor, ifNoneMatch string) (rawChunk, error) {
+	return t.getInto(ctx, &t.buf, off, live, cursor, ifNoneMatch)
+}
+
+// getInto is get reading the body into *buf (reused). It touches no other
+// state of t than the request counter, so a prefetch may run it with its
+// own buffer while the Reader works on the last chunk.
+func (t *readerTransport) getInto(ctx context.Context, buf *[]byte, off Offset, live LiveMode, cursor, ifNoneMatch string) (rawChunk, error) {
 	ru, err := readURL(t.url, off, string(live), cursor)
 	if err != nil {
 		return rawChunk{}, t.errorf("read", t.url, 0, err)
@@ -133,14 +141,14 @@ func (t *readerTransport) get(ctx context.Context, off Offset, live LiveMode, cu
 	if protocol.BaseMediaType(ch.ctype) == "text/event-stream" {
 		return rawChunk{}, t.c.protocolError(cl, resp, fmt.Errorf("%w: event stream returned to a non-SSE read", ErrProtocol))
 	}
-	t.buf, err = readBody(t.buf[:0], resp.raw, t.limit)
+	*buf, err = readBody((*buf)[:0], resp.raw, t.limit)
 	if err != nil {
 		return rawChunk{}, t.errorf("read", ru, resp.status, err)
 	}
-	if len(t.buf) > 0 && ch.ctype == "" {
+	if len(*buf) > 0 && ch.ctype == "" {
 		return rawChunk{}, t.c.protocolError(cl, resp, fmt.Errorf("%w: data without Content-Type", ErrProtocol))
 	}
-	ch.data = t.buf
+	ch.data = *buf
 	return ch, nil
 }
 

@@ -112,6 +112,7 @@ type Writer[T any] struct {
 	window       int // in-flight limit now: MaxInFlight, halved by each sequence gap, regrown by gap-free batches
 	sizeHint     int // body size of the last sealed batch
 	okStreak     int // batches settled without a gap since the window last changed
+	regrow       int // the window grows by one after regrow × window gap-free batches
 	nextSeq      int64
 	epoch        int64
 	epochReady   bool // the epoch store has been consulted
@@ -220,6 +221,7 @@ func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T
 		space:        make(chan struct{}),
 		epoch:        cfg.epoch,
 		window:       cfg.maxInFlight,
+		regrow:       minRegrow,
 		lastAckedSeq: -1,
 	}
 	w.validate = w.isJSON && !defaultJSON
@@ -470,6 +472,18 @@ func (w *Writer[T]) writableLocked() error {
 	}
 	return nil
 }
+
+// Growing the in-flight window back after sequence gaps: by one after
+// regrow × window gap-free batches, regrow starting at minRegrow and
+// doubling (up to maxRegrow) with each gap that shrinks the window. Where
+// pipelined requests are often applied out of order (a server reading
+// several bodies at once on a busy machine) the window then settles low
+// instead of regrowing into the next gap, each of which costs a whole
+// batch sent again; where gaps are rare it stays wide.
+const (
+	minRegrow = 16
+	maxRegrow = 1024
+)
 
 // bigMessage is the size from which a message starting a batch is copied
 // into a fresh allocation of its own size instead of a presized buffer.
@@ -746,12 +760,20 @@ func (w *Writer[T]) settleLocked(b *wbatch, err error) {
 	w.signalSpaceLocked()
 	switch {
 	case b.gapped:
+		if w.window > 1 {
+			// Gaps again: wait longer before growing the window back.
+			w.regrow = min(2*w.regrow, maxRegrow)
+		}
 		w.window = max(1, w.window/2)
 		w.okStreak = 0
 	case err == nil && w.window < w.cfg.maxInFlight:
-		if w.okStreak++; w.okStreak >= 16*w.window {
+		if w.okStreak++; w.okStreak >= w.regrow*w.window {
 			w.window++
 			w.okStreak = 0
+			if w.window == w.cfg.maxInFlight {
+				// Back to full pipelining: a rare gap costs little again.
+				w.regrow = max(minRegrow, w.regrow/2)
+			}
 		}
 	}
 	if err == nil {

@@ -234,7 +234,8 @@ func WithLinger(d time.Duration) WriterOption {
 // answered with a sequence gap and resent after it. To keep such resends
 // rare, a batch is started only once the previous batch's request has been
 // sent, and each gap halves the number of batches in flight (it grows back
-// by one after 16 × that many batches without a gap). The first batch of a
+// by one after 16 × that many batches without a gap, a count that doubles,
+// up to 1024 ×, while gaps keep shrinking it). The first batch of a
 // producer epoch always goes alone: a new epoch must start at sequence 0.
 // Must be > 0. Default: 4.
 func WithMaxInFlight(n int) WriterOption {

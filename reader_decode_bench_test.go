@@ -1,0 +1,166 @@
+package durable
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkReaderDecode isolates the Reader's per-batch work on one 1 MiB
+// JSON chunk of small messages (no HTTP): split + decode + delivery of
+// every message, beside the ceiling json.Unmarshal of the same body into
+// a reused []benchRec. CPU-bound and single-threaded, so much steadier
+// than the end-to-end catch-up on a loaded machine. One op = one chunk.
+//
+//	go test -run '^$' -bench ReaderDecode -benchmem -count 6 .
+func BenchmarkReaderDecode(b *testing.B) {
+	body, n := benchChunk(1 << 20)
+	b.Run("typed", func(b *testing.B) {
+		r := benchDecodeReader[benchRec](b)
+		sink := 0
+		benchDecode(b, body, n, func() {
+			if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				m, ok, err := r.take()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				sink += m.Value.ID
+			}
+		})
+	})
+	b.Run("raw", func(b *testing.B) {
+		r := benchDecodeReader[[]byte](b)
+		sink := 0
+		benchDecode(b, body, n, func() {
+			if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				m, ok, err := r.take()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				sink += len(m.Value)
+			}
+		})
+	})
+	b.Run("ceiling-encoding-json", func(b *testing.B) {
+		var recs []benchRec
+		sink := 0
+		benchDecode(b, body, n, func() {
+			recs = recs[:0]
+			if err := json.Unmarshal(body, &recs); err != nil {
+				b.Fatal(err)
+			}
+			for i := range recs {
+				sink += recs[i].ID
+			}
+		})
+	})
+}
+
+// BenchmarkReaderDecodePaired runs the cases of BenchmarkReaderDecode
+// alternately, chunk by chunk, and reports each one's rate relative to the
+// ceiling measured in the same op: the figures to quote on a noisy
+// machine.
+func BenchmarkReaderDecodePaired(b *testing.B) {
+	body, n := benchChunk(1 << 20)
+	typed := benchDecodeReader[benchRec](b)
+	raw := benchDecodeReader[[]byte](b)
+	var recs []benchRec
+	var dTyped, dRaw, dCeil time.Duration
+	sink := 0
+	timed := func(d *time.Duration, f func()) {
+		t0 := time.Now()
+		f()
+		*d += time.Since(t0)
+	}
+	for b.Loop() {
+		timed(&dCeil, func() {
+			recs = recs[:0]
+			if err := json.Unmarshal(body, &recs); err != nil {
+				b.Fatal(err)
+			}
+			for i := range recs {
+				sink += recs[i].ID
+			}
+		})
+		timed(&dTyped, func() { sink += decodeChunk(b, typed, body) })
+		timed(&dRaw, func() { sink += decodeChunk(b, raw, body) })
+	}
+	msgs := float64(n * b.N)
+	b.ReportMetric(msgs/dCeil.Seconds(), "ceiling-msgs/s")
+	b.ReportMetric(msgs/dTyped.Seconds(), "typed-msgs/s")
+	b.ReportMetric(dCeil.Seconds()/dTyped.Seconds(), "typed/ceiling")
+	b.ReportMetric(dCeil.Seconds()/dRaw.Seconds(), "raw/ceiling")
+	b.ReportMetric(0, "ns/op")
+}
+
+// decodeChunk loads body as a batch and takes every message.
+func decodeChunk[T any](b *testing.B, r *Reader[T], body []byte) int {
+	if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		_, ok, err := r.take()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !ok {
+			return n
+		}
+		n++
+	}
+}
+
+func benchDecodeReader[T any](b *testing.B) *Reader[T] {
+	c, err := NewClient("http://127.0.0.1:1/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := NewReader[T](c, "s", WithLive(LiveNone), WithManualCommit())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	r.setContentType("application/json")
+	return r
+}
+
+func benchDecode(b *testing.B, body []byte, n int, op func()) {
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	m0 := mallocs()
+	for b.Loop() {
+		op()
+	}
+	msgs := float64(n) * float64(b.N)
+	b.ReportMetric(float64(mallocs()-m0)/msgs, "allocs/msg")
+	b.ReportMetric(msgs/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// benchChunk returns a JSON array of the catch-up benchmark's messages of
+// about size bytes, and how many messages it holds.
+func benchChunk(size int) ([]byte, int) {
+	buf := []byte{'['}
+	n := 0
+	for len(buf) < size {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"id":%d,"name":"user-%d","ok":true}`, n, n)
+		n++
+	}
+	return append(buf, ']'), n
+}
