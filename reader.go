@@ -79,8 +79,11 @@ import (
 // # Concurrency
 //
 // Next (and Messages) must be called from one goroutine at a time. Commit,
-// Close and the accessors may be called from any goroutine. The Reader
-// starts no goroutine of its own. A Reader dropped without Close holds at
+// Close and the accessors may be called from any goroutine. During
+// catch-up the Reader reads the next chunk ahead, in one goroutine that
+// ends with that read (bounded by the Client's WithTimeout, if set), on
+// Close, or when the Reader reads from elsewhere; it starts no other
+// goroutine. A Reader dropped without Close holds at
 // most an open SSE connection, released when the Reader is garbage
 // collected (or when the server ends the connection and the Reader is used
 // again).
@@ -843,11 +846,21 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pf := &prefetched{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
 	r.pfBuf = nil
 	r.pf = pf
+	d := r.c.cfg.timeout
 	go func() {
 		defer close(pf.done)
 		defer stop()
 		defer cancel()
-		pf.ch, pf.err = r.tr.getInto(pctx, &pf.buf, off, LiveNone, "", "")
+		actx := pctx
+		if d > 0 { // bounded like any catch-up read (see catchUp)
+			var cancelT context.CancelFunc
+			actx, cancelT = context.WithTimeoutCause(pctx, d, errReadTimeout)
+			defer cancelT()
+		}
+		pf.ch, pf.err = r.tr.getInto(actx, &pf.buf, off, LiveNone, "", "")
+		if pf.err != nil && context.Cause(actx) == errReadTimeout && pctx.Err() == nil {
+			pf.err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, pf.err)}
+		}
 	}()
 }
 
