@@ -594,8 +594,9 @@ type rwFault struct {
 
 func rwServerFault(f testserver.Fault) func(*relEnv, string) {
 	return func(e *relEnv, method string) {
-		f.Method = method
-		e.server().InjectFault(f)
+		g := f // the closure is shared by parallel cells: never write f
+		g.Method = method
+		e.server().InjectFault(g)
 	}
 }
 

@@ -129,14 +129,20 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, i, m.Value.N)
 			}
-			go func() {
-				time.Sleep(30 * time.Millisecond)
-				_, _ = c.CloseStream(context.Background(), "s", CloseOptions{})
-			}()
+			var wg sync.WaitGroup
+			defer wg.Wait()
 			if mode == LiveNone {
+				// Caught up first, then the stream is closed, then EOF.
 				_, err := r.Next(ctx)
 				require.ErrorIs(t, err, ErrCaughtUp)
-				time.Sleep(60 * time.Millisecond)
+				_, err = c.CloseStream(ctx, "s", CloseOptions{})
+				require.NoError(t, err)
+			} else {
+				// Closed while the live read waits.
+				wg.Go(func() {
+					time.Sleep(30 * time.Millisecond)
+					_, _ = c.CloseStream(context.Background(), "s", CloseOptions{})
+				})
 			}
 			_, err := r.Next(ctx)
 			require.Equal(t, io.EOF, err)
