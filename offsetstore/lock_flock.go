@@ -36,10 +36,14 @@ func lockPath(path string) (unlock func() error, err error) {
 		return nil, err
 	}
 	return func() error {
-		// Closing the descriptor releases the flock.
+		// Unlock explicitly before closing: a child process forked by
+		// another goroutine shares the open file description until its
+		// exec, and closing only our descriptor would leave the lock held
+		// by that copy for a moment (a reopen would then see ErrLocked).
+		uerr := syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 		err := lf.Close()
 		release()
-		return err
+		return errors.Join(uerr, err)
 	}, nil
 }
 
