@@ -9,7 +9,6 @@ package durable
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -340,21 +339,8 @@ func (t *readerTransport) sseRead(s *sseConn) (rawChunk, error) {
 }
 
 func (t *readerTransport) sseControl(s *sseConn, raw string) (rawChunk, error) {
-	var ctl sseControl
-	if err := json.Unmarshal([]byte(raw), &ctl); err != nil {
-		return rawChunk{}, fmt.Errorf("%w: bad SSE control event: %w", ErrProtocol, err)
-	}
-	if ctl.StreamNextOffset == nil {
-		return rawChunk{}, fmt.Errorf("%w: SSE control event without streamNextOffset", ErrProtocol)
-	}
-	next := Offset(*ctl.StreamNextOffset)
-	if err := checkOffset("streamNextOffset", string(next)); err != nil {
-		return rawChunk{}, err
-	}
-	if isRealOffset(s.last) && next < s.last {
-		return rawChunk{}, fmt.Errorf("%w: %w: streamNextOffset %q is before %q", ErrProtocol, errStale, next, s.last)
-	}
-	if err := checkCursor(ctl.StreamCursor); err != nil {
+	ctl, next, err := parseControl(raw, s.last)
+	if err != nil {
 		return rawChunk{}, err
 	}
 	s.last = next

@@ -104,6 +104,31 @@ type sseControl struct {
 	StreamClosed     bool    `json:"streamClosed"`
 }
 
+// parseControl decodes an SSE control event and checks it: an offset is
+// required and must be well formed, the cursor too, and the offset must
+// not go back from last (when last is a real offset) — that is ErrProtocol
+// wrapping errStale, so a Reader can drop a stale answer and retry.
+func parseControl(raw string, last Offset) (sseControl, Offset, error) {
+	var ctl sseControl
+	if err := json.Unmarshal([]byte(raw), &ctl); err != nil {
+		return ctl, "", fmt.Errorf("%w: bad SSE control event: %w", ErrProtocol, err)
+	}
+	if ctl.StreamNextOffset == nil {
+		return ctl, "", fmt.Errorf("%w: SSE control event without streamNextOffset", ErrProtocol)
+	}
+	next := Offset(*ctl.StreamNextOffset)
+	if err := checkOffset("streamNextOffset", string(next)); err != nil {
+		return ctl, "", err
+	}
+	if isRealOffset(last) && next < last {
+		return ctl, "", fmt.Errorf("%w: %w: streamNextOffset %q is before %q", ErrProtocol, errStale, next, last)
+	}
+	if err := checkCursor(ctl.StreamCursor); err != nil {
+		return ctl, "", err
+	}
+	return ctl, next, nil
+}
+
 // Next blocks until the next control event and returns the data received
 // before it, with the control event's offset, cursor and flags. After the
 // chunk with Closed set it returns io.EOF. When the server ends the
@@ -193,21 +218,8 @@ func (s *SSEStream) decode(d string) ([]byte, error) {
 }
 
 func (s *SSEStream) control(raw string, data [][]byte) (Chunk, error) {
-	var ctl sseControl
-	if err := json.Unmarshal([]byte(raw), &ctl); err != nil {
-		return Chunk{}, fmt.Errorf("%w: bad SSE control event: %w", ErrProtocol, err)
-	}
-	if ctl.StreamNextOffset == nil {
-		return Chunk{}, fmt.Errorf("%w: SSE control event without streamNextOffset", ErrProtocol)
-	}
-	next := Offset(*ctl.StreamNextOffset)
-	if err := checkOffset("streamNextOffset", string(next)); err != nil {
-		return Chunk{}, err
-	}
-	if s.last != "" && next < s.last {
-		return Chunk{}, fmt.Errorf("%w: streamNextOffset %q goes back from %q", ErrProtocol, next, s.last)
-	}
-	if err := checkCursor(ctl.StreamCursor); err != nil {
+	ctl, next, err := parseControl(raw, s.last)
+	if err != nil {
 		return Chunk{}, err
 	}
 	s.last = next
