@@ -141,20 +141,31 @@ func TestReaderChaosLiveTail(t *testing.T) {
 			ctx := ctxT(t, 60*time.Second)
 			retries := 0
 			r := openReader[event](t, c, "chaos", WithLive(mode), WithRetryHook(func(RetryInfo) { retries++ }))
-			errc := writeEvents(ctx, wc, "chaos", total, true, time.Millisecond)
+			// A writer that fails ends the read at once, with its error:
+			// the stream would never be closed.
+			rctx, stopRead := context.WithCancelCause(ctx)
+			defer stopRead(nil)
+			werr := make(chan error, 1)
+			go func() {
+				err := <-writeEvents(ctx, wc, "chaos", total, true, time.Millisecond)
+				if err != nil {
+					stopRead(fmt.Errorf("writer: %w", err))
+				}
+				werr <- err
+			}()
 			stopChaos := netChaos(proxy)
 			defer stopChaos()
 			want := 0
 			for {
-				m, err := r.Next(ctx)
+				m, err := r.Next(rctx)
 				if err == io.EOF {
 					break
 				}
-				require.NoError(t, err)
+				require.NoError(t, err, "cause: %v; delivered %d; stats %+v", context.Cause(rctx), want, r.Stats())
 				require.Equal(t, want, m.Value.N, "exactly once, in order")
 				want++
 			}
-			require.NoError(t, <-errc)
+			require.NoError(t, <-werr)
 			require.Equal(t, total, want)
 			after := srv.Requests("chaos", http.MethodGet)
 			for i := 0; i < 100; i++ {
