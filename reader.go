@@ -226,7 +226,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 		limit = c.cfg.maxResponse
 	}
 	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
-	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx}
+	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
 	r.bo = newBackOffFrom(cfg.retry)
 	forever := cfg.retry
 	forever.MaxAttempts, forever.MaxElapsed = 0, 0

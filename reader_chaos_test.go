@@ -140,7 +140,9 @@ func TestReaderChaosLiveTail(t *testing.T) {
 			srv.InjectFault(testserver.Fault{Path: "chaos", Method: http.MethodPost, Drop: true, AfterApply: true, Probability: 0.02})
 			ctx := ctxT(t, 60*time.Second)
 			retries := 0
-			r := openReader[event](t, c, "chaos", WithLive(mode), WithRetryHook(func(RetryInfo) { retries++ }))
+			// The server ends SSE connections every second: one silent for
+			// 3 s is dead (the Reader must notice, not wait forever).
+			r := openReader[event](t, c, "chaos", WithLive(mode), WithSSEIdleTimeout(3*time.Second), WithRetryHook(func(RetryInfo) { retries++ }))
 			// A writer that fails ends the read at once, with its error:
 			// the stream would never be closed.
 			rctx, stopRead := context.WithCancelCause(ctx)

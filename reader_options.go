@@ -58,6 +58,7 @@ type readerConfig struct {
 	maxChunk       int64 // 0 = the Client's WithMaxResponseSize
 	sseFallbackN   int
 	sseMinLife     time.Duration
+	sseIdle        time.Duration
 	errs           []error
 }
 
@@ -69,6 +70,7 @@ func defaultReaderConfig() readerConfig {
 		retry:          DefaultReaderRetryPolicy(),
 		sseFallbackN:   DefaultSSEFallbackN,
 		sseMinLife:     DefaultSSEMinLife,
+		sseIdle:        DefaultSSEIdleTimeout,
 	}
 }
 
@@ -233,5 +235,26 @@ func WithSSEFallback(n int, minLife time.Duration) ReaderOption {
 			return
 		}
 		c.sseFallbackN, c.sseMinLife = n, minLife
+	})
+}
+
+// DefaultSSEIdleTimeout is how long an SSE connection may stay silent
+// before the Reader takes it for dead (see WithSSEIdleTimeout).
+const DefaultSSEIdleTimeout = 2 * time.Minute
+
+// WithSSEIdleTimeout sets how long an open SSE connection may deliver no
+// event before the Reader closes it and reconnects from its last position.
+// It catches connections that died without a word (a NAT or load balancer
+// dropping the flow, a half-open TCP connection), which would otherwise
+// keep Next waiting forever. Servers close SSE connections about every 60
+// seconds (PROTOCOL.md §5.8), so the default of 2 minutes never cuts a
+// healthy one. Must be > 0.
+func WithSSEIdleTimeout(d time.Duration) ReaderOption {
+	return readerOptionFunc(func(c *readerConfig) {
+		if d <= 0 {
+			c.fail("WithSSEIdleTimeout: must be > 0, got %v", d)
+			return
+		}
+		c.sseIdle = d
 	})
 }

@@ -47,9 +47,10 @@ type readerTransport struct {
 	closeCtx context.Context
 	requests atomic.Int64
 
-	buf   []byte
-	parts []int
-	sse   *sseConn
+	buf     []byte
+	parts   []int
+	sse     *sseConn
+	sseIdle time.Duration // an SSE connection silent this long is closed
 
 	// The last SSE connection that ended: how long it lived and how many
 	// control events it delivered (for LiveAuto's fallback).
@@ -67,6 +68,7 @@ type sseConn struct {
 	controls int
 	last     Offset
 	url      string
+	idle     *time.Timer // closes the connection after sseIdle without an event
 }
 
 func (t *readerTransport) errorf(op, u string, status int, err error) *Error {
@@ -243,14 +245,16 @@ func (t *readerTransport) openSSE(ctx context.Context, off Offset, cursor string
 	if limit > int64(^uint32(0)>>1) {
 		limit = int64(^uint32(0) >> 1)
 	}
+	body := resp.raw.Body
 	t.sse = &sseConn{
-		body:   resp.raw.Body,
+		body:   body,
 		cancel: cancel,
-		p:      sse.NewParser(resp.raw.Body, int(limit)+64, int(limit)+64),
+		p:      sse.NewParser(body, int(limit)+64, int(limit)+64),
 		b64:    b64,
 		opened: time.Now(),
 		last:   off,
 		url:    ru,
+		idle:   time.AfterFunc(t.sseIdle, func() { cancel(); body.Close() }),
 	}
 	return nil
 }
@@ -259,6 +263,7 @@ func (t *readerTransport) openSSE(ctx context.Context, off Offset, cursor string
 func (t *readerTransport) closeSSE() {
 	if s := t.sse; s != nil {
 		t.lastLife, t.lastControls = time.Since(s.opened), s.controls
+		s.idle.Stop()
 		s.cancel()
 		s.body.Close()
 		t.sse = nil
@@ -302,6 +307,9 @@ func (t *readerTransport) sseRead(s *sseConn) (rawChunk, error) {
 	t.parts = t.parts[:0]
 	for {
 		ev, err := s.p.Next()
+		if err == nil {
+			s.idle.Reset(t.sseIdle)
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
