@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/durablego/durable/internal/jsonframe"
 	"github.com/durablego/durable/internal/protocol"
 )
 
@@ -90,7 +91,7 @@ type Writer[T any] struct {
 	cfg      writerConfig
 	codec    Codec[T]
 	isJSON   bool
-	validate bool // check each encoding with validJSON (custom codec or []byte on a JSON stream)
+	validate bool // check each encoding with jsonframe.Valid (custom codec or []byte on a JSON stream)
 	fast     int  // fastNone, fastBytes or fastJSON
 	ct       string
 	pid      string
@@ -440,7 +441,7 @@ func (w *Writer[T]) check(enc []byte, err error) ([]byte, error) {
 		return nil, &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: %w", ErrEncode, err)}
 	}
 	switch {
-	case w.validate && !validJSON(enc):
+	case w.validate && !jsonframe.Valid(enc):
 		return enc, &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: not one valid JSON value", ErrEncode)}
 	case !w.isJSON && len(enc) == 0:
 		return enc, &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: empty message", ErrInvalidArgument)}

@@ -262,7 +262,7 @@ func prepCeilingBig(b benchTB, writers int) writerRun {
 
 // prepWriterRawJSON is prepWriterJSON with messages already encoded
 // (Writer[[]byte] on a JSON stream: each message is only checked with
-// validJSON), to separate the Writer's cost from encoding/json's.
+// jsonframe.Valid), to separate the Writer's cost from encoding/json's.
 func prepWriterRawJSON(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/json")
 	msgs := make([][]byte, 1000)

@@ -1,7 +1,9 @@
-// Package jsonframe splits a JSON array into the byte spans of its elements
-// without decoding them, in one pass and without allocating beyond the
-// caller's span slice.
+// Package jsonframe scans JSON without decoding it: Split cuts a JSON array
+// into the byte spans of its elements (the Reader), and Valid / ValueEnd
+// validate values exactly as encoding/json.Valid does (the Writer's message
+// check, the testserver's append validation and array flattening).
 //
+// Split works in one pass without allocating beyond the caller's span slice.
 // The splitter checks the array's structure: the opening and closing
 // brackets, commas between elements, balanced brackets and braces inside
 // elements, and terminated strings (escapes included). It does not check the

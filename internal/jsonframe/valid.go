@@ -1,26 +1,33 @@
-package durable
+package jsonframe
 
-// validJSON reports whether b is exactly one JSON value with optional
+// MaxDepth is the deepest nesting Valid accepts, as encoding/json does.
+const MaxDepth = 10000
+
+// Valid reports whether b is exactly one JSON value with optional
 // surrounding whitespace: the same answer as encoding/json.Valid (strings
-// are not checked for valid UTF-8; nesting deeper than 10000 is invalid),
-// about three times faster. The Writer checks every message of a custom
-// codec or a raw []byte on a JSON stream with it, so that a bad message
-// fails its own Write instead of the batch it would have joined. Fuzzed
-// against encoding/json.Valid (FuzzValidJSON).
-func validJSON(b []byte) bool {
-	const maxDepth = 10000
+// are not checked for valid UTF-8; nesting deeper than MaxDepth is
+// invalid), about three times faster. Fuzzed against encoding/json.Valid
+// (FuzzValid).
+func Valid(b []byte) bool {
+	end := ValueEnd(b, skipSpace(b, 0), MaxDepth)
+	return end >= 0 && skipSpace(b, end) == len(b)
+}
+
+// ValueEnd returns the index just after the one JSON value that starts at
+// b[i] (no leading whitespace), fully validated and nested at most
+// maxDepth deep, or -1 if no valid value starts there.
+func ValueEnd(b []byte, i, maxDepth int) int {
 	var buf [64]byte
 	stack := buf[:0] // open containers: '{' or '['
-	i := skipSpace(b, 0)
 	for {
 		// A value starts at i.
 		if i >= len(b) {
-			return false
+			return -1
 		}
 		switch c := b[i]; c {
 		case '{', '[':
 			if len(stack) >= maxDepth {
-				return false
+				return -1
 			}
 			closer := byte('}')
 			if c == '[' {
@@ -34,46 +41,46 @@ func validJSON(b []byte) bool {
 			stack = append(stack, c)
 			if c == '{' {
 				if i = objectKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			continue // its first member's value
 		case '"':
 			if i = stringEnd(b, i); i < 0 {
-				return false
+				return -1
 			}
 		case 't':
 			if i = literal(b, i, "true"); i < 0 {
-				return false
+				return -1
 			}
 		case 'f':
 			if i = literal(b, i, "false"); i < 0 {
-				return false
+				return -1
 			}
 		case 'n':
 			if i = literal(b, i, "null"); i < 0 {
-				return false
+				return -1
 			}
 		default:
 			if i = numberEnd(b, i); i < 0 {
-				return false
+				return -1
 			}
 		}
 		// A value ended at i: close containers until another value is due.
 		for {
-			i = skipSpace(b, i)
 			if len(stack) == 0 {
-				return i == len(b)
+				return i
 			}
+			i = skipSpace(b, i)
 			if i >= len(b) {
-				return false
+				return -1
 			}
 			top := stack[len(stack)-1]
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
 				if top == '{' {
 					if i = objectKey(b, i); i < 0 {
-						return false
+						return -1
 					}
 				}
 				break
@@ -83,21 +90,9 @@ func validJSON(b []byte) bool {
 				i++
 				continue
 			}
-			return false
+			return -1
 		}
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
 
 // objectKey parses `"key" :` and the space after it, returning where the

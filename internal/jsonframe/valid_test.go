@@ -1,4 +1,4 @@
-package durable
+package jsonframe
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var validJSONCases = []string{
+var validCases = []string{
 	``, ` `, `0`, `-0`, `01`, `-`, `1.`, `1.5`, `.5`, `1e5`, `1E+5`, `1e-5`, `1e`, `1e+`, `-1.25e10`, `+1`,
 	`"a"`, `"`, `"\"`, `"\u00e9"`, `"\u00g9"`, `"\u12"`, `"\x"`, `"\/\b\f\n\r\t\\"`, "\"a\tb\"", "\"\xff\xfe\"",
 	`true`, `tru`, `truex`, `false`, `null`, `nul`, `NaN`,
@@ -15,7 +15,7 @@ var validJSONCases = []string{
 	` {"a" : [ 1 , "x" ] } `, "\n[1]\r\n", `1 2`, `[] []`, `{}x`, `"a"b`,
 }
 
-func TestValidJSONMatchesEncodingJSON(t *testing.T) {
+func TestValidMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	cases := append([]string{
 		strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
@@ -23,38 +23,38 @@ func TestValidJSONMatchesEncodingJSON(t *testing.T) {
 		strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
 		strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001),
 		strings.Repeat("[", 10001),
-	}, validJSONCases...)
+	}, validCases...)
 	for _, c := range cases {
 		name := c
 		if len(name) > 20 {
 			name = name[:20]
 		}
 		t.Run(name, func(t *testing.T) {
-			if got, want := validJSON([]byte(c)), json.Valid([]byte(c)); got != want {
-				t.Fatalf("validJSON(%.40q) = %v, encoding/json says %v", c, got, want)
+			if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
+				t.Fatalf("Valid(%.40q) = %v, encoding/json says %v", c, got, want)
 			}
 		})
 	}
 }
 
-func FuzzValidJSON(f *testing.F) {
-	for _, c := range validJSONCases {
+func FuzzValid(f *testing.F) {
+	for _, c := range validCases {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
 }
 
-func BenchmarkValidJSON(b *testing.B) {
-	m := newBenchMsg(1234567)
-	msg, _ := json.Marshal(m)
-	b.Run("durable", func(b *testing.B) {
+func BenchmarkValid(b *testing.B) {
+	// A 100-byte message, the size the Writer benchmarks use.
+	msg := []byte(`{"id":1234567,"payload":"` + strings.Repeat("x", 74) + `"}`)
+	b.Run("jsonframe", func(b *testing.B) {
 		b.SetBytes(int64(len(msg)))
 		for range b.N {
-			if !validJSON(msg) {
+			if !Valid(msg) {
 				b.Fatal("invalid")
 			}
 		}
