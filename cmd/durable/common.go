@@ -129,6 +129,9 @@ func resolveStream(stream, server string) (string, error) {
 		return "", errors.New("empty stream")
 	}
 	if strings.HasPrefix(stream, "http://") || strings.HasPrefix(stream, "https://") {
+		if strings.ContainsFunc(stream, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return "", fmt.Errorf("stream URL %q contains a space or control character (percent-encode it)", redact(stream))
+		}
 		u, err := url.Parse(stream)
 		if err != nil || u.Host == "" {
 			return "", fmt.Errorf("invalid stream URL %q", stream)
