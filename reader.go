@@ -81,9 +81,11 @@ import (
 // Next (and Messages) must be called from one goroutine at a time. Commit,
 // Close and the accessors may be called from any goroutine. During
 // catch-up the Reader reads the next chunk ahead, in one goroutine that
-// ends with that read (bounded by the Client's WithTimeout, if set), on
-// Close, or when the Reader reads from elsewhere; it starts no other
-// goroutine. A Reader dropped without Close holds at
+// ends with that read (bounded by the Client's WithTimeout, if set) and,
+// with the default JSONCodec, the decoding of its messages (split between
+// up to WithDecodeAhead goroutines), on Close, or when the Reader reads
+// from elsewhere; it starts no other goroutine. A Reader dropped without
+// Close holds at
 // most an open SSE connection, released when the Reader is garbage
 // collected (or when the server ends the connection and the Reader is used
 // again).
@@ -135,9 +137,12 @@ type Reader[T any] struct {
 	lazy     bool // the batch is read by dec, element by element (r.n unknown)
 	lazyDone bool
 
-	pf         *prefetched // the catch-up read of the next chunk, started early
-	pfBuf      []byte      // spare read buffer for the next prefetch
-	noPrefetch bool        // benchmarks: read one chunk at a time, as before prefetching
+	pf          *prefetched[T] // the catch-up read of the next chunk, started early
+	pfBuf       []byte         // spare read buffer for the next prefetch
+	pfDec       *decoded[T]    // spare slabs for the next chunk decoded ahead
+	ahead       *decoded[T]    // the current batch's values, decoded ahead (nil: decode in take)
+	aheadChunks int            // batches decoded ahead (tests)
+	noPrefetch  bool           // benchmarks: read one chunk at a time, as before prefetching
 
 	// Current batch.
 	data      []byte
@@ -603,8 +608,9 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	liveReq := r.live && r.cfg.live != LiveNone
 	sseReq := liveReq && r.mode == LiveSSE
 	var (
-		ch  rawChunk
-		err error
+		ch    rawChunk
+		err   error
+		ahead *decoded[T] // ch decoded ahead
 	)
 	if liveReq {
 		r.dropPrefetch()
@@ -635,6 +641,13 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.pf = nil
 		r.tr.buf, r.pfBuf = pf.buf, r.tr.buf
 		ch, err = pf.ch, pf.err
+		if pf.dec != nil {
+			if pf.decOK && err == nil {
+				ahead = pf.dec
+			} else if r.pfDec == nil {
+				r.pfDec = pf.dec // spare slabs again
+			}
+		}
 	default:
 		r.dropPrefetch()
 		inm := ""
@@ -659,7 +672,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.cursor = ch.cursor
 	}
 	before := r.readPos
-	if err := r.load(off, ch); err != nil {
+	if err := r.load(off, ch, ahead); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -740,15 +753,31 @@ func (r *Reader[T]) setContentType(ct string) {
 
 // load makes ch the current batch, dropping the readPos.Skip items already
 // handled, and moves readPos past it.
-func (r *Reader[T]) load(off Offset, ch rawChunk) error {
+func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 	k := r.readPos.Skip
 	r.batchOff, r.batchNext = off, ch.next
 	r.idx, r.n = 0, 0
 	r.lazy, r.lazyDone = false, false
+	if r.ahead != nil {
+		if r.pfDec == nil {
+			r.pfDec = r.ahead
+		}
+		r.ahead = nil
+	}
 	r.data = ch.data
 	r.jsonBatch = r.isJSON
 	var items int64
 	switch {
+	case r.isJSON && ahead != nil:
+		// Decoded ahead (see WithDecodeAhead): take hands the values out.
+		r.ahead = ahead
+		r.aheadChunks++
+		r.spans, ahead.spans = ahead.spans, r.spans
+		items = int64(len(r.spans))
+		r.n = len(r.spans)
+		if k < items {
+			r.idx = int(k)
+		}
 	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
 		// One json.Decoder walks the array: no separate split pass.
 		if err := r.startLazy(ch.data); err != nil {
@@ -822,12 +851,14 @@ func (r *Reader[T]) load(off Offset, ch rawChunk) error {
 }
 
 // prefetched is a catch-up read started ahead of need.
-type prefetched struct {
+type prefetched[T any] struct {
 	off    Offset
-	done   chan struct{} // closed when ch, buf and err are set
+	done   chan struct{} // closed when ch, buf, dec, decOK and err are set
 	cancel context.CancelFunc
 	ch     rawChunk
 	buf    []byte
+	dec    *decoded[T] // the chunk decoded ahead (with decOK), or spare slabs
+	decOK  bool
 	err    error
 }
 
@@ -843,10 +874,23 @@ type prefetched struct {
 func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(r.closeCtx, cancel)
-	pf := &prefetched{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
+	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
 	r.pfBuf = nil
 	r.pf = pf
 	d := r.c.cfg.timeout
+	// Decode ahead only what take would decode with one json.Decoder: a
+	// GET of a JSON stream read with the default JSONCodec.
+	workers := r.cfg.decodeWorkers
+	if !r.fastJSON || !r.isJSON {
+		workers = 0
+	}
+	if workers > 0 {
+		pf.dec = r.pfDec
+		r.pfDec = nil
+		if pf.dec == nil {
+			pf.dec = new(decoded[T])
+		}
+	}
 	go func() {
 		defer close(pf.done)
 		defer stop()
@@ -860,6 +904,9 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 		pf.ch, pf.err = r.tr.getInto(actx, &pf.buf, off, LiveNone, "", "")
 		if pf.err != nil && context.Cause(actx) == errReadTimeout && pctx.Err() == nil {
 			pf.err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, pf.err)}
+		}
+		if workers > 0 && pf.err == nil && !pf.ch.notModified && pf.ch.parts == nil && protocol.IsJSON(pf.ch.ctype) {
+			pf.decOK = decodeAhead(pctx, pf.ch.data, pf.dec, workers)
 		}
 	}()
 }
@@ -999,7 +1046,17 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			r.mu.Unlock()
 			continue
 		}
-		v, err := r.decode(raw)
+		var (
+			v   T
+			err error
+		)
+		if r.ahead != nil {
+			v = r.ahead.vals[i]
+			var zero T
+			r.ahead.vals[i] = zero // the Reader keeps no reference to a value handed out
+		} else {
+			v, err = r.decode(raw)
+		}
 		if err != nil {
 			r.deliver(pos, raw, v, err)
 			ex := raw

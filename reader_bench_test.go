@@ -72,9 +72,9 @@ func catchUp[T any](b *testing.B, c *Client, stream string, each func(Message[T]
 }
 
 // catchUpWith is catchUp, with prefetching of the next chunk off when
-// noPrefetch (the Reader before prefetching was added).
-func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T])) int {
-	r, err := NewReader[T](c, stream, WithLive(LiveNone), WithManualCommit())
+// noPrefetch (the Reader before prefetching was added), and more options.
+func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T]), opts ...ReaderOption) int {
+	r, err := NewReader[T](c, stream, append([]ReaderOption{WithLive(LiveNone), WithManualCommit()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 	// The three, interleaved within each op, so that a noisy machine
 	// affects them alike: the ratios are the figures to quote.
 	b.Run("interleaved", func(b *testing.B) {
-		var dTyped, dRaw, dCeil, dSerial time.Duration
+		var dTyped, dRaw, dCeil, dSerial, dInline time.Duration
 		timed := func(d *time.Duration, read func() int) {
 			start := time.Now()
 			if n := read(); n != benchMessages {
@@ -188,6 +188,9 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 			timed(&dSerial, func() int {
 				return catchUpWith(b, c, "bench", true, func(m Message[benchRec]) { sink += m.Value.ID })
 			})
+			timed(&dInline, func() int {
+				return catchUpWith(b, c, "bench", false, func(m Message[benchRec]) { sink += m.Value.ID }, WithDecodeAhead(0))
+			})
 		}
 		msgs := float64(benchMessages * b.N)
 		b.ReportMetric(msgs/dTyped.Seconds(), "typed-msgs/s")
@@ -199,6 +202,8 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 		b.ReportMetric(dCeil.Seconds()/dRaw.Seconds(), "raw/ceiling")
 		// The typed Reader with prefetching off: before/after in one run.
 		b.ReportMetric(dCeil.Seconds()/dSerial.Seconds(), "typed-no-prefetch/ceiling")
+		// And with decoding ahead off (WithDecodeAhead(0)): decoded in Next.
+		b.ReportMetric(dCeil.Seconds()/dInline.Seconds(), "typed-no-decode-ahead/ceiling")
 		b.ReportMetric(0, "ns/op")
 	})
 

@@ -20,7 +20,7 @@ func BenchmarkReaderDecode(b *testing.B) {
 		r := benchDecodeReader[benchRec](b)
 		sink := 0
 		benchDecode(b, body, n, func() {
-			if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+			if err := r.load("0", rawChunk{data: body, next: "1"}, nil); err != nil {
 				b.Fatal(err)
 			}
 			for {
@@ -39,7 +39,7 @@ func BenchmarkReaderDecode(b *testing.B) {
 		r := benchDecodeReader[[]byte](b)
 		sink := 0
 		benchDecode(b, body, n, func() {
-			if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+			if err := r.load("0", rawChunk{data: body, next: "1"}, nil); err != nil {
 				b.Fatal(err)
 			}
 			for {
@@ -108,7 +108,7 @@ func BenchmarkReaderDecodePaired(b *testing.B) {
 
 // decodeChunk loads body as a batch and takes every message.
 func decodeChunk[T any](b *testing.B, r *Reader[T], body []byte) int {
-	if err := r.load("0", rawChunk{data: body, next: "1"}); err != nil {
+	if err := r.load("0", rawChunk{data: body, next: "1"}, nil); err != nil {
 		b.Fatal(err)
 	}
 	n := 0

@@ -1,0 +1,171 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// aheadRec has reference fields, so that a value handed out and then
+// overwritten by a later chunk's decoding would show.
+type aheadRec struct {
+	N    int            `json:"n"`
+	Tags []string       `json:"tags"`
+	M    map[string]int `json:"m"`
+}
+
+type seenMsg struct {
+	pos  Position
+	val  aheadRec
+	data string
+	err  string
+}
+
+// TestReaderDecodeAhead: decoding read-ahead chunks in the background, with
+// one or several goroutines, delivers exactly what decoding in Next
+// delivers: the same values (none overwritten by later chunks), data,
+// positions and the same DecodeError at the same position for a message
+// that does not fit T, after which Next carries on.
+func TestReaderDecodeAhead(t *testing.T) {
+	t.Parallel()
+	// ~60 bytes a message, 128 KiB chunks: ~2,000 messages a chunk, enough
+	// for 4 goroutines of minDecodeShare each.
+	srv, c := newReaderServer(t, testserver.WithChunkLimit(128<<10))
+	_ = srv
+	const stream, total, bad = "ahead", 12000, 9001
+	createJSON(t, c, stream)
+	for from := 0; from < total; from += 1000 {
+		var body []byte
+		body = append(body, '[')
+		for i := from; i < from+1000; i++ {
+			if i > from {
+				body = append(body, ',')
+			}
+			if i == bad {
+				body = fmt.Appendf(body, `{"n":"bad %d"}`, i)
+				continue
+			}
+			body = fmt.Appendf(body, `{"n":%d,"tags":["t%d","u"],"m":{"k":%d}}`, i, i, i)
+		}
+		body = append(body, ']')
+		_, err := c.Append(context.Background(), stream, body, AppendOptions{ContentType: "application/json"})
+		require.NoError(t, err)
+	}
+	read := func(t *testing.T, workers int) ([]seenMsg, int) {
+		r := openReader[aheadRec](t, c, stream, WithLive(LiveNone), WithDecodeAhead(workers))
+		ctx := ctxT(t, 30*time.Second)
+		var out []seenMsg
+		for {
+			m, err := r.Next(ctx)
+			if errors.Is(err, ErrCaughtUp) {
+				break
+			}
+			if err != nil {
+				var de *DecodeError
+				require.ErrorAs(t, err, &de)
+				out = append(out, seenMsg{pos: de.Position, data: string(de.Data), err: err.Error()})
+				continue
+			}
+			out = append(out, seenMsg{pos: m.Position, val: m.Value, data: string(m.Data)})
+		}
+		return out, r.aheadChunks
+	}
+	want, none := read(t, 0)
+	require.Zero(t, none, "WithDecodeAhead(0) decodes in Next")
+	require.Len(t, want, total)
+	for i, m := range want {
+		if i == bad {
+			require.Contains(t, m.data, "bad 9001")
+			require.Contains(t, m.err, "does not decode")
+			continue
+		}
+		require.Empty(t, m.err)
+		require.Equal(t, aheadRec{N: i, Tags: []string{fmt.Sprintf("t%d", i), "u"}, M: map[string]int{"k": i}}, m.val)
+		enc, err := json.Marshal(m.val)
+		require.NoError(t, err)
+		require.JSONEq(t, string(enc), m.data)
+	}
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			got, ahead := read(t, workers)
+			require.Greater(t, ahead, 2, "chunks were decoded ahead")
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+// TestDecodeAheadFallsBack: a chunk decodeAhead cannot decode cleanly is
+// left to Next (which reports the error where it is), whatever is wrong.
+func TestDecodeAheadFallsBack(t *testing.T) {
+	t.Parallel()
+	big := func(mid string) []byte {
+		b := []byte("[")
+		for i := range 3000 {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if i == 2500 {
+				b = append(b, mid...)
+				continue
+			}
+			b = fmt.Appendf(b, `{"n":%d}`, i)
+		}
+		return append(b, ']')
+	}
+	tests := []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"clean", big(`{"n":2500}`), true},
+		{"empty array", []byte(" [ ] "), true},
+		{"wrong type late", big(`{"n":"x"}`), false},
+		{"invalid scalar the splitter passes", big(`tru`), false},
+		{"not an array", []byte(`{"n":1}`), false},
+		{"trailing data", append(big(`{"n":2500}`), 'x'), false},
+	}
+	for _, tt := range tests {
+		for _, workers := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/workers=%d", tt.name, workers), func(t *testing.T) {
+				var d decoded[event]
+				ok := decodeAhead(context.Background(), tt.data, &d, workers)
+				require.Equal(t, tt.ok, ok)
+				if ok && len(d.vals) > 0 {
+					for i, v := range d.vals {
+						require.Equal(t, i, v.N)
+					}
+				}
+			})
+		}
+	}
+	t.Run("reused slabs are cleared", func(t *testing.T) {
+		var d decoded[aheadRec]
+		require.True(t, decodeAhead(context.Background(), []byte(`[{"n":1,"tags":["a"]},{"n":2,"m":{"x":1}}]`), &d, 1))
+		require.True(t, decodeAhead(context.Background(), []byte(`[{"n":3},{"n":4}]`), &d, 1))
+		require.Equal(t, []aheadRec{{N: 3}, {N: 4}}, d.vals)
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var d decoded[event]
+		require.False(t, decodeAhead(ctx, big(`{"n":2500}`), &d, 2))
+	})
+}
+
+func TestWithDecodeAheadValidated(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient("http://127.0.0.1:1/v1/stream/")
+	require.NoError(t, err)
+	_, err = NewReader[event](c, "s", WithDecodeAhead(-1))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	require.ErrorContains(t, err, "WithDecodeAhead")
+	r, err := NewReader[event](c, "s", WithDecodeAhead(0))
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+}
