@@ -143,6 +143,42 @@ func prepWriterJSON(b benchTB, writers int) writerRun {
 	}
 }
 
+// prepWriterJSONShared is prepWriterJSON with one Writer shared by
+// `goroutines` goroutines (a Writer is safe for concurrent use: each
+// goroutine encodes its own messages, and one producer pipelines the
+// batches).
+func prepWriterJSONShared(b benchTB, goroutines int) writerRun {
+	_, c := benchEnv(b, "application/json")
+	msgs := make([]benchMsg, 1000)
+	for i := range msgs {
+		msgs[i] = newBenchMsg(1000000 + i)
+	}
+	return func(b *testing.B, n int) {
+		w, err := NewWriter[benchMsg](c, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for i := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range shareOf(n, goroutines, i) {
+					if err := w.Write(ctx, msgs[j%len(msgs)]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := w.Close(ctx); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
 // runWriters opens `writers` Writers, writes n messages split over them
 // from as many goroutines, and closes them.
 func runWriters[T any](b *testing.B, c *Client, writers, n int, open func(int) (*Writer[T], error), msg func(int) T) {
@@ -294,6 +330,11 @@ func BenchmarkWriterPaired(b *testing.B) {
 				func(b benchTB) writerRun { return prepCeilingJSON(b, writers) })
 		})
 	}
+	b.Run("json100B/goroutines=8/one-writer", func(b *testing.B) {
+		pairedWriter(b, 200_000, 100,
+			func(b benchTB) writerRun { return prepWriterJSONShared(b, 8) },
+			func(b benchTB) writerRun { return prepCeilingJSON(b, 8) })
+	})
 	for _, writers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("bytes1MiB/writers=%d", writers), func(b *testing.B) {
 			pairedWriter(b, 100, 1<<20,

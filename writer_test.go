@@ -31,9 +31,9 @@ type wEnv struct {
 	stream string
 }
 
-func newWEnv(t *testing.T, contentType string) *wEnv {
+func newWEnv(t *testing.T, contentType string, sopts ...testserver.Option) *wEnv {
 	t.Helper()
-	srv := testserver.New()
+	srv := testserver.New(sopts...)
 	t.Cleanup(srv.Close)
 	c, err := NewClient(srv.StreamURL(""), WithRetry(writerRetry()))
 	require.NoError(t, err)
@@ -264,25 +264,31 @@ func TestWriterBatchesRequests(t *testing.T) {
 
 func TestWriterPipelineKeepsOrder(t *testing.T) {
 	t.Parallel()
-	e := newWEnv(t, "application/json")
-	// Random delays make later batches overtake earlier ones; the server
-	// answers them with a sequence gap and the Writer resends in order.
-	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: 15 * time.Millisecond, Probability: 0.3})
-	w := newTestWriter[wevent](t, e, WithMaxInFlight(8), WithMaxBatchMessages(5), WithLinger(0))
-	ctx := context.Background()
-	const n = 1000
-	for i := range n {
-		require.NoError(t, w.Write(ctx, wevent{N: i}))
+	for _, ordering := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first-come server: gaps resent", true: "ordering server"}[ordering], func(t *testing.T) {
+			t.Parallel()
+			e := newWEnv(t, "application/json", testserver.WithProducerOrdering(ordering, testserver.DefaultOrderGrace))
+			// Random delays make later batches overtake earlier ones; a
+			// first-come server answers them with a sequence gap and the
+			// Writer resends in order; an ordering one holds them back.
+			e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: 15 * time.Millisecond, Probability: 0.3})
+			w := newTestWriter[wevent](t, e, WithMaxInFlight(8), WithMaxBatchMessages(5), WithLinger(0))
+			ctx := context.Background()
+			const n = 1000
+			for i := range n {
+				require.NoError(t, w.Write(ctx, wevent{N: i}))
+			}
+			require.NoError(t, w.Close(ctx))
+			msgs, _ := e.readJSON(t)
+			require.Len(t, msgs, n)
+			for i, m := range msgs {
+				var ev wevent
+				require.NoError(t, json.Unmarshal(m, &ev))
+				require.Equal(t, i, ev.N)
+			}
+			t.Logf("%d POSTs for %d messages", e.posts(), n)
+		})
 	}
-	require.NoError(t, w.Close(ctx))
-	msgs, _ := e.readJSON(t)
-	require.Len(t, msgs, n)
-	for i, m := range msgs {
-		var ev wevent
-		require.NoError(t, json.Unmarshal(m, &ev))
-		require.Equal(t, i, ev.N)
-	}
-	t.Logf("%d POSTs for %d messages", e.posts(), n)
 }
 
 func TestWriterFlushReportsLoss(t *testing.T) {

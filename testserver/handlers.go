@@ -403,6 +403,7 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 			return
 		}
 		prod = &producerReq{id: id, epoch: epoch, seq: seq}
+		defer s.seqs.arrive(seqKey{path: path, id: id, epoch: epoch, seq: seq})()
 	}
 	var streamSeq string
 	_, hasStreamSeq := hdr(h, protocol.HeaderSeq)
@@ -440,6 +441,9 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 	}
 
 	now := s.cfg.clock()
+	waits := 0
+	var graceEnd time.Time // when a request ahead of its producer stops waiting for those before it
+validate:
 	s.mu.Lock()
 	st, code := s.lookup(path, now)
 	if code != 0 {
@@ -495,6 +499,33 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 	// A producer the stream has not seen yet must start at seq 0; a later
 	// seq means its earlier batches are still on their way (pipelining), so
 	// it is a gap to wait out, as the reference server answers, not an error.
+	if prod != nil && waits < maxOrderWaits && s.cfg.orderProducers {
+		// Ahead of the producer's state: let the requests before it go
+		// first if they are on their way (see order.go).
+		expected := int64(-1)
+		switch {
+		case ps == nil && prod.seq != 0:
+			expected = 0
+		case ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1:
+			expected = ps.Seq + 1
+		}
+		if expected >= 0 {
+			if graceEnd.IsZero() {
+				graceEnd = time.Now().Add(s.cfg.orderGrace)
+			}
+			ch := s.seqs.inProgress(seqKey{path: path, id: prod.id, epoch: prod.epoch, seq: expected})
+			wake := st.wake
+			if ch != nil || time.Now().Before(graceEnd) {
+				s.mu.Unlock()
+				if !s.awaitPredecessor(r, ch, wake, graceEnd) {
+					httpError(w, http.StatusServiceUnavailable, "request abandoned")
+					return
+				}
+				waits++
+				goto validate
+			}
+		}
+	}
 	if prod != nil && ps == nil && prod.seq != 0 {
 		rh.Set(protocol.HeaderProducerExpected, "0")
 		rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))

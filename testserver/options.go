@@ -14,6 +14,7 @@ const (
 	DefaultChunkLimit       = 1 << 20  // bytes of stream data per catch-up response
 	DefaultMaxBodySize      = 64 << 20 // bytes per request body
 	DefaultCursorInterval   = 20 * time.Second
+	DefaultOrderGrace       = 20 * time.Millisecond // see WithProducerOrdering
 )
 
 // cursorEpoch is the protocol's default cursor epoch (2024-10-09T00:00:00Z).
@@ -33,6 +34,8 @@ type config struct {
 	faultControl     bool
 	cursorInterval   time.Duration
 	noSync           bool
+	orderProducers   bool
+	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
 }
 
@@ -45,6 +48,8 @@ func defaultConfig() config {
 		maxBodySize:      DefaultMaxBodySize,
 		clock:            time.Now,
 		cursorInterval:   DefaultCursorInterval,
+		orderProducers:   true,
+		orderGrace:       DefaultOrderGrace,
 	}
 }
 
@@ -124,3 +129,19 @@ func WithCursorInterval(d time.Duration) Option { return func(c *config) { c.cur
 // survive a killed process (they reach the kernel before the response) but
 // not a machine crash. Useful for fast disk-backed benchmarks.
 func WithoutSync() Option { return func(c *config) { c.noSync = true } }
+
+// WithProducerOrdering sets how the server orders a producer's pipelined
+// appends (default on, with a grace of DefaultOrderGrace). A request whose
+// Producer-Seq is ahead of the producer's state overtook the requests
+// before it, which were sent first on other connections (PROTOCOL.md §5.2:
+// requests can arrive out of order). With ordering on, it waits for them:
+// for as long as one is being handled by the server (up to 5 s), and for
+// up to grace for those that have not reached it yet; then it is validated,
+// and answered with a sequence gap (409) only if the gap is still there.
+// Off (on false; grace is then ignored), every request is validated the
+// moment it reaches the stream, as a strictly first-come server does:
+// tests use that to provoke real out-of-order gaps. A grace <= 0 keeps only
+// the wait for requests being handled.
+func WithProducerOrdering(on bool, grace time.Duration) Option {
+	return func(c *config) { c.orderProducers, c.orderGrace = on, max(grace, 0) }
+}

@@ -60,6 +60,7 @@ type Server struct {
 	closing   bool
 	closeOnce sync.Once
 	disk      *diskStore
+	seqs      seqTracker // producer requests being handled (order.go)
 }
 
 // New starts a server on 127.0.0.1 with a free port, like httptest.NewServer.
