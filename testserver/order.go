@@ -23,12 +23,13 @@ import (
 // DefaultOrderGrace) to land. A gap that is still there after that, or
 // whose predecessor takes longer than orderWait, is answered with 409.
 
-// orderWait bounds how long a request waits for one predecessor, and
-// maxOrderWaits how many predecessors in a row it waits for (each wait
-// ends with the producer's state one step further, or with a gap).
+// orderWait bounds how long a request waits for one predecessor being
+// handled, and maxOrderWaits how many times in a row a request waits (each
+// wait ends when a predecessor is answered, the stream changes, or the
+// grace ends; the request is validated again after each).
 const (
 	orderWait     = 5 * time.Second
-	maxOrderWaits = 64
+	maxOrderWaits = 1024
 )
 
 // seqKey identifies one producer request.
