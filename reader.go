@@ -145,12 +145,13 @@ type Reader[T any] struct {
 	noPrefetch  bool           // benchmarks: read one chunk at a time, as before prefetching
 
 	// Current batch.
-	data      []byte
-	spans     []jsonframe.Span
-	idx, n    int
-	batchOff  Offset
-	batchNext Offset
-	jsonBatch bool
+	data       []byte
+	spans      []jsonframe.Span
+	idx, n     int
+	batchOff   Offset
+	batchNext  Offset
+	jsonBatch  bool
+	batchFresh bool // every position left in the batch is after the last delivered one (see freshBatch)
 
 	mu           sync.Mutex // guards what follows; held during store saves
 	closed       bool
@@ -847,7 +848,29 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 	} else {
 		r.readPos = Position{Offset: string(ch.next)}
 	}
+	r.batchFresh = r.freshBatch()
 	return nil
+}
+
+// freshBatch reports whether every position left in a split (or decoded
+// ahead) batch is after the last delivered one, so that take and deliver
+// need not compare each message's position: true when the first one is,
+// and the batch's positions increase (its next offset is after its own).
+func (r *Reader[T]) freshBatch() bool {
+	if r.lazy || !r.jsonBatch || r.idx >= r.n {
+		return false
+	}
+	if ComparePositions(Position{Offset: string(r.batchNext)}, Position{Offset: string(r.batchOff), Skip: int64(r.n)}) <= 0 {
+		return false
+	}
+	if !r.hasLast {
+		return true
+	}
+	first := Position{Offset: string(r.batchOff), Skip: int64(r.idx + 1)}
+	if r.idx == r.n-1 {
+		first = Position{Offset: string(r.batchNext)}
+	}
+	return ComparePositions(first, r.last) > 0
 }
 
 // prefetched is a catch-up read started ahead of need.
@@ -1040,7 +1063,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			pos = Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
 		}
 		// r.last is written only by this goroutine: read it unlocked.
-		if r.hasLast && ComparePositions(pos, r.last) <= 0 {
+		if !r.batchFresh && r.hasLast && ComparePositions(pos, r.last) <= 0 {
 			r.mu.Lock()
 			r.stats.Stale++
 			r.mu.Unlock()
@@ -1076,7 +1099,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 // *DecodeError in err's place) and reports whether it is to be returned:
 // stale positions and dedupe hits are dropped.
 func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
-	if decErr == nil && r.hasLast && ComparePositions(pos, r.last) <= 0 {
+	if decErr == nil && !r.batchFresh && r.hasLast && ComparePositions(pos, r.last) <= 0 {
 		r.mu.Lock()
 		r.stats.Stale++
 		r.mu.Unlock()
