@@ -32,6 +32,18 @@
 // SSE mode a text stream's CR and CRLF line ends arrive as LF (SSE
 // framing cannot carry them); catch-up and long-poll reads are byte-exact.
 //
+// # Pipelined producers
+//
+// A producer's appends sent one after another on different connections can
+// reach the server out of order. The server serializes each producer's
+// validation and append (PROTOCOL.md §5.2), and by default also orders
+// them: a request whose Producer-Seq is ahead of the producer's state waits
+// for the earlier request if the server is handling it, and for up to
+// DefaultOrderGrace for one that has not arrived yet, before it is answered
+// with a sequence gap (409). WithProducerOrdering(false, 0) validates each
+// request the moment it reaches the stream, like a strictly first-come
+// server.
+//
 // # Stream-Seq scope
 //
 // Stream-Seq is enforced per stream: a value must be byte-wise greater than
