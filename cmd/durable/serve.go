@@ -32,6 +32,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	faults := fs.Bool("faults", false, "enable the fault-injection control API at /__ds/testserver/")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert")
+	ordering := fs.Bool("producer-ordering", true, "let a producer's append that overtook earlier ones wait for them (false: answer it with a sequence gap at once, like a strictly first-come server)")
+	orderGrace := fs.Duration("producer-order-grace", testserver.DefaultOrderGrace, "with --producer-ordering, how long such an append waits for earlier ones not yet received")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		testserver.WithMaxBodySize(*maxBody),
 		testserver.WithChunkLimit(*chunk),
 		testserver.WithFaultControl(*faults),
+		testserver.WithProducerOrdering(*ordering, *orderGrace),
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -90,6 +91,62 @@ func TestServeInProcess(t *testing.T) {
 	<-lp
 	http.DefaultClient.CloseIdleConnections()
 	_, _ = io.Copy(io.Discard, pr)
+}
+
+// TestServeProducerOrdering: by default a producer's seq 1 that arrives
+// before its seq 0 waits for it; with --producer-ordering=false it is a
+// sequence gap at once.
+func TestServeProducerOrdering(t *testing.T) {
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprint("ordering=", ordered), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			pr, pw := io.Pipe()
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", fmt.Sprint("--producer-ordering=", ordered), "--producer-order-grace", "5s"}, pw, io.Discard)
+				pw.Close()
+			}()
+			defer func() {
+				cancel()
+				<-done
+				http.DefaultClient.CloseIdleConnections()
+				_, _ = io.Copy(io.Discard, pr)
+			}()
+			line, err := bufio.NewReader(pr).ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := strings.TrimSpace(line) + "/v1/stream/o"
+			post := func(method, seq, body string) int {
+				req, _ := http.NewRequest(method, u, strings.NewReader(body))
+				req.Header.Set("Content-Type", "text/plain")
+				if seq != "" {
+					req.Header.Set("Producer-Id", "p")
+					req.Header.Set("Producer-Epoch", "0")
+					req.Header.Set("Producer-Seq", seq)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return 0
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+			if st := post("PUT", "", ""); st != 201 {
+				t.Fatalf("PUT status %d", st)
+			}
+			first := make(chan int, 1)
+			go func() { first <- post("POST", "1", "b") }()
+			time.Sleep(100 * time.Millisecond) // seq 1 reaches the server first
+			st0 := post("POST", "0", "a")
+			st1 := <-first
+			want := map[bool]int{true: 200, false: 409}[ordered]
+			if st0 != 200 || st1 != want {
+				t.Fatalf("seq 0: %d, seq 1: %d, want 200 and %d", st0, st1, want)
+			}
+		})
+	}
 }
 
 func TestServeSignals(t *testing.T) {
