@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,46 @@ func TestWithDecodeAheadValidated(t *testing.T) {
 	r, err := NewReader[event](c, "s", WithDecodeAhead(0))
 	require.NoError(t, err)
 	require.NoError(t, r.Close())
+}
+
+// FuzzDecodeAhead: on any input, decoding ahead either declines (the chunk
+// is then decoded in Next, which reports any error) or yields exactly what
+// json.Unmarshal of the whole array yields, whatever the number of workers;
+// and it declines nothing json.Unmarshal accepts.
+func FuzzDecodeAhead(f *testing.F) {
+	for _, s := range []string{
+		`[]`, ` [ ] `, `[{"n":1}]`, `[{"n":1,"s":"a"},{"n":2}]`, `[{"n":"x"}]`, `[tru]`, `[1,2]`,
+		`[{"n":1}] x`, `{"n":1}`, `[{"n":1},]`, `[{"s":"\u00e9\"]"}]`, `[null,{"n":3}]`,
+		`[{"n":1}` + strings.Repeat(`,{"n":2}`, 1100) + `]`,
+	} {
+		f.Add([]byte(s), uint8(1))
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, w uint8) {
+		workers := int(w%4) + 1
+		var d decoded[event]
+		ok := decodeAhead(context.Background(), data, &d, workers)
+		var want []event
+		err := json.Unmarshal(data, &want)
+		if !ok {
+			if err == nil && want != nil {
+				t.Fatalf("declined %q, which json.Unmarshal accepts", data)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("decoded %q ahead, but json.Unmarshal fails: %v", data, err)
+		}
+		if len(want) != len(d.vals) {
+			t.Fatalf("%d values, json.Unmarshal has %d", len(d.vals), len(want))
+		}
+		for i := range want {
+			if want[i] != d.vals[i] {
+				t.Fatalf("value %d = %+v, json.Unmarshal has %+v", i, d.vals[i], want[i])
+			}
+			if !json.Valid(data[d.spans[i].Start:d.spans[i].End]) {
+				t.Fatalf("span %d %q is not one JSON value", i, data[d.spans[i].Start:d.spans[i].End])
+			}
+		}
+	})
 }
