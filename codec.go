@@ -1,8 +1,10 @@
 package durable
 
 import (
+	"encoding"
 	"encoding/json"
 	"fmt"
+	"reflect"
 )
 
 // Codec converts between a value of T and the bytes of one message.
@@ -74,4 +76,48 @@ func codecFor[T any](chosen any) (Codec[T], error) {
 		return c, nil
 	}
 	return JSONCodec[T]{}, nil
+}
+
+// byPointerSame reports whether encoding/json encodes a T the same way
+// whether it is given the value or a pointer to it. It calls a
+// pointer-receiver MarshalJSON or MarshalText only on addressable values:
+// given a pointer, T and the struct fields and array elements it holds
+// inline are addressable; given the value, they are not (what sits behind a
+// pointer or in a slice is addressable either way, a map value or an
+// interface's content neither way). So the two agree unless one of those
+// inline types has such a method only on its pointer.
+func byPointerSame[T any]() bool {
+	return !pointerOnlyMarshaler(reflect.TypeFor[T](), map[reflect.Type]bool{})
+}
+
+var (
+	marshalerType     = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func pointerOnlyMarshaler(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	if t.Kind() == reflect.Interface {
+		return false
+	}
+	pt := reflect.PointerTo(t)
+	for _, it := range []reflect.Type{marshalerType, textMarshalerType} {
+		if pt.Implements(it) && !t.Implements(it) {
+			return true
+		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if pointerOnlyMarshaler(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	case reflect.Array:
+		return pointerOnlyMarshaler(t.Elem(), seen)
+	}
+	return false
 }

@@ -229,6 +229,9 @@ func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T
 	switch any(codec).(type) {
 	case JSONCodec[T]:
 		w.fast = fastJSON
+		if byPointerSame[T]() {
+			w.fast = fastJSONPtr
+		}
 	case BytesCodec:
 		w.fast = fastBytes
 	}
@@ -384,9 +387,10 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 
 // scratch is a reusable encoding buffer.
 type scratch struct {
-	b   []byte        // custom codecs
-	buf bytes.Buffer  // the default JSON codec
-	enc *json.Encoder // on buf
+	b    []byte        // custom codecs
+	buf  bytes.Buffer  // the default JSON codec
+	enc  *json.Encoder // on buf
+	slot any           // fastJSONPtr: a *T the value is copied into
 }
 
 func (w *Writer[T]) putScratch(sc *scratch) {
@@ -411,10 +415,24 @@ func (w *Writer[T]) encodeMsg(sc *scratch, v T) ([]byte, error) {
 	switch w.fast {
 	case fastBytes:
 		return w.check(any(v).([]byte), nil)
-	case fastJSON:
+	case fastJSON, fastJSONPtr:
 		// Same output as json.Marshal (HTML escaped), without its copy.
 		sc.buf.Reset()
-		err := sc.enc.Encode(v)
+		var err error
+		if w.fast == fastJSONPtr {
+			// Through a pointer to a reused slot: no allocation to box v.
+			p, _ := sc.slot.(*T)
+			if p == nil {
+				p = new(T)
+				sc.slot = p
+			}
+			*p = v
+			err = sc.enc.Encode(p)
+			var zero T
+			*p = zero // keep no reference to the caller's data
+		} else {
+			err = sc.enc.Encode(v)
+		}
 		b := sc.buf.Bytes()
 		if n := len(b); err == nil && n > 0 && b[n-1] == '\n' {
 			b = b[:n-1]
@@ -454,6 +472,9 @@ const (
 	fastNone  = iota
 	fastBytes // BytesCodec: the value is the message
 	fastJSON  // JSONCodec: pooled json.Encoder
+	// fastJSONPtr is fastJSON encoding through a *T slot, for types whose
+	// encoding is the same by value and by pointer (see byPointerSame).
+	fastJSONPtr
 )
 
 func (w *Writer[T]) tooLarge(n int) error {
