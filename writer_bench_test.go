@@ -131,12 +131,18 @@ func benchWriterCase(b *testing.B, size int64, run writerRun) {
 	reportWriterRate(b, start)
 }
 
-func prepWriterJSON(b benchTB, writers int) writerRun {
-	_, c := benchEnv(b, "application/json")
+// benchMsgs returns the 1,000 messages the JSON writer cases cycle through.
+func benchMsgs() []benchMsg {
 	msgs := make([]benchMsg, 1000)
 	for i := range msgs {
 		msgs[i] = newBenchMsg(1000000 + i)
 	}
+	return msgs
+}
+
+func prepWriterJSON(b benchTB, writers int) writerRun {
+	_, c := benchEnv(b, "application/json")
+	msgs := benchMsgs()
 	return func(b *testing.B, n int) {
 		runWriters(b, c, writers, n, func(int) (*Writer[benchMsg], error) { return NewWriter[benchMsg](c, "bench") },
 			func(j int) benchMsg { return msgs[j%len(msgs)] })
@@ -149,10 +155,7 @@ func prepWriterJSON(b benchTB, writers int) writerRun {
 // batches).
 func prepWriterJSONShared(b benchTB, goroutines int) writerRun {
 	_, c := benchEnv(b, "application/json")
-	msgs := make([]benchMsg, 1000)
-	for i := range msgs {
-		msgs[i] = newBenchMsg(1000000 + i)
-	}
+	msgs := benchMsgs()
 	return func(b *testing.B, n int) {
 		w, err := NewWriter[benchMsg](c, "bench")
 		if err != nil {

@@ -14,6 +14,16 @@ func producerHdrs(seq string) hdrs {
 	return hdrs{"Content-Type": ctText, "Producer-Id": "p", "Producer-Epoch": "0", "Producer-Seq": seq}
 }
 
+// orderServer starts a server with the given producer ordering and
+// returns the URL of a new text stream on it.
+func orderServer(t *testing.T, on bool, grace time.Duration) string {
+	t.Helper()
+	s := newTestServer(t, WithProducerOrdering(on, grace))
+	u := s.StreamURL("o")
+	mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+	return u
+}
+
 // readAll returns the stream's whole data.
 func readAll(t *testing.T, url string) string {
 	t.Helper()
@@ -32,9 +42,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("seq 1 before seq 0 within the grace", func(t *testing.T) {
 		t.Parallel()
-		s := newTestServer(t, WithProducerOrdering(true, 2*time.Second))
-		u := s.StreamURL("o")
-		mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+		u := orderServer(t, true, 2*time.Second)
 		var wg sync.WaitGroup
 		var r1 resp
 		wg.Add(1)
@@ -54,9 +62,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("waits for a predecessor being received, beyond the grace", func(t *testing.T) {
 		t.Parallel()
-		s := newTestServer(t, WithProducerOrdering(true, 10*time.Millisecond))
-		u := s.StreamURL("o")
-		mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+		u := orderServer(t, true, 10*time.Millisecond)
 		// seq 0's body trickles in for 300 ms: it is being handled.
 		pr, pw := io.Pipe()
 		req, err := http.NewRequest("POST", u, pr)
@@ -100,9 +106,7 @@ func TestProducerOrdering(t *testing.T) {
 	t.Run("a real gap is a 409 after the grace", func(t *testing.T) {
 		t.Parallel()
 		const grace = 150 * time.Millisecond
-		s := newTestServer(t, WithProducerOrdering(true, grace))
-		u := s.StreamURL("o")
-		mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+		u := orderServer(t, true, grace)
 		mustStatus(t, call(t, "POST", u, producerHdrs("0"), "a"), 200)
 		start := time.Now()
 		r := call(t, "POST", u, producerHdrs("2"), "c")
@@ -123,9 +127,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("off: first come, first validated", func(t *testing.T) {
 		t.Parallel()
-		s := newTestServer(t, WithProducerOrdering(false, time.Hour))
-		u := s.StreamURL("o")
-		mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+		u := orderServer(t, false, time.Hour)
 		start := time.Now()
 		r := call(t, "POST", u, producerHdrs("1"), "b")
 		mustStatus(t, r, 409)
@@ -136,9 +138,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("a client that leaves while waiting", func(t *testing.T) {
 		t.Parallel()
-		s := newTestServer(t, WithProducerOrdering(true, time.Hour))
-		u := s.StreamURL("o")
-		mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
+		u := orderServer(t, true, time.Hour)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader("b"))
