@@ -175,6 +175,9 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	inErr := pump(ctx, in, app)
 	last, n, err := app.finish(ctx)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Interrupted while an append was on its way: it may have landed.
+		return fmt.Errorf("interrupted: %w", err)
 	case err != nil:
 		return err
 	case inErr != nil:
@@ -207,6 +210,9 @@ func pump(ctx context.Context, in <-chan inputBatch, app appender) error {
 		}
 		if len(b.msgs) > 0 {
 			if err := app.append(ctx, b.msgs); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("interrupted: %w", err)
+				}
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
 )
 
 // start starts the binary without waiting for it. Its stdout and stderr go
@@ -450,4 +452,18 @@ func TestAppendInterrupted(t *testing.T) {
 		assert.Contains(t, stderr.String(), "interrupted")
 		pw.Close()
 	}
+	// Interrupted while an append is on its way (the server holds it): the
+	// error still says so.
+	c.ok(t, "create", "slow", "--json")
+	srv.InjectFault(testserver.Fault{Path: "slow", Method: http.MethodPost, Delay: 5 * time.Second})
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	defer pw.Close()
+	cmd, _, stderr := c.withStdinReader(pr).start(t, "append", "slow")
+	_, err = io.WriteString(pw, "1\n")
+	require.NoError(t, err)
+	eventually(t, func() bool { return srv.Requests("slow", http.MethodPost) == 1 }, "append reached the server")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "interrupted")
 }
