@@ -15,13 +15,25 @@ func producerHdrs(seq string) hdrs {
 }
 
 // orderServer starts a server with the given producer ordering and
-// returns the URL of a new text stream on it.
-func orderServer(t *testing.T, on bool, grace time.Duration) string {
+// returns it and the URL of a new text stream "o" on it.
+func orderServer(t *testing.T, on bool, grace time.Duration) (*Server, string) {
 	t.Helper()
 	s := newTestServer(t, WithProducerOrdering(on, grace))
 	u := s.StreamURL("o")
 	mustStatus(t, call(t, "PUT", u, hdrs{"Content-Type": ctText}, ""), 201)
-	return u
+	return s, u
+}
+
+// waitPosts waits until the server has received n POSTs to stream "o".
+func waitPosts(t *testing.T, s *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Requests("o", http.MethodPost) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not receive %d POSTs", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // readAll returns the stream's whole data.
@@ -42,7 +54,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("seq 1 before seq 0 within the grace", func(t *testing.T) {
 		t.Parallel()
-		u := orderServer(t, true, 2*time.Second)
+		s, u := orderServer(t, true, 2*time.Second)
 		var wg sync.WaitGroup
 		var r1 resp
 		wg.Add(1)
@@ -50,7 +62,8 @@ func TestProducerOrdering(t *testing.T) {
 			defer wg.Done()
 			r1 = call(t, "POST", u, producerHdrs("1"), "b")
 		}()
-		time.Sleep(100 * time.Millisecond) // seq 1 is waiting at the server
+		waitPosts(t, s, 1)
+		time.Sleep(50 * time.Millisecond) // seq 1 is waiting at the server
 		r0 := call(t, "POST", u, producerHdrs("0"), "a")
 		wg.Wait()
 		mustStatus(t, r0, 200)
@@ -62,8 +75,8 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("waits for a predecessor being received, beyond the grace", func(t *testing.T) {
 		t.Parallel()
-		u := orderServer(t, true, 10*time.Millisecond)
-		// seq 0's body trickles in for 300 ms: it is being handled.
+		s, u := orderServer(t, true, 10*time.Millisecond)
+		// seq 0's body trickles in for 1 s: it is being handled.
 		pr, pw := io.Pipe()
 		req, err := http.NewRequest("POST", u, pr)
 		if err != nil {
@@ -84,11 +97,12 @@ func TestProducerOrdering(t *testing.T) {
 		}()
 		go func() {
 			_, _ = pw.Write([]byte("a"))
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(time.Second)
 			_, _ = pw.Write([]byte("a"))
 			pw.Close()
 		}()
-		time.Sleep(100 * time.Millisecond)
+		waitPosts(t, s, 1)
+		time.Sleep(100 * time.Millisecond) // seq 0 has reached its handler
 		start := time.Now()
 		r1 := call(t, "POST", u, producerHdrs("1"), "b")
 		mustStatus(t, r1, 200)
@@ -106,7 +120,7 @@ func TestProducerOrdering(t *testing.T) {
 	t.Run("a real gap is a 409 after the grace", func(t *testing.T) {
 		t.Parallel()
 		const grace = 150 * time.Millisecond
-		u := orderServer(t, true, grace)
+		_, u := orderServer(t, true, grace)
 		mustStatus(t, call(t, "POST", u, producerHdrs("0"), "a"), 200)
 		start := time.Now()
 		r := call(t, "POST", u, producerHdrs("2"), "c")
@@ -127,7 +141,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("off: first come, first validated", func(t *testing.T) {
 		t.Parallel()
-		u := orderServer(t, false, time.Hour)
+		_, u := orderServer(t, false, time.Hour)
 		start := time.Now()
 		r := call(t, "POST", u, producerHdrs("1"), "b")
 		mustStatus(t, r, 409)
@@ -138,7 +152,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("a client that leaves while waiting", func(t *testing.T) {
 		t.Parallel()
-		u := orderServer(t, true, time.Hour)
+		_, u := orderServer(t, true, time.Hour)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader("b"))
