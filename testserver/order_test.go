@@ -152,7 +152,7 @@ func TestProducerOrdering(t *testing.T) {
 
 	t.Run("a client that leaves while waiting", func(t *testing.T) {
 		t.Parallel()
-		_, u := orderServer(t, true, time.Hour)
+		s, u := orderServer(t, true, time.Hour)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, "POST", u, strings.NewReader("b"))
@@ -166,7 +166,16 @@ func TestProducerOrdering(t *testing.T) {
 			res.Body.Close()
 			t.Fatalf("status %d, want the client's timeout", res.StatusCode)
 		}
-		// Nothing was applied; the producer starts at 0 as usual.
+		// The server stops waiting once the client is gone (the request
+		// leaves the tracker); nothing was applied, so the producer starts
+		// at 0 as usual.
+		deadline := time.Now().Add(10 * time.Second)
+		for s.seqs.inProgress(seqKey{path: "o", id: "p", epoch: 0, seq: 1}) != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("the abandoned request is still waiting")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		mustStatus(t, call(t, "POST", u, producerHdrs("0"), "a"), 200)
 		if got := readAll(t, u); got != "a" {
 			t.Fatalf("stream = %q", got)
