@@ -49,6 +49,25 @@ func readEvents(ctx context.Context, t *testing.T, r *durable.Reader[event], fro
 }
 
 // wantEOF checks that the Reader ends with io.EOF, twice, without new requests.
+// wantHealthy checks what a Reader of a healthy Node server must show: the
+// transport it was asked for (LiveAuto stays on SSE: no fallback) and few
+// retries.
+func wantHealthy(t *testing.T, r *durable.Reader[event], mode durable.LiveMode) {
+	t.Helper()
+	want := mode
+	if mode == durable.LiveAuto {
+		want = durable.LiveSSE
+	}
+	if got := r.Transport(); got != want {
+		t.Errorf("[Go Reader ↔ Node server] transport %q, want %q", got, want)
+	}
+	st := r.Stats()
+	t.Logf("%s: %d delivered, %d requests, %d retries, %d stale", mode, st.Delivered, st.Requests, st.Retries, st.Stale)
+	if st.Retries > 5 {
+		t.Errorf("[Go Reader ↔ Node server] %d retries on a healthy server", st.Retries)
+	}
+}
+
 func wantEOF(ctx context.Context, t *testing.T, r *durable.Reader[event]) {
 	t.Helper()
 	m, err := r.Next(ctx)
@@ -100,18 +119,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			readEvents(rctx, t, r, before, live+1)
 			must(t, "appends + close", <-aerr)
 			wantEOF(ctx, t, r)
-			want := mode
-			if mode == durable.LiveAuto {
-				want = durable.LiveSSE // a healthy SSE server: no fallback
-			}
-			if got := r.Transport(); got != want {
-				t.Errorf("[Go Reader ↔ Node server] transport %q, want %q", got, want)
-			}
-			st := r.Stats()
-			t.Logf("%s: %d delivered, %d requests, %d retries, %d stale", mode, st.Delivered, st.Requests, st.Retries, st.Stale)
-			if st.Retries > 5 {
-				t.Errorf("[Go Reader ↔ Node server] %d retries on a healthy server", st.Retries)
-			}
+			wantHealthy(t, r, mode)
 		})
 	}
 

@@ -76,18 +76,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			}
 			must(t, "writer (write + CloseStream)", <-werr)
 			wantEOF(ctx, t, r)
-			want := mode
-			if mode == durable.LiveAuto {
-				want = durable.LiveSSE // a healthy SSE server: no fallback
-			}
-			if got := r.Transport(); got != want {
-				t.Errorf("[Go Reader ↔ Node server] transport %q, want %q", got, want)
-			}
-			st := r.Stats()
-			t.Logf("%s: %d delivered, %d requests, %d retries, %d stale", mode, st.Delivered, st.Requests, st.Retries, st.Stale)
-			if st.Retries > 5 {
-				t.Errorf("[Go Reader ↔ Node server] %d retries on a healthy server", st.Retries)
-			}
+			wantHealthy(t, r, mode)
 		})
 	}
 
