@@ -37,6 +37,7 @@ type config struct {
 	orderProducers   bool
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
+	registry         bool        // keep the __registry__ stream (registry.go)
 }
 
 func defaultConfig() config {

@@ -131,6 +131,9 @@ func newServer(opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.mu.Lock()
+	s.syncRegistryLocked(cfg.clock())
+	s.mu.Unlock()
 	return s, nil
 }
 
