@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"crypto/tls"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -38,6 +39,7 @@ type config struct {
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
 	registry         bool        // keep the __registry__ stream (registry.go)
+	middleware       []func(http.Handler) http.Handler
 }
 
 func defaultConfig() config {
@@ -145,4 +147,13 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 // the wait for requests being handled.
 func WithProducerOrdering(on bool, grace time.Duration) Option {
 	return func(c *config) { c.orderProducers, c.orderGrace = on, max(grace, 0) }
+}
+
+// WithMiddleware wraps the server's handler (the stream protocol, with its
+// headers, faults and request accounting) in mw, for Start and Handler. A
+// request that mw answers itself never reaches the server, so it is not
+// counted; `durable serve` uses this to serve its Test UI at /ui/. Given more
+// than once, the first middleware given is the outermost.
+func WithMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(c *config) { c.middleware = append(c.middleware, mw) }
 }

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -125,6 +126,9 @@ func newServer(opts ...Option) (*Server, error) {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.counters.init()
 	s.handler = http.HandlerFunc(s.serveHTTP)
+	for _, mw := range slices.Backward(cfg.middleware) {
+		s.handler = mw(s.handler)
+	}
 	if cfg.dataDir != "" {
 		if err := s.openDisk(); err != nil {
 			s.cancel()
