@@ -34,6 +34,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert")
 	ordering := fs.Bool("producer-ordering", true, "let a producer's append that overtook earlier ones wait for them (false: answer it with a sequence gap at once, like a strictly first-come server)")
 	orderGrace := fs.Duration("producer-order-grace", testserver.DefaultOrderGrace, "with --producer-ordering, how long such an append waits for earlier ones not yet received")
+	var uf uiFlags
+	uf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,6 +52,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		testserver.WithFaultControl(*faults),
 		testserver.WithProducerOrdering(*ordering, *orderGrace),
 	}
+	uiOpts, err := uf.options(*prefix)
+	if err != nil {
+		fmt.Fprintln(stderr, "durable serve:", err)
+		return errUsage
+	}
+	opts = append(opts, uiOpts...)
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")
 		return errUsage
@@ -69,6 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintln(stdout, srv.URL())
+	uf.announce(stderr, srv.URL())
 	<-ctx.Done()
 	done := make(chan struct{})
 	go func() {
