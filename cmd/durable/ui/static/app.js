@@ -15,6 +15,7 @@ const state = {
   client: null,
   registry: null, // Follower of __registry__
   registryOn: false,
+  registryRetry: 0, // timer asking again for a missing registry
   streams: new Map(), // path -> info from the registry (or {} when opened by hand)
   selected: "",
   view: null, // {path, follower, renderer, meta, info, ended}
@@ -78,13 +79,22 @@ function connect(base) {
   else localStorage.setItem(STORE_KEY, base);
   renderList();
   say("conn", "connecting…");
-  const prefixPath = new URL(base).pathname;
-  let pending = "";
+  startRegistry();
+  state.subs = new Subscriptions(state.client, $("subs"), $("subs-body"), (path) => select(path));
+  state.subs.start();
+}
+
+// startRegistry follows the server's __registry__ stream into the list. A
+// server without one (yet: the reference server creates it with its first
+// event) is asked again after the page creates a stream and every 10 s.
+function startRegistry() {
+  state.registry?.stop();
+  clearTimeout(state.registryRetry);
+  const prefixPath = new URL(state.client.base).pathname;
   state.registry = new Follower(state.client, REGISTRY, {
     mode: "auto",
     onBatch: (b) => {
-      const text = pending + (typeof b.data === "string" ? b.data : new TextDecoder().decode(b.data));
-      pending = "";
+      const text = typeof b.data === "string" ? b.data : new TextDecoder().decode(b.data);
       let events;
       try {
         events = JSON.parse(text);
@@ -112,6 +122,7 @@ function connect(base) {
       const note = $("registry-note");
       note.hidden = false;
       if (reason === "gone") {
+        state.registryRetry = setTimeout(startRegistry, 10000);
         note.textContent =
           "This server keeps no __registry__ stream, so streams cannot be listed: open them by path. " +
           "(durable serve keeps one unless --registry=false.)";
@@ -124,8 +135,6 @@ function connect(base) {
     },
   });
   state.registry.start();
-  state.subs = new Subscriptions(state.client, $("subs"), $("subs-body"), (path) => select(path));
-  state.subs.start();
 }
 
 function applyRegistry(ch) {
@@ -475,19 +484,19 @@ async function create(form) {
     o.forkFrom = forkFrom;
     o.forkOffset = String(f.get("forkOffset")).trim();
     o.forkSubOffset = String(f.get("forkSubOffset")).trim();
-    // A fork keeps its source's type unless one was chosen on purpose.
-    if (!form.elements.contentType.dataset.touched) delete o.contentType;
-  } else if (!ct) {
-    return say("create-msg", "Choose a content type.", "error");
   }
+  if (!ct) return say("create-msg", "Choose a content type.", "error");
   try {
     const status = await state.client.create(path, o);
     say("create-msg", status === 201 ? `Created ${path}.` : `${path} already exists with this configuration.`, "ok");
     if (!state.registryOn && !state.streams.has(path)) {
       state.streams.set(path, null);
       renderList();
+      startRegistry(); // a reference server creates its registry now
     }
     form.elements.path.value = "";
+    for (const name of ["forkFrom", "forkOffset", "forkSubOffset"]) form.elements[name].value = "";
+    $("fork-details").open = false;
     await select(path);
   } catch (err) {
     say("create-msg", errText(err), "error");
@@ -528,12 +537,24 @@ async function deleteStream() {
   }
 }
 
+// setCreateType selects ct in the create form (as "other" when the list
+// lacks it), as a fork must have its source's type.
+function setCreateType(ct) {
+  const form = $("create-form");
+  const select = form.elements.contentType;
+  const listed = [...select.options].some((o) => o.value === ct && ct !== "");
+  select.value = listed ? ct : "";
+  form.elements.otherType.value = listed ? "" : ct;
+  form.querySelector(".other-type").hidden = listed;
+}
+
 function forkThis() {
   const v = state.view;
   if (!v) return;
   const form = $("create-form");
   $("fork-details").open = true;
   form.elements.forkFrom.value = v.path;
+  setCreateType(v.meta?.contentType || "");
   form.elements.forkOffset.value = v.meta?.nextOffset || "";
   form.elements.path.value = v.path + "-fork";
   form.elements.path.focus();
@@ -573,6 +594,8 @@ function bindEvents() {
     if (li) {
       select(li.dataset.path);
       list.focus();
+      // On a narrow screen the stream view is below the list.
+      if (matchMedia("(max-width: 760px)").matches) $("view").scrollIntoView({ block: "start" });
     }
   });
   list.addEventListener("keydown", (e) => {
@@ -614,8 +637,11 @@ function bindEvents() {
     create(form);
   });
   form.elements.contentType.addEventListener("change", () => {
-    form.elements.contentType.dataset.touched = "1";
     form.querySelector(".other-type").hidden = form.elements.contentType.value !== "";
+  });
+  form.elements.forkFrom.addEventListener("change", () => {
+    const ct = state.streams.get(form.elements.forkFrom.value.trim())?.contentType;
+    if (ct) setCreateType(ct);
   });
   $("append-form").addEventListener("submit", (e) => {
     e.preventDefault();

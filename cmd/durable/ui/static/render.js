@@ -52,7 +52,8 @@ export class Renderer {
       const card = el("article", "msg");
       card.dataset.offset = offset;
       const head = el("header", "msg-head");
-      head.append(el("code", "offset", offset), el("span", "index", i > 0 ? `+${i}` : ""));
+      head.append(el("code", "offset", offsetLabel(offset)), el("span", "index", i > 0 ? `+${i}` : ""));
+      head.title = `read from offset ${offset}, message ${i + 1} of ${values.length} in that response`;
       card.append(head, el("pre", "json", JSON.stringify(v, null, 2)));
       this.box.append(card);
       this.count++;
@@ -73,7 +74,7 @@ export class Renderer {
     const block = el("article", "msg hex");
     block.dataset.offset = offset;
     const head = el("header", "msg-head");
-    head.append(el("code", "offset", offset), el("span", "index", `${bytes.length} bytes`));
+    head.append(el("code", "offset", offsetLabel(offset)), el("span", "index", `${bytes.length} bytes`));
     block.append(head, el("pre", "hexdump", hexDump(bytes, this.bytes)));
     this.box.append(block);
     this.bytes += bytes.length;
@@ -90,6 +91,12 @@ export class Renderer {
     const parent = this.text ? this.pre : this.box;
     while (parent.childElementCount > MAX_NODES) parent.firstElementChild.remove();
   }
+}
+
+// offsetLabel shows the offset a response was read from ("-1" is the
+// stream's start).
+function offsetLabel(offset) {
+  return offset === "-1" ? "start" : offset;
 }
 
 // hexDump formats bytes 16 to a line: position (counted from base), hex,

@@ -58,15 +58,15 @@ export class Subscriptions {
   renderShell() {
     const form = el("form", "inline");
     form.autocomplete = "off";
-    const label = el("label", "", "Watch subscription");
+    const label = el("label", "", "Watch subscription ");
     const input = el("input");
     input.id = "sub-id";
     input.placeholder = "subscription id";
     input.spellcheck = false;
-    label.htmlFor = "sub-id";
+    label.append(input);
     const button = el("button", "", "Watch");
     button.type = "submit";
-    form.append(label, input, button);
+    form.append(label, button);
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       const id = input.value.trim();
