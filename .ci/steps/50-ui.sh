@@ -2,10 +2,11 @@
 # Browser tests of the Test UI of `durable serve` (issue 19): headless
 # Chromium (Debian's chromium package, installed here if missing) driven by
 # playwright-core from npm, against `durable serve` and the Node reference
-# server. Installs the pinned npm packages and .ci/ui/ into a temporary
-# directory, builds durable, runs .ci/ui/ui.test.mjs with node's test runner,
-# and keeps its screenshots in .ci/artifacts/ui/ (git-ignored). The tests
-# start and stop every child process themselves.
+# server. Installs the pinned npm packages, .ci/ui/ and the reference-server
+# script of .ci/interop/ into a temporary directory, builds durable, runs
+# .ci/ui/ui.test.mjs with node's test runner, and keeps its screenshots in
+# .ci/artifacts/ui/ (git-ignored). The tests start and stop every child
+# process themselves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -34,7 +35,7 @@ echo "-- build durable"
 go build -o "$work/durable" ./cmd/durable
 
 echo "-- install playwright-core@$PLAYWRIGHT_VERSION @durable-streams/server@$SERVER_VERSION into $work"
-cp "$root"/.ci/ui/*.mjs "$work"/
+cp "$root"/.ci/ui/*.mjs "$root"/.ci/interop/node-server.mjs "$work"/
 (
   cd "$work"
   printf '{"name":"durable-ui-tests","private":true,"type":"module"}\n' > package.json

@@ -5,7 +5,8 @@
 //
 //   DURABLE_UI_BIN=path/to/durable DURABLE_UI_ARTIFACTS=dir node --test ui.test.mjs
 //
-// One `durable serve --data-dir D --faults` child serves the page; the steps
+// One `durable serve --data-dir D --faults` child serves the page (and
+// .ci/interop/node-server.mjs runs the reference server); the steps
 // run in order and share the page, as a person using it would. Every console
 // message the page logs is collected: the page's own errors and warnings and
 // uncaught exceptions fail the run, and so does any failed network load the
@@ -352,7 +353,9 @@ test("the page stores no secrets", async () => {
 });
 
 test("works against the Node reference server with its registry hooks", async () => {
-  const { child, url } = await startProcess([process.execPath, "ref-server.mjs"]);
+  const { child, url } = await startProcess([process.execPath, "node-server.mjs"], {
+    env: { ...process.env, REGISTRY: "1", LONG_POLL_TIMEOUT_MS: "5000" },
+  });
   try {
     // Its registry appears with its first event: until then a 404.
     expectFailedLoads(new RegExp(`^${url}/v1/stream/__registry__`), /status of 404/);
