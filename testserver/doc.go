@@ -76,6 +76,13 @@
 // With WithFaultControl the same is reachable over HTTP at
 // /__ds/testserver/ (see serveControl) for tests in other processes.
 //
+// # Registry
+//
+// WithRegistry(true) (`durable serve` has it on) keeps a JSON stream at
+// RegistryPath with one event per stream created or deleted, in the event
+// format of the reference development server, so tools such as the Test UI
+// of `durable serve` can list the streams.
+//
 // # TLS
 //
 // WithTLS serves HTTPS, with a generated self-signed certificate unless
