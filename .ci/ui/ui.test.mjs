@@ -234,7 +234,8 @@ test("appends through the idempotent producer", async () => {
   assert.match(await page.textContent("#producer-info"), /Producer-Id ui-[0-9a-f]+ · epoch 0 · next seq 0/);
   await typeAndSend('[{"n": 6}, {"n": 7}]');
   await waitForCount(7, 5000);
-  assert.match(await page.textContent("#producer-info"), /next seq 1/);
+  // The messages may show before the POST's answer is handled.
+  await page.waitForFunction(() => /next seq 1$/.test(document.getElementById("producer-info").textContent));
   await page.uncheck("#producer");
   assert.deepEqual((await jsonMessages()).slice(-2), [{ n: 6 }, { n: 7 }], "an array appends its elements");
 });
@@ -381,6 +382,77 @@ test("works against the Node reference server with its registry hooks", async ()
     await stopProcess(child);
   }
   assert.deepEqual(await page.evaluate(() => Object.fromEntries(Object.entries(localStorage))), {}, "back on its own server, nothing stored");
+});
+
+// subscriptionFlow drives a pull-wake subscription on the server at url
+// (PROTOCOL.md §6–7) and checks what the page's subscriptions view shows:
+// the linked stream pending with its acked offset and tail, the wake's
+// generation, then (after a worker claims and acks) the acked offset at the
+// tail. listed: the server lists its subscriptions (no id to type).
+async function subscriptionFlow(url, listed) {
+  const api = (path, method, body, headers = {}) =>
+    fetch(`${url}/v1/stream/${path}`, {
+      method,
+      headers: { "Content-Type": "application/json", ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  assert.equal((await api("ui-wake", "PUT")).status, 201);
+  assert.equal((await api("jobs/a", "PUT")).status, 201);
+  const sub = { type: "pull-wake", pattern: "jobs/*", wake_stream: "ui-wake", lease_ttl_ms: 30000 };
+  assert.equal((await api("__ds/subscriptions/sub-ui", "PUT", sub)).status, 201);
+  assert.ok((await api("jobs/a", "POST", { job: 1 })).ok);
+
+  const card = page.locator('#subs .sub[data-id="sub-ui"]');
+  const row = card.locator("tr", { hasText: "jobs/a" });
+  if (!(await page.locator("#subs").evaluate((d) => d.open))) await page.click("#subs summary");
+  if (!listed) {
+    await page.fill("#sub-id", "sub-ui");
+    await page.press("#sub-id", "Enter");
+  }
+  await row.waitFor({ timeout: 10000 });
+  await page.waitForFunction(() => /Last wake\s*generation 1 · jobs\/a/.test(document.querySelector('#subs .sub[data-id="sub-ui"]')?.textContent || ""), null, { timeout: 10000 });
+  const cells = () => row.locator("td").allTextContents();
+  let [, link, acked, tail, pending] = await cells();
+  assert.equal(link, "glob");
+  assert.equal(pending, "pending");
+  assert.ok(acked < tail, `acked ${acked} before the tail ${tail}`);
+  await shot("subscriptions-" + (listed ? "durable" : "reference"));
+
+  const claim = await (await api("__ds/subscriptions/sub-ui/claim", "POST", { worker: "ui-test" })).json();
+  assert.equal(claim.generation, 1);
+  const target = claim.streams.find((st) => st.path === "jobs/a").tail_offset;
+  const ack = { wake_id: claim.wake_id, generation: claim.generation, acks: [{ stream: "jobs/a", offset: target }], done: true };
+  assert.ok((await api("__ds/subscriptions/sub-ui/ack", "POST", ack, { Authorization: "Bearer " + claim.token })).ok);
+  await page.waitForFunction(
+    (t) => {
+      const tds = [...(document.querySelector('#subs .sub[data-id="sub-ui"] tr:nth-child(2)')?.querySelectorAll("td") || [])];
+      return tds.length === 5 && tds[2].textContent === t && tds[4].textContent === "";
+    },
+    target,
+    { timeout: 10000 },
+  );
+  [, , acked, tail, pending] = await cells();
+  assert.equal(acked, tail);
+  const text = await card.textContent();
+  assert.ok(!text.includes(claim.token), "the page never shows a token");
+}
+
+test("subscriptions view against the Node reference server", async () => {
+  const { child, url } = await startProcess([process.execPath, "node-server.mjs"], {
+    env: { ...process.env, LONG_POLL_TIMEOUT_MS: "5000" },
+  });
+  try {
+    // It has no registry and does not list subscriptions: two 404s.
+    expectFailedLoads(new RegExp(`^${url}/v1/stream/(__registry__|__ds/subscriptions)(\\?|$)`), /status of 404/);
+    await page.fill("#server-url", url);
+    await page.click('#server-form button[type="submit"]');
+    await subscriptionFlow(url, false);
+  } finally {
+    await page.click("#subs summary");
+    await page.fill("#server-url", base);
+    await page.click('#server-form button[type="submit"]');
+    await stopProcess(child);
+  }
 });
 
 test("no console errors", () => {

@@ -5,6 +5,8 @@
 // by itself. Refreshed every two seconds while the section is open. Tokens
 // are never shown or kept.
 
+import { isJSONType } from "./stream.js";
+
 const POLL_MS = 2000;
 
 function el(tag, cls, text) {
@@ -22,6 +24,8 @@ export class Subscriptions {
     this.openStream = openStream;
     this.watched = new Set(); // ids typed by the user (memory only)
     this.listed = null; // ids the server lists, or null when it lists none
+    this.canList = undefined; // whether the server lists subscriptions (asked once)
+    this.wakes = new Map(); // id -> {stream, offset, last}: wake events read so far
     this.timer = 0;
     this.stopped = false;
     this.onToggle = () => (this.section.open ? this.refresh() : clearTimeout(this.timer));
@@ -40,12 +44,15 @@ export class Subscriptions {
     this.section.removeEventListener("toggle", this.onToggle);
   }
 
-  url(rel) {
-    return this.client.base + "__ds/" + rel;
+  // url is the URL of the subscription API's collection, or of one
+  // subscription (its id is one path segment, whatever it holds).
+  url(id) {
+    const list = this.client.url("__ds/subscriptions");
+    return id === undefined ? list : list + "/" + encodeURIComponent(id);
   }
 
-  async getJSON(rel) {
-    const res = await fetch(this.url(rel), { cache: "no-store", headers: { Accept: "application/json" } });
+  async getJSON(url) {
+    const res = await fetch(url, { cache: "no-store", headers: { Accept: "application/json" } });
     let body = null;
     try {
       body = await res.json();
@@ -92,9 +99,13 @@ export class Subscriptions {
   }
 
   async load() {
-    const listing = await this.getJSON("subscriptions");
-    const rows = Array.isArray(listing.body) ? listing.body : listing.body?.subscriptions;
-    this.listed = listing.status === 200 && Array.isArray(rows) ? rows : null;
+    this.listed = null;
+    if (this.canList !== false) {
+      const listing = await this.getJSON(this.url());
+      const rows = Array.isArray(listing.body) ? listing.body : listing.body?.subscriptions;
+      this.canList = listing.status === 200 && Array.isArray(rows);
+      if (this.canList) this.listed = rows;
+    }
     this.note.textContent = this.listed
       ? this.listed.length === 0 && this.watched.size === 0
         ? "No subscriptions yet."
@@ -111,13 +122,40 @@ export class Subscriptions {
       let sub = known;
       let missing = false;
       if (!sub) {
-        const r = await this.getJSON("subscriptions/" + encodeURIComponent(id));
+        const r = await this.getJSON(this.url(id));
         if (r.status === 200 && r.body) sub = r.body;
         else missing = true;
       }
       cards.push(missing ? this.missingCard(id) : await this.card(id, sub));
     }
     this.list.replaceChildren(...cards);
+  }
+
+  // lastWake reads the wake events of a pull-wake subscription that its wake
+  // stream got since the last refresh and returns the latest one for id.
+  async lastWake(id, stream) {
+    if (typeof stream !== "string" || !stream) return null;
+    let w = this.wakes.get(id);
+    if (!w || w.stream !== stream) {
+      w = { stream, offset: "-1", last: null };
+      this.wakes.set(id, w);
+    }
+    for (let chunk = 0; chunk < 50; chunk++) {
+      const res = await this.client.request("GET", stream, {}, { offset: w.offset });
+      if (!res.ok) {
+        await res.body?.cancel();
+        break;
+      }
+      const text = await res.text();
+      for (const ev of parseEvents(text, res.headers.get("Content-Type"))) {
+        if (ev && ev.type === "wake" && ev.subscription_id === id) w.last = ev;
+      }
+      const next = res.headers.get("Stream-Next-Offset");
+      if (!next || next === w.offset) break;
+      w.offset = next;
+      if (res.headers.get("Stream-Up-To-Date") === "true" || res.headers.get("Stream-Closed") === "true") break;
+    }
+    return w.last;
   }
 
   missingCard(id) {
@@ -152,6 +190,8 @@ export class Subscriptions {
     add("Lease holder", sub.holder ?? sub.lease?.holder ?? sub.current_holder);
     add("Lease expires", sub.lease_expires_at ?? sub.lease?.expires_at);
     add("Description", sub.description);
+    const wake = await this.lastWake(id, sub.wake_stream);
+    if (wake) add("Last wake", `generation ${wake.generation} · ${wake.stream} · ${new Date(wake.ts).toISOString()}`);
     c.append(head, dl);
     const streams = Array.isArray(sub.streams) ? sub.streams : [];
     if (streams.length) {
@@ -188,4 +228,23 @@ export class Subscriptions {
     }
     return c;
   }
+}
+
+// parseEvents reads the JSON events of a wake stream response: a JSON
+// array on a JSON stream, one JSON value per line on any other.
+function parseEvents(text, contentType) {
+  const json = isJSONType(contentType);
+  const values = [];
+  const lines = json ? [text] : text.split("\n");
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    try {
+      const v = JSON.parse(line);
+      if (json && Array.isArray(v)) values.push(...v);
+      else values.push(v);
+    } catch {
+      // not an event: a wake stream may hold other messages
+    }
+  }
+  return values;
 }
