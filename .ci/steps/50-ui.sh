@@ -4,9 +4,10 @@
 # playwright-core from npm, against `durable serve` and the Node reference
 # server. Installs the pinned npm packages, .ci/ui/ and the reference-server
 # script of .ci/interop/ into a temporary directory, builds durable, runs
-# .ci/ui/ui.test.mjs with node's test runner, and keeps its screenshots in
-# .ci/artifacts/ui/ (git-ignored). The tests start and stop every child
-# process themselves.
+# .ci/ui/stream.test.mjs (the page's protocol module in Node) and
+# .ci/ui/ui.test.mjs (the page in the browser) with node's test runner, and
+# keeps the screenshots in .ci/artifacts/ui/ (git-ignored). The tests start
+# and stop every child process themselves.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -36,6 +37,8 @@ go build -o "$work/durable" ./cmd/durable
 
 echo "-- install playwright-core@$PLAYWRIGHT_VERSION @durable-streams/server@$SERVER_VERSION into $work"
 cp "$root"/.ci/ui/*.mjs "$root"/.ci/interop/node-server.mjs "$work"/
+mkdir "$work/static"
+cp "$root"/cmd/durable/ui/static/*.js "$work/static/"
 (
   cd "$work"
   printf '{"name":"durable-ui-tests","private":true,"type":"module"}\n' > package.json
@@ -45,12 +48,12 @@ cp "$root"/.ci/ui/*.mjs "$root"/.ci/interop/node-server.mjs "$work"/
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
-echo "-- node --test ui.test.mjs"
+echo "-- node --test stream.test.mjs ui.test.mjs"
 set +e
 (
   cd "$work"
   DURABLE_UI_BIN="$work/durable" DURABLE_UI_ARTIFACTS="$artifacts" DURABLE_UI_CHROMIUM="$chromium" \
-    timeout 300 "$node_bin" --test --test-reporter=spec ui.test.mjs
+    timeout 300 "$node_bin" --test --test-reporter=spec stream.test.mjs ui.test.mjs
 ) >"$work/test.log" 2>&1
 status=$?
 set -e

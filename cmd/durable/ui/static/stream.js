@@ -153,18 +153,21 @@ export class Client {
 //
 // A follower reads from its offset until the server says it is up to date
 // (catch-up), then live: SSE, or long-poll when the mode says so or when
-// SSE does not work (an error answer, a response that is not an event
-// stream, or two connections in a row that end without one event, as
-// behind a buffering proxy). An SSE data event is delivered only with the
-// control event that follows it (which carries its next offset), so a
-// connection lost between the two re-reads the data instead of delivering
-// it twice. After a network error or a 5xx the follower waits (250 ms,
-// doubling up to 3 s) and resumes from the offset it has reached.
+// SSE does not work in "auto" mode: an error answer, a response that is not
+// an event stream, a connection that brings no event within firstEventMs
+// (servers send a control event at once; a proxy that buffers the event
+// stream holds it back), or two connections in a row that end without one.
+// An SSE data event is delivered only with the control event that follows
+// it (which carries its next offset), so a connection lost between the two
+// re-reads the data instead of delivering it twice. After a network error
+// or a 5xx the follower waits (250 ms, doubling up to 3 s) and resumes from
+// the offset it has reached.
 export class Follower {
   // handlers: onBatch(batch), onState(state, detail), onEnd(reason)
   // where state is "catching-up" | "live-sse" | "live-long-poll" |
   // "reconnecting", and reason is "closed" | "gone" | "stopped" | an Error.
-  constructor(client, path, { mode = "auto", offset = "-1", onBatch, onState, onEnd }) {
+  constructor(client, path, { mode = "auto", offset = "-1", firstEventMs = 5000, onBatch, onState, onEnd }) {
+    this.firstEventMs = firstEventMs;
     this.client = client;
     this.path = path;
     this.mode = mode;
@@ -226,8 +229,8 @@ export class Follower {
   }
 
   // get performs a read and maps the end-of-stream answers.
-  async get(query) {
-    const res = await this.client.request("GET", this.path, { signal: this.abort.signal }, query);
+  async get(query, signal = this.abort.signal) {
+    const res = await this.client.request("GET", this.path, { signal }, query);
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel();
       return { gone: true };
@@ -236,8 +239,12 @@ export class Follower {
     return { res };
   }
 
+  // deliver hands out the data read from offset and moves the follower to
+  // nextOffset. Data from any other offset than the follower's is stale
+  // and dropped.
   deliver(offset, nextOffset, data) {
-    if (offset === this.offset && nextOffset) this.offset = nextOffset;
+    if (offset !== this.offset) return;
+    if (nextOffset) this.offset = nextOffset;
     if ((typeof data === "string" ? data.length : data.byteLength) > 0) {
       this.onBatch({ offset, nextOffset, data });
     }
@@ -271,11 +278,37 @@ export class Follower {
     return undefined;
   }
 
-  // sse reads one SSE connection to its end.
+  // sse reads one SSE connection to its end. A connection that brings no
+  // event within firstEventMs (a server sends its first control event at
+  // once) is taken as a proxy that buffers the event stream.
   async sse() {
     const q = { offset: this.offset, live: "sse" };
     if (this.cursor) q.cursor = this.cursor;
-    const { gone, res } = await this.get(q);
+    const conn = new AbortController();
+    const stop = () => conn.abort();
+    this.abort.signal.addEventListener("abort", stop);
+    const seen = { events: 0, silent: false };
+    const timer = setTimeout(() => {
+      if (seen.events === 0) {
+        seen.silent = true;
+        conn.abort();
+      }
+    }, this.firstEventMs);
+    try {
+      const end = await this.sseConnection(q, conn.signal, seen);
+      if (seen.silent) return this.sseFailed(`no event within ${this.firstEventMs} ms`);
+      return end;
+    } catch (err) {
+      if (seen.silent && !this.abort.signal.aborted) return this.sseFailed(`no event within ${this.firstEventMs} ms`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener("abort", stop);
+    }
+  }
+
+  async sseConnection(q, signal, seen) {
+    const { gone, res } = await this.get(q, signal);
     if (gone) return "gone";
     const type = (res.headers.get("Content-Type") || "").split(";")[0].trim();
     if (res.status !== 200 || type !== "text/event-stream" || !res.body) {
@@ -284,10 +317,9 @@ export class Follower {
     }
     this.onState("live-sse");
     const base64 = (res.headers.get("Stream-SSE-Data-Encoding") || "").toLowerCase() === "base64";
-    let events = 0;
     let pending = null;
-    for await (const ev of sseEvents(res.body, this.abort.signal)) {
-      events++;
+    for await (const ev of sseEvents(res.body, signal)) {
+      seen.events++;
       if (ev.event === "data") {
         pending = base64 ? decodeBase64(ev.data) : ev.data;
       } else if (ev.event === "control") {
@@ -297,15 +329,14 @@ export class Follower {
         } catch {
           throw new HttpError("GET", this.path, 200, "SSE control event is not JSON");
         }
-        const from = this.offset;
         if (c.streamCursor) this.cursor = c.streamCursor;
-        this.deliver(from, c.streamNextOffset || "", pending ?? "");
+        this.deliver(this.offset, c.streamNextOffset || "", pending ?? "");
         pending = null;
         if (c.streamClosed) return "closed";
       }
     }
-    if (events === 0 && ++this.emptySSE >= 2) return this.sseFailed("connections ended without events");
-    if (events > 0) this.emptySSE = 0;
+    if (seen.events === 0 && ++this.emptySSE >= 2) return this.sseFailed("connections ended without events");
+    if (seen.events > 0) this.emptySSE = 0;
     return undefined;
   }
 
@@ -318,7 +349,7 @@ export class Follower {
 }
 
 // sseEvents parses a text/event-stream body into {event, data} objects.
-async function* sseEvents(body, signal) {
+export async function* sseEvents(body, signal) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   const onAbort = () => reader.cancel().catch(() => {});
   signal.addEventListener("abort", onAbort);
@@ -334,12 +365,12 @@ async function* sseEvents(body, signal) {
         if (signal.aborted) throw err;
         throw new HttpError("GET", "", 0, "connection lost");
       }
-      if (chunk.done) return;
-      buf += chunk.value;
+      if (!chunk.done) buf += chunk.value;
       for (;;) {
         const m = /\r\n|\r|\n/.exec(buf);
-        // A CR at the very end may be the first half of a CRLF.
-        if (!m || (m[0] === "\r" && m.index === buf.length - 1)) break;
+        // A CR at the very end may be the first half of a CRLF, unless the
+        // stream has ended.
+        if (!m || (m[0] === "\r" && m.index === buf.length - 1 && !chunk.done)) break;
         const line = buf.slice(0, m.index);
         buf = buf.slice(m.index + m[0].length);
         if (line === "") {
@@ -356,6 +387,7 @@ async function* sseEvents(body, signal) {
         if (field === "event") event = value;
         else if (field === "data") data.push(value);
       }
+      if (chunk.done) return;
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
