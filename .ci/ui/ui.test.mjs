@@ -343,6 +343,29 @@ test("readable at phone width", async () => {
   await page.setViewportSize({ width: 1280, height: 860 });
 });
 
+test("create options: TTL, expiry, created closed; the registry itself is readable", async () => {
+  await createInPage("with-ttl", "text/plain", () => page.fill('#create-form input[name="ttl"]', "3600"));
+  assert.equal(await page.textContent("#m-expiry"), "TTL 3600 s (renewed by each read or write)");
+  await createInPage("with-expiry", "application/json", () => page.fill('#create-form input[name="expiresAt"]', "2099-01-01T00:00:00Z"));
+  assert.equal(await page.textContent("#m-expiry"), "expires at 2099-01-01T00:00:00Z");
+
+  await page.fill('#create-form input[name="path"]', "sealed");
+  await page.check('#create-form input[name="closed"]');
+  await page.click('#create-form button[type="submit"]');
+  await page.locator("#messages .end-closed").waitFor({ timeout: 5000 });
+  assert.equal(await page.textContent("#view-state"), "closed");
+  assert.equal((await head("sealed")).closed, "true");
+  assert.equal(await page.isChecked('#create-form input[name="closed"]'), false, "the form is reset after a create");
+
+  await page.click("#open-registry");
+  await page.waitForFunction(() => document.getElementById("view-path").textContent === "__registry__");
+  await page.waitForFunction(() => document.querySelectorAll("#messages .msg").length >= 10);
+  const events = await jsonMessages();
+  assert.deepEqual(events[0], { type: "created", path: "__registry__", contentType: "application/json", timestamp: events[0].timestamp });
+  assert.ok(events.some((e) => e.type === "deleted" && e.path === "blob"));
+  assert.equal(await page.isHidden("#append-form"), true, "the page does not write to the registry");
+});
+
 test("the page stores no secrets", async () => {
   const stored = await page.evaluate(() => Object.fromEntries(Object.entries(localStorage)));
   assert.deepEqual(stored, {}, "nothing stored for the server that served the page");

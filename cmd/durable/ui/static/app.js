@@ -494,8 +494,9 @@ async function create(form) {
       renderList();
       startRegistry(); // a reference server creates its registry now
     }
-    form.elements.path.value = "";
-    for (const name of ["forkFrom", "forkOffset", "forkSubOffset"]) form.elements[name].value = "";
+    // The next stream starts from the same content type, nothing else.
+    for (const name of ["path", "ttl", "expiresAt", "forkFrom", "forkOffset", "forkSubOffset"]) form.elements[name].value = "";
+    form.elements.closed.checked = false;
     $("fork-details").open = false;
     await select(path);
   } catch (err) {
