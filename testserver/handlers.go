@@ -130,6 +130,9 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path strin
 	s.mu.Unlock()
 	if code == http.StatusCreated {
 		h.Set("Location", s.requestURL(r))
+		if s.subs != nil {
+			s.subs.streamChanged(path, 0) // a new stream is linked at its start
+		}
 	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
@@ -446,6 +449,7 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 			}
 			return
 		}
+		before := st.tail()
 		tail, syncLog, derr := s.applyAppendLocked(st, q)
 		s.mu.Unlock()
 		if derr == nil && syncLog != nil {
@@ -454,6 +458,9 @@ func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path strin
 		if derr != nil {
 			httpError(w, http.StatusInternalServerError, "storage error")
 			return
+		}
+		if s.subs != nil && tail > before {
+			s.subs.streamChanged(path, before)
 		}
 		writeAppended(w, q, tail)
 		return
@@ -715,6 +722,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, path strin
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "storage error")
 		return
+	}
+	if s.subs != nil {
+		s.subs.streamDeleted(path)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -37,6 +37,7 @@ type config struct {
 	orderProducers   bool
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
+	subs             subsConfig  // subscriptions.go
 }
 
 func defaultConfig() config {
