@@ -68,16 +68,18 @@ func newConfig(opts []Option) (config, error) {
 // tables holds the quoted, schema-qualified table names and the SQL built
 // from them once.
 type tables struct {
+	schemaName                        string // as configured
 	schema, positions, epochs, leases string // quoted identifiers
 }
 
 func newTables(c config) tables {
 	q := func(name string) string { return pgx.Identifier{c.schema, c.prefix + name}.Sanitize() }
 	return tables{
-		schema:    pgx.Identifier{c.schema}.Sanitize(),
-		positions: q(positionsTable),
-		epochs:    q(epochsTable),
-		leases:    q(leasesTable),
+		schemaName: c.schema,
+		schema:     pgx.Identifier{c.schema}.Sanitize(),
+		positions:  q(positionsTable),
+		epochs:     q(epochsTable),
+		leases:     q(leasesTable),
 	}
 }
 
