@@ -245,7 +245,7 @@ func (c *Consumer[T]) handleTx(ctx, work context.Context, h Handler[T], msg dura
 		// The database says the lease is gone, whatever the local clock
 		// says: stop acting on it.
 		if c.lease != nil {
-			c.lease.lose(err)
+			c.lease.lose(time.Now(), err)
 		}
 		c.teardown()
 		return err

@@ -103,7 +103,7 @@ type LeaseEvent struct {
 	Key    string
 	Holder string
 	Token  int64
-	Time   time.Time // when the holder saw the change (for LeaseLost: when it stopped acting on the lease)
+	Time   time.Time // LeaseAcquired: just after the database granted it; LeaseLost, LeaseReleased: when the holder stopped acting on it (for a lease that ran out, the end of its TTL)
 	Err    error     // LeaseLost: why
 }
 
@@ -259,7 +259,7 @@ func (l *Lease) renewLoop() {
 			expire.Stop()
 			return
 		case <-expire.C:
-			l.lose(fmt.Errorf("%w: not renewed within its TTL of %v (token %d)", ErrLeaseLost, l.cfg.ttl, l.token))
+			l.lose(deadline, fmt.Errorf("%w: not renewed within its TTL of %v (token %d)", ErrLeaseLost, l.cfg.ttl, l.token))
 			return
 		case <-next.C:
 			expire.Stop()
@@ -276,7 +276,7 @@ func (l *Lease) renewLoop() {
 			l.mu.Unlock()
 			next.Reset(every)
 		case errors.Is(err, pgx.ErrNoRows):
-			l.lose(fmt.Errorf("%w: taken over or expired (token %d)", ErrLeaseLost, l.token))
+			l.lose(time.Now(), fmt.Errorf("%w: taken over or expired (token %d)", ErrLeaseLost, l.token))
 			return
 		default:
 			next.Reset(retry)
@@ -284,8 +284,9 @@ func (l *Lease) renewLoop() {
 	}
 }
 
-// lose ends the lease as lost.
-func (l *Lease) lose(cause error) {
+// lose ends the lease as lost; at is when it stopped being held (the end
+// of its TTL, when that is why).
+func (l *Lease) lose(at time.Time, cause error) {
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
@@ -295,7 +296,7 @@ func (l *Lease) lose(cause error) {
 	l.mu.Unlock()
 	err := &Error{Op: "renew lease", Key: l.key, Err: cause}
 	l.cancel(err)
-	l.event(LeaseLost, time.Now(), err)
+	l.event(LeaseLost, at, err)
 }
 
 // Release stops renewing and expires the lease row at once, so that a
@@ -317,8 +318,9 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.cancel(&Error{Op: "release lease", Key: l.key, Err: fmt.Errorf("%w: released (token %d)", ErrLeaseLost, l.token)})
-	_, err := l.s.pool.Exec(ctx, l.s.sql.expire, l.key, l.token)
+	// The holder has stopped: report it before another replica can start.
 	l.event(LeaseReleased, time.Now(), nil)
+	_, err := l.s.pool.Exec(ctx, l.s.sql.expire, l.key, l.token)
 	return wrap("release lease", l.key, err)
 }
 
