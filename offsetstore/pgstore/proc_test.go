@@ -406,4 +406,3 @@ func (e *sinkEnv) tenures() []tenure {
 	slices.SortFunc(out, func(a, b tenure) int { return int(a.token - b.token) })
 	return out
 }
-
