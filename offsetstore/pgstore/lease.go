@@ -123,6 +123,11 @@ type Fence struct {
 // instance). The lease ends on the holder's side the moment the TTL runs
 // out, before the row expires on the database's side, so the holder has
 // stopped before anyone can take over.
+//
+// Renewals take a connection from the Store's pool: size the pool so that
+// one is free for them while handlers hold theirs (a Consumer holds at most
+// one at a time), or a renewal that waits for a connection past the TTL
+// loses the lease.
 type Lease struct {
 	s      *Store
 	cfg    leaseConfig
