@@ -23,7 +23,7 @@ type item struct {
 
 // newStream starts a testserver with a JSON stream holding items 1..n,
 // closed when closed is true.
-func newStream(t *testing.T, n int, closed bool) (*durable.Client, string) {
+func newStream(t testing.TB, n int, closed bool) (*durable.Client, string) {
 	t.Helper()
 	srv := testserver.New()
 	t.Cleanup(srv.Close)
@@ -47,7 +47,7 @@ func newStream(t *testing.T, n int, closed bool) (*durable.Client, string) {
 
 // sinkTable creates the table handlers insert into (no unique constraint:
 // a duplicate would show).
-func sinkTable(t *testing.T, s *Store) string {
+func sinkTable(t testing.TB, s *Store) string {
 	t.Helper()
 	name := pgx.Identifier{s.t.schemaName, "sink"}.Sanitize()
 	_, err := s.Pool().Exec(context.Background(), `CREATE TABLE `+name+` (n int NOT NULL, token bigint NOT NULL DEFAULT 0)`)
