@@ -99,6 +99,9 @@ func Start(addr string, opts ...Option) (*Server, error) {
 	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
+		Protocols:         s.protocols(),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: HTTP2MaxConcurrentStreams},
+		ConnState:         s.counters.connState,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          log.New(io.Discard, "", 0), // silent, like the rest of the SDK
@@ -109,6 +112,16 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		_ = s.httpSrv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// protocols is what the server speaks: HTTP/1.1 always, HTTP/2 over TLS
+// (offered by ALPN), and HTTP/2 over plain TCP with WithUnencryptedHTTP2.
+func (s *Server) protocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(s.cfg.h2c)
+	return &p
 }
 
 func newServer(opts ...Option) (*Server, error) {
@@ -202,7 +215,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path, status, msg := s.streamPath(r)
-	s.counters.add(path, r.Method)
+	s.counters.add(path, r.Method, r.Proto)
 	if status != 0 {
 		httpError(w, status, msg)
 		return
