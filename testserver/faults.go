@@ -286,7 +286,7 @@ type counters struct {
 	mu     sync.Mutex
 	m      map[countKey]int
 	protos map[string]int // requests by r.Proto ("HTTP/1.1", "HTTP/2.0")
-	conns  int            // connections accepted
+	conns  ConnectionStats
 }
 
 func (c *counters) init() { c.m, c.protos = map[countKey]int{}, map[string]int{} }
@@ -298,14 +298,26 @@ func (c *counters) add(path, method, proto string) {
 	c.mu.Unlock()
 }
 
-// connState is the http.Server's ConnState hook: it counts accepted
-// connections.
+// connState is the http.Server's ConnState hook: it counts connections.
 func (c *counters) connState(_ net.Conn, st http.ConnState) {
-	if st == http.StateNew {
-		c.mu.Lock()
-		c.conns++
-		c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		c.conns.Accepted++
+		c.conns.Open++
+		c.conns.MaxOpen = max(c.conns.MaxOpen, c.conns.Open)
+	case http.StateClosed, http.StateHijacked:
+		c.conns.Open--
 	}
+}
+
+// ConnectionStats counts a Server's client connections (TCP, or TLS over
+// TCP), since it started.
+type ConnectionStats struct {
+	Accepted int // connections accepted
+	Open     int // accepted and not yet closed (or hijacked by a fault)
+	MaxOpen  int // the most open at one time
 }
 
 // ProtocolRequests returns how many requests counted by Requests arrived
@@ -318,9 +330,10 @@ func (s *Server) ProtocolRequests() map[string]int {
 	return maps.Clone(s.counters.protos)
 }
 
-// Connections returns how many connections (TCP, or TLS over TCP) the
-// server has accepted since it started; ResetRequests does not reset it.
-func (s *Server) Connections() int {
+// Connections counts the server's client connections; ResetRequests does
+// not reset it. An HTTP/2 connection carries many requests at once, an
+// HTTP/1.1 connection one at a time.
+func (s *Server) Connections() ConnectionStats {
 	s.counters.mu.Lock()
 	defer s.counters.mu.Unlock()
 	return s.counters.conns

@@ -63,7 +63,7 @@ func TestHTTP2(t *testing.T) {
 				res.Body.Close()
 				lp <- res.Proto + " " + string(b)
 			}()
-			for srv.waiters("h2") == 0 {
+			for srv.Waiting("h2") == 0 {
 				time.Sleep(time.Millisecond)
 			}
 			res = do("POST", u, "text/plain", "hello")

@@ -335,6 +335,23 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	fmt.Fprintln(w, msg)
 }
 
+// Waiting returns how many live reads (long-polls and SSE responses) are
+// waiting for data on the stream at path (relative to the prefix; "" = on
+// every stream). Tests use it to append only once their readers wait.
+func (s *Server) Waiting(path string) int {
+	path = s.relPath(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if path != "" {
+		return s.waiting[path]
+	}
+	n := 0
+	for _, w := range s.waiting {
+		n += w
+	}
+	return n
+}
+
 // waitOn blocks until wake is closed, the timer fires (nil = never), the
 // request ends or the server closes, and reports which.
 func (s *Server) waitOn(r *http.Request, path string, wake <-chan struct{}, timer <-chan time.Time) waitResult {
