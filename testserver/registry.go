@@ -87,7 +87,7 @@ func (s *Server) recordLocked(ev registryEvent, now time.Time) {
 	if err != nil {
 		return
 	}
-	if commit, err := s.applyLocked(reg, &logRecord{}, nil, [][]byte{msg}); err == nil && commit != nil {
+	if _, commit, err := s.applyAppendLocked(reg, &appendReq{ct: reg.contentType, body: msg, msgs: [][]byte{msg}}); err == nil && commit != nil {
 		_ = commit()
 	}
 }

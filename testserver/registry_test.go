@@ -110,7 +110,7 @@ func TestRegistryWakesLiveReaders(t *testing.T) {
 	go func() {
 		got <- call(t, "GET", srv.StreamURL(RegistryPath)+"?live=long-poll&offset="+tail, nil, "")
 	}()
-	for srv.waiters(RegistryPath) == 0 {
+	for srv.Waiting(RegistryPath) == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	mustStatus(t, call(t, "PUT", srv.StreamURL("new"), jsonH, ""), 201)
