@@ -1,6 +1,6 @@
 // Browser tests of the Test UI that `durable serve` serves at /ui/ (issue
 // 19), in headless Chromium driven by playwright-core. Run by
-// .ci/steps/50-ui.sh from a directory whose node_modules holds
+// .ci/steps/60-ui.sh from a directory whose node_modules holds
 // playwright-core and @durable-streams/server:
 //
 //   DURABLE_UI_BIN=path/to/durable DURABLE_UI_ARTIFACTS=dir node --test ui.test.mjs

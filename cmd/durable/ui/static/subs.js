@@ -88,15 +88,30 @@ export class Subscriptions {
     this.body.replaceChildren(form, this.note, this.list);
   }
 
+  // refresh loads the view now and then every POLL_MS while the section is
+  // open; a refresh asked for during a load runs right after it.
   async refresh() {
     clearTimeout(this.timer);
     if (this.stopped || !this.section.open) return;
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    this.loading = true;
     try {
       await this.load();
     } catch (err) {
       this.note.textContent = "Cannot read subscriptions: " + (err instanceof Error ? err.message : err);
+    } finally {
+      this.loading = false;
     }
-    if (!this.stopped && this.section.open) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+    if (this.stopped || !this.section.open) return;
+    if (this.again) {
+      this.again = false;
+      this.refresh();
+    } else {
+      this.timer = setTimeout(() => this.refresh(), POLL_MS);
+    }
   }
 
   async load() {
