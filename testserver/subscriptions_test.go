@@ -208,7 +208,7 @@ func TestPullWakeFlow(t *testing.T) {
 	// Heartbeat with a partial ack, then done.
 	r := e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, 1, false, [2]string{"events/a", tail1}))
 	e.want(r, 200, "")
-	if r.body != `{"next_wake":false,"ok":true}` {
+	if r.body != `{"ok":true,"next_wake":false}` {
 		t.Fatalf("ack body = %s", r.body)
 	}
 	if l, _ := e.get("s").link("events/a"); l.Acked != tail1 {
@@ -216,7 +216,7 @@ func TestPullWakeFlow(t *testing.T) {
 	}
 	r = e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, 1, true))
 	e.want(r, 200, "")
-	if r.body != `{"next_wake":true,"ok":true}` {
+	if r.body != `{"ok":true,"next_wake":true}` {
 		t.Fatalf("done with work left: body = %s", r.body)
 	}
 	ev = e.wakeEvents("wake/pool")
@@ -234,7 +234,7 @@ func TestPullWakeFlow(t *testing.T) {
 	}
 	c3 := e.claim("s", "w1")
 	r = e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, true, [2]string{"events/a", c3.tail("events/a")}))
-	if r.status != 200 || r.body != `{"next_wake":false,"ok":true}` {
+	if r.status != 200 || r.body != `{"ok":true,"next_wake":false}` {
 		t.Fatalf("final ack = %d %s", r.status, r.body)
 	}
 	e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w1"}`), 409, "NO_PENDING_WORK")

@@ -264,7 +264,7 @@ func TestWebhookCallback(t *testing.T) {
 		e.clk.Advance(4 * time.Second)
 		e.srv.RunTimers()
 		r := cb(ackBody(d.body.WakeID, 1, false))
-		if r.status != 200 || r.body != `{"next_wake":false,"ok":true}` {
+		if r.status != 200 || r.body != `{"ok":true,"next_wake":false}` {
 			t.Fatalf("heartbeat callback = %d %s", r.status, r.body)
 		}
 	}
@@ -272,7 +272,7 @@ func TestWebhookCallback(t *testing.T) {
 		t.Fatalf("%d deliveries while the lease was renewed", rc.count())
 	}
 	r := cb(ackBody(d.body.WakeID, 1, true, [2]string{"events/a", tailA}))
-	if r.status != 200 || r.body != `{"next_wake":true,"ok":true}` {
+	if r.status != 200 || r.body != `{"ok":true,"next_wake":true}` {
 		t.Fatalf("done callback = %d %s", r.status, r.body)
 	}
 	s := e.get("s")
