@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // Subscriptions (PROTOCOL §6–7) on both servers: the same pull-wake and
@@ -143,42 +143,9 @@ func eventually(d time.Duration, cond func() bool) bool {
 	}
 }
 
-func ackJSON(wake string, gen int64, done bool, acks ...[2]string) string {
-	type ack struct {
-		Stream string `json:"stream"`
-		Offset string `json:"offset"`
-	}
-	b := struct {
-		WakeID     string `json:"wake_id"`
-		Generation int64  `json:"generation"`
-		Acks       []ack  `json:"acks,omitempty"`
-		Done       bool   `json:"done,omitempty"`
-	}{WakeID: wake, Generation: gen, Done: done}
-	for _, a := range acks {
-		b.Acks = append(b.Acks, ack{a[0], a[1]})
-	}
-	out, _ := json.Marshal(b)
-	return string(out)
-}
+var ackJSON = subtest.AckBody
 
-type claimJSON struct {
-	WakeID     string `json:"wake_id"`
-	Generation int64  `json:"generation"`
-	Token      string `json:"token"`
-	Streams    []struct {
-		Path string `json:"path"`
-		Tail string `json:"tail_offset"`
-	} `json:"streams"`
-}
-
-func (c claimJSON) tail(path string) string {
-	for _, s := range c.Streams {
-		if s.Path == path {
-			return s.Tail
-		}
-	}
-	return ""
-}
+type claimJSON = subtest.Claim
 
 type subJSON struct {
 	Status  string `json:"status"`
@@ -254,7 +221,7 @@ func pullWakeFlow(f *subFlow) {
 	var c claimJSON
 	_ = json.Unmarshal(f.step("claim", "POST", "__ds/subscriptions/"+id+"/claim", "", `{"worker":"w1"}`), &c)
 	f.fact("generation=%d has_token=%v", c.Generation, c.Token != "")
-	tail := c.tail(a)
+	tail := c.Tail(a)
 	var busy struct {
 		Error struct {
 			Holder     string `json:"current_holder"`
@@ -295,7 +262,7 @@ func pullWakeFlow(f *subFlow) {
 	var c4 claimJSON
 	_ = json.Unmarshal(f.step("takeover claim", "POST", "__ds/subscriptions/"+id+"/claim", "", `{"worker":"w3"}`), &c4)
 	f.fact("generation=%d", c4.Generation-c.Generation)
-	b = f.step("takeover ack done", "POST", ack, c4.Token, ackJSON(c4.WakeID, c4.Generation, true, [2]string{a, c4.tail(a)}))
+	b = f.step("takeover ack done", "POST", ack, c4.Token, ackJSON(c4.WakeID, c4.Generation, true, [2]string{a, c4.Tail(a)}))
 	f.fact("%s", b)
 
 	streams := "__ds/subscriptions/" + id + "/streams"
@@ -326,80 +293,14 @@ func pullWakeFlow(f *subFlow) {
 
 // ---------------------------------------------------------------- webhooks
 
-// hookReceiver records webhook deliveries on 127.0.0.1 and answers each
-// with the next scripted reply (the last repeats).
-type hookReceiver struct {
-	srv     *httptest.Server
-	mu      sync.Mutex
-	got     []hookDelivery
-	replies []hookReply
-}
-
-type hookReply struct {
-	status int
-	body   string
-}
-
-type hookDelivery struct {
-	signature string
-	body      struct {
-		Subscription  string `json:"subscription_id"`
-		WakeID        string `json:"wake_id"`
-		Generation    int64  `json:"generation"`
-		CallbackURL   string `json:"callback_url"`
-		CallbackToken string `json:"callback_token"`
-		Streams       []struct {
-			Path       string `json:"path"`
-			LinkType   string `json:"link_type"`
-			Tail       string `json:"tail_offset"`
-			HasPending bool   `json:"has_pending"`
-		} `json:"streams"`
-	}
-}
-
-func newHookReceiver(t *testing.T, replies ...hookReply) *hookReceiver {
-	h := &hookReceiver{replies: replies}
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		d := hookDelivery{signature: r.Header.Get("Webhook-Signature")}
-		_ = json.Unmarshal(raw, &d.body)
-		h.mu.Lock()
-		h.got = append(h.got, d)
-		rp := h.replies[0]
-		if len(h.replies) > 1 {
-			h.replies = h.replies[1:]
-		}
-		h.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rp.status)
-		_, _ = io.WriteString(w, rp.body)
-	}))
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-// wait returns delivery n (0-based) once it has arrived, or false.
-func (h *hookReceiver) wait(n int, d time.Duration) (hookDelivery, bool) {
-	var out hookDelivery
-	ok := eventually(d, func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if len(h.got) > n {
-			out = h.got[n]
-			return true
-		}
-		return false
-	})
-	return out, ok
-}
-
 var signatureShape = regexp.MustCompile(`^t=\d+,kid=ds_[A-Za-z0-9_-]+,ed25519=[A-Za-z0-9_-]+$`)
 
 func webhookFlow(f *subFlow) {
 	dir := "hooks/" + f.run
-	async := newHookReceiver(f.t, hookReply{200, `{}`})
+	async := subtest.NewReceiver()
+	f.t.Cleanup(async.Close)
 	id := "hook-" + f.run
-	cfg := `{"type":"webhook","pattern":"` + dir + `/*","webhook":{"url":"` + async.srv.URL + `/h"},"lease_ttl_ms":5000}`
+	cfg := `{"type":"webhook","pattern":"` + dir + `/*","webhook":{"url":"` + async.URL() + `"},"lease_ttl_ms":5000}`
 	var s subJSON
 	_ = json.Unmarshal(f.step("create webhook subscription", "PUT", "__ds/subscriptions/"+id, "", cfg), &s)
 	if s.Webhook != nil {
@@ -419,46 +320,47 @@ func webhookFlow(f *subFlow) {
 
 	a := dir + "/a"
 	f.step("create matching stream", "PUT", a, "", `{"n":1}`)
-	d, ok := async.wait(0, 5*time.Second)
-	f.note("delivery", ok, fmt.Sprintf("signature_shape=%v generation=%d callback=%v pending=%v", signatureShape.MatchString(d.signature),
-		d.body.Generation, d.body.CallbackURL == f.base+"/v1/stream/__ds/subscriptions/"+id+"/callback",
-		len(d.body.Streams) == 1 && d.body.Streams[0].HasPending))
+	d, ok := async.Wait(0, 5*time.Second)
+	f.note("delivery", ok, fmt.Sprintf("signature_shape=%v generation=%d callback=%v pending=%v", signatureShape.MatchString(d.Signature),
+		d.Body.Generation, d.Body.CallbackURL == f.base+"/v1/stream/__ds/subscriptions/"+id+"/callback",
+		len(d.Body.Streams) == 1 && d.Body.Streams[0].HasPending))
 	if !ok {
 		return
 	}
-	cb := strings.TrimPrefix(d.body.CallbackURL, f.base+"/v1/stream/")
+	cb := strings.TrimPrefix(d.Body.CallbackURL, f.base+"/v1/stream/")
 	tail := ""
-	if len(d.body.Streams) == 1 {
-		tail = d.body.Streams[0].Tail
+	if len(d.Body.Streams) == 1 {
+		tail = d.Body.Streams[0].Tail
 	}
-	f.step("callback without token", "POST", cb, "", ackJSON(d.body.WakeID, d.body.Generation, false))
-	f.step("callback with a made-up token", "POST", cb, "x.y", ackJSON(d.body.WakeID, d.body.Generation, false))
-	f.step("callback stale generation", "POST", cb, d.body.CallbackToken, ackJSON(d.body.WakeID, d.body.Generation+1, false))
-	b = f.step("callback heartbeat", "POST", cb, d.body.CallbackToken, ackJSON(d.body.WakeID, d.body.Generation, false))
+	f.step("callback without token", "POST", cb, "", ackJSON(d.Body.WakeID, d.Body.Generation, false))
+	f.step("callback with a made-up token", "POST", cb, "x.y", ackJSON(d.Body.WakeID, d.Body.Generation, false))
+	f.step("callback stale generation", "POST", cb, d.Body.CallbackToken, ackJSON(d.Body.WakeID, d.Body.Generation+1, false))
+	b = f.step("callback heartbeat", "POST", cb, d.Body.CallbackToken, ackJSON(d.Body.WakeID, d.Body.Generation, false))
 	f.fact("%s", b)
-	b = f.step("callback done", "POST", cb, d.body.CallbackToken, ackJSON(d.body.WakeID, d.body.Generation, true, [2]string{a, tail}))
+	b = f.step("callback done", "POST", cb, d.Body.CallbackToken, ackJSON(d.Body.WakeID, d.Body.Generation, true, [2]string{a, tail}))
 	f.fact("%s", b)
-	f.step("callback after done", "POST", cb, d.body.CallbackToken, ackJSON(d.body.WakeID, d.body.Generation, true))
+	f.step("callback after done", "POST", cb, d.Body.CallbackToken, ackJSON(d.Body.WakeID, d.Body.Generation, true))
 	f.note("acked offset after callback", f.getSub(id).acked(a) == tail, "")
 	f.step("claim a webhook subscription", "POST", "__ds/subscriptions/"+id+"/claim", "", `{"worker":"w"}`)
 	f.step("delete webhook subscription", "DELETE", "__ds/subscriptions/"+id, "", "")
 
 	// Synchronous {"done":true} after one failed attempt: the retry carries
 	// the same wake, the status goes failed → active, the snapshot is acked.
-	flaky := newHookReceiver(f.t, hookReply{500, ``}, hookReply{200, `{"done":true}`})
+	flaky := subtest.NewReceiver(subtest.Reply{Status: 500}, subtest.Reply{Status: 200, Body: `{"done":true}`})
+	f.t.Cleanup(flaky.Close)
 	id2 := "sync-" + f.run
 	f.step("create retrying subscription", "PUT", "__ds/subscriptions/"+id2, "",
-		`{"type":"webhook","pattern":"`+dir+`-sync/*","webhook":{"url":"`+flaky.srv.URL+`/h"},"lease_ttl_ms":10000}`)
+		`{"type":"webhook","pattern":"`+dir+`-sync/*","webhook":{"url":"`+flaky.URL()+`"},"lease_ttl_ms":10000}`)
 	a2 := dir + "-sync/a"
 	f.step("create stream for the retrying subscription", "PUT", a2, "", `{"n":1}`)
-	first, ok1 := flaky.wait(0, 5*time.Second)
+	first, ok1 := flaky.Wait(0, 5*time.Second)
 	failed := eventually(3*time.Second, func() bool { return f.getSub(id2).Status == "failed" })
 	f.note("status after a failed delivery", ok1 && failed, "")
-	second, ok2 := flaky.wait(1, 5*time.Second)
-	f.note("retry", ok2, fmt.Sprintf("same_wake=%v", first.body.WakeID == second.body.WakeID && first.body.WakeID != ""))
+	second, ok2 := flaky.Wait(1, 5*time.Second)
+	f.note("retry", ok2, fmt.Sprintf("same_wake=%v", first.Body.WakeID == second.Body.WakeID && first.Body.WakeID != ""))
 	tail2 := ""
-	if len(second.body.Streams) == 1 {
-		tail2 = second.body.Streams[0].Tail
+	if len(second.Body.Streams) == 1 {
+		tail2 = second.Body.Streams[0].Tail
 	}
 	done := eventually(5*time.Second, func() bool { s := f.getSub(id2); return s.Status == "active" && s.acked(a2) == tail2 })
 	f.note("active and acked after {\"done\":true}", done, "")

@@ -82,7 +82,7 @@ func TestSubscriptionReadDelete(t *testing.T) {
 	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
 	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
 	e.want(e.do("GET", "subscriptions/s", "", ""), 404, "SUBSCRIPTION_NOT_FOUND")
-	e.want(e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true, [2]string{"events/a", c.tail("events/a")})), 404, "SUBSCRIPTION_NOT_FOUND")
+	e.want(e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true, [2]string{"events/a", c.Tail("events/a")})), 404, "SUBSCRIPTION_NOT_FOUND")
 	e.want(e.do("POST", "subscriptions/s/release", c.Token, ackBody(c.WakeID, c.Generation, false)), 404, "SUBSCRIPTION_NOT_FOUND")
 	// Re-created under the same id: the old token is not valid for it.
 	e.put("s", pullSub("wake/pool", ""), 201)
@@ -233,7 +233,7 @@ func TestPullWakeFlow(t *testing.T) {
 		t.Fatalf("wake events after release = %+v", ev)
 	}
 	c3 := e.claim("s", "w1")
-	r = e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, true, [2]string{"events/a", c3.tail("events/a")}))
+	r = e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, true, [2]string{"events/a", c3.Tail("events/a")}))
 	if r.status != 200 || r.body != `{"ok":true,"next_wake":false}` {
 		t.Fatalf("final ack = %d %s", r.status, r.body)
 	}
@@ -353,7 +353,7 @@ func TestLeaseExpiry(t *testing.T) {
 			// Expiry with nothing pending: no new wake, the holder is just gone.
 			e.appendJSON("events/a", `2`)
 			c3 := e.claim("s", "w3")
-			mustStatus(t, e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, false, [2]string{"events/a", c3.tail("events/a")})), 200)
+			mustStatus(t, e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, false, [2]string{"events/a", c3.Tail("events/a")})), 200)
 			e.clk.Advance(6 * time.Second)
 			e.srv.RunTimers()
 			e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w4"}`), 409, "NO_PENDING_WORK")
@@ -370,7 +370,7 @@ func TestAckOffsets(t *testing.T) {
 	e.stream("events/a", `[{"k":"aaaa"},{"k":"bbbb"}]`)
 	e.stream("events/b", `[1]`)
 	c := e.claim("s", "w1")
-	tailA, tailB := c.tail("events/a"), c.tail("events/b")
+	tailA, tailB := c.Tail("events/a"), c.Tail("events/b")
 	mid := off(13) // after the first message {"k":"aaaa"}+","
 	cases := []struct {
 		name string
@@ -415,7 +415,7 @@ func TestSubscriptionFaultsAndAccounting(t *testing.T) {
 	mustStatus(t, e.do("POST", "subscriptions/s/claim", "", `{"worker":"w"}`), 503)
 	c := e.claim("s", "w")
 	e.srv.InjectFault(Fault{Path: "__ds/subscriptions/s/ack", Method: "POST", Drop: true, AfterApply: true, Count: 1})
-	_, err := httpPost(e.url("subscriptions/s/ack"), c.Token, ackBody(c.WakeID, 1, true, [2]string{"events/a", c.tail("events/a")}))
+	_, err := httpPost(e.url("subscriptions/s/ack"), c.Token, ackBody(c.WakeID, 1, true, [2]string{"events/a", c.Tail("events/a")}))
 	if err == nil {
 		t.Fatal("dropped ack answered")
 	}
