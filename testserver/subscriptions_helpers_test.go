@@ -2,9 +2,6 @@ package testserver
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -226,22 +223,4 @@ func pullEnv(t testing.TB) *subEnv {
 	e.stream("wake/pool", "")
 	e.put("s", pullSub("wake/pool", ""), 201)
 	return e
-}
-
-// httpPost posts a JSON body with a bearer token and returns the status,
-// or the transport error.
-func httpPost(url, token, body string) (int, error) {
-	req, err := http.NewRequest("POST", url, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	_, err = io.ReadAll(res.Body)
-	return res.StatusCode, err
 }
