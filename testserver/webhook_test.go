@@ -3,6 +3,7 @@ package testserver
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -126,6 +127,12 @@ func TestWebhookSignature(t *testing.T) {
 	set := fetchJWKS(t, sub.Webhook.Signing.JWKSURL)
 	if len(set.Keys) != 1 || set.Keys[0].Kid != sub.Webhook.Signing.KID || set.Keys[0].Alg != "EdDSA" || set.Keys[0].Use != "sig" {
 		t.Fatalf("JWKS = %+v", set)
+	}
+	// §6.5: the kid derives from the key material; RFC 7638's thumbprint of
+	// an OKP key hashes {"crv","kty","x"} in that order, without spaces.
+	thumb := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + set.Keys[0].X + `"}`))
+	if want := "ds_" + base64.RawURLEncoding.EncodeToString(thumb[:]); set.Keys[0].Kid != want {
+		t.Fatalf("kid %s is not the key's RFC 7638 thumbprint %s", set.Keys[0].Kid, want)
 	}
 	e.appendEvents(t, "events/a")
 	d := rc.next()
@@ -468,4 +475,38 @@ func TestWebhookURLValidation(t *testing.T) {
 		e.want(r, http.StatusBadRequest, "WEBHOOK_URL_REJECTED")
 	}
 	e.put("s", webhookSub("https://hooks.example.com/h", ""), 201)
+}
+
+// TestWebhookCallbackStopsRetries: a receiver that answered 500 but calls
+// back for the wake has it: the retries stop and the status is active.
+// A delivery on its way when the subscription is deleted changes nothing.
+func TestWebhookCallbackStopsRetries(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, subtest.Reply{Status: 500})
+	e := newSubEnv(t)
+	e.put("s", webhookSub(rc.url(), ""), 201)
+	tail := e.appendEvents(t, "events/a")
+	d := rc.next()
+	e.srv.RunTimers()
+	if s := e.get("s"); s.Status != "failed" || s.NextAttempt == nil {
+		t.Fatalf("after a 500: %+v", s)
+	}
+	r := call(t, "POST", d.Body.CallbackURL, hdrs{"Authorization": "Bearer " + d.Body.CallbackToken},
+		ackBody(d.Body.WakeID, d.Body.Generation, false, [2]string{"events/a", tail}))
+	mustStatus(t, r, 200)
+	if s := e.get("s"); s.Status != "active" || s.NextAttempt != nil {
+		t.Fatalf("after the callback: %+v", s)
+	}
+	e.clk.Advance(3 * time.Second) // past any retry, within the 5 s lease
+	e.srv.RunTimers()
+	if rc.count() != 1 {
+		t.Fatalf("%d deliveries: retries went on after the callback", rc.count())
+	}
+	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
+	e.clk.Advance(time.Hour)
+	e.srv.RunTimers()
+	e.appendJSON("events/a", `2`)
+	if rc.count() != 1 {
+		t.Fatal("a deleted subscription was delivered")
+	}
 }
