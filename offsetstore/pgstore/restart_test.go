@@ -43,7 +43,7 @@ func pgCluster(t *testing.T, action string) {
 // started while the database is down, whose epoch store is Postgres)
 // pause, reconnect and go on; every item lands exactly once.
 func TestSinkSurvivesPostgresRestart(t *testing.T) {
-	const itemsA, itemsB, rate = 4000, 1000, 400
+	const itemsA, itemsB, rate = 6000, 1000, 400
 	e := newSinkEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -69,10 +69,16 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 		aDone <- wa.Close(ctx)
 	}()
 
-	// Let the consumers get going, then restart the database: stop it
-	// (fast shutdown, as restart does), keep it down for two lease TTLs so
-	// that the holder loses its lease, and start it again.
+	// Let the consumers get going, then restart the database twice: with
+	// pg_ctlcluster restart, and by stopping it (fast shutdown, as restart
+	// does), keeping it down for two lease TTLs so that the holder loses
+	// its lease, and starting it again.
 	require.Eventually(t, func() bool { return len(sinkCounts(t, e.s, e.table)) > 500 }, time.Minute, 50*time.Millisecond)
+	// First a plain restart; the consumers go on after it.
+	pgCluster(t, "restart")
+	before := len(sinkCounts(t, e.s, e.table))
+	require.Eventually(t, func() bool { return len(sinkCounts(t, e.s, e.table)) > before+200 }, time.Minute, 50*time.Millisecond,
+		"the consumers did not go on after the restart")
 	pgCluster(t, "stop")
 	restarted := false
 	defer func() {
