@@ -102,6 +102,13 @@
 // survive a restart, and RotateSigningKey's old key stays published for ten
 // minutes. Wake events the server writes do not wake subscriptions.
 //
+// # Registry
+//
+// WithRegistry(true) (`durable serve` has it on) keeps a JSON stream at
+// RegistryPath with one event per stream created or deleted, in the event
+// format of the reference development server, so tools such as the Test UI
+// of `durable serve` can list the streams.
+//
 // # TLS
 //
 // WithTLS serves HTTPS, with a generated self-signed certificate unless
