@@ -22,3 +22,7 @@ require (
 	golang.org/x/arch v0.0.0-20210923205945-b76863e36670 // indirect
 	golang.org/x/sys v0.22.0 // indirect
 )
+
+require github.com/durablego/durable v0.0.0
+
+replace github.com/durablego/durable => ../../
