@@ -44,6 +44,7 @@ type config struct {
 	orderProducers   bool
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
+	subs             subsConfig  // subscriptions.go
 	h2c              bool        // also serve HTTP/2 without TLS (prior knowledge)
 }
 

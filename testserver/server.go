@@ -60,7 +60,8 @@ type Server struct {
 	closing   bool
 	closeOnce sync.Once
 	disk      *diskStore
-	seqs      seqTracker // producer requests being handled (order.go)
+	seqs      seqTracker  // producer requests being handled (order.go)
+	subs      *subManager // nil unless WithSubscriptions (subscriptions.go)
 }
 
 // New starts a server on 127.0.0.1 with a free port, like httptest.NewServer.
@@ -144,6 +145,15 @@ func newServer(opts ...Option) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.subs.enabled {
+		m, err := newSubManager(s)
+		if err != nil {
+			s.cancel()
+			s.closeDisk()
+			return nil, err
+		}
+		s.subs = m
+	}
 	return s, nil
 }
 
@@ -180,6 +190,9 @@ func (s *Server) Close() {
 		s.closing = true
 		s.hmu.Unlock()
 		s.handlers.Wait()
+		if s.subs != nil {
+			s.subs.shutdown()
+		}
 		s.closeDisk()
 	})
 }
@@ -215,6 +228,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path, status, msg := s.streamPath(r)
+	if s.subs != nil {
+		if p, ok := s.dsRoutePath(r); ok {
+			path, status = p, 0
+		}
+	}
 	s.counters.add(path, r.Method, r.Proto)
 	if status != 0 {
 		httpError(w, status, msg)
@@ -229,6 +247,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, path string) {
+	if s.subs != nil && isDSPath(path) {
+		s.subs.serve(w, r, path)
+		return
+	}
 	switch r.Method {
 	case http.MethodPut:
 		s.handleCreate(w, r, path)
