@@ -239,15 +239,20 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 
 // parseFrom parses a tail --from value: "start" (or "-1"), "now", or a server
 // offset. Offsets are opaque, but the protocol forbids , & = ? / in them;
-// blanks and control characters are refused too.
+// blanks and control characters are refused too. Every server offset holds
+// a digit (the reference servers' are digits and "_", ULIDs start with one),
+// so a word without one is taken for a misspelt start or now and refused
+// before any request: otherwise it would reach the server, fail there, and
+// with --output be saved as the start.
 func parseFrom(s string) (durable.Offset, error) {
+	const forms = "want start, now, or an offset printed by durable head or append (such as 0000000000000000_0000000000000042)"
 	switch s {
 	case "start", "beginning", string(durable.OffsetStart):
 		return durable.OffsetStart, nil
 	case "now", "end":
 		return durable.OffsetNow, nil
 	case "":
-		return "", errors.New("empty --from: want start, now or an offset")
+		return "", errors.New("empty --from: " + forms)
 	}
 	if len(s) > 1024 {
 		return "", errors.New("--from offset longer than 1024 bytes")
@@ -257,6 +262,9 @@ func parseFrom(s string) (durable.Offset, error) {
 		if c <= 0x20 || c == 0x7f || strings.IndexByte(",&=?/", c) >= 0 {
 			return "", fmt.Errorf("--from %q: an offset must not contain %q", s, c)
 		}
+	}
+	if !strings.ContainsAny(s, "0123456789") {
+		return "", fmt.Errorf("--from %q: %s", s, forms)
 	}
 	return durable.Offset(s), nil
 }

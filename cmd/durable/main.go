@@ -118,8 +118,7 @@ func exitCodeOf(c command, err error, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return exitUsage
 	default:
-		// Client errors read "durable: op URL: ..."; drop the repeated prefix.
-		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, strings.TrimPrefix(err.Error(), "durable: "))
+		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, report(err))
 		return exitError
 	}
 }
