@@ -125,7 +125,8 @@ func TestUsageErrors(t *testing.T) {
 		{"create bad json data", c, []string{"create", "s", "--json", "--data", "{"}, "not valid JSON"},
 		{"append no stream", c, []string{"append"}, "missing STREAM"},
 		{"append linger without producer", c, []string{"append", "s", "x", "--linger", "1s"}, "needs --producer-id"},
-		{"append bad json arg", c, []string{"append", "s", "--json", "{"}, "not a valid JSON"},
+		{"append bad json arg", c, []string{"append", "s", "--json", "{"}, "DATA argument 1 is not one JSON value (unexpected end of JSON input)"},
+		{"append stream with args", c, []string{"append", "s", "--stream", "1"}, "not with DATA"},
 		{"append zero batch", c, []string{"append", "s", "x", "--max-batch-bytes", "0"}, "positive"},
 		{"close too many", c, []string{"close", "s", "a", "b"}, "STREAM [DATA]"},
 		{"delete none", c, []string{"delete"}, "want exactly one STREAM"},
@@ -168,7 +169,7 @@ func TestCreate(t *testing.T) {
 	t.Run("different config", func(t *testing.T) {
 		r := c.run(t, "create", "plain", "--json")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "409")
+		assert.Contains(t, r.stderr, "already exists with content type application/octet-stream (asked: application/json)")
 	})
 	t.Run("json ttl data flags after and before", func(t *testing.T) {
 		c.ok(t, "create", "--json", "j", "--ttl", "3600", "--data", `[{"a":1},{"b":2}]`)
@@ -223,9 +224,12 @@ func TestAppend(t *testing.T) {
 		{"bytes stdin", "bytes", "line 1\nline 2\n", nil, "ab\nline 1\nline 2\n", 0, ""},
 		{"json args learnt from stream", "json", "", []string{`{"a":1}`, `[1,2]`}, "{\"a\":1}\n[1,2]\n", 0, ""},
 		{"json stdin skips blank lines", "json", "{\"b\":2}\n\n  \n\"s\"\r\n3", []string{"--json"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 0, ""},
-		{"json bad line keeps earlier", "json", "4\n{oops\n5\n", nil, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 1, "stdin line 2"},
-		{"json line too long", "json", `"` + strings.Repeat("x", 100) + `"` + "\n", []string{"--max-batch-bytes", "50"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 1, "longer than"},
-		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, "409"},
+		{"json bad line sends nothing", "json", "4\n{oops\n5\n", nil, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 2, "stdin line 2 is not one JSON value (invalid character 'o' looking for beginning of object key string); a JSON stream takes one JSON value per line. Nothing was appended"},
+		{"json bad argument sends nothing", "json", "", []string{"4", "{oops"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 2, "DATA argument 2 is not one JSON value"},
+		{"json bad line with --stream keeps earlier", "json", "4\n\n{oops\n5\n", []string{"--stream"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 3 is not one JSON value (invalid character 'o' looking for beginning of object key string); append takes one JSON value per line. The lines before it were appended (1 message): send the input again from line 3 on"},
+		{"json line too long", "json", `"` + strings.Repeat("x", 100) + `"` + "\n", []string{"--max-batch-bytes", "50"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 1 is longer than --max-batch-bytes; nothing was appended"},
+		{"stdin over --max-input", "json", "5\n6\n", []string{"--max-input", "3"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin holds more than 3 bytes (--max-input); nothing was appended"},
+		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, "stream " + srv.StreamURL("bytes") + " holds text/plain, but the data was sent as application/json (--content-type)"},
 		{"missing stream", "nope", "", []string{"x"}, "", 1, "404"},
 		{"nothing to append", "bytes", "", nil, "ab\nline 1\nline 2\n", 0, "nothing to append"},
 	}

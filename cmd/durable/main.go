@@ -32,7 +32,8 @@
 // Data (messages, offsets, metadata) goes to stdout; status, progress and
 // errors go to stderr only. The exit code is 0 on success (for tail also when
 // the stream ends, being closed), 1 on an error, 2 on a usage error (an unknown
-// command or flag, a missing or malformed argument).
+// command or flag, a missing or malformed argument) or an input append
+// refuses (sending nothing, or with --stream saying what was sent).
 //
 // Commands parse their flags with the standard library's flag package rather
 // than a CLI framework: the command surface is small (a handful of commands
@@ -117,6 +118,9 @@ func exitCodeOf(c command, err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.As(err, new(*badInput)):
+		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, report(err))
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, report(err))
 		return exitError
@@ -140,7 +144,8 @@ $DURABLE_SERVER (a server URL without a path means /v1/stream/).
 Auth: --header 'Name: value' (repeatable); $DURABLE_TOKEN sends a bearer token.
 Flags may come before or after arguments; "--" ends the flags.
 Data goes to stdout; status and errors to stderr.
-Exit codes: 0 ok (tail: also the end of a closed stream), 1 error, 2 usage.
+Exit codes: 0 ok (tail: also the end of a closed stream), 1 error, 2 usage
+or bad input (append sends nothing, or says what it sent).
 
 Run "durable <command> --help" for a command's flags.
 `)

@@ -280,7 +280,7 @@ func testTailKillRestart(t *testing.T, isJSON bool) {
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	// JSON: plain appends; bytes: through an idempotent producer.
-	appArgs := []string{"append", "events"}
+	appArgs := []string{"append", "events", "--stream"}
 	if !isJSON {
 		appArgs = append(appArgs, "--producer-id", "feeder", "--linger", "2ms")
 	}
@@ -456,7 +456,7 @@ func TestAppendInterrupted(t *testing.T) {
 	for _, producer := range []bool{false, true} {
 		pr, pw, err := os.Pipe()
 		require.NoError(t, err)
-		args := []string{"append", "s"}
+		args := []string{"append", "s", "--stream"}
 		if producer {
 			args = append(args, "--producer-id", "w")
 		}
@@ -480,13 +480,28 @@ func TestAppendInterrupted(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	defer pw.Close()
-	cmd, _, stderr := c.withStdinReader(pr).start(t, "append", "slow")
+	cmd, _, stderr := c.withStdinReader(pr).start(t, "append", "slow", "--stream")
 	_, err = io.WriteString(pw, "1\n")
 	require.NoError(t, err)
 	eventually(t, func() bool { return srv.Requests("slow", http.MethodPost) == 1 }, "append reached the server")
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	assert.Equal(t, 1, waitCode(t, cmd))
 	assert.Contains(t, stderr.String(), "interrupted")
+
+	// Interrupted while reading stdin (without --stream): nothing sent,
+	// and it said it was waiting for the end of the input.
+	c.ok(t, "create", "whole", "--json")
+	pr, pw2, err := os.Pipe()
+	require.NoError(t, err)
+	defer pw2.Close()
+	cmd, _, stderr = c.withStdinReader(pr).start(t, "append", "whole")
+	_, err = io.WriteString(pw2, "1\n")
+	require.NoError(t, err)
+	eventually(t, func() bool { return strings.Contains(stderr.String(), "reading stdin to its end") }, "append says it waits for the end of stdin")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "interrupted while reading stdin: nothing was appended")
+	assert.Zero(t, srv.Requests("whole", http.MethodPost))
 }
 
 // TestTailRidesOutRestart restarts the server (same data directory, same
