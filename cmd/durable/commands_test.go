@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestHelp(t *testing.T) {
 		"head":   {"next-offset", "--json"},
 		"close":  {"EOF", "DATA"},
 		"delete": {"DELETE"},
-		"serve":  {"-addr", "-data-dir"},
+		"serve":  {"--addr", "--data-dir", "development and tests", "not a production server", "Caddy"},
 	}
 	for name, want := range promises {
 		t.Run(name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestHelp(t *testing.T) {
 		t.Parallel()
 		r := cli{}.run(t, "--help")
 		assert.Equal(t, 0, r.code)
-		for _, c := range []string{"create", "append", "tail", "head", "close", "delete", "serve", "Exit codes"} {
+		for _, c := range []string{"create", "append", "tail", "head", "close", "delete", "serve", "version", "Exit codes"} {
 			assert.Contains(t, r.stderr, c)
 		}
 		r = cli{}.run(t)
@@ -111,7 +112,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown command", c, []string{"frobnicate"}, "unknown command"},
-		{"unknown flag", c, []string{"head", "s", "--nope"}, "flag provided but not defined"},
+		{"unknown flag", c, []string{"head", "s", "--nope"}, "unknown flag --nope"},
 		{"create no stream", c, []string{"create"}, "want exactly one STREAM"},
 		{"create two streams", c, []string{"create", "a", "b"}, "want exactly one STREAM"},
 		{"path without server", cli{}, []string{"head", "orders"}, "DURABLE_SERVER"},
@@ -143,6 +144,46 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 	assert.Zero(t, srv.Requests("", ""), "a usage error sends no request")
+}
+
+// TestFlagErrors: a flag error is one line saying what is wrong plus a
+// pointer to --help, never the whole usage; values are explained.
+func TestFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tail", "ev", "--from"}, "durable tail: --from needs a value"},
+		{[]string{"tail", "ev", "--header", "X-Foo", "--server", "http://127.0.0.1:1"}, `durable tail: --header "X-Foo": want 'Name: value'`},
+		{[]string{"tail", "ev", "--header", "Authorization: Bearer s3cret\x01", "--server", "http://127.0.0.1:1"}, `durable tail: --header "Authorization": control character in the value`},
+		{[]string{"tail", "ev", "--timeout", "1"}, `durable tail: --timeout "1": want a duration with a unit, such as 1s, 500ms, 2m or 1h`},
+		{[]string{"append", "ev", "--json=maybe"}, `durable append: --json "maybe": want true or false`},
+		{[]string{"append", "ev", "--max-batch-bytes", "1k"}, `durable append: --max-batch-bytes "1k": want a whole number`},
+		{[]string{"head", "--nope", "ev"}, "durable head: unknown flag --nope"},
+		{[]string{"serve", "--long-poll-timeout", "30"}, `durable serve: --long-poll-timeout "30": want a duration with a unit, such as 1s, 500ms, 2m or 1h`},
+	} {
+		r := cli{}.run(t, tt.args...)
+		assert.Equal(t, 2, r.code, "%v", tt.args)
+		cmd := tt.args[0]
+		assert.Equal(t, tt.want+"\nrun 'durable "+cmd+" --help' for usage\n", r.stderr, "%v", tt.args)
+	}
+	r := cli{}.run(t, "tail", "--help")
+	assert.Contains(t, r.stderr, "\n  --from string\n")
+	assert.Contains(t, r.stderr, "\n  --header 'Name: value'\n")
+	assert.Contains(t, r.stderr, "\n  --until-eof\n")
+	assert.NotContains(t, r.stderr, "\n  -from")
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := cli{}.ok(t, args...)
+		assert.True(t, strings.HasPrefix(r.stdout, "durable github.com/durablego/durable "), r.stdout)
+		assert.Contains(t, r.stdout, " "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
+	}
+	r := cli{}.run(t, "version", "extra")
+	assert.Equal(t, 2, r.code)
 }
 
 func TestCreate(t *testing.T) {
