@@ -38,6 +38,10 @@ func advise(err error) string {
 	switch {
 	case errors.As(err, &e) && isUnreachable(e):
 		return "check --server or $" + envServer
+	case errors.As(err, &e) && e.Op == "create" && errors.Is(err, durable.ErrNotFound):
+		// Nothing to create a stream in: the URL is not under the
+		// server's streams root.
+		return "check that --server / $" + envServer + " is the server's streams root (durable serve's is http://HOST:PORT" + defaultStreamPrefix + ", which a server URL without a path means)"
 	case errors.Is(err, durable.ErrNotFound):
 		return "check the stream name and --server / $" + envServer + " ('durable create NAME' creates a stream)"
 	case errors.Is(err, durable.ErrUnauthorized), errors.Is(err, durable.ErrForbidden):

@@ -40,6 +40,19 @@ func TestErrorMessages(t *testing.T) {
 		assert.True(t, strings.HasPrefix(r.stderr, "durable append: "+srv.StreamURL("nope")+": 404"), r.stderr)
 		assert.Contains(t, r.stderr, "; check the stream name and --server / $DURABLE_SERVER ('durable create NAME' creates a stream)\n")
 	})
+	t.Run("create outside the streams root", func(t *testing.T) {
+		t.Parallel()
+		r := c.run(t, "create", "/elsewhere/s")
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "; check that --server / $DURABLE_SERVER is the server's streams root (durable serve's is http://HOST:PORT/v1/stream/")
+	})
+	t.Run("close with data of another type", func(t *testing.T) {
+		t.Parallel()
+		c.ok(t, "create", "typed", "--json")
+		r := c.run(t, "close", "typed", "x", "--content-type", "text/plain")
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "durable close: stream "+srv.StreamURL("typed")+" holds application/json, but the data was sent as text/plain (--content-type)")
+	})
 	t.Run("closed stream", func(t *testing.T) {
 		t.Parallel()
 		c.ok(t, "create", "shut", "--json", "--closed")
