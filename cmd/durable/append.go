@@ -159,6 +159,9 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	ct, err := streamContentType(ctx, cl, stream, f.contentType)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("interrupted: nothing was appended")
+		}
 		return err
 	}
 	isJSON := isJSONType(ct)

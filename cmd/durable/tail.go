@@ -206,6 +206,9 @@ func (t *tail) run(ctx context.Context, cl *durable.Client, live durable.LiveMod
 	// missing stream fails here.
 	info, err := cl.Head(ctx, t.stream)
 	if err != nil {
+		if ctx.Err() != nil { // interrupted before reading anything
+			return t.outcome(ctx, ctx.Err())
+		}
 		return err
 	}
 	if !t.saved {

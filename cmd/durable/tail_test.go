@@ -627,3 +627,30 @@ func TestTailRetryFor(t *testing.T) {
 	assert.Contains(t, stderr.String(), "gave up after retrying for 1s (--retry-for)")
 	assert.Contains(t, stderr.String(), "check --server")
 }
+
+// TestInterruptedAtStart interrupts tail and append while their first
+// request (a HEAD) is on its way: they say they were interrupted, not what
+// the request returned.
+func TestInterruptedAtStart(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := withServer(srv)
+	c.ok(t, "create", "s", "--json")
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodHead, Delay: 20 * time.Second})
+	for i, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"tail", "s"}, 0, ""},
+		{[]string{"tail", "s", "--until-eof"}, 1, "durable tail: interrupted before the end of the stream (nothing saved: give --offset-file to resume)\n"},
+		{[]string{"append", "s", "1"}, 1, "durable append: interrupted: nothing was appended\n"},
+	} {
+		cmd, _, stderr := c.start(t, tt.args...)
+		eventually(t, func() bool { return srv.Requests("s", http.MethodHead) == i+1 }, "the HEAD reached the server")
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, tt.code, waitCode(t, cmd), "%v", tt.args)
+		assert.Equal(t, tt.stderr, stderr.String(), "%v", tt.args)
+	}
+	assert.Zero(t, srv.Requests("s", http.MethodPost))
+}
