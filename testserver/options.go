@@ -130,8 +130,9 @@ func WithMaxBodySize(bytes int64) Option { return func(c *config) { c.maxBodySiz
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
 
 // WithFaultControl enables the HTTP control endpoints under
-// /__ds/testserver/ (faults and request accounting) so tests in other
-// processes can drive them. Disabled by default.
+// /__ds/testserver/ (faults and request accounting; see "Fault control over
+// HTTP" in the package documentation) so tests in other processes can drive
+// them. Disabled by default.
 func WithFaultControl(enabled bool) Option { return func(c *config) { c.faultControl = enabled } }
 
 // WithCursorInterval sets the length of a cursor interval (default 20s).
@@ -145,8 +146,8 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 // WithProducerOrdering sets how the server orders a producer's pipelined
 // appends (default on, with a grace of DefaultOrderGrace). A request whose
 // Producer-Seq is ahead of the producer's state overtook the requests
-// before it, which were sent first on other connections (PROTOCOL.md §5.2:
-// requests can arrive out of order). With ordering on, it waits for them:
+// before it, which were sent first on other connections (the protocol,
+// section 5.2: requests can arrive out of order). With ordering on, it waits for them:
 // for as long as one is being handled by the server (up to 5 s), and for
 // up to grace for those that have not reached it yet; then it is validated,
 // and answered with a sequence gap (409) only if the gap is still there.
