@@ -854,9 +854,7 @@ func (m *subManager) schedule() {
 		select {
 		case <-t.C:
 		case <-m.kick:
-			if !t.Stop() {
-				<-t.C
-			}
+			t.Stop() // Go 1.23+ timers: Stop and Reset drop a pending value, no drain
 		case <-m.s.baseCtx.Done():
 			return
 		}
