@@ -27,7 +27,7 @@ SIGINT or SIGTERM.
 Streams are kept in memory, or with --data-dir in a directory (an acknowledged
 append is fsynced and survives a restart). --faults enables the HTTP
 fault-injection and request-accounting API under /__ds/testserver/, for tests in
-other processes (see the README, "Testing your code").
+other processes (see the README, "Testing your code with testserver").
 
 It is not a production server: it has no authentication, no retention or
 compaction, no metrics, and keeps every stream of a directory in one process.
