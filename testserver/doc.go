@@ -127,6 +127,39 @@
 //	curl 'localhost:4437/__ds/testserver/requests?path=orders&method=POST'
 //	curl -X DELETE localhost:4437/__ds/testserver/faults
 //
+// # Subscriptions
+//
+// WithSubscriptions serves PROTOCOL.md §6–7 under {prefix}__ds/ (routes and
+// error codes in subscriptions_http.go, the model in subscriptions.go):
+// subscriptions over a glob pattern and explicit streams with one acked
+// offset per stream, pull-wake wakes written to a wake stream and claimed
+// by one worker at a time, and webhook wakes POSTed with an Ed25519
+// Webhook-Signature whose keys are at {prefix}__ds/jwks.json. A wake is
+// fenced by its generation, wake id and HMAC-signed token; its lease
+// (lease_ttl_ms) is renewed by acks and callbacks without done, and when it
+// runs out pending work issues the next generation. Failed webhook
+// deliveries are retried with the same wake id after 1 s, 2 s, 4 s ... up
+// to 60 s, ±20% (status "failed" meanwhile), up to WithWebhookRetry's
+// budget; after that the wake is dropped until new data, an added stream or
+// a re-confirming PUT. Webhook URLs must be https to a public host; with
+// WithLoopbackWebhooks receivers on localhost / loopback addresses are
+// accepted too (tests, development), never private or link-local ones,
+// and the delivery dialer re-checks every address it connects to. Lease
+// expiry, retries, token expiry and signature timestamps use the server's
+// clock (WithClock); RunTimers runs what is due at once, so tests move a
+// fake clock instead of sleeping. With WithDataDir every change is stored
+// (atomically, fsynced) before it is answered: subscriptions, acked
+// offsets, generations, leases, retry schedules and the signing keys
+// survive a restart, and RotateSigningKey's old key stays published for ten
+// minutes. Wake events the server writes do not wake subscriptions.
+//
+// # Registry
+//
+// WithRegistry(true) (`durable serve` has it on) keeps a JSON stream at
+// RegistryPath with one event per stream created or deleted, in the event
+// format of the reference development server, so tools such as the Test UI
+// of `durable serve` can list the streams.
+//
 // # TLS
 //
 // WithTLS serves HTTPS, with a generated self-signed certificate unless
@@ -143,7 +176,8 @@
 //
 // Stream paths are at most 1024 bytes, with no empty, "." or ".."
 // segments, no encoded slashes or backslashes and no control characters;
-// the first segment "__ds" is reserved. Offsets are at most 256 bytes.
+// the first segment "__ds" is reserved (404 unless WithSubscriptions).
+// Offsets are at most 256 bytes.
 // Bodies over the configured limit get 413. Bad input gets a 4xx with a
 // short text/plain message and changes nothing.
 package testserver

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"crypto/tls"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -44,8 +45,10 @@ type config struct {
 	orderProducers   bool
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
-	subs             subsConfig  // subscriptions.go
-	h2c              bool        // also serve HTTP/2 without TLS (prior knowledge)
+	registry         bool        // keep the __registry__ stream (registry.go)
+	middleware       []func(http.Handler) http.Handler
+	subs             subsConfig // subscriptions.go
+	h2c              bool       // also serve HTTP/2 without TLS (prior knowledge)
 }
 
 func defaultConfig() config {
@@ -154,6 +157,15 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 // the wait for requests being handled.
 func WithProducerOrdering(on bool, grace time.Duration) Option {
 	return func(c *config) { c.orderProducers, c.orderGrace = on, max(grace, 0) }
+}
+
+// WithMiddleware wraps the server's handler (the stream protocol, with its
+// headers, faults and request accounting) in mw, for Start and Handler. A
+// request that mw answers itself never reaches the server, so it is not
+// counted; `durable serve` uses this to serve its Test UI at /ui/. Given more
+// than once, the first middleware given is the outermost.
+func WithMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(c *config) { c.middleware = append(c.middleware, mw) }
 }
 
 // WithUnencryptedHTTP2 makes a plain-HTTP server also accept HTTP/2 without

@@ -364,7 +364,10 @@ func (m *subManager) serveAck(w http.ResponseWriter, r *http.Request, id string,
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "next_wake": next})
+	writeJSON(w, http.StatusOK, struct {
+		OK       bool `json:"ok"`
+		NextWake bool `json:"next_wake"`
+	}{true, next})
 }
 
 // validate checks the shape of an ack body: every ack names a stream and

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // TestSubscriptionPersistence: with a data directory a restarted server
@@ -15,7 +17,7 @@ func TestSubscriptionPersistence(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	clk := newFakeClock()
-	rc := newReceiver(t, reply{500, ``}, reply{200, `{"done":true}`})
+	rc := newReceiver(t, subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	opts := []Option{WithDataDir(dir), WithSubscriptions(true), WithLoopbackWebhooks(true), WithClock(clk.Now)}
 	e := &subEnv{t: t, srv: New(opts...), clk: clk}
 	e.stream("wake/pool", "")
@@ -62,8 +64,8 @@ func TestSubscriptionPersistence(t *testing.T) {
 	}
 	clk.Advance(2 * time.Second)
 	e.srv.RunTimers()
-	if d := rc.next(); d.body.WakeID != first.body.WakeID {
-		t.Fatalf("retry after restart has wake %s, want %s", d.body.WakeID, first.body.WakeID)
+	if d := rc.next(); d.Body.WakeID != first.Body.WakeID {
+		t.Fatalf("retry after restart has wake %s, want %s", d.Body.WakeID, first.Body.WakeID)
 	}
 	waitFor(t, func() bool { return e.get("h").Status == "active" })
 	e.srv.Close()

@@ -55,6 +55,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	orderGrace := fs.Duration("producer-order-grace", testserver.DefaultOrderGrace, "with --producer-ordering, how long such an append waits for earlier ones not yet received")
 	subs := fs.Bool("subscriptions", false, "serve the subscription APIs under {prefix}__ds/ (pull-wake leases and signed webhooks, PROTOCOL §6–7)")
 	loopbackHooks := fs.Bool("allow-loopback-webhooks", false, "with --subscriptions, accept webhook URLs on this machine (http(s)://localhost, 127.0.0.0/8, [::1]) for local development; private and other local-network addresses stay refused")
+	var uf uiFlags
+	uf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +80,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "durable serve: --allow-loopback-webhooks needs --subscriptions")
 		return errUsage
 	}
+	uiOpts, err := uf.options(*prefix)
+	if err != nil {
+		fmt.Fprintln(stderr, "durable serve:", err)
+		return errUsage
+	}
+	opts = append(opts, uiOpts...)
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")
 		return errUsage
@@ -101,6 +109,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintln(stdout, srv.URL())
+	uf.announce(stderr, srv.URL())
 	<-ctx.Done()
 	done := make(chan struct{})
 	go func() {

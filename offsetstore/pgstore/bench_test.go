@@ -154,3 +154,52 @@ func benchStream(b *testing.B) (*durable.Client, string) {
 	b.Helper()
 	return newStream(b, 30000, false)
 }
+
+// BenchmarkCommitPaired alternates the cases inside each op, so that the
+// ratios hold on a loaded machine: one File.Save, one transaction of one
+// message (pg-tx), one fenced transaction of one message, and one
+// transaction of 10 messages. It reports each case's time per message and
+// its ratio to the File store's.
+func BenchmarkCommitPaired(b *testing.B) {
+	ctx := context.Background()
+	f, err := offsetstore.OpenFile(filepath.Join(b.TempDir(), "offsets.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	s := openTest(b)
+	table := pgx.Identifier{s.t.schemaName, "sink"}.Sanitize()
+	if _, err := s.Pool().Exec(ctx, `CREATE TABLE `+table+` (n int NOT NULL, data text NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	lease, err := s.AcquireLease(ctx, "fenced", WithLeaseTTL(time.Minute))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	var file, tx, fenced, batch time.Duration
+	msg := 0
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		if err := f.Save(ctx, "k", benchPosition(i)); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		benchTx(b, s, nil, table, msg, 1)
+		t2 := time.Now()
+		benchTx(b, s, lease, table, msg, 1)
+		t3 := time.Now()
+		benchTx(b, s, nil, table, msg+1, 10)
+		t4 := time.Now()
+		msg += 11
+		file, tx, fenced, batch = file+t1.Sub(t0), tx+t2.Sub(t1), fenced+t3.Sub(t2), batch+t4.Sub(t3)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(file.Nanoseconds())/n, "file-ns/msg")
+	b.ReportMetric(float64(tx.Nanoseconds())/n, "pgtx-ns/msg")
+	b.ReportMetric(float64(fenced.Nanoseconds())/n, "fenced-ns/msg")
+	b.ReportMetric(float64(batch.Nanoseconds())/n/10, "batch10-ns/msg")
+	b.ReportMetric(float64(tx)/float64(file), "pgtx/file")
+	b.ReportMetric(float64(fenced)/float64(tx), "fenced/pgtx")
+	b.ReportMetric(float64(batch)/10/float64(tx), "batch10/pgtx")
+}

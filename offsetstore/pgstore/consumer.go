@@ -63,7 +63,9 @@ func WithExclusive(opts ...LeaseOption) ConsumerOption {
 //
 // Handle, Run and Close must be called from one goroutine at a time (to
 // stop a Run from elsewhere, cancel its context, then Close); Committed
-// may be called from any.
+// may be called from any. Close a Consumer you are done with: its lease
+// is renewed (and other replicas kept waiting) until Close or the end of
+// the process.
 type Consumer[T any] struct {
 	s      *Store
 	client *durable.Client
@@ -291,7 +293,8 @@ func (c *Consumer[T]) teardown() {
 // restarting, a serialisation failure) are retried with exponential
 // backoff (up to 5 s between tries), for the handler's errors too; any
 // other handler error ends Run (the message is delivered again by the next
-// Run).
+// Run). A message that does not decode ends Run with its *durable.DecodeError;
+// a later Run passes over it, as Reader.Next does.
 func (c *Consumer[T]) Run(ctx context.Context, h Handler[T]) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 5*time.Second, 0

@@ -347,3 +347,28 @@ func TestNewConsumerValidates(t *testing.T) {
 	_, err := NewConsumer[item](s, client, stream, "k", WithReaderOptions(durable.WithMaxChunkBytes(-1)))
 	assert.ErrorIs(t, err, durable.ErrInvalidArgument)
 }
+
+// A message that does not decode ends Run with its DecodeError; the next
+// Run passes over it.
+func TestConsumerDecodeError(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	srv := testserver.New()
+	t.Cleanup(srv.Close)
+	client, err := durable.NewClient(srv.StreamURL(""))
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = client.Create(ctx, "items", durable.CreateOptions{ContentType: "application/json",
+		Data: []byte(`[{"n":1},"not an item",{"n":3}]`), Closed: true})
+	require.NoError(t, err)
+	table := sinkTable(t, s)
+	c, err := NewConsumer[item](s, client, "items", "sink")
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	err = c.Run(ctx, insertItem(table))
+	var de *durable.DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, map[int]int{1: 1}, sinkCounts(t, s, table))
+	require.NoError(t, c.Run(ctx, insertItem(table)))
+	assert.Equal(t, map[int]int{1: 1, 3: 1}, sinkCounts(t, s, table))
+}

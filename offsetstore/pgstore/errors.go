@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -124,7 +125,7 @@ func classify(err error) error {
 		case c == codePermission:
 			return ErrPermission
 		case c == codeAdminShutdown || c == codeCrashShutdown || c == codeCannotConnect || c == codeInvalidCatalog,
-			len(c) == 5 && c[:2] == "08", len(c) == 5 && c[:2] == "28":
+			strings.HasPrefix(c, "08"), strings.HasPrefix(c, "28"):
 			return ErrConnect
 		}
 		return nil
@@ -161,7 +162,7 @@ func IsTransient(err error) bool {
 		switch c := pgErr.Code; {
 		case c == "40001" || c == "40P01": // serialization_failure, deadlock_detected
 			return true
-		case c == codeInvalidCatalog || c[:2] == "28": // no such database; authentication
+		case c == codeInvalidCatalog || strings.HasPrefix(c, "28"): // no such database; authentication
 			return false
 		}
 	}

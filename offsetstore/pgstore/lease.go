@@ -129,14 +129,15 @@ type Fence struct {
 // one at a time), or a renewal that waits for a connection past the TTL
 // loses the lease.
 type Lease struct {
-	s      *Store
-	cfg    leaseConfig
-	key    string
-	token  int64
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	stop   chan struct{}
-	done   chan struct{}
+	s        *Store
+	cfg      leaseConfig
+	key      string
+	token    int64
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
 
 	mu       sync.Mutex
 	deadline time.Time // the lease is valid strictly before it (local monotonic clock)
@@ -313,11 +314,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	was := l.ended
 	l.ended = true
 	l.mu.Unlock()
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
+	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
 	if was {
 		return nil

@@ -259,3 +259,19 @@ func TestLeaseOptionsValidated(t *testing.T) {
 	_, err = s.AcquireLease(cctx, "k")
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 }
+
+func TestLeaseReleaseConcurrent(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	var log eventLog
+	l, err := s.AcquireLease(ctx, "k", WithLeaseEvents(log.add))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { assert.NoError(t, l.Release(ctx)) })
+	}
+	wg.Wait()
+	assert.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseReleased}, log.kinds())
+	assert.Equal(t, "released", LeaseReleased.String())
+}
