@@ -27,7 +27,7 @@ SIGINT or SIGTERM.
 Streams are kept in memory, or with --data-dir in a directory (an acknowledged
 append is fsynced and survives a restart). --faults enables the HTTP
 fault-injection and request-accounting API under /__ds/testserver/, for tests in
-other processes (see the README, "Testing your code").
+other processes (see the README, "Testing your code with testserver").
 
 A web Test UI is served at /ui/ (its URL is printed on stderr; --ui=false
 turns it off): it lists the streams, creates, closes and deletes them,

@@ -97,6 +97,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	default:
 		return fmt.Errorf("-live %q: want long-poll, sse or auto", cfg.Live)
 	}
+	if (cfg.URL == "") != (cfg.Stream == "") {
+		return errors.New("-url and -stream go together (neither: the demo)")
+	}
 	start := durable.Offset(cfg.From)
 	switch cfg.From {
 	case "start":
@@ -130,9 +133,6 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 
 	var client *durable.Client
 	stream, key := cfg.Stream, cfg.Key
-	if (cfg.URL == "") != (stream == "") {
-		return errors.New("-url and -stream go together (neither: the demo)")
-	}
 	if cfg.URL != "" {
 		base, err := exampleutil.BaseURL(cfg.URL)
 		if err != nil {
