@@ -898,7 +898,7 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				want[i] = i
 			}
 			require.Equal(t, want, got, "messages lost, repeated or reordered")
-			retried := strings.Count(e.log.String(), "writer retrying batch")
+			retried := strings.Count(e.log.String(), "msg=\"durable: retrying\" op=write")
 			t.Logf("%d POSTs, %d retries", e.server().Requests("w", http.MethodPost), retried)
 			require.Positive(t, retried, "the fault never reached the Writer")
 

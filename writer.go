@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/durablego/durable/internal/jsonframe"
 	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/retry"
 )
 
 // Writer errors (besides the Client's: ErrStaleEpoch, ErrStreamClosed,
@@ -838,23 +838,14 @@ func (w *Writer[T]) send(b *wbatch) {
 	w.wake()
 }
 
-// deliver sends b until it lands or cannot.
+// deliver sends b until it lands or cannot: the retry loop (retry.Do with
+// the Writer's policy) around sendBatch.
 func (w *Writer[T]) deliver(b *wbatch) error {
 	ctx := w.ctx
 	if err := w.ensureEpoch(ctx); err != nil {
 		return w.abortedOr(err)
 	}
-	var (
-		bo            backoff.BackOff
-		mayHaveLanded bool // an attempt may have been applied without our knowing
-		claimed       bool
-	)
-	prev := b.prev
-	ct := w.ct
-	if len(b.body) == 0 {
-		ct = "" // close-only
-	}
-	if prev != nil {
+	if prev := b.prev; prev != nil {
 		// Start only once the previous batch's request has been sent: it
 		// then almost always reaches the server first, and pipelining
 		// rarely costs a sequence-gap resend.
@@ -872,21 +863,66 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 			}
 		},
 	})
-	for attempt := 1; ; attempt++ {
+	st := &batchSend{b: b, prev: b.prev, ct: w.ct}
+	if len(b.body) == 0 {
+		st.ct = "" // close-only
+	}
+	classify := func(err error) (bool, time.Duration) {
+		if st.final {
+			return false, 0
+		}
+		ok, floor := retry.Classify(failureOf(err, true))
+		if ok {
+			st.mayHaveLanded = true
+		}
+		return ok, floor
+	}
+	logRetry := w.c.retryLogger(ctx, "write", w.url)
+	err := retry.Do(actx, retry.NewSchedule(w.cfg.retry.internal()), func(ctx context.Context) error {
+		return w.sendBatch(ctx, st)
+	}, classify, func(ev retry.Event) {
+		logRetry(ev)
+		if h := w.cfg.hooks; h != nil && !ev.Recovered {
+			h.OnRetry(ev.Attempt, ev.Err, ev.Wait)
+		}
+	})
+	if err != nil && ctx.Err() != nil {
+		return w.abortedOr(err)
+	}
+	return err
+}
+
+// batchSend is the state of one batch's delivery across attempts.
+type batchSend struct {
+	b             *wbatch
+	prev          *wbatch
+	ct            string
+	mayHaveLanded bool // an attempt may have been applied without our knowing
+	claimed       bool // the producer ID was claimed with a new epoch (WithAutoClaim)
+	final         bool // the error returned is final: no retry
+}
+
+// sendBatch makes one attempt of a batch, sending it again at once (not a
+// retry: no wait) when the protocol says so: after a sequence gap, once the
+// batch it overtook has landed, and after claiming the producer ID.
+func (w *Writer[T]) sendBatch(ctx context.Context, st *batchSend) error {
+	b, prev := st.b, st.prev
+	for {
 		w.mu.Lock()
 		epoch := w.epoch
 		w.mu.Unlock()
 		prevSettled := prev == nil || isClosed(prev.done)
-		res, err := w.attempt(actx, b, epoch, ct)
+		res, err := w.attempt(ctx, b, epoch, st.ct)
 		if err == nil {
-			if res.Duplicate && !mayHaveLanded && len(b.body) > 0 {
-				return &Error{Op: "append", URL: redactURL(w.url), Err: fmt.Errorf("%w (epoch %d, seq %d)", ErrProducerReused, epoch, b.seq)}
+			if res.Duplicate && !st.mayHaveLanded && len(b.body) > 0 {
+				st.final = true
+				return &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w (epoch %d, seq %d)", ErrProducerReused, epoch, b.seq)}
 			}
 			b.off = res.NextOffset
 			return nil
 		}
 		if ctx.Err() != nil {
-			return w.abortedOr(err)
+			return err
 		}
 		var e *Error
 		errors.As(err, &e)
@@ -897,62 +933,48 @@ func (w *Writer[T]) deliver(b *wbatch) error {
 			select {
 			case <-prev.done:
 			case <-ctx.Done():
-				return w.abortedOr(err)
-			}
-			if prev.err != nil {
-				return prev.err
-			}
-		case errors.Is(err, ErrStaleEpoch) && e != nil && w.cfg.autoClaim && b.seq == 0 && !mayHaveLanded && !claimed:
-			claimed = true
-			next := e.ServerEpoch + 1
-			if next > protocol.MaxProducerNumber {
 				return err
 			}
-			if s := w.cfg.epochStore; s != nil {
-				if serr := s.SaveEpoch(ctx, w.pid, next); serr != nil {
-					return w.abortedOr(&Error{Op: "append", URL: redactURL(w.url), Err: fmt.Errorf("save producer epoch: %w", serr)})
-				}
+			if prev.err != nil {
+				st.final = true
+				return prev.err
 			}
-			w.mu.Lock()
-			w.epoch = next
-			w.mu.Unlock()
+		case errors.Is(err, ErrStaleEpoch) && e != nil && w.cfg.autoClaim && b.seq == 0 && !st.mayHaveLanded && !st.claimed:
+			st.claimed = true
+			if err := w.claim(ctx, e.ServerEpoch+1); err != nil {
+				st.final = true
+				return err
+			}
 		case errors.Is(err, ErrStreamClosed) && b.close && len(b.body) == 0:
 			// Close-only on a closed stream: closed is what was asked.
 			b.off = e.NextOffset
 			return nil
-		case IsRetryable(err) || errors.Is(err, errAttemptTimeout):
-			mayHaveLanded = true
-			if bo == nil {
-				bo = newBackOffFrom(w.cfg.retry)
-			}
-			d := bo.NextBackOff()
-			if d == backoff.Stop {
-				return err
-			}
-			if e != nil && e.RetryAfter > d {
-				d = e.RetryAfter
-			}
-			if h := w.cfg.hooks; h != nil {
-				h.OnRetry(attempt, err, d)
-			}
-			w.c.log.DebugContext(ctx, "durable: writer retrying batch", "url", redactURL(w.url),
-				"seq", b.seq, "attempt", attempt, "error", err, "wait", d)
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return w.abortedOr(err)
-			}
 		default:
 			return err
 		}
 	}
 }
 
+// claim takes the producer ID over with epoch next (WithAutoClaim), saving
+// it to the epoch store first, if any.
+func (w *Writer[T]) claim(ctx context.Context, next int64) error {
+	if next > protocol.MaxProducerNumber {
+		return &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("%w: producer epoch exhausted", ErrStaleEpoch)}
+	}
+	if s := w.cfg.epochStore; s != nil {
+		if err := s.SaveEpoch(ctx, w.pid, next); err != nil {
+			return &Error{Op: "write", URL: redactURL(w.url), Err: fmt.Errorf("save producer epoch: %w", err)}
+		}
+	}
+	w.mu.Lock()
+	w.epoch = next
+	w.mu.Unlock()
+	return nil
+}
+
 // errAttemptTimeout marks an attempt cut off by the Client's WithTimeout;
 // the batch may have landed, and is retried.
-var errAttemptTimeout = errors.New("append attempt timed out")
+var errAttemptTimeout = retry.Transient("append attempt timed out")
 
 // attempt sends one request of b, bounded by the Client's WithTimeout.
 func (w *Writer[T]) attempt(ctx context.Context, b *wbatch, epoch int64, ct string) (AppendResult, error) {
