@@ -84,7 +84,7 @@ func TestClientKeepsIdleConnections(t *testing.T) {
 				go func() { _, err := r.Next(ctx); done <- err }()
 				sent(http.MethodGet)
 				secondIdle()
-				require.NoError(t, r.Close())
+				require.NoError(t, r.Close(context.Background()))
 			case "request cancelled":
 				lpCtx, cancel := context.WithCancel(ctx)
 				defer cancel()

@@ -449,7 +449,7 @@ func hostileReader(t *testing.T, srv *hostile.Server, live LiveMode, opts ...Rea
 	all := append([]ReaderOption{WithLive(live), WithRetryHook(func(RetryInfo) { retries.Add(1) })}, opts...)
 	r, err := NewReader[json.RawMessage](c, s, all...)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r, &retries
 }
 

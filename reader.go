@@ -152,7 +152,10 @@ type Reader[T any] struct {
 	jsonBatch  bool
 	batchFresh bool // every position left in the batch is after the last delivered one (see freshBatch)
 
-	mu           sync.Mutex // guards what follows; held during store saves
+	bg     sync.WaitGroup // goroutines the Reader started (the read ahead); Close waits for them
+	saving chan struct{}  // a one-slot semaphore held during a store save (saves are ordered; r.mu is not held)
+
+	mu           sync.Mutex // guards what follows; never held during I/O
 	closed       bool
 	last         Position // last delivered position
 	hasLast      bool
@@ -230,6 +233,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if limit == 0 {
 		limit = c.cfg.maxResponse
 	}
+	r.saving = make(chan struct{}, 1)
 	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
 	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
 	r.sched = retry.NewSchedule(cfg.retry.internal())
@@ -370,101 +374,6 @@ func (r *Reader[T]) Messages(ctx context.Context) iter.Seq2[Message[T], error] {
 			}
 		}
 	}
-}
-
-// Commit records msg as handled (with every message before it) and saves
-// its position to the store, unless a position at or after it was already
-// saved: a commit never moves the saved position backwards. Set
-// msg.Position.Meta first to save application data with it. Commit may be
-// called from any goroutine; saves are serialised.
-func (r *Reader[T]) Commit(ctx context.Context, msg Message[T]) error {
-	return r.CommitPosition(ctx, msg.Position)
-}
-
-// CommitPosition is Commit for a position (for example one kept from a
-// Message after its Data went stale).
-func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
-	if pos.Offset == "" || pos.Skip < 0 {
-		return fmt.Errorf("%w: commit of an empty or negative position", ErrInvalidArgument)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrReaderClosed
-	}
-	if r.hasPending && ComparePositions(pos, r.pending) >= 0 {
-		r.hasPending = false
-	}
-	r.markHandledLocked(pos)
-	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
-		r.handledAhead = true
-	}
-	r.meta = pos.Meta
-	if r.hasCommit && ComparePositions(pos, r.committed) <= 0 {
-		return nil
-	}
-	return r.saveLocked(ctx, pos)
-}
-
-// markHandledLocked advances the handled position.
-func (r *Reader[T]) markHandledLocked(p Position) {
-	if !r.hasHandled || ComparePositions(p, r.handled) > 0 {
-		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
-	}
-}
-
-func (r *Reader[T]) saveLocked(ctx context.Context, pos Position) error {
-	if r.cfg.store != nil {
-		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
-			return fmt.Errorf("%w: %w", ErrCommit, err)
-		}
-	}
-	r.committed, r.hasCommit = pos, true
-	r.lastSave = time.Now()
-	r.stats.Commits++
-	return nil
-}
-
-// autoCommit saves the handled position in interval mode when it is ahead
-// of the saved one and the interval has passed (or force).
-func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
-	if r.cfg.commitInterval == 0 {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.hasHandled || (r.hasCommit && ComparePositions(r.handled, r.committed) <= 0) {
-		return nil
-	}
-	if !force && time.Since(r.lastSave) < r.cfg.commitInterval {
-		return nil
-	}
-	pos := r.handled
-	pos.Meta = r.meta
-	return r.saveLocked(ctx, pos)
-}
-
-// Close stops the Reader: a Next in progress returns ErrReaderClosed, an
-// open SSE connection is closed, and in interval-commit mode the handled
-// position is saved (its error is returned). Close does not close the
-// stream on the server (see Client.CloseStream) nor the store. It is safe
-// to call more than once.
-func (r *Reader[T]) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	r.closeCancel()
-	var err error
-	if r.cfg.commitInterval > 0 && r.hasHandled && (!r.hasCommit || ComparePositions(r.handled, r.committed) > 0) {
-		pos := r.handled
-		pos.Meta = r.meta
-		err = r.saveLocked(context.Background(), pos)
-	}
-	r.mu.Unlock()
-	return err
 }
 
 func (r *Reader[T]) isClosed() bool {
@@ -902,7 +811,9 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 			pf.dec = new(decoded[T])
 		}
 	}
+	r.bg.Add(1)
 	go func() {
+		defer r.bg.Done()
 		defer close(pf.done)
 		defer stop()
 		defer cancel()
