@@ -33,11 +33,21 @@ import (
 func ExampleReader_resume() {
 	srv := testserver.New() // any Durable Streams server will do
 	defer srv.Close()
+	// In a service: ctx, stop := signal.NotifyContext(ctx, os.Interrupt).
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
-		Data: []byte(`[{"id":1},{"id":2},{"id":3}]`), Closed: true})
-	dir, _ := os.MkdirTemp("", "orders")
+	// The server's address; streams are under its /v1/stream/.
+	client, err := durable.NewClient(srv.URL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+		Data: []byte(`[{"id":1},{"id":"two"},{"id":3},{"id":4}]`), Closed: true}); err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 
 	type Order struct{ ID int }
@@ -46,26 +56,40 @@ func ExampleReader_resume() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		r, _ := durable.NewReader[Order](client, "orders", durable.WithStore(store))
+		// The position is saved under the stream's path ("/v1/stream/orders");
+		// WithKey gives each consumer of a stream a key of its own.
+		r, err := durable.NewReader[Order](client, "orders", durable.WithStore(store), durable.WithKey("billing"))
+		if err != nil {
+			log.Fatal(err)
+		}
 		for m, err := range r.Messages(ctx) { // live; ends if the stream is closed
-			if err != nil {
+			var bad *durable.DecodeError
+			switch {
+			case errors.As(err, &bad):
+				log.Printf("skipping a message: %v", err) // and go on with the next
+				continue
+			case errors.Is(err, context.Canceled):
+				return // stopped (Ctrl-C): not a failure
+			case err != nil:
 				log.Fatal(err)
 			}
 			fmt.Printf("run %d: order %d\n", run, m.Value.ID)
 			if err := r.Commit(ctx, m); err != nil { // handled: not delivered again
 				log.Fatal(err)
 			}
-			if run == 1 && m.Value.ID == 2 {
+			if run == 1 && m.Value.ID == 3 {
 				break // stop (a crash here would lose nothing committed)
 			}
 		}
-		r.Close(context.Background())
+		if err := r.Close(ctx); err != nil {
+			log.Fatal(err)
+		}
 		store.Close()
 	}
 	// Output:
 	// run 1: order 1
-	// run 1: order 2
-	// run 2: order 3
+	// run 1: order 3
+	// run 2: order 4
 }
 
 // Append from many goroutines, each through its own idempotent Writer: its
@@ -74,12 +98,17 @@ func ExampleWriter_workers() {
 	srv := testserver.New()
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"})
+	client, err := durable.NewClient(srv.URL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"}); err != nil {
+		log.Fatal(err)
+	}
 	epochs := offsetstore.NewMemory() // offsetstore.OpenFile(...) to survive restarts
 
 	type Job struct{ Worker, N int }
-	var wg sync.WaitGroup
+	var wg sync.WaitGroup // one Writer may also be shared by many goroutines
 	for i := range 3 {
 		wg.Go(func() {
 			w, err := durable.NewWriter[Job](client, "jobs",
@@ -100,10 +129,16 @@ func ExampleWriter_workers() {
 	}
 	wg.Wait()
 
-	r, _ := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
-	defer r.Close(context.Background())
+	r, err := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close(ctx)
 	count := 0
-	for range r.Messages(ctx) {
+	for _, err := range r.Messages(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
 		count++
 	}
 	fmt.Println(count, "jobs")
@@ -126,15 +161,22 @@ func Example_testserver() {
 	srv := testserver.New() // like httptest.NewServer; in a test: t.Cleanup(srv.Close)
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"})
+	client, err := durable.NewClient(srv.URL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"}); err != nil {
+		log.Fatal(err)
+	}
 
 	// The first two appends get 503: publish must retry (safely: writers are idempotent).
 	srv.InjectFault(testserver.Fault{Path: "orders", Method: http.MethodPost, Status: 503, Count: 2})
-	err := publish(ctx, client, "order-1")
+	err = publish(ctx, client, "order-1")
 	fmt.Println("publish:", err, "| POSTs:", srv.Requests("orders", http.MethodPost))
 
-	client.Delete(ctx, "orders")
+	if err := client.Delete(ctx, "orders"); err != nil {
+		log.Fatal(err)
+	}
 	err = publish(ctx, client, "order-2")
 	fmt.Println("deleted stream:", errors.Is(err, durable.ErrNotFound))
 	// Output:
