@@ -52,6 +52,7 @@ func ExampleReader_resume() {
 
 	type Order struct{ ID int }
 	for run := 1; run <= 2; run++ { // run 2: the service after a restart
+		// One process at a time: OpenFile locks orders.offsets.lock beside it.
 		store, err := offsetstore.OpenFile(filepath.Join(dir, "orders.offsets"))
 		if err != nil {
 			log.Fatal(err)
@@ -84,7 +85,9 @@ func ExampleReader_resume() {
 		if err := r.Close(ctx); err != nil {
 			log.Fatal(err)
 		}
-		store.Close()
+		if err := store.Close(); err != nil {
+			log.Fatal(err)
+		}
 	}
 	// Output:
 	// run 1: order 1
@@ -145,6 +148,49 @@ func ExampleWriter_workers() {
 	// Output: 3000 jobs
 }
 
+// One Writer shared by many goroutines (an HTTP handler's, say): it is safe
+// for concurrent use, batches what they write together, and keeps each
+// goroutine's messages in the order it wrote them.
+func ExampleWriter_shared() {
+	srv := testserver.New()
+	defer srv.Close()
+	ctx := context.Background()
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "clicks", durable.CreateOptions{ContentType: "application/json"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := durable.NewWriter[string](client, "clicks") // one per process and stream
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	for user := range 10 {
+		wg.Go(func() { // a request handler, for example
+			for n := range 100 {
+				if err := w.Write(ctx, fmt.Sprintf("user %d click %d", user, n)); err != nil {
+					log.Print(err) // the Writer failed: every later Write says so too
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(ctx); err != nil { // at shutdown: flush, and report any loss
+		log.Fatal(err)
+	}
+	ch, err := client.Read(ctx, "clicks", durable.ReadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.Count(string(ch.Data), "click"), "clicks landed")
+	// Output: 1000 clicks landed
+}
+
 // Test your own code against an in-process server, with faults injected.
 func Example_testserver() {
 	// publish is the code under test.
@@ -191,8 +237,10 @@ var readmeSnippets = []struct{ example, heading, imports string }{
 		"context fmt log os path/filepath github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
 	{"ExampleWriter_workers", "Appending from workers",
 		"context fmt log sync github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
-	{"Example_testserver", "Testing your own code with testserver",
-		"context errors fmt net/http github.com/durablego/durable github.com/durablego/durable/testserver"},
+	{"ExampleWriter_shared", "Sharing one Writer across goroutines",
+		"context fmt log strings sync github.com/durablego/durable github.com/durablego/durable/testserver"},
+	{"Example_testserver", "Testing your code with testserver",
+		"context errors fmt log net/http github.com/durablego/durable github.com/durablego/durable/testserver"},
 }
 
 // snippetBody returns the body of function name in the Go file src, without

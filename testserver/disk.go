@@ -357,14 +357,20 @@ func (s *Server) diskCreate(st *stream) error {
 	return nil
 }
 
-// writeMeta writes meta.json atomically: temp file, fsync, rename, fsync dir.
+// writeMeta writes meta.json atomically.
 func writeMeta(d *diskStore, dir string, m streamMeta) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "meta.json.tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	return writeFileAtomic(d, dir, "meta.json", b, 0o644)
+}
+
+// writeFileAtomic replaces dir/name with b: temp file, fsync, rename,
+// fsync dir. A crash leaves the old or the new content, never a mix.
+func writeFileAtomic(d *diskStore, dir, name string, b []byte, perm os.FileMode) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -379,7 +385,7 @@ func writeMeta(d *diskStore, dir string, m streamMeta) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, "meta.json")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	return d.syncDir(dir)

@@ -66,12 +66,10 @@ func (s *Server) lookup(path string, now time.Time) (*stream, int) {
 	if st.expired(now) {
 		if st.refs > 0 {
 			// Expired while forks still read its data: soft-deleted.
-			st.softDeleted = true
-			st.notify()
-			_ = s.diskMeta(st)
+			_ = s.softDeleteLocked(st, now)
 			return nil, http.StatusGone
 		}
-		s.removeLocked(st)
+		s.removeLocked(st, now)
 		return nil, http.StatusNotFound
 	}
 	return st, 0
@@ -130,6 +128,9 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, path strin
 	s.mu.Unlock()
 	if code == http.StatusCreated {
 		h.Set("Location", s.requestURL(r))
+		if s.subs != nil {
+			s.subs.streamChanged(path, 0) // a new stream is linked at its start
+		}
 	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
@@ -218,13 +219,11 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 			return nil, http.StatusConflict, "stream deleted; path is blocked while forks exist"
 		}
 		if old.expired(now) && old.refs > 0 {
-			old.softDeleted = true
-			old.notify()
-			_ = s.diskMeta(old)
+			_ = s.softDeleteLocked(old, now)
 			return nil, http.StatusConflict, "stream expired; path is blocked while forks exist"
 		}
 		if old.expired(now) {
-			s.removeLocked(old)
+			s.removeLocked(old, now)
 		} else {
 			if !sameConfig(old, q) {
 				return nil, http.StatusConflict, "stream exists with different configuration"
@@ -289,6 +288,7 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 		return nil, http.StatusInternalServerError, "storage error"
 	}
 	s.streams[path] = st
+	s.registryCreatedLocked(st, now)
 	return st, http.StatusCreated, ""
 }
 
@@ -377,219 +377,293 @@ type producerReq struct {
 	seq   int64
 }
 
-func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path string) {
-	h := r.Header
-	closeReq := protocol.IsTrue(h.Get(protocol.HeaderClosed))
-	ct := h.Get("Content-Type")
+// appendReq is a parsed POST: its headers, then its body.
+type appendReq struct {
+	closeReq     bool
+	ct           string
+	prod         *producerReq
+	streamSeq    string
+	hasStreamSeq bool
+	body         []byte
+	msgs         [][]byte // JSON messages of body (JSON streams only)
+}
 
-	var prod *producerReq
+// appendVerdict is what validation decided about an append: apply it
+// (the zero value), answer without applying (status, with msg for an
+// error), or wait for an earlier request of the same producer and validate
+// again (wait).
+type appendVerdict struct {
+	status int
+	msg    string
+	wait   bool
+	ch     chan struct{} // the predecessor being handled (nil: not on the server yet)
+	wake   chan struct{} // the stream's change signal
+}
+
+// orderState tracks one request's waits for its producer's earlier requests.
+type orderState struct {
+	waits    int
+	graceEnd time.Time // when a request ahead of its producer stops waiting for those before it
+}
+
+// handleAppend appends to a stream (PROTOCOL.md §5.2): parse, validate
+// under the server lock (waiting out a pipelined producer's reordering),
+// apply and log atomically, sync, answer.
+func (s *Server) handleAppend(w http.ResponseWriter, r *http.Request, path string) {
+	q, status, msg := parseAppendHeaders(r.Header)
+	if status != 0 {
+		httpError(w, status, msg)
+		return
+	}
+	if q.prod != nil {
+		defer s.seqs.arrive(seqKey{path: path, id: q.prod.id, epoch: q.prod.epoch, seq: q.prod.seq})()
+	}
+	if status, msg := s.readAppendBody(w, r, q); status != 0 {
+		httpError(w, status, msg)
+		return
+	}
+	now := s.cfg.clock()
+	rh := w.Header()
+	var ord orderState
+	for {
+		s.mu.Lock()
+		st, v := s.checkAppendLocked(rh, path, q, now, &ord)
+		if v.wait {
+			s.mu.Unlock()
+			if !s.awaitPredecessor(r, v.ch, v.wake, ord.graceEnd) {
+				httpError(w, http.StatusServiceUnavailable, "request abandoned")
+				return
+			}
+			ord.waits++
+			continue
+		}
+		if v.status != 0 {
+			s.mu.Unlock()
+			if v.status >= 400 {
+				httpError(w, v.status, v.msg)
+			} else {
+				w.WriteHeader(v.status)
+			}
+			return
+		}
+		before := st.tail()
+		tail, syncLog, derr := s.applyAppendLocked(st, q)
+		s.mu.Unlock()
+		if derr == nil && syncLog != nil {
+			derr = syncLog()
+		}
+		if derr != nil {
+			httpError(w, http.StatusInternalServerError, "storage error")
+			return
+		}
+		if s.subs != nil && tail > before {
+			s.subs.streamChanged(path, before)
+		}
+		writeAppended(w, q, tail)
+		return
+	}
+}
+
+// parseAppendHeaders validates the closure, content-type, producer and
+// Stream-Seq headers of an append.
+func parseAppendHeaders(h http.Header) (*appendReq, int, string) {
+	q := &appendReq{
+		closeReq: protocol.IsTrue(h.Get(protocol.HeaderClosed)),
+		ct:       h.Get("Content-Type"),
+	}
 	_, hasID := hdr(h, protocol.HeaderProducerID)
 	_, hasEpoch := hdr(h, protocol.HeaderProducerEpoch)
 	_, hasSeq := hdr(h, protocol.HeaderProducerSeq)
 	if hasID || hasEpoch || hasSeq {
 		if !(hasID && hasEpoch && hasSeq) {
-			httpError(w, http.StatusBadRequest, "Producer-Id, Producer-Epoch and Producer-Seq go together")
-			return
+			return nil, http.StatusBadRequest, "Producer-Id, Producer-Epoch and Producer-Seq go together"
 		}
 		id := h.Get(protocol.HeaderProducerID)
 		if id == "" || len(id) > maxIDLen {
-			httpError(w, http.StatusBadRequest, "invalid Producer-Id")
-			return
+			return nil, http.StatusBadRequest, "invalid Producer-Id"
 		}
 		epoch, ok1 := protocol.ParseProducerNumber(h.Get(protocol.HeaderProducerEpoch))
 		seq, ok2 := protocol.ParseProducerNumber(h.Get(protocol.HeaderProducerSeq))
 		if !ok1 || !ok2 {
-			httpError(w, http.StatusBadRequest, "invalid Producer-Epoch or Producer-Seq")
-			return
+			return nil, http.StatusBadRequest, "invalid Producer-Epoch or Producer-Seq"
 		}
-		prod = &producerReq{id: id, epoch: epoch, seq: seq}
-		defer s.seqs.arrive(seqKey{path: path, id: id, epoch: epoch, seq: seq})()
+		q.prod = &producerReq{id: id, epoch: epoch, seq: seq}
 	}
-	var streamSeq string
-	_, hasStreamSeq := hdr(h, protocol.HeaderSeq)
-	if hasStreamSeq {
-		streamSeq = h.Get(protocol.HeaderSeq)
-		if streamSeq == "" || len(streamSeq) > maxSeqLen {
-			httpError(w, http.StatusBadRequest, "invalid Stream-Seq")
-			return
+	if _, ok := hdr(h, protocol.HeaderSeq); ok {
+		q.streamSeq, q.hasStreamSeq = h.Get(protocol.HeaderSeq), true
+		if q.streamSeq == "" || len(q.streamSeq) > maxSeqLen {
+			return nil, http.StatusBadRequest, "invalid Stream-Seq"
 		}
 	}
+	return q, 0, ""
+}
 
+// readAppendBody reads the body of an append, checks its content type and
+// splits JSON into messages.
+func (s *Server) readAppendBody(w http.ResponseWriter, r *http.Request, q *appendReq) (int, string) {
 	body, status, msg := s.readBody(w, r)
 	if status != 0 {
-		httpError(w, status, msg)
-		return
+		return status, msg
 	}
-	if len(body) > 0 {
-		if ct == "" {
-			httpError(w, http.StatusBadRequest, "missing Content-Type")
-			return
-		}
-		if !validMediaType(ct) {
-			httpError(w, http.StatusBadRequest, "invalid Content-Type")
-			return
-		}
+	q.body = body
+	if len(body) == 0 {
+		return 0, ""
 	}
-	var msgs [][]byte
-	if len(body) > 0 && isJSONType(ct) {
-		var err error
-		msgs, err = splitJSON(body, false)
+	if q.ct == "" {
+		return http.StatusBadRequest, "missing Content-Type"
+	}
+	if !validMediaType(q.ct) {
+		return http.StatusBadRequest, "invalid Content-Type"
+	}
+	if isJSONType(q.ct) {
+		msgs, err := splitJSON(body, false)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
+			return http.StatusBadRequest, err.Error()
 		}
+		q.msgs = msgs
 	}
+	return 0, ""
+}
 
-	now := s.cfg.clock()
-	waits := 0
-	var graceEnd time.Time // when a request ahead of its producer stops waiting for those before it
-validate:
-	s.mu.Lock()
+// checkAppendLocked validates an append against the stream's state, in the
+// order of PROTOCOL.md §5.2: stream, producer epoch and duplicates,
+// closure, producer sequence, content type, Stream-Seq. Response headers
+// that go with the verdict are set on rh. Caller holds s.mu.
+func (s *Server) checkAppendLocked(rh http.Header, path string, q *appendReq, now time.Time, ord *orderState) (*stream, appendVerdict) {
 	st, code := s.lookup(path, now)
 	if code != 0 {
-		s.mu.Unlock()
-		httpError(w, code, lookupMessage(code))
-		return
+		return nil, appendVerdict{status: code, msg: lookupMessage(code)}
 	}
-	if len(body) == 0 && !closeReq {
-		s.mu.Unlock()
-		httpError(w, http.StatusBadRequest, "empty body requires Stream-Closed: true")
-		return
+	if len(q.body) == 0 && !q.closeReq {
+		return nil, appendVerdict{status: http.StatusBadRequest, msg: "empty body requires Stream-Closed: true"}
 	}
 	st.lastAccess = now
-	rh := w.Header()
-	var ps *producerState
-	if prod != nil {
-		ps = st.producers[prod.id]
-		switch {
-		case ps != nil && prod.epoch < ps.Epoch:
-			rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
-			s.mu.Unlock()
-			httpError(w, http.StatusForbidden, "stale producer epoch")
-			return
-		case ps != nil && prod.epoch > ps.Epoch && prod.seq != 0:
-			s.mu.Unlock()
-			httpError(w, http.StatusBadRequest, "a new producer epoch must start at Producer-Seq 0")
-			return
-		case ps != nil && prod.epoch == ps.Epoch && prod.seq <= ps.Seq:
-			// Duplicate: already applied.
-			rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
-			rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(ps.Seq, 10))
-			rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
-			if st.closed {
-				rh.Set(protocol.HeaderClosed, "true")
-			}
-			s.mu.Unlock()
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
+	if v, done := checkProducerEpochLocked(rh, st, q.prod); done {
+		return nil, v
 	}
 	if st.closed {
 		rh.Set(protocol.HeaderClosed, "true")
 		rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
-		s.mu.Unlock()
-		if len(body) == 0 && closeReq {
+		if len(q.body) == 0 && q.closeReq {
 			// Close-only is idempotent, with or without producer headers.
-			w.WriteHeader(http.StatusNoContent)
-			return
+			return nil, appendVerdict{status: http.StatusNoContent}
 		}
-		httpError(w, http.StatusConflict, "stream is closed")
-		return
+		return nil, appendVerdict{status: http.StatusConflict, msg: "stream is closed"}
 	}
-	// A producer the stream has not seen yet must start at seq 0; a later
-	// seq means its earlier batches are still on their way (pipelining), so
-	// it is a gap to wait out, as the reference server answers, not an error.
-	if prod != nil && waits < maxOrderWaits && s.cfg.orderProducers {
-		// Ahead of the producer's state: let the requests before it go
-		// first if they are on their way (see order.go).
-		expected := int64(-1)
-		switch {
-		case ps == nil && prod.seq != 0:
-			expected = 0
-		case ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1:
-			expected = ps.Seq + 1
-		}
-		if expected >= 0 {
-			if graceEnd.IsZero() {
-				graceEnd = time.Now().Add(s.cfg.orderGrace)
-			}
-			ch := s.seqs.inProgress(seqKey{path: path, id: prod.id, epoch: prod.epoch, seq: expected})
-			wake := st.wake
-			if ch != nil || time.Now().Before(graceEnd) {
-				s.mu.Unlock()
-				if !s.awaitPredecessor(r, ch, wake, graceEnd) {
-					httpError(w, http.StatusServiceUnavailable, "request abandoned")
-					return
-				}
-				waits++
-				goto validate
-			}
-		}
+	if v, done := s.checkProducerSeqLocked(rh, st, path, q.prod, ord); done {
+		return nil, v
 	}
-	if prod != nil && ps == nil && prod.seq != 0 {
-		rh.Set(protocol.HeaderProducerExpected, "0")
-		rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))
-		s.mu.Unlock()
-		httpError(w, http.StatusConflict, "producer sequence gap")
-		return
+	if len(q.body) > 0 && !sameType(q.ct, st.contentType) {
+		return nil, appendVerdict{status: http.StatusConflict, msg: "Content-Type does not match the stream"}
 	}
-	if prod != nil && ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1 {
-		rh.Set(protocol.HeaderProducerExpected, strconv.FormatInt(ps.Seq+1, 10))
-		rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))
-		s.mu.Unlock()
-		httpError(w, http.StatusConflict, "producer sequence gap")
-		return
+	if q.hasStreamSeq && st.lastSeq != "" && q.streamSeq <= st.lastSeq {
+		return nil, appendVerdict{status: http.StatusConflict, msg: "Stream-Seq regression"}
 	}
-	if len(body) > 0 && !sameType(ct, st.contentType) {
-		s.mu.Unlock()
-		httpError(w, http.StatusConflict, "Content-Type does not match the stream")
-		return
-	}
-	if hasStreamSeq && st.lastSeq != "" && streamSeq <= st.lastSeq {
-		s.mu.Unlock()
-		httpError(w, http.StatusConflict, "Stream-Seq regression")
-		return
-	}
+	return st, appendVerdict{}
+}
 
-	// Apply atomically: data, Stream-Seq, producer state, closure.
-	rec := logRecord{Close: closeReq}
-	rec.Msgs = st.appendData(body, msgs)
-	if hasStreamSeq {
-		st.lastSeq = streamSeq
-		rec.Seq = streamSeq
+// checkProducerEpochLocked answers a stale epoch (403), a new epoch that
+// does not start at 0 (400) and a duplicate (204, already applied); done
+// is false when none applies. Caller holds s.mu.
+func checkProducerEpochLocked(rh http.Header, st *stream, prod *producerReq) (appendVerdict, bool) {
+	if prod == nil {
+		return appendVerdict{}, false
 	}
-	if prod != nil {
-		st.producers[prod.id] = &producerState{Epoch: prod.epoch, Seq: prod.seq}
-		rec.Prod = &producerTuple{ID: prod.id, Epoch: prod.epoch, Seq: prod.seq}
+	ps := st.producers[prod.id]
+	switch {
+	case ps == nil:
+		return appendVerdict{}, false
+	case prod.epoch < ps.Epoch:
+		rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
+		return appendVerdict{status: http.StatusForbidden, msg: "stale producer epoch"}, true
+	case prod.epoch > ps.Epoch && prod.seq != 0:
+		return appendVerdict{status: http.StatusBadRequest, msg: "a new producer epoch must start at Producer-Seq 0"}, true
+	case prod.epoch == ps.Epoch && prod.seq <= ps.Seq:
+		// Duplicate: already applied.
+		rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(ps.Epoch, 10))
+		rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(ps.Seq, 10))
+		rh.Set(protocol.HeaderNextOffset, formatOffset(st.tail()))
+		if st.closed {
+			rh.Set(protocol.HeaderClosed, "true")
+		}
+		return appendVerdict{status: http.StatusNoContent}, true
 	}
-	if closeReq {
+	return appendVerdict{}, false
+}
+
+// checkProducerSeqLocked finds a sequence gap. A producer the stream has
+// not seen yet must start at seq 0; a later seq means its earlier batches
+// may still be on their way (pipelining), so with ordering on the request
+// first waits for them (see order.go), and only a gap still there after
+// that is answered 409. Caller holds s.mu.
+func (s *Server) checkProducerSeqLocked(rh http.Header, st *stream, path string, prod *producerReq, ord *orderState) (appendVerdict, bool) {
+	if prod == nil {
+		return appendVerdict{}, false
+	}
+	ps := st.producers[prod.id]
+	expected := int64(-1)
+	switch {
+	case ps == nil && prod.seq != 0:
+		expected = 0
+	case ps != nil && prod.epoch == ps.Epoch && prod.seq > ps.Seq+1:
+		expected = ps.Seq + 1
+	}
+	if expected < 0 {
+		return appendVerdict{}, false
+	}
+	if ord.waits < maxOrderWaits && s.cfg.orderProducers {
+		if ord.graceEnd.IsZero() {
+			ord.graceEnd = time.Now().Add(s.cfg.orderGrace)
+		}
+		ch := s.seqs.inProgress(seqKey{path: path, id: prod.id, epoch: prod.epoch, seq: expected})
+		if ch != nil || time.Now().Before(ord.graceEnd) {
+			return appendVerdict{wait: true, ch: ch, wake: st.wake}, true
+		}
+	}
+	rh.Set(protocol.HeaderProducerExpected, strconv.FormatInt(expected, 10))
+	rh.Set(protocol.HeaderProducerReceived, strconv.FormatInt(prod.seq, 10))
+	return appendVerdict{status: http.StatusConflict, msg: "producer sequence gap"}, true
+}
+
+// applyAppendLocked applies a validated append atomically (data,
+// Stream-Seq, producer state, closure) and writes its log record. It
+// returns the new tail and the log sync to run after s.mu is released.
+// Caller holds s.mu.
+func (s *Server) applyAppendLocked(st *stream, q *appendReq) (int64, func() error, error) {
+	rec := logRecord{Close: q.closeReq}
+	rec.Msgs = st.appendData(q.body, q.msgs)
+	if q.hasStreamSeq {
+		st.lastSeq = q.streamSeq
+		rec.Seq = q.streamSeq
+	}
+	if q.prod != nil {
+		st.producers[q.prod.id] = &producerState{Epoch: q.prod.epoch, Seq: q.prod.seq}
+		rec.Prod = &producerTuple{ID: q.prod.id, Epoch: q.prod.epoch, Seq: q.prod.seq}
+	}
+	if q.closeReq {
 		// A retry of this request is a duplicate by producer sequence.
 		st.closed = true
 	}
 	var derr error
 	var syncLog func() error
 	if st.disk != nil {
-		syncLog, derr = st.disk.write(&rec, body, msgs)
+		syncLog, derr = st.disk.write(&rec, q.body, q.msgs)
 	}
 	st.notify()
-	tail := st.tail()
-	s.mu.Unlock()
-	if derr == nil && syncLog != nil {
-		derr = syncLog()
-	}
-	if derr != nil {
-		httpError(w, http.StatusInternalServerError, "storage error")
-		return
-	}
+	return st.tail(), syncLog, derr
+}
 
+// writeAppended answers a successful append.
+func writeAppended(w http.ResponseWriter, q *appendReq, tail int64) {
+	rh := w.Header()
 	rh.Set(protocol.HeaderNextOffset, formatOffset(tail))
-	if closeReq {
+	if q.closeReq {
 		rh.Set(protocol.HeaderClosed, "true")
 	}
-	if prod != nil {
-		rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(prod.epoch, 10))
-		rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(prod.seq, 10))
-		if len(body) > 0 {
+	if q.prod != nil {
+		rh.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(q.prod.epoch, 10))
+		rh.Set(protocol.HeaderProducerSeq, strconv.FormatInt(q.prod.seq, 10))
+		if len(q.body) > 0 {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -640,30 +714,43 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, path strin
 		httpError(w, code, lookupMessage(code))
 		return
 	}
-	err := s.deleteLocked(st)
+	err := s.deleteLocked(st, now)
 	s.mu.Unlock()
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "storage error")
 		return
+	}
+	if s.subs != nil {
+		s.subs.streamDeleted(path)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // deleteLocked deletes st: soft when forks still reference it, otherwise
 // it is removed (cascading to soft-deleted sources). Caller holds s.mu.
-func (s *Server) deleteLocked(st *stream) error {
+func (s *Server) deleteLocked(st *stream, now time.Time) error {
 	if st.refs > 0 {
-		st.softDeleted = true
-		st.notify()
-		return s.diskMeta(st)
+		return s.softDeleteLocked(st, now)
 	}
-	s.removeLocked(st)
+	s.removeLocked(st, now)
 	return nil
+}
+
+// softDeleteLocked marks st deleted while forks still read its data: its
+// path answers 410 and cannot be re-created. Caller holds s.mu.
+func (s *Server) softDeleteLocked(st *stream, now time.Time) error {
+	st.softDeleted = true
+	st.notify()
+	s.registryDeletedLocked(st.path, now)
+	return s.diskMeta(st)
 }
 
 // removeLocked removes st from the server and releases its reference on
 // its source, cleaning up sources that were only kept for forks.
-func (s *Server) removeLocked(st *stream) {
+func (s *Server) removeLocked(st *stream, now time.Time) {
+	if !st.softDeleted {
+		s.registryDeletedLocked(st.path, now)
+	}
 	for st != nil {
 		if s.streams[st.path] == st {
 			delete(s.streams, st.path)

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,7 +61,8 @@ type Server struct {
 	closing   bool
 	closeOnce sync.Once
 	disk      *diskStore
-	seqs      seqTracker // producer requests being handled (order.go)
+	seqs      seqTracker  // producer requests being handled (order.go)
+	subs      *subManager // nil unless WithSubscriptions (subscriptions.go)
 }
 
 // New starts a server on 127.0.0.1 with a free port, like httptest.NewServer.
@@ -99,6 +101,9 @@ func Start(addr string, opts ...Option) (*Server, error) {
 	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
+		Protocols:         s.protocols(),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: HTTP2MaxConcurrentStreams},
+		ConnState:         s.counters.connState,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          log.New(io.Discard, "", 0), // silent, like the rest of the SDK
@@ -109,6 +114,16 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		_ = s.httpSrv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// protocols is what the server speaks: HTTP/1.1 always, HTTP/2 over TLS
+// (offered by ALPN), and HTTP/2 over plain TCP with WithUnencryptedHTTP2.
+func (s *Server) protocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(s.cfg.h2c)
+	return &p
 }
 
 func newServer(opts ...Option) (*Server, error) {
@@ -125,11 +140,26 @@ func newServer(opts ...Option) (*Server, error) {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.counters.init()
 	s.handler = http.HandlerFunc(s.serveHTTP)
+	for _, mw := range slices.Backward(cfg.middleware) {
+		s.handler = mw(s.handler)
+	}
 	if cfg.dataDir != "" {
 		if err := s.openDisk(); err != nil {
 			s.cancel()
 			return nil, err
 		}
+	}
+	s.mu.Lock()
+	s.syncRegistryLocked(cfg.clock())
+	s.mu.Unlock()
+	if cfg.subs.enabled {
+		m, err := newSubManager(s)
+		if err != nil {
+			s.cancel()
+			s.closeDisk()
+			return nil, err
+		}
+		s.subs = m
 	}
 	return s, nil
 }
@@ -167,6 +197,9 @@ func (s *Server) Close() {
 		s.closing = true
 		s.hmu.Unlock()
 		s.handlers.Wait()
+		if s.subs != nil {
+			s.subs.shutdown()
+		}
 		s.closeDisk()
 	})
 }
@@ -202,7 +235,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path, status, msg := s.streamPath(r)
-	s.counters.add(path, r.Method)
+	if s.subs != nil {
+		if p, ok := s.dsRoutePath(r); ok {
+			path, status = p, 0
+		}
+	}
+	s.counters.add(path, r.Method, r.Proto)
 	if status != 0 {
 		httpError(w, status, msg)
 		return
@@ -216,6 +254,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, path string) {
+	if s.subs != nil && isDSPath(path) {
+		s.subs.serve(w, r, path)
+		return
+	}
 	switch r.Method {
 	case http.MethodPut:
 		s.handleCreate(w, r, path)
@@ -320,6 +362,23 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	h.Del("ETag")
 	w.WriteHeader(status)
 	fmt.Fprintln(w, msg)
+}
+
+// Waiting returns how many live reads (long-polls and SSE responses) are
+// waiting for data on the stream at path (relative to the prefix; "" = on
+// every stream). Tests use it to append only once their readers wait.
+func (s *Server) Waiting(path string) int {
+	path = s.relPath(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if path != "" {
+		return s.waiting[path]
+	}
+	n := 0
+	for _, w := range s.waiting {
+		n += w
+	}
+	return n
 }
 
 // waitOn blocks until wake is closed, the timer fires (nil = never), the
