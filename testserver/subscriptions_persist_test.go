@@ -23,6 +23,8 @@ func TestSubscriptionPersistence(t *testing.T) {
 	e.stream("wake/pool", "")
 	e.put("s", pullSub("wake/pool", `"streams":["manual/x"]`), 201)
 	e.put("h", `{"type":"webhook","streams":["hooked"],"webhook":{"url":"`+rc.url()+`"}}`, 201)
+	longID := strings.Repeat("é", maxSubIDLen/2) // 256 bytes: longer than a file name may be
+	e.put(longID, pullSub("wake/pool", ""), 201)
 	tail := e.appendEvents(t, "events/a")
 	e.appendJSON("events/a", `2`)
 	c := e.claim("s", "w1")
@@ -45,6 +47,9 @@ func TestSubscriptionPersistence(t *testing.T) {
 	}
 	if l, ok := s.link("manual/x"); !ok || l.LinkType != "explicit" {
 		t.Fatalf("explicit link after restart: %+v", s)
+	}
+	if got := e.get(longID); got.ID != longID {
+		t.Fatalf("long id after restart = %q", got.ID)
 	}
 	e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w2"}`), 409, "ALREADY_CLAIMED")
 	mustStatus(t, e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true)), 200)

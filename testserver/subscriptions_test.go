@@ -154,6 +154,8 @@ func TestSubscriptionMembership(t *testing.T) {
 		{"remove with raw slash", "DELETE", "streams/other/x", "", 204, map[string]string{"other/x": ""}},
 		{"remove absent", "DELETE", "streams/nope", "", 204, map[string]string{"nope": ""}},
 		{"remove glob-only keeps it", "DELETE", "streams/events%2Fold", "", 204, map[string]string{"events/old": "glob"}},
+		{"add a matching stream not yet created", "POST", "streams", `{"streams":["events/later"]}`, 204, map[string]string{"events/later": "explicit"}},
+		{"its glob link outlives the explicit one", "DELETE", "streams/events%2Flater", "", 204, map[string]string{"events/later": "glob"}},
 		{"empty add", "POST", "streams", `{"streams":[]}`, 400, nil},
 		{"bad path", "POST", "streams", `{"streams":["a/../b"]}`, 400, nil},
 	}

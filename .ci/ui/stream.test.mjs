@@ -2,7 +2,7 @@
 // in Node, which has the same fetch and web streams as the browser: the SSE
 // parser on randomly split input, the registry event formats, the server
 // URL field, and the follower against `durable serve` behind a proxy that
-// cuts, rewrites or buffers its SSE responses. Run by .ci/steps/50-ui.sh
+// cuts, rewrites or buffers its SSE responses. Run by .ci/steps/60-ui.sh
 // with the page's files in ./static/:
 //
 //   DURABLE_UI_BIN=path/to/durable node --test stream.test.mjs

@@ -1,6 +1,6 @@
 // Browser tests of the Test UI that `durable serve` serves at /ui/ (issue
 // 19), in headless Chromium driven by playwright-core. Run by
-// .ci/steps/50-ui.sh from a directory whose node_modules holds
+// .ci/steps/60-ui.sh from a directory whose node_modules holds
 // playwright-core and @durable-streams/server:
 //
 //   DURABLE_UI_BIN=path/to/durable DURABLE_UI_ARTIFACTS=dir node --test ui.test.mjs
@@ -81,7 +81,7 @@ function stopProcess(child) {
 
 async function startServe(addr) {
   const { child, url } = await startProcess([
-    BIN, "serve", "--addr", addr, "--data-dir", dataDir, "--faults", "--long-poll-timeout", "5s",
+    BIN, "serve", "--addr", addr, "--data-dir", dataDir, "--faults", "--long-poll-timeout", "5s", "--subscriptions",
   ]);
   serve = child;
   base = url;
@@ -441,8 +441,13 @@ async function subscriptionFlow(url, listed) {
   assert.ok(acked < tail, `acked ${acked} before the tail ${tail}`);
   await shot("subscriptions-" + (listed ? "durable" : "reference"));
 
+  if (listed) assert.match(await card.textContent(), /Lease\s*wake issued, not claimed yet/);
   const claim = await (await api("__ds/subscriptions/sub-ui/claim", "POST", { worker: "ui-test" })).json();
   assert.equal(claim.generation, 1);
+  if (listed) {
+    await page.waitForFunction(() => /Lease\s*held by ui-test until 20/.test(document.querySelector('#subs .sub[data-id="sub-ui"]')?.textContent || ""), null, { timeout: 10000 });
+    await shot("subscriptions-durable-claimed");
+  }
   const target = claim.streams.find((st) => st.path === "jobs/a").tail_offset;
   const ack = { wake_id: claim.wake_id, generation: claim.generation, acks: [{ stream: "jobs/a", offset: target }], done: true };
   assert.ok((await api("__ds/subscriptions/sub-ui/ack", "POST", ack, { Authorization: "Bearer " + claim.token })).ok);
@@ -456,6 +461,7 @@ async function subscriptionFlow(url, listed) {
   );
   [, , acked, tail, pending] = await cells();
   assert.equal(acked, tail);
+  if (listed) await page.waitForFunction(() => /Lease\s*none \(idle\)/.test(document.querySelector('#subs .sub[data-id="sub-ui"]')?.textContent || ""), null, { timeout: 10000 });
   const text = await card.textContent();
   assert.ok(!text.includes(claim.token), "the page never shows a token");
 }
@@ -476,6 +482,11 @@ test("subscriptions view against the Node reference server", async () => {
     await page.click('#server-form button[type="submit"]');
     await stopProcess(child);
   }
+});
+
+test("subscriptions view against durable serve --subscriptions (listed, with leases)", async () => {
+  await subscriptionFlow(base, true);
+  await page.click("#subs summary");
 });
 
 test("no console errors", () => {

@@ -29,6 +29,12 @@ append is fsynced and survives a restart). --faults enables the HTTP
 fault-injection and request-accounting API under /__ds/testserver/, for tests in
 other processes (see the README, "Testing your code with testserver").
 
+A web Test UI is served at /ui/ (its URL is printed on stderr; --ui=false
+turns it off): it lists the streams, creates, closes and deletes them,
+follows them live and appends to them. It lists streams from the
+__registry__ stream the server keeps, one event per stream created or
+deleted (--registry=false turns it off).
+
 It is not a production server: it has no authentication, no retention or
 compaction, no metrics, and keeps every stream of a directory in one process.
 In production run a server built for it, such as the Durable Streams Caddy

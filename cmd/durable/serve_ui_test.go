@@ -68,7 +68,7 @@ func TestServeUI(t *testing.T) {
 func TestServeUIFlags(t *testing.T) {
 	t.Parallel()
 	r := cli{}.run(t, "serve", "--help")
-	for _, w := range []string{"-ui", "/ui/", "-registry", "__registry__"} {
+	for _, w := range []string{"-ui", "/ui/", "-registry", "__registry__", "Test UI is served at /ui/"} {
 		assert.Contains(t, r.stderr, w)
 	}
 	r = cli{}.run(t, "serve", "--addr", "127.0.0.1:0", "--prefix", "/")

@@ -78,6 +78,7 @@ function connect(base) {
   if (base === location.origin + state.prefix) localStorage.removeItem(STORE_KEY);
   else localStorage.setItem(STORE_KEY, base);
   renderList();
+  say("create-msg", "");
   say("conn", "connecting…");
   startRegistry();
   state.subs = new Subscriptions(state.client, $("subs"), $("subs-body"), (path) => select(path));

@@ -1,9 +1,10 @@
 // Subscriptions view (PROTOCOL.md §6–7): each watched subscription's type,
-// pattern, status, lease and generation, and the acked offset of each of its
-// streams next to the stream's tail. The protocol reads subscriptions by
-// id; a server that also lists them under __ds/subscriptions fills the list
-// by itself. Refreshed every two seconds while the section is open. Tokens
-// are never shown or kept.
+// pattern, status, generation (and the last wake event of a pull-wake
+// subscription), and the acked offset of each of its streams next to the
+// stream's tail. The protocol reads subscriptions by id; a server that also
+// lists them under __ds/subscriptions (durable serve does, with each
+// subscription's lease) fills the list by itself. Refreshed every two
+// seconds while the section is open. Tokens are never shown or kept.
 
 import { isJSONType } from "./stream.js";
 
@@ -87,15 +88,30 @@ export class Subscriptions {
     this.body.replaceChildren(form, this.note, this.list);
   }
 
+  // refresh loads the view now and then every POLL_MS while the section is
+  // open; a refresh asked for during a load runs right after it.
   async refresh() {
     clearTimeout(this.timer);
     if (this.stopped || !this.section.open) return;
+    if (this.loading) {
+      this.again = true;
+      return;
+    }
+    this.loading = true;
     try {
       await this.load();
     } catch (err) {
       this.note.textContent = "Cannot read subscriptions: " + (err instanceof Error ? err.message : err);
+    } finally {
+      this.loading = false;
     }
-    if (!this.stopped && this.section.open) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+    if (this.stopped || !this.section.open) return;
+    if (this.again) {
+      this.again = false;
+      this.refresh();
+    } else {
+      this.timer = setTimeout(() => this.refresh(), POLL_MS);
+    }
   }
 
   async load() {
@@ -184,11 +200,22 @@ export class Subscriptions {
     add("Webhook", sub.webhook?.url);
     add("Wake stream", sub.wake_stream);
     add("Lease TTL", sub.lease_ttl_ms ? `${sub.lease_ttl_ms} ms` : "");
-    // Lease state is not in the protocol's GET; shown when a server adds it.
+    // Leases are not in the protocol's GET; durable serve adds "lease" (the
+    // wake in flight) to the views it lists.
     add("Generation", sub.generation);
-    add("Wake id", sub.wake_id);
-    add("Lease holder", sub.holder ?? sub.lease?.holder ?? sub.current_holder);
-    add("Lease expires", sub.lease_expires_at ?? sub.lease?.expires_at);
+    const lease = sub.lease;
+    if (lease && typeof lease === "object") {
+      add("Wake", lease.wake_id);
+      add(
+        "Lease",
+        lease.claimed
+          ? `held by ${lease.holder || "its receiver"}${lease.expires_at ? " until " + lease.expires_at : ""}`
+          : "wake issued, not claimed yet",
+      );
+    } else if (this.canList) {
+      add("Lease", "none (idle)");
+    }
+    add("Next delivery", sub.next_attempt_at);
     add("Description", sub.description);
     const wake = await this.lastWake(id, sub.wake_stream);
     if (wake) add("Last wake", `generation ${wake.generation} · ${wake.stream} · ${new Date(wake.ts).toISOString()}`);
