@@ -223,6 +223,12 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	var le *lineError
 	switch {
+	case err != nil && f.producerID != "":
+		// The producer's error says what landed (its offset, not a count).
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		return err
 	case err != nil && ctx.Err() != nil:
 		// Interrupted while an append was on its way: it may have landed.
 		return fmt.Errorf("interrupted: %w (%s)", err, confirmed(n))
