@@ -74,3 +74,13 @@ func (e *env) pullWake(t *testing.T, pattern string, ttl time.Duration) *Subscri
 	require.True(t, created)
 	return s
 }
+
+// within waits for ch to deliver or close, failing the test after 20 s.
+func within[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal(what)
+	}
+}
