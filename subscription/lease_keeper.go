@@ -119,7 +119,10 @@ func (k *keeper) pending() []Ack {
 func (k *keeper) keep() {
 	defer close(k.done)
 	beat := max(k.ttl/3, 10*time.Millisecond)
-	t := time.NewTimer(beat)
+	k.mu.Lock()
+	first := beat - time.Since(k.lastSend) // the lease may have begun a while ago (webhook)
+	k.mu.Unlock()
+	t := time.NewTimer(max(first, 0))
 	defer t.Stop()
 	for {
 		select {

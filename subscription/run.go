@@ -68,6 +68,17 @@ type engine[T any] struct {
 	obs         observer
 	stats       *stats
 	finalBudget time.Duration // final ack and release after the run's context ended
+	// releaseOnError releases the lease after a handler error (Worker).
+	// Without it (Receiver) the wake stays with the server's delivery
+	// retries or the lease's expiry, which space the next attempts.
+	releaseOnError bool
+}
+
+func newEngine[T any](c *durable.Client, cfg *config, st *stats) *engine[T] {
+	return &engine[T]{
+		c: c, batch: cfg.batch, interval: cfg.ackInterval, slots: make(chan struct{}, cfg.concurrency),
+		readerOpts: cfg.readerOpts, obs: counting{next: cfg.obs, stats: st}, stats: st, finalBudget: finalBudget,
+	}
 }
 
 // outcome is how a wake ended.
@@ -119,7 +130,10 @@ func (e *engine[T]) work(ctx context.Context, s *Subscription, w *Wake, ttl time
 	return e.finish(ctx, k, firstErr)
 }
 
-// finish ends the wake after its streams stopped.
+// finish ends the wake after its streams stopped: the progress is acked,
+// with done when every stream was worked to its end; otherwise the lease
+// is released when the run's context ended, the lease ran out here, or a
+// handler failed and releaseOnError is set.
 func (e *engine[T]) finish(ctx context.Context, k *keeper, handlerErr error) outcome {
 	var out outcome
 	lost := k.lostErr()
@@ -151,7 +165,8 @@ func (e *engine[T]) finish(ctx context.Context, k *keeper, handlerErr error) out
 		out.lost = lost
 	}
 	out.next = next
-	if !done && (err == nil || !IsLost(err)) {
+	release := ctx.Err() != nil || lost != nil || (handlerErr != nil && e.releaseOnError)
+	if !done && release && (err == nil || !IsLost(err)) {
 		if rerr := k.s.Release(fctx, k.w); rerr != nil && !IsLost(rerr) {
 			e.obs.failed(k.w, "release", rerr)
 		} else if rerr == nil {

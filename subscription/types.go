@@ -277,11 +277,14 @@ type Wake struct {
 	// path under the Client's base URL, so credentials never go to another
 	// origin.
 	CallbackURL string `json:"callback_url,omitempty"`
+
+	webhook bool // delivered by webhook (set by the Receiver)
 }
 
 // IsWebhook reports whether the wake came by webhook (acks go to the
-// callback endpoint) rather than from a claim.
-func (w *Wake) IsWebhook() bool { return w.CallbackURL != "" }
+// callback endpoint) rather than from a claim: it was delivered to a
+// Receiver, or has a CallbackURL.
+func (w *Wake) IsWebhook() bool { return w.webhook || w.CallbackURL != "" }
 
 // Pending returns the links with pending work.
 func (w *Wake) Pending() []Link {

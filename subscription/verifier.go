@@ -53,39 +53,22 @@ type Verifier struct {
 	seen    map[string]int64 // accepted signatures → their timestamp, within the window
 }
 
-// VerifierOption configures a Verifier (and a Receiver).
-type VerifierOption func(*Verifier)
-
-// WithMaxSkew sets how far a signature's timestamp may be from the
-// receiver's clock (default DefaultMaxSkew). It must be positive; it is
-// also how long a delivery is remembered to reject its replay.
-func WithMaxSkew(d time.Duration) VerifierOption { return func(v *Verifier) { v.skew = d } }
-
-// WithKeyRefresh sets the least time between two key set fetches caused
-// by unknown key ids (default DefaultKeyRefresh); 0 fetches on every
-// unknown key id.
-func WithKeyRefresh(d time.Duration) VerifierOption { return func(v *Verifier) { v.refresh = d } }
-
-// withClock sets the Verifier's clock (tests).
-func withClock(now func() time.Time) VerifierOption { return func(v *Verifier) { v.now = now } }
-
-// NewVerifier returns a Verifier of the server c talks to. It sends no
-// request: the first delivery fetches the keys.
-func NewVerifier(c *durable.Client, opts ...VerifierOption) (*Verifier, error) {
+// NewVerifier returns a Verifier of the server c talks to (options:
+// WithMaxSkew, WithKeyRefresh). It sends no request: the first delivery
+// fetches the keys.
+func NewVerifier(c *durable.Client, opts ...Option) (*Verifier, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Client", durable.ErrInvalidArgument)
 	}
-	v := &Verifier{c: c, skew: DefaultMaxSkew, refresh: DefaultKeyRefresh, now: time.Now, seen: map[string]int64{}}
-	for _, o := range opts {
-		if o == nil {
-			return nil, fmt.Errorf("%w: nil VerifierOption", durable.ErrInvalidArgument)
-		}
-		o(v)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
-	if v.skew <= 0 || v.refresh < 0 {
-		return nil, fmt.Errorf("%w: WithMaxSkew must be positive and WithKeyRefresh not negative", durable.ErrInvalidArgument)
-	}
-	return v, nil
+	return newVerifier(c, &cfg), nil
+}
+
+func newVerifier(c *durable.Client, cfg *config) *Verifier {
+	return &Verifier{c: c, skew: cfg.skew, refresh: cfg.keyRefresh, now: cfg.now, seen: map[string]int64{}}
 }
 
 // Verify checks one delivery: header is its Webhook-Signature value and
@@ -94,22 +77,28 @@ func NewVerifier(c *durable.Client, opts ...VerifierOption) (*Verifier, error) {
 // ErrSignature (ErrBadSignature, ErrUnknownKey, ErrStaleSignature,
 // ErrReplayed); an error fetching the keys is returned as it is.
 func (v *Verifier) Verify(ctx context.Context, header string, body []byte) error {
+	_, err := v.verify(ctx, header, body)
+	return err
+}
+
+// verify is Verify, returning the signature's timestamp too.
+func (v *Verifier) verify(ctx context.Context, header string, body []byte) (time.Time, error) {
 	sig, err := parseSignature(header)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	now := v.now()
 	if d := time.Duration(now.Unix()-sig.t) * time.Second; d > v.skew || -d > v.skew {
-		return fmt.Errorf("%w: signed at %d, %v from now", ErrStaleSignature, sig.t, d)
+		return time.Time{}, fmt.Errorf("%w: signed at %d, %v from now", ErrStaleSignature, sig.t, d)
 	}
 	pub, err := v.key(ctx, sig.kid)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	if !sig.verify(pub, body) {
-		return fmt.Errorf("%w: does not verify with key %q", ErrBadSignature, sig.kid)
+		return time.Time{}, fmt.Errorf("%w: does not verify with key %q", ErrBadSignature, sig.kid)
 	}
-	return v.remember(sig, now)
+	return time.Unix(sig.t, 0), v.remember(sig, now)
 }
 
 // remember records an accepted signature and refuses one seen before.

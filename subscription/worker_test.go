@@ -326,7 +326,7 @@ func TestWorkerOptionsRejected(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	h := func(context.Context, Message[item]) error { return nil }
-	for _, o := range []WorkerOption{WithName(""), WithConcurrency(0), WithShards(0), WithAckInterval(-1),
+	for _, o := range []Option{WithName(""), WithConcurrency(0), WithShards(0), WithAckInterval(-1),
 		WithPollInterval(0), WithBatchSize(0), nil} {
 		_, err := NewWorker(e.c, "x", h, o)
 		require.ErrorIs(t, err, durable.ErrInvalidArgument)
