@@ -75,6 +75,12 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		}
 		o(&cfg)
 	}
+	if cfg.h2c && cfg.httpClient != nil {
+		cfg.fail("WithUnencryptedHTTP2 and WithHTTPClient: set the protocols on your own transport")
+	}
+	if cfg.h2c && base.Scheme != "http" {
+		cfg.fail("WithUnencryptedHTTP2 with an %s base URL: over TLS HTTP/2 is negotiated by itself", base.Scheme)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -82,7 +88,7 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	if cfg.httpClient != nil {
 		hc = *cfg.httpClient
 	} else {
-		hc.Transport = defaultTransport()
+		hc.Transport = defaultTransport(cfg.h2c)
 	}
 	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
 	return &Client{base: base, cfg: cfg, hc: &hc, log: cfg.logger}, nil
@@ -94,13 +100,34 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 // re-dial connections all the time.
 const defaultIdleConnsPerHost = 64
 
+// h2cDialsPerHost bounds the connections of an HTTP/2-only (h2c) default
+// transport that are being dialled or still have room for more streams.
+// Without it, 10,000 Readers started at once on a cold Client dial 10,000
+// connections, because none of them knows yet that the first connection
+// will carry the others (net/http then closes the extra ones). A connection
+// found full stops counting, so this never caps the total: a Client keeps
+// opening connections while every open one is full.
+const h2cDialsPerHost = 8
+
 // defaultTransport is a clone of http.DefaultTransport that keeps
-// defaultIdleConnsPerHost idle connections per host.
-func defaultTransport() *http.Transport {
+// defaultIdleConnsPerHost idle connections per host. Like its original it
+// negotiates HTTP/2 over TLS (ForceAttemptHTTP2); with h2c it speaks only
+// HTTP/2, without TLS on http:// URLs. Either way a connection carries at
+// most the server's SETTINGS_MAX_CONCURRENT_STREAMS requests, and a request
+// that finds every connection full opens another instead of waiting
+// (net/http's default, HTTP2Config.StrictMaxConcurrentRequests false): a
+// long-poll must never queue behind 10,000 others.
+func defaultTransport(h2c bool) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = defaultIdleConnsPerHost
 	if t.MaxIdleConns < defaultIdleConnsPerHost {
 		t.MaxIdleConns = defaultIdleConnsPerHost
+	}
+	if h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = &p
+		t.MaxConnsPerHost = h2cDialsPerHost
 	}
 	return t
 }

@@ -96,6 +96,7 @@ type config struct {
 	timeout     time.Duration // 0 = none
 	userAgent   string
 	maxResponse int64
+	h2c         bool // WithUnencryptedHTTP2
 	errs        []error
 }
 
@@ -138,6 +139,24 @@ func WithHTTPClient(hc *http.Client) Option {
 		}
 		c.httpClient = hc
 	}
+}
+
+// WithUnencryptedHTTP2 makes the Client speak HTTP/2 without TLS ("h2c",
+// with prior knowledge) to an http:// base URL, so that many Readers and
+// Writers share a few TCP connections: each pending long-poll, SSE response
+// or append is one stream on a connection instead of a connection of its
+// own. The server must accept HTTP/2 on its plain port (`durable serve
+// --h2c`, testserver.WithUnencryptedHTTP2, or Go's http.Server with
+// Protocols holding UnencryptedHTTP2); an HTTP/1.1-only server fails every
+// request. When a connection carries as many streams as the server allows,
+// the Client opens another.
+//
+// Over TLS (an https:// base URL) the default transport already negotiates
+// HTTP/2 when the server offers it, so NewClient rejects this option there,
+// and beside WithHTTPClient, whose transport decides the protocols (set its
+// Protocols to hold only UnencryptedHTTP2 for the same effect).
+func WithUnencryptedHTTP2() Option {
+	return func(c *config) { c.h2c = true }
 }
 
 // WithHeader adds a static header sent with every request. Protocol

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -153,7 +155,9 @@ func writeStatusFault(w http.ResponseWriter, f Fault) {
 	httpError(w, f.Status, "injected fault")
 }
 
-// dropConn closes the client connection without writing a response.
+// dropConn closes the client connection without writing a response. Over
+// HTTP/2, where one connection carries many requests, it resets the
+// request's stream instead.
 func dropConn(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
@@ -168,11 +172,12 @@ func dropConn(w http.ResponseWriter) {
 
 // truncateResponse sends the recorded status and headers and only half of
 // the recorded body (announcing the full length), then closes the
-// connection, so the client sees a body cut short.
+// connection, so the client sees a body cut short. Over HTTP/2 it resets
+// the request's stream after the half body instead (truncateStream).
 func truncateResponse(w http.ResponseWriter, rec *recorder) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		panic(http.ErrAbortHandler)
+		truncateStream(w, rec)
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
@@ -204,6 +209,34 @@ func truncateResponse(w http.ResponseWriter, rec *recorder) {
 		brw.Write(body[:half])
 	}
 	_ = brw.Flush()
+}
+
+// truncateStream is truncateResponse for a response that cannot be
+// hijacked (HTTP/2): the recorded status and headers, half of the body
+// (announcing its full length unless it was streamed), then a reset of the
+// stream, which the client reads as a body cut short.
+func truncateStream(w http.ResponseWriter, rec *recorder) {
+	body := rec.buf.Bytes()
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	for k, vs := range rec.h {
+		h[k] = vs
+	}
+	h.Del("Transfer-Encoding")
+	h.Del("Content-Length")
+	if !rec.flushed && len(body) > 0 {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body[:len(body)/2])
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
 }
 
 // recorder captures a handler's response for faults applied after the
@@ -250,16 +283,60 @@ var _ http.Flusher = (*recorder)(nil)
 type countKey struct{ path, method string }
 
 type counters struct {
-	mu sync.Mutex
-	m  map[countKey]int
+	mu     sync.Mutex
+	m      map[countKey]int
+	protos map[string]int // requests by r.Proto ("HTTP/1.1", "HTTP/2.0")
+	conns  ConnectionStats
 }
 
-func (c *counters) init() { c.m = map[countKey]int{} }
+func (c *counters) init() { c.m, c.protos = map[countKey]int{}, map[string]int{} }
 
-func (c *counters) add(path, method string) {
+func (c *counters) add(path, method, proto string) {
 	c.mu.Lock()
 	c.m[countKey{path, method}]++
+	c.protos[proto]++
 	c.mu.Unlock()
+}
+
+// connState is the http.Server's ConnState hook: it counts connections.
+func (c *counters) connState(_ net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		c.conns.Accepted++
+		c.conns.Open++
+		c.conns.MaxOpen = max(c.conns.MaxOpen, c.conns.Open)
+	case http.StateClosed, http.StateHijacked:
+		c.conns.Open--
+	}
+}
+
+// ConnectionStats counts a Server's client connections (TCP, or TLS over
+// TCP), since it started.
+type ConnectionStats struct {
+	Accepted int // connections accepted
+	Open     int // accepted and not yet closed (or hijacked by a fault)
+	MaxOpen  int // the most open at one time
+}
+
+// ProtocolRequests returns how many requests counted by Requests arrived
+// over each HTTP version, keyed by the request's Proto ("HTTP/1.1",
+// "HTTP/2.0"): what a test checks to know which protocol a client really
+// spoke.
+func (s *Server) ProtocolRequests() map[string]int {
+	s.counters.mu.Lock()
+	defer s.counters.mu.Unlock()
+	return maps.Clone(s.counters.protos)
+}
+
+// Connections counts the server's client connections; ResetRequests does
+// not reset it. An HTTP/2 connection carries many requests at once, an
+// HTTP/1.1 connection one at a time.
+func (s *Server) Connections() ConnectionStats {
+	s.counters.mu.Lock()
+	defer s.counters.mu.Unlock()
+	return s.counters.conns
 }
 
 // Requests returns how many requests reached the server for the stream
@@ -279,10 +356,11 @@ func (s *Server) Requests(path, method string) int {
 	return n
 }
 
-// ResetRequests sets every request count to zero.
+// ResetRequests sets every request count to zero (those of
+// ProtocolRequests too).
 func (s *Server) ResetRequests() {
 	s.counters.mu.Lock()
-	s.counters.m = map[countKey]int{}
+	s.counters.m, s.counters.protos = map[countKey]int{}, map[string]int{}
 	s.counters.mu.Unlock()
 }
 

@@ -120,7 +120,7 @@ func TestForkLongPollWaitsForOwnAppends(t *testing.T) {
 	}
 	got := make(chan resp, 1)
 	go func() { got <- call(t, "GET", fork+"?offset="+off(2)+"&live=long-poll", nil, "") }()
-	for srv.waiters("flp/fork") == 0 {
+	for srv.Waiting("flp/fork") == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	mustStatus(t, call(t, "POST", src, text, "S"), 204) // must not wake the fork reader

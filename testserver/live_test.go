@@ -88,7 +88,7 @@ func TestLongPoll(t *testing.T) {
 		mustStatus(t, call(t, "PUT", u, text, "ab"), 201)
 		got := make(chan resp, 1)
 		go func() { got <- call(t, "GET", u+"?offset="+off(2)+"&live=long-poll", nil, "") }()
-		for srv.waiters("lp/wake") == 0 {
+		for srv.Waiting("lp/wake") == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		mustStatus(t, call(t, "POST", u, text, "cd"), 204)
@@ -118,7 +118,7 @@ func TestLongPoll(t *testing.T) {
 		mustStatus(t, call(t, "PUT", u, text, ""), 201)
 		got := make(chan resp, 1)
 		go func() { got <- call(t, "GET", u+"?offset=now&live=long-poll", nil, "") }()
-		for srv.waiters("lp/close") == 0 {
+		for srv.Waiting("lp/close") == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		mustStatus(t, call(t, "POST", u, hdrs{"Stream-Closed": "true"}, ""), 204)
@@ -134,7 +134,7 @@ func TestLongPoll(t *testing.T) {
 		mustStatus(t, call(t, "PUT", u, text, ""), 201)
 		got := make(chan resp, 1)
 		go func() { got <- call(t, "GET", u+"?offset=now&live=long-poll", nil, "") }()
-		for srv.waiters("lp/delete") == 0 {
+		for srv.Waiting("lp/delete") == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		mustStatus(t, call(t, "DELETE", u, nil, ""), 204)
@@ -158,14 +158,6 @@ func TestLongPoll(t *testing.T) {
 			t.Fatalf("old cursor: got %d, want current interval %d", c, c1)
 		}
 	})
-}
-
-// waiters is a test hook: how many readers wait on the stream's wake channel.
-// It is approximated by polling the accounting and a short grace period.
-func (s *Server) waiters(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.waiting[path]
 }
 
 func TestSSE(t *testing.T) {
@@ -284,7 +276,7 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for srv.waiters("shutdown") < 8 {
+	for srv.Waiting("shutdown") < 8 {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()

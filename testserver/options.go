@@ -15,6 +15,13 @@ const (
 	DefaultMaxBodySize      = 64 << 20 // bytes per request body
 	DefaultCursorInterval   = 20 * time.Second
 	DefaultOrderGrace       = 20 * time.Millisecond // see WithProducerOrdering
+
+	// HTTP2MaxConcurrentStreams is how many requests the server lets one
+	// HTTP/2 connection carry at once (net/http's default is 250). Each
+	// pending long-poll or open SSE response holds a stream, so 10,000 live
+	// readers need only ten connections; a Go client opens another
+	// connection when one is full.
+	HTTP2MaxConcurrentStreams = 1000
 )
 
 // cursorEpoch is the protocol's default cursor epoch (2024-10-09T00:00:00Z).
@@ -38,6 +45,7 @@ type config struct {
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
 	subs             subsConfig  // subscriptions.go
+	h2c              bool        // also serve HTTP/2 without TLS (prior knowledge)
 }
 
 func defaultConfig() config {
@@ -146,3 +154,11 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 func WithProducerOrdering(on bool, grace time.Duration) Option {
 	return func(c *config) { c.orderProducers, c.orderGrace = on, max(grace, 0) }
 }
+
+// WithUnencryptedHTTP2 makes a plain-HTTP server also accept HTTP/2 without
+// TLS ("h2c", with prior knowledge: the client starts with the HTTP/2
+// preface, as net/http does when its Protocols hold only
+// UnencryptedHTTP2). HTTP/1.1 keeps working on the same port. Over TLS the
+// server always offers HTTP/2 and HTTP/1.1 by ALPN, and this option changes
+// nothing. Default off.
+func WithUnencryptedHTTP2(enabled bool) Option { return func(c *config) { c.h2c = enabled } }

@@ -100,6 +100,9 @@ func Start(addr string, opts ...Option) (*Server, error) {
 	s.ln = ln
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
+		Protocols:         s.protocols(),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: HTTP2MaxConcurrentStreams},
+		ConnState:         s.counters.connState,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:          log.New(io.Discard, "", 0), // silent, like the rest of the SDK
@@ -110,6 +113,16 @@ func Start(addr string, opts ...Option) (*Server, error) {
 		_ = s.httpSrv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// protocols is what the server speaks: HTTP/1.1 always, HTTP/2 over TLS
+// (offered by ALPN), and HTTP/2 over plain TCP with WithUnencryptedHTTP2.
+func (s *Server) protocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(s.cfg.h2c)
+	return &p
 }
 
 func newServer(opts ...Option) (*Server, error) {
@@ -220,7 +233,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			path, status = p, 0
 		}
 	}
-	s.counters.add(path, r.Method)
+	s.counters.add(path, r.Method, r.Proto)
 	if status != 0 {
 		httpError(w, status, msg)
 		return
@@ -342,6 +355,23 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	h.Del("ETag")
 	w.WriteHeader(status)
 	fmt.Fprintln(w, msg)
+}
+
+// Waiting returns how many live reads (long-polls and SSE responses) are
+// waiting for data on the stream at path (relative to the prefix; "" = on
+// every stream). Tests use it to append only once their readers wait.
+func (s *Server) Waiting(path string) int {
+	path = s.relPath(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if path != "" {
+		return s.waiting[path]
+	}
+	n := 0
+	for _, w := range s.waiting {
+		n += w
+	}
+	return n
 }
 
 // waitOn blocks until wake is closed, the timer fires (nil = never), the

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -197,7 +198,7 @@ func newSubManager(s *Server) (*subManager, error) {
 	m.idle = sync.NewCond(&m.mu)
 	m.client = newWebhookClient(cfg.loopback)
 	if err := m.load(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load subscriptions: %w", err)
 	}
 	m.mu.Lock()
 	now := s.cfg.clock()

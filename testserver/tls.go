@@ -16,7 +16,9 @@ import (
 // WithTLS serves HTTPS with cfg (cloned). When cfg has no certificate, a
 // self-signed certificate for 127.0.0.1, ::1 and localhost is generated;
 // Certificate and Client then give what a client needs to trust it. Set
-// cfg.ClientAuth and cfg.ClientCAs to require client certificates.
+// cfg.ClientAuth and cfg.ClientCAs to require client certificates. Unless
+// cfg.NextProtos says otherwise, the server offers HTTP/2 and HTTP/1.1 by
+// ALPN (NextProtos {"http/1.1"} keeps it to HTTP/1.1).
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) {
 		if cfg == nil {
@@ -44,7 +46,7 @@ func (s *Server) setupTLS() error {
 		s.cert = leaf
 	}
 	if len(cfg.NextProtos) == 0 {
-		cfg.NextProtos = []string{"http/1.1"}
+		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	return nil
 }
@@ -87,13 +89,19 @@ func selfSignedCert() (tls.Certificate, error) {
 func (s *Server) Certificate() *x509.Certificate { return s.cert }
 
 // Client returns an HTTP client for this server: for TLS it trusts the
-// server's certificate. The caller owns it (CloseIdleConnections when done).
+// server's certificate (and negotiates HTTP/2 by ALPN, as net/http's default
+// transport does); with WithUnencryptedHTTP2 it speaks HTTP/2 without TLS.
+// The caller owns it (CloseIdleConnections when done).
 func (s *Server) Client() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if s.cert != nil {
 		pool := x509.NewCertPool()
 		pool.AddCert(s.cert)
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	} else if s.cfg.h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr.Protocols = &p
 	}
 	return &http.Client{Transport: tr}
 }

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	faults := fs.Bool("faults", false, "enable the fault-injection control API at /__ds/testserver/")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert")
+	h2c := fs.Bool("h2c", false, "also serve HTTP/2 without TLS (prior knowledge) beside HTTP/1.1; over TLS HTTP/2 is always offered")
 	ordering := fs.Bool("producer-ordering", true, "let a producer's append that overtook earlier ones wait for them (false: answer it with a sequence gap at once, like a strictly first-come server)")
 	orderGrace := fs.Duration("producer-order-grace", testserver.DefaultOrderGrace, "with --producer-ordering, how long such an append waits for earlier ones not yet received")
 	subs := fs.Bool("subscriptions", false, "serve the subscription APIs under {prefix}__ds/ (pull-wake leases and signed webhooks, PROTOCOL §6–7)")
@@ -51,6 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		testserver.WithChunkLimit(*chunk),
 		testserver.WithFaultControl(*faults),
 		testserver.WithProducerOrdering(*ordering, *orderGrace),
+		testserver.WithUnencryptedHTTP2(*h2c),
 		testserver.WithSubscriptions(*subs),
 		testserver.WithLoopbackWebhooks(*loopbackHooks),
 	}
@@ -60,6 +62,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")
+		return errUsage
+	}
+	if *h2c && *tlsCert != "" {
+		fmt.Fprintln(stderr, "durable serve: --h2c is for plain HTTP; over TLS HTTP/2 is negotiated by itself")
 		return errUsage
 	}
 	if *tlsCert != "" {

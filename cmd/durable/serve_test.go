@@ -30,6 +30,7 @@ func TestUsageAndUnknownCommand(t *testing.T) {
 		{[]string{"serve", "extra"}, 2, "unexpected argument"},
 		{[]string{"serve", "--addr", "256.0.0.1:bad"}, 1, "durable serve:"},
 		{[]string{"serve", "--tls-cert", "x.pem"}, 2, "go together"},
+		{[]string{"serve", "--h2c", "--tls-cert", "x.pem", "--tls-key", "x.key"}, 2, "--h2c is for plain HTTP"},
 		{[]string{"serve", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, 1, "no such file"},
 	}
 	for _, tc := range cases {
@@ -91,6 +92,48 @@ func TestServeInProcess(t *testing.T) {
 	<-lp
 	http.DefaultClient.CloseIdleConnections()
 	_, _ = io.Copy(io.Discard, pr)
+}
+
+// TestServeH2C: with --h2c the server answers HTTP/2 with prior knowledge,
+// and HTTP/1.1 on the same port.
+func TestServeH2C(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--h2c"}, pw, io.Discard)
+		pw.Close()
+	}()
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	h2 := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	defer func() {
+		h2.CloseIdleConnections()
+		http.DefaultClient.CloseIdleConnections()
+		cancel()
+		<-done
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := strings.TrimSpace(line) + "/v1/stream/h2c"
+	for _, c := range []struct {
+		hc    *http.Client
+		major int
+	}{{h2, 2}, {http.DefaultClient, 1}} {
+		req, _ := http.NewRequest("PUT", u, strings.NewReader("x"))
+		req.Header.Set("Content-Type", "text/plain")
+		res, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.ProtoMajor != c.major || (res.StatusCode != 201 && res.StatusCode != 200) {
+			t.Fatalf("PUT over %s: %d, want HTTP/%d", res.Proto, res.StatusCode, c.major)
+		}
+	}
 }
 
 // TestServeProducerOrdering: by default a producer's seq 1 that arrives

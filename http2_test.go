@@ -1,0 +1,100 @@
+package durable
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHTTP2ReaderWriter: a Writer, and a Reader in long-poll and in SSE
+// mode following it live, over HTTP/2 with TLS (the default transport,
+// negotiating by ALPN) and without (WithUnencryptedHTTP2). The server
+// counts the protocol of every request it received.
+func TestHTTP2ReaderWriter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		server []testserver.Option
+		client func(*testing.T, *testserver.Server) *Client
+	}{
+		{"tls", []testserver.Option{testserver.WithTLS(nil)}, func(t *testing.T, srv *testserver.Server) *Client {
+			c, err := NewClient(srv.StreamURL(""))
+			require.NoError(t, err)
+			// The default transport as NewClient made it, told only to
+			// trust the server's self-signed certificate.
+			pool := x509.NewCertPool()
+			pool.AddCert(srv.Certificate())
+			c.hc.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
+			return c
+		}},
+		{"h2c", []testserver.Option{testserver.WithUnencryptedHTTP2(true)}, func(t *testing.T, srv *testserver.Server) *Client {
+			c, err := NewClient(srv.StreamURL(""), WithUnencryptedHTTP2())
+			require.NoError(t, err)
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := testserver.New(append(tc.server, testserver.WithLongPollTimeout(5*time.Second))...)
+			defer srv.Close()
+			c := tc.client(t, srv)
+			defer c.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for i, live := range []LiveMode{LiveLongPoll, LiveSSE} {
+				stream := "h2-" + string(live)
+				_, err := c.Create(ctx, stream, CreateOptions{ContentType: "application/json"})
+				require.NoError(t, err)
+				w, err := NewWriter[rwMsg](c, stream)
+				require.NoError(t, err)
+				r, err := NewReader[rwMsg](c, stream, WithLive(live))
+				require.NoError(t, err)
+				got := make(chan Message[rwMsg], 1)
+				errc := make(chan error, 1)
+				go func() {
+					m, err := r.Next(ctx)
+					errc <- err
+					got <- m
+				}()
+				// Written once the Reader has reached the (empty) tail, so
+				// a live request delivers it.
+				require.Eventually(t, r.UpToDate, 10*time.Second, time.Millisecond)
+				_, err = w.WriteSync(ctx, rwMsg{I: i + 1})
+				require.NoError(t, err)
+				require.NoError(t, <-errc, "live %v", live)
+				require.Equal(t, i+1, (<-got).Value.I)
+				require.Equal(t, live, r.Transport())
+				require.NoError(t, r.Close())
+				require.NoError(t, w.Close(ctx))
+			}
+			protos := srv.ProtocolRequests()
+			require.Len(t, protos, 1, "server saw %v", protos)
+			require.Positive(t, protos["HTTP/2.0"], "server saw %v", protos)
+		})
+	}
+}
+
+// TestUnencryptedHTTP2Option: the option is refused where it cannot apply,
+// and a Client without it keeps to HTTP/1.1 on a server that offers h2c.
+func TestUnencryptedHTTP2Option(t *testing.T) {
+	t.Parallel()
+	_, err := NewClient("https://example.com/v1/stream/", WithUnencryptedHTTP2())
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewClient("http://example.com/v1/stream/", WithUnencryptedHTTP2(), WithHTTPClient(&http.Client{}))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+
+	srv := testserver.New(testserver.WithUnencryptedHTTP2(true))
+	defer srv.Close()
+	c, err := NewClient(srv.StreamURL(""))
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+	_, err = c.Create(context.Background(), "h1", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"HTTP/1.1": 1}, srv.ProtocolRequests())
+}
