@@ -188,6 +188,49 @@ func (in *Info) Link(path string) (Link, bool) {
 	return Link{}, false
 }
 
+// infoJSON is a subscription as the server shows it.
+type infoJSON struct {
+	ID          string   `json:"id"`
+	Type        Type     `json:"type"`
+	Pattern     string   `json:"pattern,omitempty"`
+	Streams     []Link   `json:"streams"`
+	WakeStream  string   `json:"wake_stream,omitempty"`
+	Webhook     *hookObj `json:"webhook,omitempty"`
+	LeaseTTLms  int64    `json:"lease_ttl_ms"`
+	CreatedAt   string   `json:"created_at,omitempty"`
+	Status      Status   `json:"status"`
+	Description string   `json:"description,omitempty"`
+	Generation  int64    `json:"generation,omitempty"`
+	NextAttempt string   `json:"next_attempt_at,omitempty"`
+}
+
+type hookObj struct {
+	URL     string   `json:"url"`
+	Signing *Signing `json:"signing,omitempty"`
+}
+
+// MarshalJSON writes the subscription in the server's shape (fields it
+// does not have left out).
+func (in Info) MarshalJSON() ([]byte, error) {
+	v := infoJSON{
+		ID: in.ID, Type: in.Type, Pattern: in.Pattern, Streams: in.Links, WakeStream: in.WakeStream,
+		LeaseTTLms: in.LeaseTTL.Milliseconds(), Status: in.Status, Description: in.Description, Generation: in.Generation,
+	}
+	if v.Streams == nil {
+		v.Streams = []Link{}
+	}
+	if in.WebhookURL != "" {
+		v.Webhook = &hookObj{URL: in.WebhookURL, Signing: in.Signing}
+	}
+	if !in.CreatedAt.IsZero() {
+		v.CreatedAt = in.CreatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if !in.NextAttempt.IsZero() {
+		v.NextAttempt = in.NextAttempt.UTC().Format(time.RFC3339Nano)
+	}
+	return json.Marshal(v)
+}
+
 // UnmarshalJSON reads a subscription as the server shows it.
 func (in *Info) UnmarshalJSON(b []byte) error {
 	var v struct {

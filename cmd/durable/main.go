@@ -3,7 +3,7 @@
 //
 //	durable <command> [flags] [args]
 //
-// Commands: serve, create, append, tail, head, close, delete. Run
+// Commands: serve, create, append, tail, head, close, delete, sub. Run
 // "durable <command> --help" for the flags and promises of each.
 //
 // # Streams
