@@ -14,7 +14,17 @@ import (
 	"github.com/durablego/durable/testserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// childMain, when set (by the process tests), runs this test binary as a
+// child process of a test instead of the tests, when the environment asks
+// for it, and reports whether it did.
+var childMain func() bool
+
+func TestMain(m *testing.M) {
+	if childMain != nil && childMain() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // env is a testserver with subscriptions on and a Client of it.
 type env struct {
