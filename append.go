@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -114,14 +115,14 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 	}
 	resp, err := c.send(ctx, cl)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Err == ErrSeqConflict && len(data) > 0 {
+			c.refineSeqConflict(ctx, cl, e)
+		}
 		return AppendResult{}, err
 	}
 	if resp.status < 200 || resp.status > 299 {
-		e := c.statusError(cl, resp)
-		if e.Err == ErrSeqConflict && len(data) > 0 {
-			c.refineSeqConflict(ctx, cl, e)
-		}
-		return AppendResult{}, e
+		return AppendResult{}, c.statusError(cl, resp)
 	}
 	res := AppendResult{Closed: protocol.IsTrue(resp.header.Get(protocol.HeaderClosed))}
 	// A producer duplicate (204) may come without Stream-Next-Offset: the

@@ -1,22 +1,19 @@
 package durable
 
-// Internal helpers for the Reader and Writer (same package). They own
-// their retry loops, so they call single attempts and build their own
-// backoff:
+// Internal helpers for the Reader and Writer (same package): single
+// attempts, which they run inside their own use of the one retry loop
+// (internal/retry):
 //
 //	c.streamURL(stream) (string, error)            resolve a stream path or full URL
+//	c.send(ctx, *call) (*response, error)          one request, or the retry loop with cl.retry (transport.go)
 //	c.appendOnce(ctx, url, data, AppendOptions)    one POST, no retry; (AppendResult, error)
 //	c.readOnce(ctx, url, ReadOptions)              one GET (none / long-poll / SSE-until-control), no retry
-//	c.openSSEOnce(ctx, url, SSEOptions)            one SSE connection, no retry; (*SSEStream, error)
 //	c.headOnce(ctx, url)                           one HEAD, no retry
-//	c.newBackOff() backoff.BackOff                 from the client's RetryPolicy (fresh, Reset)
-//	newBackOffFrom(p RetryPolicy) backoff.BackOff  from any policy
 //	c.requestHeader(ctx, protocol http.Header)     static + HeaderFunc + protocol headers + User-Agent
-//	retryAfter(h http.Header, now time.Time)       Retry-After as a duration (seconds or HTTP date)
-//	IsRetryable(err), (*Error).RetryAfter          classify a failure and read the server's floor
+//	classifier(safe), c.retryLogger(ctx, op, url)  classification and logging for retry.Do
 //
 // Every operation error is an *Error (see errors.go); a single attempt never
-// sleeps, so the caller's backoff is the only wait.
+// sleeps.
 
 import (
 	"context"

@@ -50,7 +50,7 @@ func ExampleNewReader_resume() {
 			log.Fatal(err)
 		}
 	}
-	r.Close()
+	r.Close(context.Background())
 
 	// Meanwhile the stream grows, then is closed.
 	c.AppendJSON(ctx, "orders", Order{ID: 4, Item: "figs"}, durable.AppendOptions{})
@@ -59,7 +59,7 @@ func ExampleNewReader_resume() {
 	// Second run, same store: it resumes inside the first batch, after
 	// order 2, and ends with the stream.
 	r2, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
-	defer r2.Close()
+	defer r2.Close(context.Background())
 	for {
 		m, err := r2.Next(ctx)
 		if err != nil {
@@ -90,7 +90,7 @@ func ExampleReader_Messages() {
 		Data: []byte(`[{"id":1,"item":"tea"},{"id":2,"item":"jam"}]`)})
 
 	r, _ := durable.NewReader[Order](c, "orders")
-	defer r.Close()
+	defer r.Close(context.Background())
 	for m, err := range r.Messages(ctx) {
 		if err != nil {
 			log.Fatal(err)

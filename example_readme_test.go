@@ -59,7 +59,7 @@ func ExampleReader_resume() {
 				break // stop (a crash here would lose nothing committed)
 			}
 		}
-		r.Close()
+		r.Close(context.Background())
 		store.Close()
 	}
 	// Output:
@@ -101,7 +101,7 @@ func ExampleWriter_workers() {
 	wg.Wait()
 
 	r, _ := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
-	defer r.Close()
+	defer r.Close(context.Background())
 	count := 0
 	for range r.Messages(ctx) {
 		count++

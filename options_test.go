@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/internal/retry"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,19 +101,19 @@ func TestURL(t *testing.T) {
 	}
 }
 
-func TestBackOffFromPolicy(t *testing.T) {
+func TestRetryPolicySchedule(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 4}
-	b := newBackOffFrom(p)
+	p := RetryPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 5}
+	s := retry.NewSchedule(p.internal())
 	var got []time.Duration
 	for range 5 {
-		got = append(got, b.NextBackOff())
+		d, ok := s.Next(0)
+		if !ok {
+			d = -1
+		}
+		got = append(got, d)
 	}
-	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, -1, -1}, got)
-
-	c, err := NewClient("http://h/", WithRetry(p))
-	require.NoError(t, err)
-	require.Equal(t, 10*time.Millisecond, c.newBackOff().NextBackOff())
+	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond, -1}, got)
 }
 
 func TestRetryAfterParse(t *testing.T) {

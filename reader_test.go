@@ -61,7 +61,7 @@ func openReader[T any](t *testing.T, c *Client, stream string, opts ...ReaderOpt
 	t.Helper()
 	r, err := NewReader[T](c, stream, append([]ReaderOption{WithReaderRetry(readerRetry())}, opts...)...)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
 }
 
