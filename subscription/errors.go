@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/durablego/durable"
 )
 
 // Sentinel errors, one for each error code the subscription API answers
 // with. Every error of a request this package sends is an *Error whose Err
-// is one of these (the server named the code), a sentinel of the root
-// package (a status without a code, such as durable.ErrServer for a 503),
-// or the cause (network failure, context cancellation); test with
+// is one of these (the server named the code) or the Client's
+// *durable.Error (a status without a code, such as a 503, which wraps
+// durable.ErrServer; a network failure; the context's end); test with
 // errors.Is.
 var (
 	// ErrInvalidRequest is INVALID_REQUEST (400): the server refused the
@@ -72,6 +74,9 @@ type Error struct {
 	// Stream is the stream the request was about, when it was about one
 	// ("remove stream"), or "".
 	Stream string
+	// URL is the request's URL, credentials redacted ("" when nothing was
+	// sent).
+	URL string
 	// Status is the HTTP status, 0 when none was received.
 	Status int
 	// Code is the server's error code (for example "FENCED"), "" when the
@@ -84,7 +89,7 @@ type Error struct {
 	// Generation is the subscription's current generation when the server
 	// said it (ErrAlreadyClaimed, and ErrFenced on some servers), else 0.
 	Generation int64
-	// Err is the sentinel of Code, or of the status, or the cause.
+	// Err is the sentinel of Code, or the Client's *durable.Error.
 	Err error
 }
 
@@ -99,7 +104,13 @@ func (e *Error) Error() string {
 	if e.Stream != "" {
 		fmt.Fprintf(&b, " stream %q", e.Stream)
 	}
-	if e.Status != 0 {
+	var de *durable.Error
+	switch {
+	case errors.As(e.Err, &de):
+		// The Client's error says the status and the cause.
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(de.Error(), "durable: "))
+		return b.String()
+	case e.Status != 0:
 		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
 	}
 	if e.Err != nil {

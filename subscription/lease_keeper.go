@@ -114,7 +114,8 @@ func (k *keeper) pending() []Ack {
 
 // keep acks progress every interval (at once with interval 0) and sends a
 // heartbeat when a third of the TTL passed without an ack, until stop is
-// called or the wake is lost. A failed heartbeat is tried again at the
+// called or the wake is lost. Each ack is retried on transient failures
+// until the lease's deadline; one that still failed is tried again at the
 // next beat, as long as the lease lasts.
 func (k *keeper) keep() {
 	defer close(k.done)
@@ -140,7 +141,13 @@ func (k *keeper) keep() {
 		}
 		acks := k.pending()
 		if len(acks) > 0 && since >= k.interval || since >= beat {
-			k.send(k.ctx, false, acks)
+			// Transient failures are retried (the Client's policy) while
+			// the lease lasts, no longer.
+			k.mu.Lock()
+			ctx, cancel := context.WithDeadline(k.ctx, k.deadline)
+			k.mu.Unlock()
+			k.send(ctx, false, acks)
+			cancel()
 		}
 		k.mu.Lock()
 		next := min(beat-time.Since(k.lastSend), time.Until(k.deadline))

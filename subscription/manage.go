@@ -61,9 +61,11 @@ func (s *Subscription) path(action string) string {
 	return p
 }
 
-// call sends one request about this subscription.
+// call sends one request about this subscription. Every request but a
+// claim is safe to send again, and is retried on transient failures.
 func (s *Subscription) call(ctx context.Context, op, method, action string, body any, token Token) (*reply, error) {
-	return send(ctx, s.c, &request{op: op, sub: s.id, method: method, path: s.path(action), body: body, token: token})
+	return send(ctx, s.c, &request{op: op, sub: s.id, method: method, path: s.path(action), body: body, token: token,
+		idempotent: op != "claim"})
 }
 
 // Create creates the subscription with cfg, or re-confirms it when it

@@ -1,7 +1,7 @@
 package subscription
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -160,19 +160,27 @@ func TestOpenChecksID(t *testing.T) {
 }
 
 // TestErrorCodes maps every code of the protocol to its sentinel, with
-// the details the server sends.
+// the details the server sends; an answer without a code keeps the
+// Client's error (and its sentinel).
 func TestErrorCodes(t *testing.T) {
 	t.Parallel()
 	for code, want := range codes {
 		r := &request{op: "ack", sub: "s"}
-		e := r.statusError(http.StatusConflict, []byte(`{"error":{"code":"`+code+`","message":"m","current_holder":"w2","generation":7}}`))
+		e := r.refine(&durable.Error{Op: "subscription ack", URL: "http://h/x", Status: http.StatusConflict,
+			Message: `{"error":{"code":"` + code + `","message":"m","current_holder":"w2","generation":7}}`, Err: durable.ErrUnexpectedStatus})
 		assert.ErrorIs(t, e, want, code)
 		assert.Equal(t, code, e.Code)
 		assert.Equal(t, "w2", e.Holder)
 		assert.EqualValues(t, 7, e.Generation)
+		assert.Equal(t, "http://h/x", e.URL)
+		assert.Equal(t, fmt.Sprintf(`subscription ack "s": 409 Conflict: %s (held by "w2", generation 7): m`, want), e.Error())
 	}
 	r := &request{op: "get", sub: "s"}
-	assert.ErrorIs(t, r.statusError(503, []byte("busy")), durable.ErrServer)
-	assert.ErrorIs(t, r.statusError(404, []byte(`{"error":{"code":"NOT_FOUND"}}`)), durable.ErrNotFound)
-	assert.True(t, errors.Is(r.statusError(401, nil), durable.ErrUnauthorized))
+	e := r.refine(&durable.Error{Op: "subscription get", Status: 503, Message: "busy", Err: durable.ErrServer})
+	assert.ErrorIs(t, e, durable.ErrServer)
+	assert.Equal(t, 503, e.Status)
+	assert.Equal(t, `subscription get "s": subscription get: 503 Service Unavailable: server error: busy`, e.Error())
+	e = r.refine(&durable.Error{Op: "subscription get", Status: 404, Message: `{"error":{"code":"NOT_FOUND"}}`, Err: durable.ErrNotFound})
+	assert.ErrorIs(t, e, durable.ErrNotFound, "an unknown code keeps the Client's sentinel")
+	assert.Equal(t, "NOT_FOUND", e.Code)
 }

@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"log/slog"
 	"sync/atomic"
 )
 
@@ -59,5 +60,45 @@ func (o counting) acked(w *Wake, acks []Ack, done bool) {
 func (o counting) lost(w *Wake, err error) { o.stats.fenced.Add(1); o.next.lost(w, err) }
 func (o counting) expired(w *Wake)         { o.stats.expired.Add(1); o.next.expired(w) }
 func (o counting) failed(w *Wake, op string, err error) {
+	o.next.failed(w, op, err)
+}
+
+// logging logs a worker's events through the Client's logger (silent
+// unless the Client was given one). Wakes are named by subscription, id
+// and generation; their token never appears.
+type logging struct {
+	next observer
+	log  *slog.Logger
+}
+
+func wakeAttrs(w *Wake) []any {
+	if w == nil {
+		return nil
+	}
+	return []any{"subscription", w.Subscription, "wake", w.ID, "generation", w.Generation}
+}
+
+func (o logging) claimed(w *Wake) {
+	o.log.Debug("subscription: wake", append(wakeAttrs(w), "pending", len(w.Pending()))...)
+	o.next.claimed(w)
+}
+
+func (o logging) acked(w *Wake, acks []Ack, done bool) {
+	o.log.Debug("subscription: acked", append(wakeAttrs(w), "streams", len(acks), "done", done)...)
+	o.next.acked(w, acks, done)
+}
+
+func (o logging) lost(w *Wake, err error) {
+	o.log.Info("subscription: wake lost, its streams are left alone", append(wakeAttrs(w), "error", err)...)
+	o.next.lost(w, err)
+}
+
+func (o logging) expired(w *Wake) {
+	o.log.Warn("subscription: lease ran out before it could be renewed", wakeAttrs(w)...)
+	o.next.expired(w)
+}
+
+func (o logging) failed(w *Wake, op string, err error) {
+	o.log.Warn("subscription: "+op+" failed", append(wakeAttrs(w), "error", err)...)
 	o.next.failed(w, op, err)
 }

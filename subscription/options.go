@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/retry"
 )
 
 // Worker defaults.
@@ -38,6 +39,7 @@ type config struct {
 	followWakes bool
 	readerOpts  []durable.ReaderOption
 	obs         observer
+	retry       retry.Policy // the Worker's waits after failed claims and handler errors
 	async       bool            // Receiver: answer at once, work in the background
 	accept      map[string]bool // Receiver: subscription ids accepted; nil = any
 	skew        time.Duration   // Verifier
@@ -148,6 +150,27 @@ func defaultConfig() config {
 		concurrency: 1, ackInterval: DefaultAckInterval, poll: DefaultPollInterval,
 		batch: DefaultBatchSize, followWakes: true, obs: nopObserver{},
 		skew: DefaultMaxSkew, keyRefresh: DefaultKeyRefresh, now: time.Now,
+		retry: policy(durable.DefaultReaderRetryPolicy()),
+	}
+}
+
+// policy converts a RetryPolicy for the retry engine.
+func policy(p durable.RetryPolicy) retry.Policy {
+	return retry.Policy{Initial: p.Initial, Max: p.Max, Multiplier: p.Multiplier, Jitter: p.Jitter,
+		MaxAttempts: p.MaxAttempts, MaxElapsed: p.MaxElapsed}
+}
+
+// WithRetry sets the schedule of a Worker's waits after a claim failed
+// for a transient reason (each request is already retried with the
+// Client's policy) and after a handler error: by default
+// durable.DefaultReaderRetryPolicy, which never gives up, as a Reader. A
+// bounded policy makes Run return the last error once it is spent.
+func WithRetry(p durable.RetryPolicy) Option {
+	return func(c *config) {
+		if err := p.Validate(); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("WithRetry: %w", err))
+		}
+		c.retry = policy(p)
 	}
 }
 

@@ -97,8 +97,12 @@ func newReceiver[T any](c *durable.Client, opts []Option) (*Receiver[T], error) 
 	if err != nil {
 		return nil, err
 	}
+	l, err := clientLink(c)
+	if err != nil {
+		return nil, err
+	}
 	r := &Receiver[T]{c: c, cfg: cfg, v: newVerifier(c, &cfg), working: map[string]bool{}, ttls: map[string]time.Duration{}}
-	r.eng = newEngine[T](c, &cfg, &r.st)
+	r.eng = newEngine[T](c, l, &cfg, &r.st)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/link"
 )
 
 // Message is one message handed to a handler: the Reader's message (its
@@ -74,10 +75,11 @@ type engine[T any] struct {
 	releaseOnError bool
 }
 
-func newEngine[T any](c *durable.Client, cfg *config, st *stats) *engine[T] {
+func newEngine[T any](c *durable.Client, l link.Client, cfg *config, st *stats) *engine[T] {
 	return &engine[T]{
 		c: c, batch: cfg.batch, interval: cfg.ackInterval, slots: make(chan struct{}, cfg.concurrency),
-		readerOpts: cfg.readerOpts, obs: counting{next: cfg.obs, stats: st}, stats: st, finalBudget: finalBudget,
+		readerOpts: cfg.readerOpts, obs: counting{next: logging{next: cfg.obs, log: l.Logger()}, stats: st},
+		stats: st, finalBudget: finalBudget,
 	}
 }
 
@@ -191,7 +193,7 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 	if err != nil {
 		return &HandlerError{Subscription: s.id, Stream: l.Path, Err: err}
 	}
-	defer r.Close()
+	defer closeReader(r)
 	var batch []Message[T]
 	flush := func() error {
 		if len(batch) == 0 {
@@ -255,4 +257,12 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 			return nil
 		}
 	}
+}
+
+// closeReader closes a Reader of the engine (no store, no live
+// connection: nothing to wait long for).
+func closeReader[T any](r *durable.Reader[T]) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = r.Close(ctx)
 }

@@ -1,16 +1,14 @@
 package subscription
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"unicode"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/link"
 )
 
 // request is one call of the subscription API.
@@ -22,6 +20,11 @@ type request struct {
 	path   string // relative to the Client's base URL, e.g. "__ds/subscriptions/x/ack"
 	body   any    // marshalled to JSON; nil = no body
 	token  Token  // sent as Authorization: Bearer when set
+	// idempotent marks a POST that is safe to send again (an ack, a
+	// release, a callback, adding streams): it is retried like GET, PUT
+	// and DELETE. A claim is not: one retried after it reached the server
+	// would find its own lease held.
+	idempotent bool
 }
 
 // reply is a successful (2xx) answer.
@@ -30,51 +33,47 @@ type reply struct {
 	body   []byte
 }
 
-// maxReply bounds the body of an answer of the subscription API.
-const maxReply = 16 << 20
-
-// send sends r once through c and returns a 2xx answer, or an *Error.
-func send(ctx context.Context, c *durable.Client, r *request) (*reply, error) {
-	u, err := c.URL(r.path)
-	if err != nil {
-		return nil, r.fail(0, err)
+// clientLink returns the link of c, through which every request goes:
+// the Client's headers, HeaderFunc, retry policy and classifier, logger
+// and redaction apply.
+func clientLink(c *durable.Client) (link.Client, error) {
+	l, ok := link.Of(c)
+	if !ok {
+		return nil, fmt.Errorf("%w: nil Client", durable.ErrInvalidArgument)
 	}
-	var body io.Reader
-	if r.body != nil {
-		b, err := json.Marshal(r.body)
-		if err != nil {
-			return nil, r.fail(0, fmt.Errorf("%w: %w", durable.ErrInvalidArgument, err))
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
-	if err != nil {
-		return nil, r.fail(0, err)
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if !r.token.IsZero() {
-		req.Header.Set("Authorization", "Bearer "+r.token.v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, r.fail(0, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	if err != nil {
-		return nil, r.fail(resp.StatusCode, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, r.statusError(resp.StatusCode, b)
-	}
-	return &reply{status: resp.StatusCode, body: b}, nil
+	return l, nil
 }
 
-// fail wraps a failure without an answer of the API.
-func (r *request) fail(status int, err error) *Error {
-	return &Error{Op: r.op, Subscription: r.sub, Stream: r.stream, Status: status, Err: err}
+// send sends r through c, retrying transient failures with the Client's
+// retry policy (bounded by ctx), and returns a 2xx answer or an *Error.
+func send(ctx context.Context, c *durable.Client, r *request) (*reply, error) {
+	l, err := clientLink(c)
+	if err != nil {
+		return nil, r.fail(err)
+	}
+	req := link.Request{Op: "subscription " + r.op, Method: r.method, Target: r.path, Retry: true, Idempotent: r.idempotent}
+	if r.body != nil {
+		if req.Body, err = json.Marshal(r.body); err != nil {
+			return nil, r.fail(fmt.Errorf("%w: %w", durable.ErrInvalidArgument, err))
+		}
+		req.Header = http.Header{"Content-Type": {"application/json"}}
+	}
+	if !r.token.IsZero() {
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Header.Set("Authorization", "Bearer "+r.token.v)
+	}
+	resp, err := l.Do(ctx, req)
+	if err != nil {
+		return nil, r.refine(err)
+	}
+	return &reply{status: resp.Status, body: resp.Body}, nil
+}
+
+// fail wraps a failure found before anything was sent.
+func (r *request) fail(err error) *Error {
+	return &Error{Op: r.op, Subscription: r.sub, Stream: r.stream, Err: err}
 }
 
 // apiError is the error body of the subscription API:
@@ -88,55 +87,27 @@ type apiError struct {
 	} `json:"error"`
 }
 
-// statusError turns a non-2xx answer into an *Error: the code's sentinel
-// when the body names a known code, else durable's sentinel of the status.
-func (r *request) statusError(status int, body []byte) *Error {
-	e := r.fail(status, nil)
-	var a apiError
-	if json.Unmarshal(body, &a) == nil && a.Error.Code != "" {
-		e.Code, e.Message = a.Error.Code, oneLine(a.Error.Message)
-		e.Holder, e.Generation = a.Error.Holder, a.Error.Generation
-		e.Err = codes[a.Error.Code]
-	} else {
-		e.Message = oneLine(string(body))
+// refine turns the Client's error into an *Error: an answer whose body
+// names a known code wraps that code's sentinel; any other failure (a
+// status without a code, a network error, the context) wraps the Client's
+// *durable.Error, and so its sentinel.
+func (r *request) refine(err error) *Error {
+	e := r.fail(err)
+	var de *durable.Error
+	if !errors.As(err, &de) {
+		return e
 	}
-	if e.Err == nil {
-		e.Err = statusSentinel(status)
+	e.URL, e.Status = de.URL, de.Status
+	if de.Status < 300 {
+		return e
+	}
+	var a apiError
+	if json.Unmarshal([]byte(de.Message), &a) == nil && a.Error.Code != "" {
+		e.Code, e.Message = a.Error.Code, a.Error.Message
+		e.Holder, e.Generation = a.Error.Holder, a.Error.Generation
+		if sentinel, ok := codes[a.Error.Code]; ok {
+			e.Err = sentinel
+		}
 	}
 	return e
-}
-
-// statusSentinel is durable's sentinel for a status no code refined.
-func statusSentinel(status int) error {
-	switch {
-	case status == http.StatusBadRequest:
-		return durable.ErrBadRequest
-	case status == http.StatusUnauthorized:
-		return durable.ErrUnauthorized
-	case status == http.StatusForbidden:
-		return durable.ErrForbidden
-	case status == http.StatusNotFound:
-		return durable.ErrNotFound
-	case status == http.StatusTooManyRequests:
-		return durable.ErrRateLimited
-	case status == http.StatusMethodNotAllowed, status == http.StatusNotImplemented:
-		return durable.ErrNotSupported
-	case status >= 500:
-		return durable.ErrServer
-	}
-	return durable.ErrUnexpectedStatus
-}
-
-// oneLine bounds a server message to 512 bytes on one printable line.
-func oneLine(s string) string {
-	if len(s) > 512 {
-		s = s[:512]
-	}
-	s = strings.Map(func(r rune) rune {
-		if !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/link"
 )
 
 // Worker works one pull-wake subscription (or a set of shards, see
@@ -39,6 +40,7 @@ import (
 // delivered again.
 type Worker[T any] struct {
 	c    *durable.Client
+	l    link.Client
 	subs []*Subscription
 	cfg  config
 	eng  *engine[T]
@@ -91,7 +93,11 @@ func newWorker[T any](c *durable.Client, id string, opts []Option) (*Worker[T], 
 	if cfg.shards > 0 {
 		ids = Sharding{ID: id, N: cfg.shards}.IDs()
 	}
-	w := &Worker[T]{c: c, cfg: cfg}
+	l, err := clientLink(c)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker[T]{c: c, l: l, cfg: cfg}
 	for _, id := range ids {
 		s, err := Open(c, id)
 		if err != nil {
@@ -99,7 +105,7 @@ func newWorker[T any](c *durable.Client, id string, opts []Option) (*Worker[T], 
 		}
 		w.subs = append(w.subs, s)
 	}
-	w.eng = newEngine[T](c, &cfg, &w.st)
+	w.eng = newEngine[T](c, l, &cfg, &w.st)
 	w.eng.releaseOnError = true
 	return w, nil
 }

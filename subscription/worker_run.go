@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/retry"
 )
 
 // ErrWorkerRunning is returned by Run while another Run of the same
@@ -92,7 +93,10 @@ func (w *Worker[T]) Run(ctx context.Context) error {
 }
 
 // loop claims and works one subscription until ctx ends or a permanent
-// error. signal receives a value when a wake event for it arrives.
+// error. signal receives a value when a wake event for it arrives. Waits
+// after a failed claim and after a handler error follow the retry
+// engine's schedule (WithRetry); a wait for work lasts until a wake event
+// or the poll interval.
 func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan struct{}) error {
 	timer := time.NewTimer(w.cfg.poll)
 	defer timer.Stop()
@@ -110,9 +114,18 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 		case <-timer.C:
 		}
 	}
+	claims, handlers := retry.NewSchedule(w.cfg.retry), retry.NewSchedule(w.cfg.retry)
+	u, _ := w.l.URL(s.path("claim"))
+	notify := w.l.Notify(ctx, "subscription claim", u)
 	for ctx.Err() == nil {
 		sent := time.Now()
 		wake, err := s.Claim(ctx, w.cfg.name)
+		if err == nil || errors.Is(err, ErrAlreadyClaimed) || errors.Is(err, ErrNoPendingWork) {
+			if claims.Failures() > 0 {
+				notify(retry.Event{Attempt: claims.Failures(), Recovered: true, Elapsed: claims.Since()})
+			}
+			claims.Reset()
+		}
 		switch {
 		case err == nil:
 			w.eng.obs.claimed(wake)
@@ -121,34 +134,36 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 				ttl = MinLeaseTTL // a server that does not say: assume the shortest
 			}
 			out := w.eng.work(ctx, s, wake, ttl, sent)
-			if out.handler != nil {
-				w.eng.obs.failed(wake, "handler", out.handler)
-				wait(w.cfg.poll)
+			if out.handler == nil {
+				handlers.Reset()
+				continue
 			}
+			w.eng.obs.failed(wake, "handler", out.handler)
+			d, ok := handlers.Next(0)
+			if !ok {
+				return out.handler
+			}
+			wait(d)
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, ErrAlreadyClaimed), errors.Is(err, ErrNoPendingWork):
 			wait(w.cfg.poll)
-		case retryable(err):
-			w.eng.obs.failed(nil, "claim", err)
-			wait(w.cfg.poll)
 		default:
-			return err
+			// A claim is safe to try again from here: at worst a claim
+			// that reached the server holds the lease until it runs out.
+			retryable, floor := w.l.Classify(err, true)
+			if !retryable {
+				return err
+			}
+			d, ok := claims.Next(floor)
+			if !ok {
+				return err
+			}
+			notify(retry.Event{Attempt: claims.Failures(), Err: err, Wait: d, Elapsed: claims.Since()})
+			wait(d)
 		}
 	}
 	return nil
-}
-
-// retryable reports whether a failed request may succeed when sent again.
-func retryable(err error) bool {
-	var e *Error
-	if errors.As(err, &e) && e.Status >= 300 {
-		return durable.IsRetryable(&durable.Error{Status: e.Status})
-	}
-	if errors.As(err, &e) {
-		return durable.IsRetryable(e.Err)
-	}
-	return durable.IsRetryable(err)
 }
 
 // wakeEvent is a wake event of a pull-wake subscription's wake stream.
@@ -214,7 +229,7 @@ func (w *Worker[T]) tailWakes(ctx context.Context, stream string, from durable.O
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer closeReader(r)
 	for {
 		m, err := r.Next(ctx)
 		if err != nil {
