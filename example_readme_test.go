@@ -34,19 +34,34 @@ func ExampleReader_resume() {
 	srv := testserver.New() // any Durable Streams server will do
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+	// The base URL is the server's streams root: http://HOST:PORT/v1/stream/.
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
 		Data: []byte(`[{"id":1},{"id":2},{"id":3}]`), Closed: true})
-	dir, _ := os.MkdirTemp("", "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 
 	type Order struct{ ID int }
 	for run := 1; run <= 2; run++ { // run 2: the service after a restart
+		// One process at a time: OpenFile locks orders.offsets.lock beside it.
 		store, err := offsetstore.OpenFile(filepath.Join(dir, "orders.offsets"))
 		if err != nil {
 			log.Fatal(err)
 		}
-		r, _ := durable.NewReader[Order](client, "orders", durable.WithStore(store))
+		r, err := durable.NewReader[Order](client, "orders",
+			durable.WithStore(store), durable.WithKey("billing")) // one key per consumer
+		if err != nil {
+			log.Fatal(err)
+		}
 		for m, err := range r.Messages(ctx) { // live; ends if the stream is closed
 			if err != nil {
 				log.Fatal(err)
@@ -59,8 +74,12 @@ func ExampleReader_resume() {
 				break // stop (a crash here would lose nothing committed)
 			}
 		}
-		r.Close(context.Background())
-		store.Close()
+		if err := r.Close(context.Background()); err != nil {
+			log.Fatal(err)
+		}
+		if err := store.Close(); err != nil {
+			log.Fatal(err)
+		}
 	}
 	// Output:
 	// run 1: order 1
@@ -74,8 +93,14 @@ func ExampleWriter_workers() {
 	srv := testserver.New()
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"})
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"})
+	if err != nil {
+		log.Fatal(err)
+	}
 	epochs := offsetstore.NewMemory() // offsetstore.OpenFile(...) to survive restarts
 
 	type Job struct{ Worker, N int }
@@ -100,14 +125,63 @@ func ExampleWriter_workers() {
 	}
 	wg.Wait()
 
-	r, _ := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
+	r, err := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer r.Close(context.Background())
 	count := 0
-	for range r.Messages(ctx) {
+	for _, err := range r.Messages(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
 		count++
 	}
 	fmt.Println(count, "jobs")
 	// Output: 3000 jobs
+}
+
+// One Writer shared by many goroutines (an HTTP handler's, say): it is safe
+// for concurrent use, batches what they write together, and keeps each
+// goroutine's messages in the order it wrote them.
+func ExampleWriter_shared() {
+	srv := testserver.New()
+	defer srv.Close()
+	ctx := context.Background()
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "clicks", durable.CreateOptions{ContentType: "application/json"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := durable.NewWriter[string](client, "clicks") // one per process and stream
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	for user := range 10 {
+		wg.Go(func() { // a request handler, for example
+			for n := range 100 {
+				if err := w.Write(ctx, fmt.Sprintf("user %d click %d", user, n)); err != nil {
+					log.Print(err) // the Writer failed: every later Write says so too
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(ctx); err != nil { // at shutdown: flush, and report any loss
+		log.Fatal(err)
+	}
+	ch, err := client.Read(ctx, "clicks", durable.ReadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.Count(string(ch.Data), "click"), "clicks landed")
+	// Output: 1000 clicks landed
 }
 
 // Test your own code against an in-process server, with faults injected.
@@ -126,15 +200,23 @@ func Example_testserver() {
 	srv := testserver.New() // like httptest.NewServer; in a test: t.Cleanup(srv.Close)
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"})
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// The first two appends get 503: publish must retry (safely: writers are idempotent).
 	srv.InjectFault(testserver.Fault{Path: "orders", Method: http.MethodPost, Status: 503, Count: 2})
-	err := publish(ctx, client, "order-1")
+	err = publish(ctx, client, "order-1")
 	fmt.Println("publish:", err, "| POSTs:", srv.Requests("orders", http.MethodPost))
 
-	client.Delete(ctx, "orders")
+	if err := client.Delete(ctx, "orders"); err != nil {
+		log.Fatal(err)
+	}
 	err = publish(ctx, client, "order-2")
 	fmt.Println("deleted stream:", errors.Is(err, durable.ErrNotFound))
 	// Output:
@@ -149,8 +231,10 @@ var readmeSnippets = []struct{ example, heading, imports string }{
 		"context fmt log os path/filepath github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
 	{"ExampleWriter_workers", "Appending from workers",
 		"context fmt log sync github.com/durablego/durable github.com/durablego/durable/offsetstore github.com/durablego/durable/testserver"},
-	{"Example_testserver", "Testing your own code with testserver",
-		"context errors fmt net/http github.com/durablego/durable github.com/durablego/durable/testserver"},
+	{"ExampleWriter_shared", "Sharing one Writer across goroutines",
+		"context fmt log strings sync github.com/durablego/durable github.com/durablego/durable/testserver"},
+	{"Example_testserver", "Testing your code with testserver",
+		"context errors fmt log net/http github.com/durablego/durable github.com/durablego/durable/testserver"},
 }
 
 // snippetBody returns the body of function name in the Go file src, without

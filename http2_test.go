@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +100,86 @@ func TestUnencryptedHTTP2Option(t *testing.T) {
 	_, err = c.Create(context.Background(), "h1", CreateOptions{ContentType: "text/plain"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"HTTP/1.1": 1}, srv.ProtocolRequests())
+}
+
+// TestUnencryptedHTTP2OpensConnectionsWhenFull: with a server that allows
+// few streams per connection, a WithUnencryptedHTTP2 Client whose requests
+// all wait at once opens as many connections as they need (its bound on
+// connections being dialled never caps the total), and none waits for
+// another to finish. Connections dialled while the first were being set
+// up are closed again by net/http (HTTP/2 shares one per server), so more
+// are accepted than stay open.
+func TestUnencryptedHTTP2OpensConnectionsWhenFull(t *testing.T) {
+	t.Parallel()
+	const perConn, requests = 20, 200
+	release := make(chan struct{})
+	var (
+		mu                   sync.Mutex
+		active, accept, open int
+	)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			active++
+			mu.Unlock()
+			<-release
+			w.WriteHeader(http.StatusNoContent)
+		}),
+		Protocols: new(http.Protocols),
+		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: perConn},
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch st {
+			case http.StateNew:
+				accept++
+				open++
+			case http.StateClosed:
+				open--
+			}
+		},
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := NewClient("http://"+ln.Addr().String()+"/", WithUnencryptedHTTP2())
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+
+	errs := make(chan error, requests)
+	for range requests {
+		go func() {
+			res, err := c.hc.Get("http://" + ln.Addr().String() + "/x")
+			if err == nil {
+				res.Body.Close()
+				if res.ProtoMajor != 2 {
+					err = errors.New("not HTTP/2: " + res.Proto)
+				}
+			}
+			errs <- err
+		}()
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return active == requests
+	}, 30*time.Second, time.Millisecond, "every request reaches the server at once")
+	// Extra connections are closed as soon as their HTTP/2 set-up ends.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return open <= 2*requests/perConn
+	}, 10*time.Second, time.Millisecond, "connections open while %d requests wait", requests)
+	mu.Lock()
+	stillOpen, accepted := open, accept
+	mu.Unlock()
+	close(release)
+	for range requests {
+		require.NoError(t, <-errs)
+	}
+	require.GreaterOrEqual(t, stillOpen, requests/perConn)
+	require.Less(t, accepted, requests/2, "connections accepted for %d requests", requests)
 }

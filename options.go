@@ -156,7 +156,9 @@ func WithHTTPClient(hc *http.Client) Option {
 // --h2c`, testserver.WithUnencryptedHTTP2, or Go's http.Server with
 // Protocols holding UnencryptedHTTP2); an HTTP/1.1-only server fails every
 // request. When a connection carries as many streams as the server allows,
-// the Client opens another.
+// the Client opens another; it dials at most 8 at a time, so that requests
+// started together share the first connections instead of each dialling
+// its own.
 //
 // Over TLS (an https:// base URL) the default transport already negotiates
 // HTTP/2 when the server offers it, so NewClient rejects this option there,

@@ -192,11 +192,12 @@ func startDurableServe(t *testing.T, e env, extra ...string) (string, *proc) {
 }
 
 // startNodeServer starts the Node reference server (node-server.mjs) and
-// returns its base URL.
-func startNodeServer(t *testing.T, e env, longPoll time.Duration) (string, *proc) {
+// returns its base URL. extraEnv adds variables (WEBHOOKS=1 turns on its
+// webhook subscriptions).
+func startNodeServer(t *testing.T, e env, longPoll time.Duration, extraEnv ...string) (string, *proc) {
 	t.Helper()
 	p := startProc(t, "Node reference server", e.dir,
-		[]string{fmt.Sprintf("LONG_POLL_TIMEOUT_MS=%d", longPoll.Milliseconds())},
+		append([]string{fmt.Sprintf("LONG_POLL_TIMEOUT_MS=%d", longPoll.Milliseconds())}, extraEnv...),
 		e.node, "node-server.mjs")
 	u := p.firstLine(t, 20*time.Second)
 	if !strings.HasPrefix(u, "http://127.0.0.1:") {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,11 +122,17 @@ func TestFileLockAcrossProcesses(t *testing.T) {
 			if !out.Scan() || out.Text() != "locked" {
 				t.Fatalf("child did not lock: %q %v", out.Text(), out.Err())
 			}
-			if f, err := OpenFile(path); !errors.Is(err, ErrLocked) {
+			f, err := OpenFile(path)
+			if !errors.Is(err, ErrLocked) {
 				if f != nil {
 					f.Close()
 				}
 				t.Fatalf("OpenFile while child holds it: err = %v, want ErrLocked", err)
+			}
+			host, _ := os.Hostname()
+			want := fmt.Sprintf("offsetstore: lock %s: offset file is locked by process %d on host %s since ", path, cmd.Process.Pid, host)
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error %q does not name the holder (want prefix %q)", err, want)
 			}
 			if release == "close" {
 				stdin.Close()
@@ -133,7 +140,7 @@ func TestFileLockAcrossProcesses(t *testing.T) {
 				_ = cmd.Process.Kill()
 			}
 			_ = cmd.Wait()
-			f, err := OpenFile(path)
+			f, err = OpenFile(path)
 			if err != nil {
 				t.Fatalf("OpenFile after the child's %s: %v", release, err)
 			}

@@ -39,11 +39,13 @@ import (
 //
 // # Exclusive use
 //
-// OpenFile takes an exclusive lock (flock(2)) on a sidecar file named
+// OpenFile takes an exclusive lock (flock(2)) on a companion file named
 // path+".lock", so a second File on the same path, in this process or
-// another, is refused with [ErrLocked] until Close. The lock file is left in
-// place on Close. On platforms without flock only opens within one process
-// are detected.
+// another, is refused with [ErrLocked] until Close; the error names the
+// holder's process ID, host and the time it took the lock, which the holder
+// writes into the lock file. The lock file is left in place on Close
+// (deleting it while a process holds it would let a second one in). On
+// platforms without flock only opens within one process are detected.
 type File struct {
 	path   string
 	unlock func() error

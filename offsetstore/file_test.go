@@ -177,11 +177,15 @@ func TestFileLockInProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "offsets.json")
 	f := mustOpen(t, path)
 	for _, p := range []string{path, filepath.Join(filepath.Dir(path), ".", "offsets.json")} {
-		if g, err := OpenFile(p); !errors.Is(err, ErrLocked) {
+		g, err := OpenFile(p)
+		if !errors.Is(err, ErrLocked) {
 			if g != nil {
 				g.Close()
 			}
 			t.Fatalf("second OpenFile(%s): err = %v, want ErrLocked", p, err)
+		}
+		if want := fmt.Sprintf("locked by another File in this process (pid %d)", os.Getpid()); !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
 		}
 	}
 	if err := f.Close(); err != nil {

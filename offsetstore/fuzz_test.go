@@ -2,7 +2,10 @@ package offsetstore
 
 import (
 	"errors"
+	"fmt"
 	"maps"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -77,4 +80,40 @@ func FuzzDecodeFile(f *testing.F) {
 			t.Fatalf("round trip changed the state: %+v != %+v", s, s2)
 		}
 	})
+}
+
+// FuzzLockedBy feeds arbitrary lock-file content to the holder parser: it
+// never panics, always wraps ErrLocked, keeps control characters out of the
+// message, and reads back what holderRecord writes.
+func FuzzLockedBy(f *testing.F) {
+	f.Add(holderRecord())
+	for _, seed := range []string{"", "pid=", "pid=12\n", "pid=x\nhost=h", "pid=1\nhost=a\x1b[2Jb\nsince=2025-01-02T03:04:05Z\n", "since=yesterday\npid=7"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		err := lockedBy(rec)
+		if !errors.Is(err, ErrLocked) {
+			t.Fatalf("lockedBy(%q) = %v, not ErrLocked", rec, err)
+		}
+		for _, r := range err.Error() {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("lockedBy(%q) = %q: control character", rec, err)
+			}
+		}
+	})
+}
+
+func TestLockedBy(t *testing.T) {
+	t.Parallel()
+	host, _ := os.Hostname()
+	for rec, want := range map[string]string{
+		string(holderRecord()): fmt.Sprintf("offsetstore: offset file is locked by process %d on host %s since ", os.Getpid(), host),
+		"":                     "offsetstore: offset file is locked by another process",
+		"pid=x\nhost=h\n":      "offsetstore: offset file is locked by another process",
+		"pid=42\n":             "offsetstore: offset file is locked by process 42",
+	} {
+		if got := lockedBy([]byte(rec)).Error(); !strings.HasPrefix(got, want) {
+			t.Errorf("lockedBy(%q) = %q, want prefix %q", rec, got, want)
+		}
+	}
 }

@@ -28,12 +28,19 @@ func lockPath(path string) (unlock func() error, err error) {
 		}
 	}
 	if err != nil {
+		var rec [holderMax]byte
+		n, _ := lf.ReadAt(rec[:], 0)
 		_ = lf.Close()
 		release()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrLocked
+			return nil, lockedBy(rec[:n])
 		}
 		return nil, err
+	}
+	// Say who holds the lock, for the message of the next one refused.
+	// Best effort: the lock itself is the flock, not this record.
+	if lf.Truncate(0) == nil {
+		_, _ = lf.WriteAt(holderRecord(), 0)
 	}
 	return func() error {
 		// Unlock explicitly before closing: a child process forked by

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -71,8 +72,10 @@ var (
 	// this package does not understand (for example by a newer release).
 	ErrUnknownVersion = errors.New("offsetstore: unknown offset file version")
 	// ErrLocked reports that another File (in this or another process) holds
-	// the offset file open.
-	ErrLocked = errors.New("offsetstore: offset file is locked by another user")
+	// the offset file open. The error wrapping it names the holder when
+	// known: the process that holds the lock records its process ID, host
+	// and start time in the lock file.
+	ErrLocked = errors.New("offsetstore: offset file is locked")
 	// ErrClosed reports a call on a closed File.
 	ErrClosed = errors.New("offsetstore: store is closed")
 	// ErrInvalid reports an invalid argument: an empty key or producer ID, an
@@ -91,7 +94,7 @@ type FileError struct {
 
 // Error implements error.
 func (e *FileError) Error() string {
-	return "offsetstore: " + e.Op + " " + e.Path + ": " + e.Err.Error()
+	return "offsetstore: " + e.Op + " " + e.Path + ": " + strings.TrimPrefix(e.Err.Error(), "offsetstore: ")
 }
 
 // Unwrap returns the cause.

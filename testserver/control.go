@@ -19,7 +19,8 @@ import (
 // A fault object has the fields of Fault in lower camel case (path, method,
 // status, retryAfter, delay, drop, truncate, afterApply, count,
 // probability). Durations are Go duration strings ("250ms") or numbers of
-// milliseconds.
+// milliseconds. Paths take every form Requests and InjectFault take. The
+// package documentation describes the API for users.
 
 // controlPath reports whether p addresses the control API and returns the
 // part after ".../__ds/testserver/".
@@ -68,7 +69,7 @@ type wireFault struct {
 
 func (wf wireFault) fault() Fault {
 	return Fault{
-		Path: strings.TrimPrefix(wf.Path, "/"), Method: strings.ToUpper(wf.Method),
+		Path: wf.Path, Method: strings.ToUpper(wf.Method), // InjectFault takes every form of path
 		Status: wf.Status, RetryAfter: time.Duration(wf.RetryAfter), Delay: time.Duration(wf.Delay),
 		Drop: wf.Drop, Truncate: wf.Truncate, AfterApply: wf.AfterApply,
 		Count: wf.Count, Probability: wf.Probability,
@@ -114,7 +115,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, p string) 
 		w.WriteHeader(http.StatusNoContent)
 	case p == "requests" && r.Method == http.MethodGet:
 		q := r.URL.Query()
-		path, method := strings.TrimPrefix(q.Get("path"), "/"), strings.ToUpper(q.Get("method"))
+		path, method := s.relPath(q.Get("path")), strings.ToUpper(q.Get("method"))
 		type row struct {
 			Path   string `json:"path"`
 			Method string `json:"method"`

@@ -5,7 +5,8 @@
 //	defer srv.Close()
 //	url := srv.StreamURL("orders") // http://127.0.0.1:PORT/v1/stream/orders
 //
-// It implements the stream protocol of PROTOCOL.md: create (content type,
+// It implements the Durable Streams protocol (PROTOCOL.md in
+// github.com/durable-streams/durable-streams): create (content type,
 // Stream-TTL, Stream-Expires-At, Stream-Closed, initial body, idempotent
 // 200 / 409 including closure), append (content-type match, JSON
 // validation and one-level array flattening, Stream-Seq, atomic append and
@@ -36,7 +37,7 @@
 //
 // A producer's appends sent one after another on different connections can
 // reach the server out of order. The server serializes each producer's
-// validation and append (PROTOCOL.md §5.2), and by default also orders
+// validation and append (protocol section 5.2), and by default also orders
 // them: a request whose Producer-Seq is ahead of the producer's state waits
 // for the earlier request if the server is handling it, and for up to
 // DefaultOrderGrace for one that has not arrived yet, before it is answered
@@ -73,8 +74,91 @@
 // next Count requests or with a probability; AfterApply fails the
 // response after the real handler ran, so the write did happen. Requests
 // counts the requests that reached the server per stream path and method.
-// With WithFaultControl the same is reachable over HTTP at
-// /__ds/testserver/ (see serveControl) for tests in other processes.
+//
+// # Fault control over HTTP
+//
+// With WithFaultControl (durable serve --faults) the same is reachable over
+// HTTP, for tests in other processes and other languages. The endpoints
+// live at /__ds/testserver/ and, equally, under the stream prefix
+// (/v1/stream/__ds/testserver/ by default); they are not counted by
+// Requests, and without WithFaultControl they answer 404 like any unknown
+// stream. Every answer carries Cache-Control: no-store.
+//
+//	POST   /__ds/testserver/faults     add faults: the body is one fault object or a JSON array of them → 204
+//	DELETE /__ds/testserver/faults     remove every fault → 204
+//	GET    /__ds/testserver/requests   request counts (query: path, method; both optional) → 200, JSON
+//	DELETE /__ds/testserver/requests   reset every count to zero → 204
+//
+// A fault object has these fields, all optional; they mean what the fields
+// of Fault mean:
+//
+//	path         string   stream path, in any form of "Paths" below ("orders", "/v1/stream/orders", a full URL); absent: any stream
+//	method       string   HTTP method, any case ("post"); absent: any method
+//	status       number   answer with this status (100-999) instead of handling the request
+//	retryAfter   duration with status: send Retry-After (whole seconds, rounded up)
+//	delay        duration wait this long before handling (ends early if the client or the server goes away)
+//	drop         bool     close the connection without an answer
+//	truncate     bool     send the headers and part of the body, then close the connection
+//	afterApply   bool     with status, drop or truncate: run the real handler first (the write happens), then fail the answer
+//	count        number   apply to the next count matching requests, then remove the fault; 0 or absent: until cleared
+//	probability  number   in (0, 1): the chance that a matching request is hit; 0 or absent: every one
+//
+// A duration is a Go duration string ("250ms", "2s") or a number of
+// milliseconds (250). Faults are checked in the order they were added and
+// the first that matches applies. A body that is not a fault object or an
+// array of them, a status outside 100-999, or a duration that does not
+// parse is answered 400 with a plain-text reason, and no fault of that
+// body is added.
+//
+// GET requests answers
+//
+//	{"count": 3, "requests": [{"path": "orders", "method": "POST", "count": 2}, {"path": "orders", "method": "PUT", "count": 1}]}
+//
+// where count is the total over the rows, and each row is one stream path
+// (relative to the prefix) and method with its count, in no particular
+// order; the query parameters path (in any form a fault's path takes) and
+// method (any case) keep only the matching rows. Any other method or endpoint under
+// /__ds/testserver/ is answered 404.
+//
+// For example, against durable serve --faults:
+//
+//	curl -X POST localhost:4437/__ds/testserver/faults \
+//	  -d '{"path":"orders","method":"POST","status":503,"retryAfter":"1s","count":2}'
+//	curl 'localhost:4437/__ds/testserver/requests?path=orders&method=POST'
+//	curl -X DELETE localhost:4437/__ds/testserver/faults
+//
+// # Subscriptions
+//
+// WithSubscriptions serves PROTOCOL.md §6–7 under {prefix}__ds/ (routes and
+// error codes in subscriptions_http.go, the model in subscriptions.go):
+// subscriptions over a glob pattern and explicit streams with one acked
+// offset per stream, pull-wake wakes written to a wake stream and claimed
+// by one worker at a time, and webhook wakes POSTed with an Ed25519
+// Webhook-Signature whose keys are at {prefix}__ds/jwks.json. A wake is
+// fenced by its generation, wake id and HMAC-signed token; its lease
+// (lease_ttl_ms) is renewed by acks and callbacks without done, and when it
+// runs out pending work issues the next generation. Failed webhook
+// deliveries are retried with the same wake id after 1 s, 2 s, 4 s ... up
+// to 60 s, ±20% (status "failed" meanwhile), up to WithWebhookRetry's
+// budget; after that the wake is dropped until new data, an added stream or
+// a re-confirming PUT. Webhook URLs must be https to a public host; with
+// WithLoopbackWebhooks receivers on localhost / loopback addresses are
+// accepted too (tests, development), never private or link-local ones,
+// and the delivery dialer re-checks every address it connects to. Lease
+// expiry, retries, token expiry and signature timestamps use the server's
+// clock (WithClock); RunTimers runs what is due at once, so tests move a
+// fake clock instead of sleeping. With WithDataDir every change is stored
+// (atomically, fsynced) before it is answered: subscriptions, acked
+// offsets, generations, leases, retry schedules and the signing keys
+// survive a restart, and RotateSigningKey's old key stays published for ten
+// minutes. Wake events the server writes do not wake subscriptions.
+//
+// # Registry
+//
+// WithRegistry(true) (`durable serve` has it on) keeps a JSON stream at
+// RegistryPath with one event per stream created or deleted, in the event
+// format of the reference development server, so tools such as the Test UI
+// of `durable serve` can list the streams.
 //
 // # TLS
 //
@@ -92,7 +176,8 @@
 //
 // Stream paths are at most 1024 bytes, with no empty, "." or ".."
 // segments, no encoded slashes or backslashes and no control characters;
-// the first segment "__ds" is reserved. Offsets are at most 256 bytes.
+// the first segment "__ds" is reserved (404 unless WithSubscriptions).
+// Offsets are at most 256 bytes.
 // Bodies over the configured limit get 413. Bad input gets a 4xx with a
 // short text/plain message and changes nothing.
 package testserver

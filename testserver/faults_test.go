@@ -1,9 +1,11 @@
 package testserver
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,23 @@ func TestControlAPI(t *testing.T) {
 		if srv.Requests("", "") != 0 {
 			t.Fatal("control reset did not reset")
 		}
+	})
+	t.Run("paths in every form", func(t *testing.T) {
+		srv := newTestServer(t, WithFaultControl(true))
+		u := srv.StreamURL("p/q")
+		mustStatus(t, call(t, "PUT", u, text, ""), 201)
+		for _, p := range []string{"p/q", "/p/q", "/v1/stream/p/q", u} {
+			body, _ := json.Marshal(map[string]any{"path": p, "status": 503, "count": 1})
+			mustStatus(t, call(t, "POST", srv.URL()+"/__ds/testserver/faults", nil, string(body)), 204)
+			mustStatus(t, call(t, "GET", u, nil, ""), 503)
+			r := call(t, "GET", srv.URL()+"/__ds/testserver/requests?method=get&path="+url.QueryEscape(p), nil, "")
+			mustStatus(t, r, 200)
+			if !strings.HasPrefix(r.body, `{"count":`) || !strings.Contains(r.body, `{"path":"p/q","method":"GET","count":`) {
+				t.Fatalf("requests?path=%s: %s", p, r.body)
+			}
+		}
+		mustStatus(t, call(t, "GET", u, nil, ""), 200)
+		mustStatus(t, call(t, "POST", srv.URL()+"/__ds/testserver/faults", nil, `[{"status":500},{"status":5}]`), 400)
+		mustStatus(t, call(t, "GET", u, nil, ""), 200) // nothing of a refused body was added
 	})
 }

@@ -66,12 +66,10 @@ func (s *Server) lookup(path string, now time.Time) (*stream, int) {
 	if st.expired(now) {
 		if st.refs > 0 {
 			// Expired while forks still read its data: soft-deleted.
-			st.softDeleted = true
-			st.notify()
-			_ = s.diskMeta(st)
+			_ = s.softDeleteLocked(st, now)
 			return nil, http.StatusGone
 		}
-		s.removeLocked(st)
+		s.removeLocked(st, now)
 		return nil, http.StatusNotFound
 	}
 	return st, 0
@@ -221,13 +219,11 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 			return nil, http.StatusConflict, "stream deleted; path is blocked while forks exist"
 		}
 		if old.expired(now) && old.refs > 0 {
-			old.softDeleted = true
-			old.notify()
-			_ = s.diskMeta(old)
+			_ = s.softDeleteLocked(old, now)
 			return nil, http.StatusConflict, "stream expired; path is blocked while forks exist"
 		}
 		if old.expired(now) {
-			s.removeLocked(old)
+			s.removeLocked(old, now)
 		} else {
 			if !sameConfig(old, q) {
 				return nil, http.StatusConflict, "stream exists with different configuration"
@@ -292,6 +288,7 @@ func (s *Server) createLocked(path string, q *createReq, now time.Time) (*stream
 		return nil, http.StatusInternalServerError, "storage error"
 	}
 	s.streams[path] = st
+	s.registryCreatedLocked(st, now)
 	return st, http.StatusCreated, ""
 }
 
@@ -717,7 +714,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, path strin
 		httpError(w, code, lookupMessage(code))
 		return
 	}
-	err := s.deleteLocked(st)
+	err := s.deleteLocked(st, now)
 	s.mu.Unlock()
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "storage error")
@@ -731,19 +728,29 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, path strin
 
 // deleteLocked deletes st: soft when forks still reference it, otherwise
 // it is removed (cascading to soft-deleted sources). Caller holds s.mu.
-func (s *Server) deleteLocked(st *stream) error {
+func (s *Server) deleteLocked(st *stream, now time.Time) error {
 	if st.refs > 0 {
-		st.softDeleted = true
-		st.notify()
-		return s.diskMeta(st)
+		return s.softDeleteLocked(st, now)
 	}
-	s.removeLocked(st)
+	s.removeLocked(st, now)
 	return nil
+}
+
+// softDeleteLocked marks st deleted while forks still read its data: its
+// path answers 410 and cannot be re-created. Caller holds s.mu.
+func (s *Server) softDeleteLocked(st *stream, now time.Time) error {
+	st.softDeleted = true
+	st.notify()
+	s.registryDeletedLocked(st.path, now)
+	return s.diskMeta(st)
 }
 
 // removeLocked removes st from the server and releases its reference on
 // its source, cleaning up sources that were only kept for forks.
-func (s *Server) removeLocked(st *stream) {
+func (s *Server) removeLocked(st *stream, now time.Time) {
+	if !st.softDeleted {
+		s.registryDeletedLocked(st.path, now)
+	}
 	for st != nil {
 		if s.streams[st.path] == st {
 			delete(s.streams, st.path)

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"crypto/tls"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -44,8 +45,10 @@ type config struct {
 	orderProducers   bool
 	orderGrace       time.Duration
 	tls              *tls.Config // nil = plain HTTP
-	subs             subsConfig  // subscriptions.go
-	h2c              bool        // also serve HTTP/2 without TLS (prior knowledge)
+	registry         bool        // keep the __registry__ stream (registry.go)
+	middleware       []func(http.Handler) http.Handler
+	subs             subsConfig // subscriptions.go
+	h2c              bool       // also serve HTTP/2 without TLS (prior knowledge)
 }
 
 func defaultConfig() config {
@@ -127,8 +130,9 @@ func WithMaxBodySize(bytes int64) Option { return func(c *config) { c.maxBodySiz
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
 
 // WithFaultControl enables the HTTP control endpoints under
-// /__ds/testserver/ (faults and request accounting) so tests in other
-// processes can drive them. Disabled by default.
+// /__ds/testserver/ (faults and request accounting; see "Fault control over
+// HTTP" in the package documentation) so tests in other processes can drive
+// them. Disabled by default.
 func WithFaultControl(enabled bool) Option { return func(c *config) { c.faultControl = enabled } }
 
 // WithCursorInterval sets the length of a cursor interval (default 20s).
@@ -142,8 +146,8 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 // WithProducerOrdering sets how the server orders a producer's pipelined
 // appends (default on, with a grace of DefaultOrderGrace). A request whose
 // Producer-Seq is ahead of the producer's state overtook the requests
-// before it, which were sent first on other connections (PROTOCOL.md §5.2:
-// requests can arrive out of order). With ordering on, it waits for them:
+// before it, which were sent first on other connections (the protocol,
+// section 5.2: requests can arrive out of order). With ordering on, it waits for them:
 // for as long as one is being handled by the server (up to 5 s), and for
 // up to grace for those that have not reached it yet; then it is validated,
 // and answered with a sequence gap (409) only if the gap is still there.
@@ -153,6 +157,15 @@ func WithoutSync() Option { return func(c *config) { c.noSync = true } }
 // the wait for requests being handled.
 func WithProducerOrdering(on bool, grace time.Duration) Option {
 	return func(c *config) { c.orderProducers, c.orderGrace = on, max(grace, 0) }
+}
+
+// WithMiddleware wraps the server's handler (the stream protocol, with its
+// headers, faults and request accounting) in mw, for Start and Handler. A
+// request that mw answers itself never reaches the server, so it is not
+// counted; `durable serve` uses this to serve its Test UI at /ui/. Given more
+// than once, the first middleware given is the outermost.
+func WithMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(c *config) { c.middleware = append(c.middleware, mw) }
 }
 
 // WithUnencryptedHTTP2 makes a plain-HTTP server also accept HTTP/2 without

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -139,12 +140,18 @@ func newServer(opts ...Option) (*Server, error) {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.counters.init()
 	s.handler = http.HandlerFunc(s.serveHTTP)
+	for _, mw := range slices.Backward(cfg.middleware) {
+		s.handler = mw(s.handler)
+	}
 	if cfg.dataDir != "" {
 		if err := s.openDisk(); err != nil {
 			s.cancel()
 			return nil, err
 		}
 	}
+	s.mu.Lock()
+	s.syncRegistryLocked(cfg.clock())
+	s.mu.Unlock()
 	if cfg.subs.enabled {
 		m, err := newSubManager(s)
 		if err != nil {

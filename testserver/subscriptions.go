@@ -378,9 +378,10 @@ func (m *subManager) link(sub *subscription, paths []string, explicit bool) {
 		}
 		if explicit {
 			l.Explicit = true
-		} else {
-			l.Glob = true
 		}
+		// A stream the pattern matches is glob-linked too, explicit or not,
+		// so removing its explicit link keeps it (§6.1).
+		l.Glob = l.Glob || !explicit || (sub.Config.Pattern != "" && globMatch(sub.Config.Pattern, p))
 	}
 }
 
@@ -853,9 +854,7 @@ func (m *subManager) schedule() {
 		select {
 		case <-t.C:
 		case <-m.kick:
-			if !t.Stop() {
-				<-t.C
-			}
+			t.Stop() // Go 1.23+ timers: Stop and Reset drop a pending value, no drain
 		case <-m.s.baseCtx.Done():
 			return
 		}

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,7 @@ import (
 // Subscriptions in a data directory:
 //
 //	<dir>/subscriptions/keys.json          signing keys and the token key (mode 0600)
-//	<dir>/subscriptions/sub-<hex id>.json  one subscription: configuration, links with
+//	<dir>/subscriptions/sub-<sha256 id>.json  one subscription: configuration, links with
 //	                                       acked offsets, generation, wake, lease, retries
 //
 // Every file is replaced atomically (temp, fsync, rename, fsync dir), and
@@ -36,7 +37,13 @@ type keysFile struct {
 	Ring    *keyRing `json:"ring"`
 }
 
-func subFileName(id string) string { return "sub-" + hex.EncodeToString([]byte(id)) + ".json" }
+// subFileName names a subscription's file by the SHA-256 of its id: any
+// id (up to 256 bytes, any characters) makes a short, safe file name; the
+// file holds the id itself.
+func subFileName(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "sub-" + hex.EncodeToString(sum[:]) + ".json"
+}
 
 // load reads the subscriptions and keys of the data directory, or makes
 // new keys in memory mode or for a new directory.

@@ -2,13 +2,10 @@ package testserver
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // subEnv is a server with subscriptions on a fake clock, and helpers for
@@ -161,22 +158,7 @@ func (s subInfo) link(path string) (linkJS, bool) {
 }
 
 // claimJS is a claim answer.
-type claimJS struct {
-	WakeID     string   `json:"wake_id"`
-	Generation int64    `json:"generation"`
-	Token      string   `json:"token"`
-	Streams    []linkJS `json:"streams"`
-	LeaseTTLms int64    `json:"lease_ttl_ms"`
-}
-
-func (c claimJS) tail(path string) string {
-	for _, l := range c.Streams {
-		if l.Path == path {
-			return l.Tail
-		}
-	}
-	return ""
-}
+type claimJS = subtest.Claim
 
 func (e *subEnv) claim(id, worker string) claimJS {
 	e.t.Helper()
@@ -185,115 +167,37 @@ func (e *subEnv) claim(id, worker string) claimJS {
 	return decode[claimJS](e.t, r)
 }
 
-// ackBody renders an ack / release / callback body.
-func ackBody(wake string, gen int64, done bool, acks ...[2]string) string {
-	type ack struct {
-		Stream string `json:"stream"`
-		Offset string `json:"offset"`
-	}
-	b := struct {
-		WakeID     string `json:"wake_id"`
-		Generation int64  `json:"generation"`
-		Acks       []ack  `json:"acks,omitempty"`
-		Done       bool   `json:"done,omitempty"`
-	}{WakeID: wake, Generation: gen, Done: done}
-	for _, a := range acks {
-		b.Acks = append(b.Acks, ack{a[0], a[1]})
-	}
-	out, _ := json.Marshal(b)
-	return string(out)
-}
+var ackBody = subtest.AckBody
 
 // ---------------------------------------------------------------- webhook receiver
 
-// delivery is one webhook request as a receiver saw it.
-type delivery struct {
-	raw       []byte
-	signature string
-	body      webhookJS
-}
-
-type webhookJS struct {
-	Subscription  string   `json:"subscription_id"`
-	WakeID        string   `json:"wake_id"`
-	Generation    int64    `json:"generation"`
-	Streams       []linkJS `json:"streams"`
-	CallbackURL   string   `json:"callback_url"`
-	CallbackToken string   `json:"callback_token"`
-}
-
-func (d delivery) tail(path string) string {
-	for _, l := range d.body.Streams {
-		if l.Path == path {
-			return l.Tail
-		}
-	}
-	return ""
-}
-
-// receiver is a webhook receiver on 127.0.0.1 that records deliveries and
-// answers each with the next scripted reply (the last one repeats).
+// receiver is a subtest.Receiver that hands out its deliveries in order
+// and fails the test when one does not come.
 type receiver struct {
-	t   testing.TB
-	srv *httptest.Server
-
-	mu      sync.Mutex
-	got     []delivery
-	replies []reply
-	arrived chan struct{}
+	*subtest.Receiver
+	t    testing.TB
+	seen int
 }
 
-type reply struct {
-	status int
-	body   string
+func newReceiver(t testing.TB, replies ...subtest.Reply) *receiver {
+	rc := subtest.NewReceiver(replies...)
+	t.Cleanup(rc.Close)
+	return &receiver{Receiver: rc, t: t}
 }
 
-func newReceiver(t testing.TB, replies ...reply) *receiver {
-	t.Helper()
-	if len(replies) == 0 {
-		replies = []reply{{200, `{}`}}
-	}
-	rc := &receiver{t: t, replies: replies, arrived: make(chan struct{}, 100)}
-	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		d := delivery{raw: raw, signature: r.Header.Get("Webhook-Signature")}
-		_ = json.Unmarshal(raw, &d.body)
-		rc.mu.Lock()
-		rc.got = append(rc.got, d)
-		rp := rc.replies[0]
-		if len(rc.replies) > 1 {
-			rc.replies = rc.replies[1:]
-		}
-		rc.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rp.status)
-		_, _ = io.WriteString(w, rp.body)
-		rc.arrived <- struct{}{}
-	}))
-	t.Cleanup(rc.srv.Close)
-	return rc
-}
-
-func (rc *receiver) url() string { return rc.srv.URL + "/hook" }
+func (rc *receiver) url() string { return rc.URL() }
+func (rc *receiver) count() int  { return rc.Count() }
 
 // next waits for the next delivery (real time bound: the delivery is
 // already on its way when this is called).
-func (rc *receiver) next() delivery {
+func (rc *receiver) next() subtest.Delivery {
 	rc.t.Helper()
-	select {
-	case <-rc.arrived:
-	case <-time.After(10 * time.Second):
+	d, ok := rc.Wait(rc.seen, 10*time.Second)
+	if !ok {
 		rc.t.Fatal("no webhook delivery arrived")
 	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.got[len(rc.got)-1]
-}
-
-func (rc *receiver) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.got)
+	rc.seen++
+	return d
 }
 
 func webhookSub(url string, extra string) string {
@@ -319,22 +223,4 @@ func pullEnv(t testing.TB) *subEnv {
 	e.stream("wake/pool", "")
 	e.put("s", pullSub("wake/pool", ""), 201)
 	return e
-}
-
-// httpPost posts a JSON body with a bearer token and returns the status,
-// or the transport error.
-func httpPost(url, token, body string) (int, error) {
-	req, err := http.NewRequest("POST", url, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	_, err = io.ReadAll(res.Body)
-	return res.StatusCode, err
 }

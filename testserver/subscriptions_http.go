@@ -58,6 +58,12 @@ func (m *subManager) serve(w http.ResponseWriter, r *http.Request, path string) 
 		m.serveJWKS(w)
 		return
 	}
+	if len(segs) == 1 && segs[0] == "subscriptions" {
+		if allowMethod(w, r, http.MethodGet, http.MethodHead) {
+			m.serveList(w) // a testserver extension (subscriptions_list.go)
+		}
+		return
+	}
 	if len(segs) < 2 || segs[0] != "subscriptions" {
 		writeSubError(w, &subError{status: http.StatusNotFound, code: "NOT_FOUND", msg: "no such control route"})
 		return
@@ -229,6 +235,7 @@ type subView struct {
 	Description *string      `json:"description"`
 	Generation  int64        `json:"generation"`
 	NextAttempt *string      `json:"next_attempt_at,omitempty"`
+	Lease       *leaseView   `json:"lease,omitempty"` // a testserver extension (subscriptions_list.go)
 }
 
 type webhookView struct {
@@ -248,6 +255,13 @@ func (m *subManager) writeSubscription(w http.ResponseWriter, status int, sub *s
 		writeSubError(w, errNoSub) // deleted meanwhile
 		return
 	}
+	v := m.viewLocked(sub)
+	m.mu.Unlock()
+	writeJSON(w, status, v)
+}
+
+// viewLocked returns sub as the API shows it. Caller holds m.mu.
+func (m *subManager) viewLocked(sub *subscription) subView {
 	c := sub.Config
 	v := subView{
 		ID: sub.ID, SubID: sub.ID, Type: c.Type, LeaseTTLms: c.LeaseTTLms,
@@ -271,8 +285,8 @@ func (m *subManager) writeSubscription(w http.ResponseWriter, status int, sub *s
 		t := sub.Wake.NextTry.UTC().Format("2006-01-02T15:04:05.000Z")
 		v.NextAttempt = &t
 	}
-	m.mu.Unlock()
-	writeJSON(w, status, v)
+	v.Lease = leaseOf(sub.Wake)
+	return v
 }
 
 func (m *subManager) serveAddStreams(w http.ResponseWriter, r *http.Request, id string) {
@@ -364,7 +378,10 @@ func (m *subManager) serveAck(w http.ResponseWriter, r *http.Request, id string,
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true, "next_wake": next})
+	writeJSON(w, http.StatusOK, struct {
+		OK       bool `json:"ok"`
+		NextWake bool `json:"next_wake"`
+	}{true, next})
 }
 
 // validate checks the shape of an ack body: every ack names a stream and

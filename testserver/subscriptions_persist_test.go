@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // TestSubscriptionPersistence: with a data directory a restarted server
@@ -15,12 +17,14 @@ func TestSubscriptionPersistence(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	clk := newFakeClock()
-	rc := newReceiver(t, reply{500, ``}, reply{200, `{"done":true}`})
+	rc := newReceiver(t, subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	opts := []Option{WithDataDir(dir), WithSubscriptions(true), WithLoopbackWebhooks(true), WithClock(clk.Now)}
 	e := &subEnv{t: t, srv: New(opts...), clk: clk}
 	e.stream("wake/pool", "")
 	e.put("s", pullSub("wake/pool", `"streams":["manual/x"]`), 201)
 	e.put("h", `{"type":"webhook","streams":["hooked"],"webhook":{"url":"`+rc.url()+`"}}`, 201)
+	longID := strings.Repeat("é", maxSubIDLen/2) // 256 bytes: longer than a file name may be
+	e.put(longID, pullSub("wake/pool", ""), 201)
 	tail := e.appendEvents(t, "events/a")
 	e.appendJSON("events/a", `2`)
 	c := e.claim("s", "w1")
@@ -44,6 +48,9 @@ func TestSubscriptionPersistence(t *testing.T) {
 	if l, ok := s.link("manual/x"); !ok || l.LinkType != "explicit" {
 		t.Fatalf("explicit link after restart: %+v", s)
 	}
+	if got := e.get(longID); got.ID != longID {
+		t.Fatalf("long id after restart = %q", got.ID)
+	}
 	e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w2"}`), 409, "ALREADY_CLAIMED")
 	mustStatus(t, e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true)), 200)
 	e.put("s", pullSub("wake/pool", `"streams":["manual/x"]`), 200)
@@ -62,8 +69,8 @@ func TestSubscriptionPersistence(t *testing.T) {
 	}
 	clk.Advance(2 * time.Second)
 	e.srv.RunTimers()
-	if d := rc.next(); d.body.WakeID != first.body.WakeID {
-		t.Fatalf("retry after restart has wake %s, want %s", d.body.WakeID, first.body.WakeID)
+	if d := rc.next(); d.Body.WakeID != first.Body.WakeID {
+		t.Fatalf("retry after restart has wake %s, want %s", d.Body.WakeID, first.Body.WakeID)
 	}
 	waitFor(t, func() bool { return e.get("h").Status == "active" })
 	e.srv.Close()

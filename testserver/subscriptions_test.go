@@ -1,7 +1,12 @@
 package testserver
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -82,7 +87,7 @@ func TestSubscriptionReadDelete(t *testing.T) {
 	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
 	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
 	e.want(e.do("GET", "subscriptions/s", "", ""), 404, "SUBSCRIPTION_NOT_FOUND")
-	e.want(e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true, [2]string{"events/a", c.tail("events/a")})), 404, "SUBSCRIPTION_NOT_FOUND")
+	e.want(e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, c.Generation, true, [2]string{"events/a", c.Tail("events/a")})), 404, "SUBSCRIPTION_NOT_FOUND")
 	e.want(e.do("POST", "subscriptions/s/release", c.Token, ackBody(c.WakeID, c.Generation, false)), 404, "SUBSCRIPTION_NOT_FOUND")
 	// Re-created under the same id: the old token is not valid for it.
 	e.put("s", pullSub("wake/pool", ""), 201)
@@ -149,6 +154,8 @@ func TestSubscriptionMembership(t *testing.T) {
 		{"remove with raw slash", "DELETE", "streams/other/x", "", 204, map[string]string{"other/x": ""}},
 		{"remove absent", "DELETE", "streams/nope", "", 204, map[string]string{"nope": ""}},
 		{"remove glob-only keeps it", "DELETE", "streams/events%2Fold", "", 204, map[string]string{"events/old": "glob"}},
+		{"add a matching stream not yet created", "POST", "streams", `{"streams":["events/later"]}`, 204, map[string]string{"events/later": "explicit"}},
+		{"its glob link outlives the explicit one", "DELETE", "streams/events%2Flater", "", 204, map[string]string{"events/later": "glob"}},
 		{"empty add", "POST", "streams", `{"streams":[]}`, 400, nil},
 		{"bad path", "POST", "streams", `{"streams":["a/../b"]}`, 400, nil},
 	}
@@ -208,7 +215,7 @@ func TestPullWakeFlow(t *testing.T) {
 	// Heartbeat with a partial ack, then done.
 	r := e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, 1, false, [2]string{"events/a", tail1}))
 	e.want(r, 200, "")
-	if r.body != `{"next_wake":false,"ok":true}` {
+	if r.body != `{"ok":true,"next_wake":false}` {
 		t.Fatalf("ack body = %s", r.body)
 	}
 	if l, _ := e.get("s").link("events/a"); l.Acked != tail1 {
@@ -216,7 +223,7 @@ func TestPullWakeFlow(t *testing.T) {
 	}
 	r = e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, 1, true))
 	e.want(r, 200, "")
-	if r.body != `{"next_wake":true,"ok":true}` {
+	if r.body != `{"ok":true,"next_wake":true}` {
 		t.Fatalf("done with work left: body = %s", r.body)
 	}
 	ev = e.wakeEvents("wake/pool")
@@ -233,8 +240,8 @@ func TestPullWakeFlow(t *testing.T) {
 		t.Fatalf("wake events after release = %+v", ev)
 	}
 	c3 := e.claim("s", "w1")
-	r = e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, true, [2]string{"events/a", c3.tail("events/a")}))
-	if r.status != 200 || r.body != `{"next_wake":false,"ok":true}` {
+	r = e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, true, [2]string{"events/a", c3.Tail("events/a")}))
+	if r.status != 200 || r.body != `{"ok":true,"next_wake":false}` {
 		t.Fatalf("final ack = %d %s", r.status, r.body)
 	}
 	e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w1"}`), 409, "NO_PENDING_WORK")
@@ -353,7 +360,7 @@ func TestLeaseExpiry(t *testing.T) {
 			// Expiry with nothing pending: no new wake, the holder is just gone.
 			e.appendJSON("events/a", `2`)
 			c3 := e.claim("s", "w3")
-			mustStatus(t, e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, false, [2]string{"events/a", c3.tail("events/a")})), 200)
+			mustStatus(t, e.do("POST", "subscriptions/s/ack", c3.Token, ackBody(c3.WakeID, 3, false, [2]string{"events/a", c3.Tail("events/a")})), 200)
 			e.clk.Advance(6 * time.Second)
 			e.srv.RunTimers()
 			e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w4"}`), 409, "NO_PENDING_WORK")
@@ -370,7 +377,7 @@ func TestAckOffsets(t *testing.T) {
 	e.stream("events/a", `[{"k":"aaaa"},{"k":"bbbb"}]`)
 	e.stream("events/b", `[1]`)
 	c := e.claim("s", "w1")
-	tailA, tailB := c.tail("events/a"), c.tail("events/b")
+	tailA, tailB := c.Tail("events/a"), c.Tail("events/b")
 	mid := off(13) // after the first message {"k":"aaaa"}+","
 	cases := []struct {
 		name string
@@ -415,9 +422,8 @@ func TestSubscriptionFaultsAndAccounting(t *testing.T) {
 	mustStatus(t, e.do("POST", "subscriptions/s/claim", "", `{"worker":"w"}`), 503)
 	c := e.claim("s", "w")
 	e.srv.InjectFault(Fault{Path: "__ds/subscriptions/s/ack", Method: "POST", Drop: true, AfterApply: true, Count: 1})
-	_, err := httpPost(e.url("subscriptions/s/ack"), c.Token, ackBody(c.WakeID, 1, true, [2]string{"events/a", c.tail("events/a")}))
-	if err == nil {
-		t.Fatal("dropped ack answered")
+	if st, _ := httpDo("POST", e.url("subscriptions/s/ack"), c.Token, ackBody(c.WakeID, 1, true, [2]string{"events/a", c.Tail("events/a")})); st != 0 {
+		t.Fatalf("dropped ack answered %d", st)
 	}
 	// The ack was applied before the connection dropped: a retry is fenced.
 	e.want(e.do("POST", "subscriptions/s/ack", c.Token, ackBody(c.WakeID, 1, true)), 409, "FENCED")
@@ -445,4 +451,117 @@ func TestSubscriptionsOff(t *testing.T) {
 	e := newSubEnv(t)
 	e.want(e.do("GET", "nothing", "", ""), 404, "NOT_FOUND")
 	e.want(e.do("POST", "jwks.json", "", ""), 405, "")
+}
+
+// TestConcurrentWorkers: workers racing for one subscription while writers
+// append: one lease at a time (every claim is 200 or ALREADY_CLAIMED /
+// NO_PENDING_WORK), acked offsets never move backwards, and once the
+// writers stop the workers drain every stream to its tail.
+func TestConcurrentWorkers(t *testing.T) {
+	t.Parallel()
+	e := pullEnv(t)
+	streams := []string{"events/a", "events/b", "events/c"}
+	for _, p := range streams {
+		e.stream(p, "")
+	}
+	var wg sync.WaitGroup
+	for _, p := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				if st, _ := httpDo("POST", e.srv.StreamURL(p), "", `{"i":1}`); st != 204 {
+					t.Errorf("append %s: %d", p, st)
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	var workers sync.WaitGroup
+	var bad atomic.Int64
+	for w := 0; w < 4; w++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st, body := httpDo("POST", e.url("subscriptions/s/claim"), "", `{"worker":"w"}`)
+				if st != 200 {
+					if code := errCode(resp{body: body}); code != "ALREADY_CLAIMED" && code != "NO_PENDING_WORK" {
+						bad.Add(1)
+					}
+					continue
+				}
+				var c claimJS
+				_ = json.Unmarshal([]byte(body), &c)
+				var acks [][2]string
+				for _, l := range c.Streams {
+					acks = append(acks, [2]string{l.Path, l.Tail})
+				}
+				if st, _ := httpDo("POST", e.url("subscriptions/s/ack"), c.Token, ackBody(c.WakeID, c.Generation, true, acks...)); st != 200 {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	last := map[string]string{}
+	watch := func() {
+		for _, l := range e.get("s").Streams {
+			if l.Acked < last[l.Path] {
+				t.Errorf("%s acked went back from %s to %s", l.Path, last[l.Path], l.Acked)
+			}
+			last[l.Path] = l.Acked
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			watch()
+		}
+	}
+	waitFor(t, func() bool {
+		watch()
+		s := e.get("s")
+		for _, p := range streams {
+			l, _ := s.link(p)
+			if l.Acked != call(t, "HEAD", e.srv.StreamURL(p), nil, "").get("Stream-Next-Offset") {
+				return false
+			}
+		}
+		return true
+	})
+	close(stop)
+	workers.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d claims or acks got an unexpected answer", n)
+	}
+}
+
+// httpDo sends a JSON request with an optional bearer token and returns
+// the status and body (0 on a transport error).
+func httpDo(method, url, token, body string) (int, string) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, ""
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

@@ -3,6 +3,7 @@ package testserver
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // ---------------------------------------------------------------- independent verifier
@@ -114,7 +117,7 @@ func verifySignature(header string, raw []byte, set jwkSet, now time.Time, windo
 // published for ten minutes.
 func TestWebhookSignature(t *testing.T) {
 	t.Parallel()
-	rc := newReceiver(t, reply{200, `{"done":true}`})
+	rc := newReceiver(t, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	e := newSubEnv(t)
 	sub := decodeSub(t, e.put("s", webhookSub(rc.url(), ""), 201))
 	if sub.Webhook == nil || sub.Webhook.Signing.Alg != "ed25519" || !strings.HasPrefix(sub.Webhook.Signing.KID, "ds_") ||
@@ -125,29 +128,35 @@ func TestWebhookSignature(t *testing.T) {
 	if len(set.Keys) != 1 || set.Keys[0].Kid != sub.Webhook.Signing.KID || set.Keys[0].Alg != "EdDSA" || set.Keys[0].Use != "sig" {
 		t.Fatalf("JWKS = %+v", set)
 	}
+	// §6.5: the kid derives from the key material; RFC 7638's thumbprint of
+	// an OKP key hashes {"crv","kty","x"} in that order, without spaces.
+	thumb := sha256.Sum256([]byte(`{"crv":"Ed25519","kty":"OKP","x":"` + set.Keys[0].X + `"}`))
+	if want := "ds_" + base64.RawURLEncoding.EncodeToString(thumb[:]); set.Keys[0].Kid != want {
+		t.Fatalf("kid %s is not the key's RFC 7638 thumbprint %s", set.Keys[0].Kid, want)
+	}
 	e.appendEvents(t, "events/a")
 	d := rc.next()
 	e.srv.RunTimers() // let the server take the answer
 	now := e.clk.Now()
-	if err := verifySignature(d.signature, d.raw, set, now, 5*time.Minute); err != nil {
-		t.Fatalf("signature from the server: %v (header %q)", err, d.signature)
+	if err := verifySignature(d.Signature, d.Raw, set, now, 5*time.Minute); err != nil {
+		t.Fatalf("signature from the server: %v (header %q)", err, d.Signature)
 	}
 	tsOf := func(h string) string { return strings.TrimPrefix(strings.Split(h, ",")[0], "t=") }
-	if tsOf(d.signature) != strconv.FormatInt(now.Unix(), 10) {
-		t.Fatalf("t = %s, want the server clock's %d", tsOf(d.signature), now.Unix())
+	if tsOf(d.Signature) != strconv.FormatInt(now.Unix(), 10) {
+		t.Fatalf("t = %s, want the server clock's %d", tsOf(d.Signature), now.Unix())
 	}
 	rejects := map[string]struct {
 		header string
 		raw    []byte
 		now    time.Time
 	}{
-		"tampered body":   {d.signature, bytes.Replace(d.raw, []byte(`"generation":1`), []byte(`"generation":2`), 1), now},
-		"one byte added":  {d.signature, append(append([]byte{}, d.raw...), ' '), now},
-		"other timestamp": {strings.Replace(d.signature, "t="+tsOf(d.signature), "t="+strconv.FormatInt(now.Unix()+1, 10), 1), d.raw, now},
-		"unknown key":     {strings.Replace(d.signature, "kid=ds_", "kid=ds_x", 1), d.raw, now},
-		"stale timestamp": {d.signature, d.raw, now.Add(6 * time.Minute)},
-		"padded":          {d.signature + "==", d.raw, now},
-		"reordered":       {strings.Join(reverse(strings.Split(d.signature, ",")), ","), d.raw, now},
+		"tampered body":   {d.Signature, bytes.Replace(d.Raw, []byte(`"generation":1`), []byte(`"generation":2`), 1), now},
+		"one byte added":  {d.Signature, append(append([]byte{}, d.Raw...), ' '), now},
+		"other timestamp": {strings.Replace(d.Signature, "t="+tsOf(d.Signature), "t="+strconv.FormatInt(now.Unix()+1, 10), 1), d.Raw, now},
+		"unknown key":     {strings.Replace(d.Signature, "kid=ds_", "kid=ds_x", 1), d.Raw, now},
+		"stale timestamp": {d.Signature, d.Raw, now.Add(6 * time.Minute)},
+		"padded":          {d.Signature + "==", d.Raw, now},
+		"reordered":       {strings.Join(reverse(strings.Split(d.Signature, ",")), ","), d.Raw, now},
 	}
 	for name, c := range rejects {
 		if err := verifySignature(c.header, c.raw, set, c.now, 5*time.Minute); err == nil {
@@ -169,13 +178,13 @@ func TestWebhookSignature(t *testing.T) {
 	e.appendJSON("events/a", `2`)
 	d2 := rc.next()
 	set2 := fetchJWKS(t, e.url("jwks.json"))
-	if !strings.Contains(d2.signature, "kid="+newKID+",") {
-		t.Fatalf("delivery after rotation signed with %q, want %s", d2.signature, newKID)
+	if !strings.Contains(d2.Signature, "kid="+newKID+",") {
+		t.Fatalf("delivery after rotation signed with %q, want %s", d2.Signature, newKID)
 	}
-	if err := verifySignature(d2.signature, d2.raw, set2, e.clk.Now(), 5*time.Minute); err != nil {
+	if err := verifySignature(d2.Signature, d2.Raw, set2, e.clk.Now(), 5*time.Minute); err != nil {
 		t.Fatalf("rotated key: %v", err)
 	}
-	if err := verifySignature(d.signature, d.raw, set2, now, 5*time.Minute); err != nil {
+	if err := verifySignature(d.Signature, d.Raw, set2, now, 5*time.Minute); err != nil {
 		t.Fatalf("old delivery after rotation: %v", err)
 	}
 	e.clk.Advance(9 * time.Minute)
@@ -208,23 +217,23 @@ func decodeSub(t testing.TB, m map[string]any) subInfo {
 // releases it; data that arrived later makes a new wake (§7.1).
 func TestWebhookSyncDone(t *testing.T) {
 	t.Parallel()
-	rc := newReceiver(t, reply{200, `{"done":true}`})
+	rc := newReceiver(t, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	e := newSubEnv(t)
 	e.put("s", webhookSub(rc.url(), ""), 201)
 	tail := e.appendEvents(t, "events/a")
 	d := rc.next()
-	if d.body.Subscription != "s" || d.body.Generation != 1 || !strings.HasPrefix(d.body.WakeID, "w_") ||
-		d.body.CallbackURL != e.url("subscriptions/s/callback") || d.body.CallbackToken == "" || d.tail("events/a") != tail {
-		t.Fatalf("delivery = %+v", d.body)
+	if d.Body.Subscription != "s" || d.Body.Generation != 1 || !strings.HasPrefix(d.Body.WakeID, "w_") ||
+		d.Body.CallbackURL != e.url("subscriptions/s/callback") || d.Body.CallbackToken == "" || d.Body.Tail("events/a") != tail {
+		t.Fatalf("delivery = %+v", d.Body)
 	}
-	if l := d.body.Streams[0]; l.LinkType != "glob" || l.Acked != off(0) || !l.HasPending {
+	if l := d.Body.Streams[0]; l.LinkType != "glob" || l.Acked != off(0) || !l.HasPending {
 		t.Fatalf("stream in delivery = %+v", l)
 	}
 	waitFor(t, func() bool { l, _ := e.get("s").link("events/a"); return l.Acked == tail })
 	tail2 := e.appendJSON("events/a", `2`)
 	d2 := rc.next()
-	if d2.body.Generation != 2 || d2.body.WakeID == d.body.WakeID || d2.tail("events/a") != tail2 {
-		t.Fatalf("second delivery = %+v", d2.body)
+	if d2.Body.Generation != 2 || d2.Body.WakeID == d.Body.WakeID || d2.Body.Tail("events/a") != tail2 {
+		t.Fatalf("second delivery = %+v", d2.Body)
 	}
 	waitFor(t, func() bool { l, _ := e.get("s").link("events/a"); return l.Acked == tail2 })
 	if rc.count() != 2 {
@@ -254,25 +263,25 @@ func TestWebhookCallback(t *testing.T) {
 	e.put("s", webhookSub(rc.url(), ""), 201)
 	e.stream("events/a", `[1]`)
 	d := rc.next()
-	tailA := d.tail("events/a")
+	tailA := d.Body.Tail("events/a")
 	e.stream("events/b", `[1]`) // arrives while the wake is held: no delivery now
 	cb := func(body string) resp {
-		return call(t, "POST", d.body.CallbackURL, hdrs{"Authorization": "Bearer " + d.body.CallbackToken, "Content-Type": "application/json"}, body)
+		return call(t, "POST", d.Body.CallbackURL, hdrs{"Authorization": "Bearer " + d.Body.CallbackToken, "Content-Type": "application/json"}, body)
 	}
 	// Callbacks renew the lease (5 s) past its first end.
 	for i := 0; i < 3; i++ {
 		e.clk.Advance(4 * time.Second)
 		e.srv.RunTimers()
-		r := cb(ackBody(d.body.WakeID, 1, false))
-		if r.status != 200 || r.body != `{"next_wake":false,"ok":true}` {
+		r := cb(ackBody(d.Body.WakeID, 1, false))
+		if r.status != 200 || r.body != `{"ok":true,"next_wake":false}` {
 			t.Fatalf("heartbeat callback = %d %s", r.status, r.body)
 		}
 	}
 	if rc.count() != 1 {
 		t.Fatalf("%d deliveries while the lease was renewed", rc.count())
 	}
-	r := cb(ackBody(d.body.WakeID, 1, true, [2]string{"events/a", tailA}))
-	if r.status != 200 || r.body != `{"next_wake":true,"ok":true}` {
+	r := cb(ackBody(d.Body.WakeID, 1, true, [2]string{"events/a", tailA}))
+	if r.status != 200 || r.body != `{"ok":true,"next_wake":true}` {
 		t.Fatalf("done callback = %d %s", r.status, r.body)
 	}
 	s := e.get("s")
@@ -283,19 +292,19 @@ func TestWebhookCallback(t *testing.T) {
 		t.Fatalf("events/b acked %s: a callback acked what it did not list", b.Acked)
 	}
 	d2 := rc.next()
-	if d2.body.Generation != 2 {
-		t.Fatalf("next wake generation = %d", d2.body.Generation)
+	if d2.Body.Generation != 2 {
+		t.Fatalf("next wake generation = %d", d2.Body.Generation)
 	}
-	e.want(cb(ackBody(d.body.WakeID, 1, true)), 409, "FENCED")
-	stale := call(t, "POST", d.body.CallbackURL, hdrs{"Authorization": "Bearer " + d.body.CallbackToken}, ackBody(d2.body.WakeID, 2, true))
+	e.want(cb(ackBody(d.Body.WakeID, 1, true)), 409, "FENCED")
+	stale := call(t, "POST", d.Body.CallbackURL, hdrs{"Authorization": "Bearer " + d.Body.CallbackToken}, ackBody(d2.Body.WakeID, 2, true))
 	e.want(stale, 409, "FENCED")
-	e.want(call(t, "POST", d.body.CallbackURL, nil, ackBody(d2.body.WakeID, 2, true)), 401, "TOKEN_INVALID")
+	e.want(call(t, "POST", d.Body.CallbackURL, nil, ackBody(d2.Body.WakeID, 2, true)), 401, "TOKEN_INVALID")
 	// The lease of an unanswered wake runs out: redelivery with a new wake.
 	e.clk.Advance(5 * time.Second)
 	e.srv.RunTimers()
 	d3 := rc.next()
-	if d3.body.Generation != 3 || d3.body.WakeID == d2.body.WakeID {
-		t.Fatalf("delivery after lease expiry = %+v", d3.body)
+	if d3.Body.Generation != 3 || d3.Body.WakeID == d2.Body.WakeID {
+		t.Fatalf("delivery after lease expiry = %+v", d3.Body)
 	}
 	// A webhook subscription cannot be claimed.
 	e.want(e.do("POST", "subscriptions/s/claim", "", `{"worker":"w"}`), 400, "INVALID_REQUEST")
@@ -307,7 +316,7 @@ func TestWebhookCallback(t *testing.T) {
 // next append recovers.
 func TestWebhookRetry(t *testing.T) {
 	t.Parallel()
-	rc := newReceiver(t, reply{500, ``}, reply{503, ``}, reply{200, `{"done":true}`})
+	rc := newReceiver(t, subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 503, Body: ``}, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	e := newSubEnv(t, WithWebhookRetry(3, time.Second))
 	e.put("s", webhookSub(rc.url(), ""), 201)
 	tail := e.appendEvents(t, "events/a")
@@ -334,8 +343,8 @@ func TestWebhookRetry(t *testing.T) {
 		e.clk.Advance(11 * time.Millisecond) // next_attempt_at is in whole milliseconds
 		e.srv.RunTimers()
 		d := rc.next()
-		if d.body.WakeID != first.body.WakeID || d.body.Generation != 1 {
-			t.Fatalf("retry %d wake %s gen %d, want the same wake %s", i+1, d.body.WakeID, d.body.Generation, first.body.WakeID)
+		if d.Body.WakeID != first.Body.WakeID || d.Body.Generation != 1 {
+			t.Fatalf("retry %d wake %s gen %d, want the same wake %s", i+1, d.Body.WakeID, d.Body.Generation, first.Body.WakeID)
 		}
 	}
 	waitFor(t, func() bool {
@@ -349,9 +358,7 @@ func TestWebhookRetry(t *testing.T) {
 
 	// Budget: three failures drop the wake; nothing more is sent until
 	// new data arrives, which recovers.
-	rc.mu.Lock()
-	rc.replies = []reply{{500, ``}, {500, ``}, {500, ``}, {200, `{"done":true}`}}
-	rc.mu.Unlock()
+	rc.SetReplies(subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 500, Body: ``}, subtest.Reply{Status: 200, Body: `{"done":true}`})
 	e.appendJSON("events/a", `2`)
 	for i := 0; i < 3; i++ {
 		rc.next()
@@ -370,8 +377,8 @@ func TestWebhookRetry(t *testing.T) {
 	}
 	tail3 := e.appendJSON("events/a", `3`)
 	d := rc.next()
-	if d.body.Generation != s.Generation+1 || d.tail("events/a") != tail3 {
-		t.Fatalf("recovery delivery = %+v", d.body)
+	if d.Body.Generation != s.Generation+1 || d.Body.Tail("events/a") != tail3 {
+		t.Fatalf("recovery delivery = %+v", d.Body)
 	}
 	waitFor(t, func() bool {
 		s := e.get("s")
@@ -468,4 +475,38 @@ func TestWebhookURLValidation(t *testing.T) {
 		e.want(r, http.StatusBadRequest, "WEBHOOK_URL_REJECTED")
 	}
 	e.put("s", webhookSub("https://hooks.example.com/h", ""), 201)
+}
+
+// TestWebhookCallbackStopsRetries: a receiver that answered 500 but calls
+// back for the wake has it: the retries stop and the status is active.
+// A delivery on its way when the subscription is deleted changes nothing.
+func TestWebhookCallbackStopsRetries(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, subtest.Reply{Status: 500})
+	e := newSubEnv(t)
+	e.put("s", webhookSub(rc.url(), ""), 201)
+	tail := e.appendEvents(t, "events/a")
+	d := rc.next()
+	e.srv.RunTimers()
+	if s := e.get("s"); s.Status != "failed" || s.NextAttempt == nil {
+		t.Fatalf("after a 500: %+v", s)
+	}
+	r := call(t, "POST", d.Body.CallbackURL, hdrs{"Authorization": "Bearer " + d.Body.CallbackToken},
+		ackBody(d.Body.WakeID, d.Body.Generation, false, [2]string{"events/a", tail}))
+	mustStatus(t, r, 200)
+	if s := e.get("s"); s.Status != "active" || s.NextAttempt != nil {
+		t.Fatalf("after the callback: %+v", s)
+	}
+	e.clk.Advance(3 * time.Second) // past any retry, within the 5 s lease
+	e.srv.RunTimers()
+	if rc.count() != 1 {
+		t.Fatalf("%d deliveries: retries went on after the callback", rc.count())
+	}
+	mustStatus(t, e.do("DELETE", "subscriptions/s", "", ""), 204)
+	e.clk.Advance(time.Hour)
+	e.srv.RunTimers()
+	e.appendJSON("events/a", `2`)
+	if rc.count() != 1 {
+		t.Fatal("a deleted subscription was delivered")
+	}
 }

@@ -21,8 +21,14 @@ fi
 
 total=0
 for dir in "${dirs[@]}"; do
+  # A package of a nested module (its own go.mod, e.g. jsoncodec/) is
+  # fuzzed from that module's directory.
+  mod=$dir
+  while [ "$mod" != "." ] && [ ! -f "$mod/go.mod" ]; do mod=$(dirname "$mod"); done
+  pkg=./${dir#"$mod"}
+  pkg=${pkg/#.\/\//./}
   # Build tags or a broken package must fail loudly, not hide the targets.
-  list=$(go test -list '^Fuzz' "$dir")
+  list=$(cd "$mod" && go test -list '^Fuzz' "$pkg")
   mapfile -t targets < <(printf '%s\n' "$list" | grep -E '^Fuzz[A-Za-z0-9_]*$' || true)
   if [ "${#targets[@]}" -eq 0 ]; then
     echo "FAIL: $dir has a 'func Fuzz' but go test -list finds no target" >&2
@@ -30,7 +36,7 @@ for dir in "${dirs[@]}"; do
   fi
   for target in "${targets[@]}"; do
     echo "-- fuzz $dir $target ($fuzztime)"
-    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$dir"; then
+    if ! (cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"); then
       echo "FAIL: fuzz target $target in $dir crashed; the input is under $dir/testdata/fuzz/$target/" >&2
       exit 1
     fi

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,14 +17,24 @@ func init() {
 }
 
 const appendHelp = `Appends to the stream. Each DATA argument is one message; with no DATA the
-messages are read from stdin until its end.
+messages are read from stdin.
 
 On a JSON stream (--json, a JSON --content-type, or a stream whose content type
 is JSON) each DATA argument, and each non-blank stdin line, must be one JSON
 value and is stored as one message (an array stays one message). On other
-streams the bytes are appended exactly as given, no newline added; stdin is
-appended as it arrives (what one read of the pipe returns, at most
---max-batch-bytes, per request).
+streams the bytes are appended exactly as given, no newline added.
+
+Nothing is half-applied by a bad input: by default append reads all of stdin
+(at most --max-input bytes) and checks every line before it sends anything,
+so a line that is not one JSON value fails the command (exit 2) with its line
+number and nothing appended; fix the input and run it again. Past
+--max-input it fails the same way, sending nothing.
+
+--stream sends stdin as it arrives instead, for a pipe that stays open (a
+JSON line as soon as it is complete; the bytes of other streams as each read
+of the pipe returns them, at most --max-batch-bytes per request). A bad line
+then stops append (exit 2) after the lines before it were appended; the error
+says how many landed and from which line to send the input again.
 
 The content type sent is --content-type, else application/json with --json,
 else the stream's own (learnt with one HEAD request).
@@ -43,7 +54,8 @@ least the one saved there by the last run plus one (so it grows even if the
 clock goes back), and is saved before the first append.
 
 Prints the stream's offset after the last append on stdout. Exit 0 when every
-message was confirmed; 1 otherwise (also when interrupted).
+message was confirmed; 2 for a bad input (as for a bad command line); 1
+otherwise (also when interrupted).
 
 ` + connHelp
 
@@ -51,6 +63,8 @@ message was confirmed; 1 otherwise (also when interrupted).
 type appendFlags struct {
 	contentType   string
 	json          bool
+	stream        bool
+	maxInput      int
 	producerID    string
 	epoch         int64
 	epochFile     string
@@ -59,8 +73,15 @@ type appendFlags struct {
 	maxInFlight   int
 }
 
-// defaultMaxBatchBytes bounds one append request body.
-const defaultMaxBatchBytes = 1 << 20
+// Default bounds of append.
+const (
+	defaultMaxBatchBytes = 1 << 20  // one append request body
+	defaultMaxInput      = 64 << 20 // stdin read whole before sending
+)
+
+// slowInputNotice is how long append reads stdin before it says that it
+// waits for the end of the input.
+const slowInputNotice = 2 * time.Second
 
 func runAppend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return appendTo(ctx, args, os.Stdin, stdout, stderr)
@@ -74,6 +95,8 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var f appendFlags
 	fs.StringVar(&f.contentType, "content-type", "", "content type of the data (default: the stream's)")
 	fs.BoolVar(&f.json, "json", false, "JSON messages: each DATA / stdin line is one JSON value")
+	fs.BoolVar(&f.stream, "stream", false, "send stdin as it arrives instead of checking all of it first")
+	fs.IntVar(&f.maxInput, "max-input", defaultMaxInput, "largest stdin in bytes read whole before sending (not with --stream)")
 	fs.StringVar(&f.producerID, "producer-id", "", "append through an idempotent producer with this ID (safe retries, batching)")
 	fs.Int64Var(&f.epoch, "epoch", -1, "producer epoch (default: current Unix time in ms; needs --producer-id)")
 	fs.StringVar(&f.epochFile, "epoch-file", "", "file keeping the producer's last epoch; each run claims the next (needs --producer-id)")
@@ -103,6 +126,9 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if f.maxBatchBytes <= 0 {
 		return usageErr(stderr, name, "--max-batch-bytes must be positive")
 	}
+	if f.maxInput <= 0 {
+		return usageErr(stderr, name, "--max-input must be positive")
+	}
 	if f.maxInFlight <= 0 {
 		return usageErr(stderr, name, "--max-in-flight must be positive")
 	}
@@ -116,11 +142,15 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		f.contentType = jsonType
 	}
 	data := pos[1:]
-	if f.contentType != "" && isJSONType(f.contentType) {
-		for i, d := range data {
-			if err := validJSONMessage([]byte(d)); err != nil {
-				return usageErr(stderr, name, "DATA argument %d: %v", i+1, err)
-			}
+	if len(data) > 0 && (f.stream || flagGiven(fs, "max-input")) {
+		return usageErr(stderr, name, "--stream and --max-input are about stdin: not with DATA arguments")
+	}
+	if f.stream && flagGiven(fs, "max-input") {
+		return usageErr(stderr, name, "--max-input bounds the input read whole: not with --stream")
+	}
+	if isJSONType(f.contentType) {
+		if err := checkJSONArgs(data); err != nil {
+			return err
 		}
 	}
 	cl, stream, err := conn.connect(pos[0], stderr, name)
@@ -129,38 +159,32 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	ct, err := streamContentType(ctx, cl, stream, f.contentType)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("interrupted: nothing was appended")
+		}
 		return err
 	}
 	isJSON := isJSONType(ct)
 	if isJSON && f.contentType == "" { // learnt from the stream: check the arguments now
-		for i, d := range data {
-			if err := validJSONMessage([]byte(d)); err != nil {
-				return usageErr(stderr, name, "DATA argument %d: %v (the stream is %s)", i+1, err, ct)
-			}
+		if err := checkJSONArgs(data); err != nil {
+			return err
 		}
 	}
 
-	// The input, as batches of messages that are available now.
-	in := make(chan inputBatch)
-	done := make(chan struct{})
-	defer close(done)
+	// The messages: the arguments, or all of stdin read and checked first
+	// (nil with --stream: stdin is read while sending).
+	var msgs [][]byte
 	switch {
 	case len(data) > 0:
-		go func() {
-			defer close(in)
-			msgs := make([][]byte, len(data))
-			for i, d := range data {
-				msgs[i] = []byte(d)
-			}
-			select {
-			case in <- inputBatch{msgs: msgs, err: io.EOF}:
-			case <-done:
-			}
-		}()
-	case isJSON:
-		go readJSONLines(stdin, f.maxBatchBytes, in, done)
-	default:
-		go readChunks(stdin, f.maxBatchBytes, in, done)
+		msgs = make([][]byte, len(data))
+		for i, d := range data {
+			msgs[i] = []byte(d)
+		}
+	case !f.stream:
+		msgs, err = readWhole(ctx, stdin, isJSON, f, stderr)
+		if err != nil {
+			return err
+		}
 	}
 
 	var app appender
@@ -172,25 +196,137 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	} else {
 		app = &plainAppender{cl: cl, stream: stream, ct: ct, json: isJSON, maxBytes: f.maxBatchBytes}
 	}
-	inErr := pump(ctx, in, app)
+	var inErr error
+	if f.stream && len(data) == 0 {
+		in := make(chan inputBatch)
+		done := make(chan struct{})
+		defer close(done)
+		if isJSON {
+			go readJSONLines(stdin, f.maxBatchBytes, in, done)
+		} else {
+			go readChunks(stdin, f.maxBatchBytes, in, done)
+		}
+		inErr = pump(ctx, in, app)
+	} else if len(msgs) > 0 {
+		inErr = app.append(ctx, msgs)
+		if ctx.Err() != nil && inErr != nil {
+			inErr = fmt.Errorf("interrupted: %w", inErr)
+		}
+	}
 	last, n, err := app.finish(ctx)
+	if err != nil {
+		from := "--content-type"
+		if flagGiven(fs, "json") && !flagGiven(fs, "content-type") {
+			from = "--json"
+		}
+		err = explainTypeMismatch(context.WithoutCancel(ctx), cl, stream, ct, from, err)
+	}
+	var le *lineError
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Interrupted while an append was on its way: it may have landed.
-		return fmt.Errorf("interrupted: %w", err)
+		return fmt.Errorf("interrupted: %w (%s confirmed before)", err, messages(n))
 	case err != nil:
-		return err
+		return fmt.Errorf("%w (%s confirmed before)", err, messages(n))
+	case errors.As(inErr, &le):
+		if last != "" {
+			fmt.Fprintln(stdout, last)
+		}
+		format := "one JSON value per line"
+		if !errors.Is(inErr, errNotJSON) {
+			format = "lines of at most --max-batch-bytes"
+		}
+		return &badInput{fmt.Errorf("%w; append takes %s. The lines before it were appended (%s): send the input again from line %d on (for example: tail -n +%d FILE | durable append STREAM --stream)", inErr, format, messages(n), le.line, le.line)}
 	case inErr != nil:
 		if last != "" {
 			fmt.Fprintln(stdout, last)
 		}
-		return fmt.Errorf("%w (%d messages appended before)", inErr, n)
+		return fmt.Errorf("%w (%s appended before)", inErr, messages(n))
 	case n == 0:
 		fmt.Fprintln(stderr, "nothing to append")
 		return nil
 	}
 	fmt.Fprintln(stdout, last)
 	return nil
+}
+
+// messages is "1 message" or "n messages".
+func messages(n int) string {
+	if n == 1 {
+		return "1 message"
+	}
+	return fmt.Sprintf("%d messages", n)
+}
+
+// checkJSONArgs checks that every DATA argument is one JSON value.
+func checkJSONArgs(data []string) error {
+	for i, d := range data {
+		if err := validJSONMessage([]byte(d)); err != nil {
+			return &badInput{fmt.Errorf("DATA argument %d %w; a JSON stream takes one JSON value per argument. Nothing was appended", i+1, err)}
+		}
+	}
+	return nil
+}
+
+// badInput is an input append refuses (a DATA argument or stdin line that
+// is not one JSON value, a line too long, stdin too large): exit 2 like a
+// usage error, wherever the input came from.
+type badInput struct{ err error }
+
+func (e *badInput) Error() string { return e.err.Error() }
+func (e *badInput) Unwrap() error { return e.err }
+
+// readWhole reads all of stdin (at most f.maxInput bytes) and splits it into
+// messages, checking each JSON line, before anything is sent. It says on
+// stderr when stdin stays open for long: append sends only at its end.
+func readWhole(ctx context.Context, stdin io.Reader, isJSON bool, f appendFlags, stderr io.Writer) ([][]byte, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(io.LimitReader(stdin, int64(f.maxInput)+1))
+		got <- result{b, err}
+	}()
+	notice := time.NewTimer(slowInputNotice)
+	defer notice.Stop()
+	var r result
+	for done := false; !done; {
+		select {
+		case r = <-got:
+			done = true
+		case <-notice.C:
+			fmt.Fprintln(stderr, "durable append: reading stdin to its end before sending anything (--stream sends it as it arrives)")
+		case <-ctx.Done():
+			return nil, errors.New("interrupted while reading stdin: nothing was appended")
+		}
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("reading stdin: %w; nothing was appended", r.err)
+	}
+	if len(r.b) > f.maxInput {
+		return nil, &badInput{fmt.Errorf("stdin holds more than %d bytes (--max-input); nothing was appended: raise --max-input, or use --stream to send it as it is read", f.maxInput)}
+	}
+	in := make(chan inputBatch)
+	done := make(chan struct{})
+	defer close(done)
+	if isJSON {
+		go readJSONLines(bytes.NewReader(r.b), f.maxBatchBytes, in, done)
+	} else {
+		go readChunks(bytes.NewReader(r.b), f.maxBatchBytes, in, done)
+	}
+	var msgs [][]byte
+	for b := range in {
+		msgs = append(msgs, b.msgs...)
+		if b.err != nil && !errors.Is(b.err, io.EOF) {
+			if errors.Is(b.err, errNotJSON) {
+				return nil, &badInput{fmt.Errorf("%w; a JSON stream takes one JSON value per line. Nothing was appended", b.err)}
+			}
+			return nil, &badInput{fmt.Errorf("%w; nothing was appended", b.err)}
+		}
+	}
+	return msgs, nil
 }
 
 // pump feeds input batches to app until the input ends, app fails or ctx is
@@ -286,8 +422,5 @@ func (p *plainAppender) append(ctx context.Context, msgs [][]byte) error {
 }
 
 func (p *plainAppender) finish(context.Context) (durable.Offset, int, error) {
-	if p.err != nil {
-		return p.last, p.n, fmt.Errorf("%w (%d messages confirmed before)", p.err, p.n)
-	}
-	return p.last, p.n, nil
+	return p.last, p.n, p.err
 }

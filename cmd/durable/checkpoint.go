@@ -49,6 +49,9 @@ func decodeOutputMeta(s string) (outputMeta, error) {
 type checkpoint struct {
 	store *offsetstore.File // nil: no offset file
 	key   string
+	// save saves a position under key (default: store.Save); tail saves
+	// through its Reader.
+	save func(ctx context.Context, pos offsetstore.Position) error
 
 	out     *os.File // nil: stdout
 	outPath string
@@ -58,6 +61,7 @@ type checkpoint struct {
 	pos     offsetstore.Position // position after the last message written
 	saved   offsetstore.Position // last position saved
 	pending int                  // messages written since the last save
+	written int64                // messages written in all
 }
 
 // errOutputMismatch reports an output file that does not match its saved
@@ -139,6 +143,7 @@ func (c *checkpoint) write(b []byte, pos offsetstore.Position) error {
 	c.length += int64(len(b))
 	c.pos = pos
 	c.pending++
+	c.written++
 	return nil
 }
 
@@ -160,7 +165,11 @@ func (c *checkpoint) commit(ctx context.Context) error {
 	if c.store != nil {
 		p := c.pos
 		p.Meta = c.meta()
-		if err := c.store.Save(ctx, c.key, p); err != nil {
+		save := c.save
+		if save == nil {
+			save = func(ctx context.Context, p offsetstore.Position) error { return c.store.Save(ctx, c.key, p) }
+		}
+		if err := save(ctx, p); err != nil {
 			return err // pending stays: the next commit saves again
 		}
 		c.saved = p

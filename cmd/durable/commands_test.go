@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestHelp(t *testing.T) {
 		"head":   {"next-offset", "--json"},
 		"close":  {"EOF", "DATA"},
 		"delete": {"DELETE"},
-		"serve":  {"-addr", "-data-dir"},
+		"serve":  {"--addr", "--data-dir", "development and tests", "not a production server", "Caddy"},
 	}
 	for name, want := range promises {
 		t.Run(name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestHelp(t *testing.T) {
 		t.Parallel()
 		r := cli{}.run(t, "--help")
 		assert.Equal(t, 0, r.code)
-		for _, c := range []string{"create", "append", "tail", "head", "close", "delete", "serve", "Exit codes"} {
+		for _, c := range []string{"create", "append", "tail", "head", "close", "delete", "serve", "version", "Exit codes"} {
 			assert.Contains(t, r.stderr, c)
 		}
 		r = cli{}.run(t)
@@ -111,7 +112,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown command", c, []string{"frobnicate"}, "unknown command"},
-		{"unknown flag", c, []string{"head", "s", "--nope"}, "flag provided but not defined"},
+		{"unknown flag", c, []string{"head", "s", "--nope"}, "unknown flag --nope"},
 		{"create no stream", c, []string{"create"}, "want exactly one STREAM"},
 		{"create two streams", c, []string{"create", "a", "b"}, "want exactly one STREAM"},
 		{"path without server", cli{}, []string{"head", "orders"}, "DURABLE_SERVER"},
@@ -125,7 +126,8 @@ func TestUsageErrors(t *testing.T) {
 		{"create bad json data", c, []string{"create", "s", "--json", "--data", "{"}, "not valid JSON"},
 		{"append no stream", c, []string{"append"}, "missing STREAM"},
 		{"append linger without producer", c, []string{"append", "s", "x", "--linger", "1s"}, "needs --producer-id"},
-		{"append bad json arg", c, []string{"append", "s", "--json", "{"}, "not a valid JSON"},
+		{"append bad json arg", c, []string{"append", "s", "--json", "{"}, "DATA argument 1 is not one JSON value (unexpected end of JSON input)"},
+		{"append stream with args", c, []string{"append", "s", "--stream", "1"}, "not with DATA"},
 		{"append zero batch", c, []string{"append", "s", "x", "--max-batch-bytes", "0"}, "positive"},
 		{"close too many", c, []string{"close", "s", "a", "b"}, "STREAM [DATA]"},
 		{"delete none", c, []string{"delete"}, "want exactly one STREAM"},
@@ -142,6 +144,46 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 	assert.Zero(t, srv.Requests("", ""), "a usage error sends no request")
+}
+
+// TestFlagErrors: a flag error is one line saying what is wrong plus a
+// pointer to --help, never the whole usage; values are explained.
+func TestFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tail", "ev", "--from"}, "durable tail: --from needs a value"},
+		{[]string{"tail", "ev", "--header", "X-Foo", "--server", "http://127.0.0.1:1"}, `durable tail: --header "X-Foo": want 'Name: value'`},
+		{[]string{"tail", "ev", "--header", "Authorization: Bearer s3cret\x01", "--server", "http://127.0.0.1:1"}, `durable tail: --header "Authorization": control character in the value`},
+		{[]string{"tail", "ev", "--timeout", "1"}, `durable tail: --timeout "1": want a duration with a unit, such as 1s, 500ms, 2m or 1h`},
+		{[]string{"append", "ev", "--json=maybe"}, `durable append: --json "maybe": want true or false`},
+		{[]string{"append", "ev", "--max-batch-bytes", "1k"}, `durable append: --max-batch-bytes "1k": want a whole number`},
+		{[]string{"head", "--nope", "ev"}, "durable head: unknown flag --nope"},
+		{[]string{"serve", "--long-poll-timeout", "30"}, `durable serve: --long-poll-timeout "30": want a duration with a unit, such as 1s, 500ms, 2m or 1h`},
+	} {
+		r := cli{}.run(t, tt.args...)
+		assert.Equal(t, 2, r.code, "%v", tt.args)
+		cmd := tt.args[0]
+		assert.Equal(t, tt.want+"\nrun 'durable "+cmd+" --help' for usage\n", r.stderr, "%v", tt.args)
+	}
+	r := cli{}.run(t, "tail", "--help")
+	assert.Contains(t, r.stderr, "\n  --from string\n")
+	assert.Contains(t, r.stderr, "\n  --header 'Name: value'\n")
+	assert.Contains(t, r.stderr, "\n  --until-eof\n")
+	assert.NotContains(t, r.stderr, "\n  -from")
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := cli{}.ok(t, args...)
+		assert.True(t, strings.HasPrefix(r.stdout, "durable github.com/durablego/durable "), r.stdout)
+		assert.Contains(t, r.stdout, " "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
+	}
+	r := cli{}.run(t, "version", "extra")
+	assert.Equal(t, 2, r.code)
 }
 
 func TestCreate(t *testing.T) {
@@ -168,7 +210,7 @@ func TestCreate(t *testing.T) {
 	t.Run("different config", func(t *testing.T) {
 		r := c.run(t, "create", "plain", "--json")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "409")
+		assert.Contains(t, r.stderr, "already exists with content type application/octet-stream (asked: application/json)")
 	})
 	t.Run("json ttl data flags after and before", func(t *testing.T) {
 		c.ok(t, "create", "--json", "j", "--ttl", "3600", "--data", `[{"a":1},{"b":2}]`)
@@ -223,9 +265,12 @@ func TestAppend(t *testing.T) {
 		{"bytes stdin", "bytes", "line 1\nline 2\n", nil, "ab\nline 1\nline 2\n", 0, ""},
 		{"json args learnt from stream", "json", "", []string{`{"a":1}`, `[1,2]`}, "{\"a\":1}\n[1,2]\n", 0, ""},
 		{"json stdin skips blank lines", "json", "{\"b\":2}\n\n  \n\"s\"\r\n3", []string{"--json"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 0, ""},
-		{"json bad line keeps earlier", "json", "4\n{oops\n5\n", nil, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 1, "stdin line 2"},
-		{"json line too long", "json", `"` + strings.Repeat("x", 100) + `"` + "\n", []string{"--max-batch-bytes", "50"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 1, "longer than"},
-		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, "409"},
+		{"json bad line sends nothing", "json", "4\n{oops\n5\n", nil, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 2, "stdin line 2 is not one JSON value (invalid character 'o' looking for beginning of object key string); a JSON stream takes one JSON value per line. Nothing was appended"},
+		{"json bad argument sends nothing", "json", "", []string{"4", "{oops"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n", 2, "DATA argument 2 is not one JSON value"},
+		{"json bad line with --stream keeps earlier", "json", "4\n\n{oops\n5\n", []string{"--stream"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 3 is not one JSON value (invalid character 'o' looking for beginning of object key string); append takes one JSON value per line. The lines before it were appended (1 message): send the input again from line 3 on"},
+		{"json line too long", "json", `"` + strings.Repeat("x", 100) + `"` + "\n", []string{"--max-batch-bytes", "50"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 1 is longer than --max-batch-bytes; nothing was appended"},
+		{"stdin over --max-input", "json", "5\n6\n", []string{"--max-input", "3"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin holds more than 3 bytes (--max-input); nothing was appended"},
+		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, "stream " + srv.StreamURL("bytes") + " holds text/plain, but the data was sent as application/json (--content-type)"},
 		{"missing stream", "nope", "", []string{"x"}, "", 1, "404"},
 		{"nothing to append", "bytes", "", nil, "ab\nline 1\nline 2\n", 0, "nothing to append"},
 	}

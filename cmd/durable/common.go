@@ -43,7 +43,7 @@ Flags may come before or after arguments; "--" ends the flags.`
 
 func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "server URL that stream paths are resolved against (default $"+envServer+")")
-	fs.Var(&c.headers, "header", "request header 'Name: value' (repeatable)")
+	fs.Var(&c.headers, "header", "request header `'Name: value'` (repeatable)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "bound on each request, retries included (0 = none; live reads are not bounded)")
 }
 
@@ -52,35 +52,35 @@ type headerList []string
 
 func (h *headerList) String() string { return strings.Join(*h, ", ") }
 
+// Set records v; it is checked by requestHeaders, whose error shows the
+// header's name only (the flag package would print the whole value, which
+// may be a credential).
 func (h *headerList) Set(v string) error {
-	if _, _, err := parseHeader(v); err != nil {
-		return err
-	}
 	*h = append(*h, v)
 	return nil
 }
 
 // parseHeader parses "Name: value". The name must be an HTTP token; the value
 // is trimmed of surrounding blanks and must not contain control characters
-// (a CR or LF would split the request).
+// (a CR or LF would split the request). Errors do not repeat s.
 func parseHeader(s string) (name, value string, err error) {
 	name, value, ok := strings.Cut(s, ":")
 	if !ok {
-		return "", "", fmt.Errorf("header %q: want 'Name: value'", s)
+		return "", "", errors.New("want 'Name: value'")
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return "", "", fmt.Errorf("header %q: empty name", s)
+		return "", "", errors.New("empty name: want 'Name: value'")
 	}
 	for i := 0; i < len(name); i++ {
 		if !isTokenChar(name[i]) {
-			return "", "", fmt.Errorf("header %q: invalid character %q in name", s, name[i])
+			return "", "", fmt.Errorf("invalid character %q in the name", name[i])
 		}
 	}
 	value = strings.Trim(value, " \t")
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return "", "", fmt.Errorf("header %q: control character in value", name)
+			return "", "", errors.New("control character in the value")
 		}
 	}
 	return http.CanonicalHeaderKey(name), value, nil
@@ -103,7 +103,8 @@ func requestHeaders(flags []string, token string) (http.Header, error) {
 	for _, f := range flags {
 		k, v, err := parseHeader(f)
 		if err != nil {
-			return nil, err
+			name, _, _ := strings.Cut(f, ":")
+			return nil, fmt.Errorf("--header %q: %w", name, err)
 		}
 		h.Add(k, v)
 	}
@@ -205,13 +206,11 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 	}
 	full, err := resolveStream(stream, server)
 	if err != nil {
-		fmt.Fprintf(stderr, "durable %s: %v\n", name, err)
-		return nil, "", errUsage
+		return nil, "", usageErr(stderr, name, "%v", err)
 	}
 	h, err := requestHeaders(c.headers, os.Getenv(envToken))
 	if err != nil {
-		fmt.Fprintf(stderr, "durable %s: %v\n", name, err)
-		return nil, "", errUsage
+		return nil, "", usageErr(stderr, name, "%v", err)
 	}
 	// The base URL only matters for relative names; every call passes the
 	// full URL.
@@ -224,8 +223,7 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 		}
 	}
 	if c.timeout < 0 {
-		fmt.Fprintf(stderr, "durable %s: --timeout must not be negative\n", name)
-		return nil, "", errUsage
+		return nil, "", usageErr(stderr, name, "--timeout must not be negative")
 	}
 	if c.timeout > 0 {
 		opts = append(opts, durable.WithTimeout(c.timeout))
@@ -239,15 +237,20 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 
 // parseFrom parses a tail --from value: "start" (or "-1"), "now", or a server
 // offset. Offsets are opaque, but the protocol forbids , & = ? / in them;
-// blanks and control characters are refused too.
+// blanks and control characters are refused too. Every server offset holds
+// a digit (the reference servers' are digits and "_", ULIDs start with one),
+// so a word without one is taken for a misspelt start or now and refused
+// before any request: otherwise it would reach the server, fail there, and
+// with --output be saved as the start.
 func parseFrom(s string) (durable.Offset, error) {
+	const forms = "want start, now, or an offset printed by durable head or append (such as 0000000000000000_0000000000000042)"
 	switch s {
 	case "start", "beginning", string(durable.OffsetStart):
 		return durable.OffsetStart, nil
 	case "now", "end":
 		return durable.OffsetNow, nil
 	case "":
-		return "", errors.New("empty --from: want start, now or an offset")
+		return "", errors.New("empty --from: " + forms)
 	}
 	if len(s) > 1024 {
 		return "", errors.New("--from offset longer than 1024 bytes")
@@ -257,6 +260,9 @@ func parseFrom(s string) (durable.Offset, error) {
 		if c <= 0x20 || c == 0x7f || strings.IndexByte(",&=?/", c) >= 0 {
 			return "", fmt.Errorf("--from %q: an offset must not contain %q", s, c)
 		}
+	}
+	if !strings.ContainsAny(s, "0123456789") {
+		return "", fmt.Errorf("--from %q: %s", s, forms)
 	}
 	return durable.Offset(s), nil
 }

@@ -77,7 +77,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	res, err := cl.Create(ctx, stream, opts)
 	if err != nil {
-		return err
+		return explainExists(ctx, cl, stream, opts, err)
 	}
 	verb := "created"
 	if !res.Created {

@@ -44,7 +44,7 @@ func readJSONLines(r io.Reader, maxBytes int, out chan<- inputBatch, done <-chan
 		if len(b) > 0 {
 			if err == nil || errors.Is(err, io.EOF) {
 				if verr := validJSONMessage(b); verr != nil {
-					send(fmt.Errorf("stdin line %d: %w", line, verr))
+					send(&lineError{line: line, err: verr})
 					return
 				}
 				batch = append(batch, b)
@@ -53,7 +53,7 @@ func readJSONLines(r io.Reader, maxBytes int, out chan<- inputBatch, done <-chan
 		}
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
-				err = fmt.Errorf("stdin line %d: %w", line, err)
+				err = &lineError{line: line, err: err}
 			}
 			send(err)
 			return
@@ -67,7 +67,17 @@ func readJSONLines(r io.Reader, maxBytes int, out chan<- inputBatch, done <-chan
 	}
 }
 
-var errLineTooLong = errors.New("line longer than --max-batch-bytes")
+// lineError reports a stdin line append cannot send: not one JSON value, or
+// too long.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("stdin line %d %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+var errLineTooLong = errors.New("is longer than --max-batch-bytes")
 
 // readLine returns the next line without its line ending, trimmed of blanks
 // (a blank line is returned empty). It fails with errLineTooLong for a line
@@ -97,12 +107,20 @@ func lineBuffered(br *bufio.Reader) bool {
 	return bytes.IndexByte(b, '\n') >= 0
 }
 
-// validJSONMessage checks that b is exactly one JSON value.
+// errNotJSON reports a message that is not exactly one JSON value.
+var errNotJSON = errors.New("is not one JSON value")
+
+// validJSONMessage checks that b is exactly one JSON value; the error says
+// what is wrong (the JSON syntax error).
 func validJSONMessage(b []byte) error {
-	if !json.Valid(b) {
-		return errors.New("not a valid JSON value")
+	if json.Valid(b) {
+		return nil
 	}
-	return nil
+	var v json.RawMessage
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("%w (%v)", errNotJSON, err)
+	}
+	return errNotJSON
 }
 
 // readChunks reads r (a byte stream) and sends what each read returns, up to

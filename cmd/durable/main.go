@@ -3,7 +3,7 @@
 //
 //	durable <command> [flags] [args]
 //
-// Commands: serve, create, append, tail, head, close, delete, sub. Run
+// Commands: serve, create, append, tail, head, close, delete, sub, version. Run
 // "durable <command> --help" for the flags and promises of each.
 //
 // # Streams
@@ -32,7 +32,8 @@
 // Data (messages, offsets, metadata) goes to stdout; status, progress and
 // errors go to stderr only. The exit code is 0 on success (for tail also when
 // the stream ends, being closed), 1 on an error, 2 on a usage error (an unknown
-// command or flag, a missing or malformed argument).
+// command or flag, a missing or malformed argument) or an input append
+// refuses (sending nothing, or with --stream saying what was sent).
 //
 // Commands parse their flags with the standard library's flag package rather
 // than a CLI framework: the command surface is small (a handful of commands
@@ -49,7 +50,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
+	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "durable: unknown command %q\n", args[0])
@@ -117,9 +120,11 @@ func exitCodeOf(c command, err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage
+	case errors.As(err, new(*badInput)):
+		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, report(err))
+		return exitUsage
 	default:
-		// Client errors read "durable: op URL: ..."; drop the repeated prefix.
-		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, strings.TrimPrefix(err.Error(), "durable: "))
+		fmt.Fprintf(stderr, "durable %s: %s\n", c.name, report(err))
 		return exitError
 	}
 }
@@ -141,97 +146,9 @@ $DURABLE_SERVER (a server URL without a path means /v1/stream/).
 Auth: --header 'Name: value' (repeatable); $DURABLE_TOKEN sends a bearer token.
 Flags may come before or after arguments; "--" ends the flags.
 Data goes to stdout; status and errors to stderr.
-Exit codes: 0 ok (tail: also the end of a closed stream), 1 error, 2 usage.
+Exit codes: 0 ok (tail: also the end of a closed stream), 1 error, 2 usage
+or bad input (append sends nothing, or says what it sent).
 
 Run "durable <command> --help" for a command's flags.
 `)
-}
-
-// newFlagSet returns a flag set for a subcommand that reports errors to
-// stderr instead of exiting.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("durable "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// parseFlags parses args, mapping a parse failure to errUsage. Positional
-// arguments are left in fs.Args(); use parseArgs to allow flags after them.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	return nil
-}
-
-// newCommandFlags returns a flag set for a subcommand that reports errors
-// to stderr instead of exiting. Its usage (printed for --help and after a
-// flag error) is the synopsis, then help (the command's promises), then the
-// flags.
-func newCommandFlags(name, synopsis, help string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("durable "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: durable %s %s\n", name, synopsis)
-		if help != "" {
-			fmt.Fprintf(stderr, "\n%s\n", strings.TrimSpace(help))
-		}
-		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseArgs parses args, mapping a parse failure to errUsage. Flags may
-// come before, between or after positional arguments (the flag package
-// alone stops at the first positional argument, so parsing resumes after
-// each one); a "--" in flag position ends the flags. It returns the
-// positional arguments in order.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
-		}
-		rest := fs.Args()
-		if endedByDashDash(fs, args, rest) {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// endedByDashDash reports whether fs.Parse(args) stopped at a "--"
-// terminator (rather than at a positional argument or the end), telling a
-// terminator from a "--" that was the value of the flag before it.
-func endedByDashDash(fs *flag.FlagSet, args, rest []string) bool {
-	i := len(args) - len(rest) - 1 // index of the last consumed argument
-	if i < 0 || args[i] != "--" {
-		return false
-	}
-	if i == 0 {
-		return true
-	}
-	prev := args[i-1]
-	if !strings.HasPrefix(prev, "-") || prev == "-" || prev == "--" || strings.Contains(prev, "=") {
-		return true
-	}
-	f := fs.Lookup(strings.TrimLeft(prev, "-"))
-	if f == nil {
-		return true
-	}
-	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-		return true
-	}
-	return false // "--" was the value of the flag prev
 }

@@ -81,7 +81,11 @@ func (p *producerAppender) finish(ctx context.Context) (durable.Offset, int, err
 		}
 	}
 	if err != nil {
-		return p.w.LastAcked(), 0, fmt.Errorf("%w (producer %s, epoch %d; offset after the last batch that landed: %q)", err, p.w.ProducerID(), p.w.Epoch(), p.w.LastAcked())
+		landed := "no message landed"
+		if last := p.w.LastAcked(); last != "" {
+			landed = "messages landed up to offset " + string(last) + ", none after"
+		}
+		return p.w.LastAcked(), 0, fmt.Errorf("%w (producer %s, epoch %d: %s)", err, p.w.ProducerID(), p.w.Epoch(), landed)
 	}
 	return p.w.LastAcked(), p.n, nil
 }

@@ -18,10 +18,34 @@ func init() {
 	})
 }
 
+const serveHelp = `Runs a Durable Streams server for development and tests: the SDK's
+testserver, which implements the whole protocol (and passes the public server
+conformance suite). It prints its base URL as the first line of stdout (streams
+live under /v1/stream/ unless --prefix says otherwise) and serves until
+SIGINT or SIGTERM.
+
+Streams are kept in memory, or with --data-dir in a directory (an acknowledged
+append is fsynced and survives a restart). --faults enables the HTTP
+fault-injection and request-accounting API under /__ds/testserver/, for tests in
+other processes (see the README, "Testing your code with testserver").
+
+A web Test UI is served at /ui/ (its URL is printed on stderr; --ui=false
+turns it off): it lists the streams, creates, closes and deletes them,
+follows them live and appends to them. It lists streams from the
+__registry__ stream the server keeps, one event per stream created or
+deleted (--registry=false turns it off).
+
+It is not a production server: it has no authentication, no retention or
+compaction, no metrics, and keeps every stream of a directory in one process.
+In production run a server built for it, such as the Durable Streams Caddy
+server (durable-streams-server, from the durable-streams/durable-streams
+repository) or a hosted Durable Streams service, and point --server or
+$DURABLE_SERVER (and the SDK's NewClient) at it.`
+
 // runServe starts the testserver, prints its base URL as the first line of
 // stdout, and serves until ctx is cancelled (SIGINT / SIGTERM).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
+	fs := newCommandFlags("serve", "[flags]", serveHelp, stderr)
 	addr := fs.String("addr", "127.0.0.1:4437", "listen address (host:port; port 0 picks a free port)")
 	dataDir := fs.String("data-dir", "", "directory to keep streams in (default: memory only)")
 	longPoll := fs.Duration("long-poll-timeout", testserver.DefaultLongPollTimeout, "how long a long-poll read waits for data")
@@ -37,6 +61,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	orderGrace := fs.Duration("producer-order-grace", testserver.DefaultOrderGrace, "with --producer-ordering, how long such an append waits for earlier ones not yet received")
 	subs := fs.Bool("subscriptions", false, "serve the subscription APIs under {prefix}__ds/ (pull-wake leases and signed webhooks, PROTOCOL §6–7)")
 	loopbackHooks := fs.Bool("allow-loopback-webhooks", false, "with --subscriptions, accept webhook URLs on this machine (http(s)://localhost, 127.0.0.0/8, [::1]) for local development; private and other local-network addresses stay refused")
+	var uf uiFlags
+	uf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,6 +86,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "durable serve: --allow-loopback-webhooks needs --subscriptions")
 		return errUsage
 	}
+	uiOpts, err := uf.options(*prefix)
+	if err != nil {
+		fmt.Fprintln(stderr, "durable serve:", err)
+		return errUsage
+	}
+	opts = append(opts, uiOpts...)
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(stderr, "durable serve: --tls-cert and --tls-key go together")
 		return errUsage
@@ -83,6 +115,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	fmt.Fprintln(stdout, srv.URL())
+	uf.announce(stderr, srv.URL())
 	<-ctx.Done()
 	done := make(chan struct{})
 	go func() {

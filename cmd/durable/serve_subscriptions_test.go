@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/durablego/durable/internal/subtest"
 )
 
 // subClient talks JSON to a `durable serve --subscriptions` child.
@@ -72,11 +74,8 @@ type subAnswer struct {
 }
 
 func ackJSON(c claimAnswer, offset string) string {
-	return `{"wake_id":"` + c.WakeID + `","generation":` + jsonInt(c.Generation) +
-		`,"acks":[{"stream":"events/a","offset":"` + offset + `"}]}`
+	return subtest.AckBody(c.WakeID, c.Generation, false, [2]string{"events/a", offset})
 }
-
-func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 // TestServeSubscriptionsSurviveKill: with --data-dir, subscriptions, every
 // acknowledged ack, the lease and the signing keys survive a SIGKILL of

@@ -26,7 +26,7 @@ func TestUsageAndUnknownCommand(t *testing.T) {
 		{nil, 2, "usage: durable"},
 		{[]string{"help"}, 0, "serve"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{[]string{"serve", "--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "--no-such-flag"}, 2, "unknown flag --no-such-flag"},
 		{[]string{"serve", "extra"}, 2, "unexpected argument"},
 		{[]string{"serve", "--addr", "256.0.0.1:bad"}, 1, "durable serve:"},
 		{[]string{"serve", "--tls-cert", "x.pem"}, 2, "go together"},

@@ -2,99 +2,131 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/durablego/durable"
 	"github.com/durablego/durable/offsetstore"
 )
 
-// clientSource reads a stream with Client.Read: catch-up reads, then live
-// reads (long-poll or SSE). It resumes from a position (offset, skip).
-type clientSource struct {
-	cl     *durable.Client
-	stream string
-	live   durable.LiveMode
-
-	off      durable.Offset
-	skip     int64 // messages/bytes still to drop at off (first read only)
-	cursor   string
-	upToDate bool
-	closed   bool
-	queue    []tailMsg
+// readerSource reads a stream through the SDK's Reader: catch-up, then live
+// reads (long-poll, SSE, or SSE falling back to long-poll), transient
+// failures retried with the Reader's backoff. Positions are saved by the
+// checkpoint through commit (the Reader runs with manual commits).
+type readerSource struct {
+	r    *durable.Reader[[]byte]
+	json bool
+	out  *retryReport
 }
 
-func openSource(cl *durable.Client, stream string, start offsetstore.Position, live durable.LiveMode, _ bool) (source, error) {
-	if live == durable.LiveAuto || live == durable.LiveSSE {
-		live = durable.LiveLongPoll // stand-in until the Reader is merged
-	}
-	return &clientSource{cl: cl, stream: stream, live: live, off: durable.Offset(start.Offset), skip: start.Skip}, nil
+// sourceOptions say how a tail reads.
+type sourceOptions struct {
+	live     durable.LiveMode
+	retryFor time.Duration        // 0: retry transient failures forever
+	store    offsetstore.Store    // nil: save nothing
+	key      string               // the position's key in store
+	start    offsetstore.Position // where to start when store holds no position
+	json     bool                 // the stream holds JSON messages
 }
 
-func (s *clientSource) next(ctx context.Context) (tailMsg, error) {
-	for len(s.queue) == 0 {
-		if s.closed {
-			return tailMsg{}, io.EOF
-		}
-		if s.upToDate && s.live == durable.LiveNone {
-			return tailMsg{}, errCaughtUp
-		}
-		opts := durable.ReadOptions{Offset: s.off, Cursor: s.cursor}
-		if s.upToDate {
-			opts.Live = s.live
-		}
-		ch, err := s.cl.Read(ctx, s.stream, opts)
-		if err != nil {
-			return tailMsg{}, err
-		}
-		if err := s.split(ch); err != nil {
-			return tailMsg{}, err
-		}
+// openSource opens a Reader on stream. With a store the Reader starts from
+// the position saved under key, if any, else from start.
+func openSource(cl *durable.Client, stream string, o sourceOptions, report *retryReport) (*readerSource, error) {
+	opts := []durable.ReaderOption{
+		durable.WithLive(o.live),
+		durable.WithManualCommit(),
+		durable.WithRetryHook(report.retrying),
 	}
-	m := s.queue[0]
-	s.queue = s.queue[1:]
-	m.upToDate = s.upToDate && len(s.queue) == 0
-	return m, nil
+	if o.retryFor > 0 {
+		p := durable.DefaultReaderRetryPolicy()
+		p.MaxElapsed = o.retryFor
+		opts = append(opts, durable.WithReaderRetry(p))
+	}
+	opts = append(opts, durable.WithStart(durable.Offset(o.start.Offset)))
+	if o.store != nil {
+		opts = append(opts, durable.WithStore(o.store), durable.WithKey(o.key))
+	}
+	r, err := durable.NewReader[[]byte](cl, stream, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &readerSource{r: r, json: o.json, out: report}, nil
 }
 
-// split queues the messages of a chunk with their positions.
-func (s *clientSource) split(ch durable.Chunk) error {
-	from := s.off
-	s.off, s.cursor = ch.NextOffset, ch.Cursor
-	s.upToDate = ch.UpToDate || ch.Closed
-	s.closed = ch.Closed
-	if len(ch.Data) == 0 {
-		return nil
+// next returns the next message. It fails with io.EOF at the end of a
+// closed stream and errCaughtUp when caught up with live none.
+func (s *readerSource) next(ctx context.Context) (tailMsg, error) {
+	m, err := s.r.Next(ctx)
+	switch {
+	case errors.Is(err, durable.ErrCaughtUp):
+		return tailMsg{}, errCaughtUp
+	case err != nil:
+		return tailMsg{}, err
 	}
-	if !isJSONType(ch.ContentType) {
-		data := ch.Data
-		if s.skip > 0 {
-			if s.skip >= int64(len(data)) {
-				return fmt.Errorf("saved position skips %d bytes at %s, but only %d were read", s.skip, from, len(data))
-			}
-			data = data[s.skip:]
-			s.skip = 0
-		}
-		s.queue = append(s.queue, tailMsg{data: data, pos: offsetstore.Position{Offset: string(ch.NextOffset)}})
-		return nil
-	}
-	var msgs []json.RawMessage
-	if err := json.Unmarshal(ch.Data, &msgs); err != nil {
-		return fmt.Errorf("read at %s: %w", from, err)
-	}
-	for i, m := range msgs {
-		if int64(i) < s.skip {
-			continue
-		}
-		p := offsetstore.Position{Offset: string(from), Skip: int64(i + 1)}
-		if i == len(msgs)-1 {
-			p = offsetstore.Position{Offset: string(ch.NextOffset)}
-		}
-		s.queue = append(s.queue, tailMsg{data: m, pos: p, json: true})
-	}
-	s.skip = 0
-	return nil
+	s.out.recovered()
+	// Value is a copy (BytesCodec): it outlives the next call of Next.
+	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.UpToDate(), json: s.json}, nil
 }
 
-func (s *clientSource) close() error { return nil }
+// commit saves pos (with its Meta) through the Reader.
+func (s *readerSource) commit(ctx context.Context, pos offsetstore.Position) error {
+	return s.r.CommitPosition(ctx, pos)
+}
+
+func (s *readerSource) close() error { return s.r.Close(context.Background()) }
+
+// retryReport tells the user on stderr that tail is riding out an outage:
+// one line when it begins, a reminder at most once a minute while it lasts,
+// and one line when messages flow again.
+type retryReport struct {
+	w        io.Writer
+	name     string
+	retryFor time.Duration
+
+	mu       sync.Mutex
+	failing  bool
+	attempts int
+	since    time.Time
+	last     time.Time // last line printed
+}
+
+// reminderEvery bounds how often a long outage is reported.
+const reminderEvery = time.Minute
+
+// retrying is the Reader's retry hook.
+func (r *retryReport) retrying(info durable.RetryInfo) {
+	if info.Err == nil {
+		return // a throttled empty answer, not a failure
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	r.attempts++
+	if !r.failing {
+		r.failing, r.since, r.last = true, now, now
+		bound := "until it succeeds (--retry-for bounds this)"
+		if r.retryFor > 0 {
+			bound = fmt.Sprintf("for up to %v (--retry-for)", r.retryFor)
+		}
+		fmt.Fprintf(r.w, "durable %s: %s; retrying %s\n", r.name, describe(info.Err), bound)
+		return
+	}
+	if now.Sub(r.last) >= reminderEvery {
+		r.last = now
+		fmt.Fprintf(r.w, "durable %s: still retrying after %v (%d attempts): %s\n", r.name, now.Sub(r.since).Round(time.Second), r.attempts, describe(info.Err))
+	}
+}
+
+// recovered reports the end of an outage, if one was reported.
+func (r *retryReport) recovered() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.failing {
+		return
+	}
+	fmt.Fprintf(r.w, "durable %s: reading again after %v (%d retries)\n", r.name, time.Since(r.since).Round(time.Millisecond), r.attempts)
+	r.failing, r.attempts = false, 0
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -28,12 +29,16 @@ With --live none it stops, exit 0, once it has caught up.
 
 --from says where to start when no position is saved: start (the default),
 now (only messages appended from now on), or an offset printed by another
-command.
+command (durable head, append or create). Offsets always contain a digit:
+a word other than start or now is refused.
 
 --offset-file F saves the position after the messages handled under --key
-(default: the stream URL), so a tail started again with the same file resumes
-where the last one stopped; --from then only applies to a key not yet saved.
-One offset file can hold many keys, but is used by one process at a time.
+(default: the stream's path on its server, such as /v1/stream/orders, so the
+same stream reached as localhost or 127.0.0.1 resumes alike), so a tail
+started again with the same file resumes where the last one stopped; --from
+then only applies to a key not yet saved. One offset file can hold many keys,
+but is used by one process at a time: it is locked through a companion file
+F.lock, which records the holder's process ID and host.
 
 Delivery on stdout with --offset-file: at-least-once, and at most the last
 line is repeated: each line is written, then its position saved (one fsync
@@ -49,8 +54,12 @@ So a tail killed at any instant, even with SIGKILL, and restarted with the
 same files yields each message in FILE exactly once. Positions are saved
 after each group of messages that arrived together.
 
-Network errors, 408, 429 and 5xx are retried with backoff, forever; a missing
-or deleted stream and other permanent errors end tail with exit 1.
+The stream is read with the SDK's Reader. Once tail has found the stream,
+network errors, 408, 429 and 5xx (a server restarting, say) are retried with
+backoff, forever unless --retry-for bounds it; stderr says when retries begin
+and when messages flow again. If the server cannot be reached at the start,
+or the stream is missing or deleted, or another permanent error occurs, tail
+ends with exit 1.
 
 A progress line is shown on stderr during a long catch-up, only when stderr
 is a terminal.
@@ -65,6 +74,7 @@ type tailFlags struct {
 	live       string
 	untilEOF   bool
 	output     string
+	retryFor   time.Duration
 }
 
 // errCaughtUp ends a --live none tail once it has read everything.
@@ -82,7 +92,6 @@ type tailMsg struct {
 // of a closed stream, errCaughtUp when caught up with live none.
 type source interface {
 	next(ctx context.Context) (tailMsg, error)
-	close() error
 }
 
 // Commit grouping (except per-line on stdout with an offset file): a commit
@@ -92,6 +101,15 @@ const (
 	commitEveryBytes    = 1 << 20
 )
 
+// liveModes maps --live values to the Reader's modes.
+var liveModes = map[string]durable.LiveMode{
+	"long-poll": durable.LiveLongPoll,
+	"longpoll":  durable.LiveLongPoll,
+	"sse":       durable.LiveSSE,
+	"auto":      durable.LiveAuto,
+	"none":      durable.LiveNone,
+}
+
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const name = "tail"
 	fs := newCommandFlags(name, "STREAM [flags]", tailHelp, stderr)
@@ -100,10 +118,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var f tailFlags
 	fs.StringVar(&f.from, "from", "start", "where to start when no position is saved: start, now or an offset")
 	fs.StringVar(&f.offsetFile, "offset-file", "", "file that keeps the position, to resume after a restart")
-	fs.StringVar(&f.key, "key", "", "key of the position in the offset file (default: the stream URL)")
+	fs.StringVar(&f.key, "key", "", "key of the position in the offset file (default: the stream's path)")
 	fs.StringVar(&f.live, "live", "long-poll", "how to wait for new messages: long-poll, sse, auto (SSE, falling back to long-poll) or none (stop when caught up)")
 	fs.BoolVar(&f.untilEOF, "until-eof", false, "promise the whole stream: exit 0 only at the end of the closed stream (1 if interrupted)")
 	fs.StringVar(&f.output, "output", "", "append messages to this file, exactly once with --offset-file (needs --offset-file)")
+	fs.DurationVar(&f.retryFor, "retry-for", 0, "give up when reading has failed for this long (0 = retry forever)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -115,17 +134,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageErr(stderr, name, "%v", err)
 	}
-	var live durable.LiveMode
-	switch f.live {
-	case "long-poll", "longpoll":
-		live = durable.LiveLongPoll
-	case "sse":
-		live = durable.LiveSSE
-	case "auto":
-		live = durable.LiveAuto
-	case "none":
-		live = durable.LiveNone
-	default:
+	live, ok := liveModes[f.live]
+	if !ok {
 		return usageErr(stderr, name, "--live %q: want long-poll, sse, auto or none", f.live)
 	}
 	if f.untilEOF && live == durable.LiveNone {
@@ -137,93 +147,188 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f.output != "" && f.offsetFile == "" {
 		return usageErr(stderr, name, "--output needs --offset-file (it is kept in step with it)")
 	}
+	if f.retryFor < 0 {
+		return usageErr(stderr, name, "--retry-for must not be negative")
+	}
 	cl, stream, err := conn.connect(pos[0], stderr, name)
 	if err != nil {
 		return err
 	}
+	t := &tail{name: name, flags: f, from: from, stream: stream, stderr: stderr}
+	return t.run(ctx, cl, live, stdout)
+}
 
-	cp := &checkpoint{key: f.key}
-	if cp.key == "" {
-		cp.key = stream
+// tail is one run of the tail command.
+type tail struct {
+	name   string
+	flags  tailFlags
+	from   durable.Offset
+	stream string
+	stderr io.Writer
+
+	cp    *checkpoint
+	start offsetstore.Position // where reading starts
+	saved bool                 // start was loaded from the offset file
+}
+
+func (t *tail) run(ctx context.Context, cl *durable.Client, live durable.LiveMode, stdout io.Writer) error {
+	f := t.flags
+	t.cp = &checkpoint{key: f.key}
+	if t.cp.key == "" {
+		t.cp.key = streamKey(t.stream)
 	}
-	start := offsetstore.Position{Offset: string(from)}
-	saved := false
+	t.start = offsetstore.Position{Offset: string(t.from)}
 	if f.offsetFile != "" {
 		st, err := offsetstore.OpenFile(f.offsetFile)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		cp.store = st
-		p, ok, err := st.Load(ctx, cp.key)
-		if err != nil {
+		t.cp.store = st
+		if err := t.load(ctx); err != nil {
 			return err
 		}
-		if ok {
-			start, saved = p, true
-		}
 	}
+	cp := t.cp
 	if f.output != "" {
-		cut, err := cp.openOutput(f.output, start, saved)
+		cut, err := cp.openOutput(f.output, t.start, t.saved)
 		if err != nil {
 			return err
 		}
 		defer cp.close()
 		if cut > 0 {
-			fmt.Fprintf(stderr, "durable tail: cut %d bytes written to %s after the last saved position\n", cut, f.output)
+			fmt.Fprintf(t.stderr, "durable tail: cut %d bytes written to %s after the last saved position\n", cut, f.output)
 		}
 	} else {
 		cp.w = bufio.NewWriterSize(stdout, 64<<10)
 	}
 	// The stream's content type says how messages are written out; a
 	// missing stream fails here.
-	info, err := cl.Head(ctx, stream)
+	info, err := cl.Head(ctx, t.stream)
 	if err != nil {
+		if ctx.Err() != nil { // interrupted before reading anything
+			return t.outcome(ctx, ctx.Err())
+		}
 		return err
 	}
-	if !saved {
+	if !t.saved {
 		// Pin "now" to a concrete offset and save the start, so a restart
-		// before the first message resumes from here.
-		if start.Offset == string(durable.OffsetNow) {
-			start.Offset = string(info.NextOffset)
+		// before the first message resumes from here (and, with --output,
+		// knows the file's length before this tail began). An offset given
+		// with --from is saved only with --output: the server has not yet
+		// said whether it takes it.
+		if t.start.Offset == string(durable.OffsetNow) {
+			t.start.Offset = string(info.NextOffset)
 		}
-		if err := cp.saveStart(ctx, start); err != nil {
-			return err
+		if t.from == durable.OffsetStart || t.from == durable.OffsetNow || f.output != "" {
+			if err := cp.saveStart(ctx, t.start); err != nil {
+				return err
+			}
+		} else {
+			cp.pos = t.start
 		}
 	}
 
-	src, err := openSource(cl, stream, start, live, isJSONType(info.ContentType))
+	report := &retryReport{w: t.stderr, name: t.name, retryFor: f.retryFor}
+	so := sourceOptions{
+		live:     live,
+		retryFor: f.retryFor,
+		key:      cp.key,
+		start:    t.start,
+		json:     isJSONType(info.ContentType),
+	}
+	if cp.store != nil {
+		so.store = cp.store
+	}
+	src, err := openSource(cl, t.stream, so, report)
 	if err != nil {
 		return err
 	}
-	defer src.close()
+	if cp.store != nil {
+		cp.save = src.commit
+	}
 	// On stdout with an offset file every line is saved before the next is
 	// written (at most the last line repeats); otherwise saves and flushes
 	// are grouped.
 	perLine := f.output == "" && cp.store != nil
-	err = tailLoop(ctx, src, cp, perLine, newProgress(stderr))
+	err = tailLoop(ctx, src, cp, perLine, newProgress(t.stderr))
 	// Save what was written, even when interrupted.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if cerr := cp.commit(cctx); cerr != nil {
+	cerr := cp.commit(cctx)
+	if xerr := src.close(); cerr == nil && xerr != nil && !errors.Is(xerr, durable.ErrReaderClosed) {
+		cerr = xerr
+	}
+	if cerr != nil {
 		return fmt.Errorf("saving the position: %w (after: %v)", cerr, err)
 	}
+	return t.outcome(ctx, err)
+}
+
+// load loads the saved position. A position saved by an earlier release
+// under the stream's full URL (the old default key) is moved to the key.
+func (t *tail) load(ctx context.Context) error {
+	st, key := t.cp.store, t.cp.key
+	p, ok, err := st.Load(ctx, key)
+	if err != nil {
+		return err
+	}
+	if !ok && t.flags.key == "" && t.stream != key {
+		if p, ok, err = st.Load(ctx, t.stream); err != nil {
+			return err
+		}
+		if ok {
+			if err := st.Save(ctx, key, p); err != nil {
+				return err
+			}
+			fmt.Fprintf(t.stderr, "durable tail: position saved under %s now kept under key %s\n", redact(t.stream), key)
+		}
+	}
+	if ok {
+		t.start, t.saved = p, true
+	}
+	return nil
+}
+
+// outcome turns the end of the tail loop into the command's result.
+func (t *tail) outcome(ctx context.Context, err error) error {
+	cp := t.cp
 	switch {
 	case errors.Is(err, io.EOF):
-		fmt.Fprintf(stderr, "durable tail: end of stream (closed) at offset %s\n", cp.pos.Offset)
+		fmt.Fprintf(t.stderr, "durable tail: end of stream (closed) at offset %s\n", cp.pos.Offset)
 		return nil
 	case errors.Is(err, errCaughtUp):
 		return nil
 	case ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)):
-		if f.untilEOF {
-			if cp.store != nil {
-				return fmt.Errorf("interrupted before the end of the stream (position %s+%d saved)", cp.pos.Offset, cp.pos.Skip)
-			}
-			return errors.New("interrupted before the end of the stream")
+		if !t.flags.untilEOF {
+			return nil
 		}
-		return nil
+		if cp.store != nil {
+			return fmt.Errorf("interrupted before the end of the stream; the position after the last message written is saved in %s (key %s): run the same command to go on", t.flags.offsetFile, cp.key)
+		}
+		return errors.New("interrupted before the end of the stream (nothing saved: give --offset-file to resume)")
+	case errors.Is(err, durable.ErrBadRequest) && !t.saved && cp.written == 0 && t.from != durable.OffsetStart && t.from != durable.OffsetNow:
+		// The server refused the offset given with --from.
+		msg := fmt.Sprintf("--from %q: the server refuses this offset (%s); want start, now or an offset printed by durable head or append", t.flags.from, describe(err))
+		if t.flags.output != "" {
+			msg += fmt.Sprintf("; it was saved as the start under key %s in %s: use another --key", cp.key, t.flags.offsetFile)
+		}
+		return usageErr(t.stderr, t.name, "%s", msg)
+	case err != nil && t.flags.retryFor > 0 && durable.IsRetryable(err):
+		return fmt.Errorf("gave up after retrying for %v (--retry-for): %w", t.flags.retryFor, err)
 	}
 	return err
+}
+
+// streamKey is the default key of a stream's position in an offset file:
+// its path on the server, so that the same stream reached through another
+// host name, address or port resumes from the same position.
+func streamKey(stream string) string {
+	u, err := url.Parse(stream)
+	if err != nil || u.Path == "" {
+		return stream
+	}
+	return u.Path
 }
 
 // tailLoop copies messages from src to cp until src ends or fails or ctx is

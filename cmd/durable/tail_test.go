@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -125,10 +127,29 @@ func TestTail(t *testing.T) {
 			{"tail", "j", "--live", "sometimes"},
 			{"tail", "j", "--live", "none", "--until-eof"},
 			{"tail", "j", "--from", "a/b"},
+			{"tail", "j", "--from", "bogus"},
+			{"tail", "j", "--retry-for", "-1s"},
 		} {
 			r := c.run(t, args...)
 			assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
 		}
+	})
+	t.Run("a word for --from is refused before any request", func(t *testing.T) {
+		before := srv.Requests("", "")
+		offsets := filepath.Join(t.TempDir(), "offsets")
+		r := c.run(t, "tail", "j", "--from", "latest", "--offset-file", offsets)
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, `--from "latest": want start, now, or an offset`)
+		assert.Equal(t, before, srv.Requests("", ""), "no request")
+		assert.NoFileExists(t, offsets, "nothing saved")
+	})
+	t.Run("an offset the server refuses is a usage error, not saved", func(t *testing.T) {
+		offsets := filepath.Join(t.TempDir(), "offsets")
+		r := c.run(t, "tail", "j", "--from", "x1", "--offset-file", offsets, "--live", "none")
+		assert.Equal(t, 2, r.code, r.stderr)
+		assert.Contains(t, r.stderr, `--from "x1": the server refuses this offset`)
+		r = c.ok(t, "tail", "j", "--offset-file", offsets, "--live", "none")
+		assert.Contains(t, r.stdout, `{"a":1}`, "the refused offset was not saved: the next run starts over")
 	})
 }
 
@@ -259,7 +280,7 @@ func testTailKillRestart(t *testing.T, isJSON bool) {
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	// JSON: plain appends; bytes: through an idempotent producer.
-	appArgs := []string{"append", "events"}
+	appArgs := []string{"append", "events", "--stream"}
 	if !isJSON {
 		appArgs = append(appArgs, "--producer-id", "feeder", "--linger", "2ms")
 	}
@@ -325,7 +346,7 @@ func testTailKillRestart(t *testing.T, isJSON bool) {
 
 	st, err := offsetstore.OpenFile(offsets)
 	require.NoError(t, err)
-	p, ok, err := st.Load(context.Background(), url+defaultStreamPrefix+"events")
+	p, ok, err := st.Load(context.Background(), defaultStreamPrefix+"events")
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NoError(t, st.Close())
@@ -435,7 +456,7 @@ func TestAppendInterrupted(t *testing.T) {
 	for _, producer := range []bool{false, true} {
 		pr, pw, err := os.Pipe()
 		require.NoError(t, err)
-		args := []string{"append", "s"}
+		args := []string{"append", "s", "--stream"}
 		if producer {
 			args = append(args, "--producer-id", "w")
 		}
@@ -459,11 +480,177 @@ func TestAppendInterrupted(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	defer pw.Close()
-	cmd, _, stderr := c.withStdinReader(pr).start(t, "append", "slow")
+	cmd, _, stderr := c.withStdinReader(pr).start(t, "append", "slow", "--stream")
 	_, err = io.WriteString(pw, "1\n")
 	require.NoError(t, err)
 	eventually(t, func() bool { return srv.Requests("slow", http.MethodPost) == 1 }, "append reached the server")
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	assert.Equal(t, 1, waitCode(t, cmd))
 	assert.Contains(t, stderr.String(), "interrupted")
+
+	// Interrupted while reading stdin (without --stream): nothing sent,
+	// and it said it was waiting for the end of the input.
+	c.ok(t, "create", "whole", "--json")
+	pr, pw2, err := os.Pipe()
+	require.NoError(t, err)
+	defer pw2.Close()
+	cmd, _, stderr = c.withStdinReader(pr).start(t, "append", "whole")
+	_, err = io.WriteString(pw2, "1\n")
+	require.NoError(t, err)
+	eventually(t, func() bool { return strings.Contains(stderr.String(), "reading stdin to its end") }, "append says it waits for the end of stdin")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "interrupted while reading stdin: nothing was appended")
+	assert.Zero(t, srv.Requests("whole", http.MethodPost))
+}
+
+// TestTailRidesOutRestart restarts the server (same data directory, same
+// address) under a live tail writing to an output file: tail retries until
+// the server is back and the output holds every message exactly once.
+func TestTailRidesOutRestart(t *testing.T) {
+	t.Parallel()
+	for _, live := range []string{"sse", "auto", "long-poll"} {
+		t.Run(live, func(t *testing.T) {
+			t.Parallel()
+			data := t.TempDir()
+			opts := []testserver.Option{testserver.WithDataDir(data), testserver.WithLongPollTimeout(500 * time.Millisecond)}
+			srv, err := testserver.Start("127.0.0.1:0", opts...)
+			require.NoError(t, err)
+			t.Cleanup(srv.Close)
+			addr := strings.TrimPrefix(srv.URL(), "http://")
+			c := withServer(srv)
+			c.ok(t, "create", "s", "--json")
+			want := ""
+			appendN := func(from, to int) {
+				for i := from; i < to; i++ {
+					c.ok(t, "append", "s", fmtInt(i))
+					want += fmtInt(i) + "\n"
+				}
+			}
+			appendN(0, 5)
+
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out")
+			cmd, _, stderr := c.start(t, "tail", "s", "--live", live, "--offset-file", filepath.Join(dir, "offsets"), "--output", out, "--until-eof")
+			fileIs := func(s string) func() bool {
+				return func() bool { b, _ := os.ReadFile(out); return string(b) == s }
+			}
+			eventually(t, fileIs(want), "tail caught up")
+			appendN(5, 8)
+			eventually(t, fileIs(want), "tail follows live")
+
+			srv.Close()
+			eventually(t, func() bool { return strings.Contains(stderr.String(), "retrying") }, "tail reports the outage")
+			// While the server is down, its address drops every
+			// connection: wait until tail has tried it twice.
+			ln, err := net.Listen("tcp", addr)
+			require.NoError(t, err)
+			var tries atomic.Int32
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					tries.Add(1)
+					conn.Close()
+				}
+			}()
+			eventually(t, func() bool { return tries.Load() >= 2 }, "tail retries")
+			require.NoError(t, ln.Close())
+			require.Nil(t, cmd.ProcessState, "tail is still running")
+			srv2, err := testserver.Start(addr, opts...)
+			require.NoError(t, err)
+			t.Cleanup(srv2.Close)
+			appendN(8, 12)
+			eventually(t, fileIs(want), "tail reads again after the restart")
+			c.ok(t, "close", "s", "12")
+			want += "12\n"
+			assert.Equal(t, 0, waitCode(t, cmd), stderr.String())
+			b, err := os.ReadFile(out)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(b), "every message exactly once")
+			assert.Contains(t, stderr.String(), "reading again")
+		})
+	}
+}
+
+// TestTailLiveTransport counts the server's requests: with SSE one
+// connection carries every live message, with long-poll each message costs
+// a request.
+func TestTailLiveTransport(t *testing.T) {
+	t.Parallel()
+	const n = 15
+	for _, tt := range []struct {
+		live    string
+		minGets int
+		maxGets int
+	}{
+		{"sse", 1, 4},
+		{"auto", 1, 4},
+		{"long-poll", n, 1000},
+	} {
+		t.Run(tt.live, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, testserver.WithLongPollTimeout(30*time.Second))
+			c := withServer(srv)
+			c.ok(t, "create", "s", "--json", "--data", "[0]")
+			cmd, stdout, stderr := c.start(t, "tail", "s", "--live", tt.live)
+			eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
+			want := "0\n"
+			for i := 1; i <= n; i++ {
+				c.ok(t, "append", "s", fmtInt(i))
+				want += fmtInt(i) + "\n"
+				eventually(t, func() bool { return stdout.String() == want }, "live message")
+			}
+			gets := srv.Requests("s", http.MethodGet)
+			c.ok(t, "close", "s")
+			assert.Equal(t, 0, waitCode(t, cmd), stderr.String())
+			assert.GreaterOrEqual(t, gets, tt.minGets)
+			assert.LessOrEqual(t, gets, tt.maxGets, "GET requests for %d live messages", n)
+		})
+	}
+}
+
+// TestTailRetryFor bounds the retries: with the server gone, tail gives up
+// after --retry-for and says so.
+func TestTailRetryFor(t *testing.T) {
+	t.Parallel()
+	srv, err := testserver.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	c := withServer(srv)
+	c.ok(t, "create", "s", "--json", "--data", "[0]")
+	cmd, stdout, stderr := c.start(t, "tail", "s", "--retry-for", "1s")
+	eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
+	srv.Close()
+	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "gave up after retrying for 1s (--retry-for)")
+	assert.Contains(t, stderr.String(), "check --server")
+}
+
+// TestInterruptedAtStart interrupts tail and append while their first
+// request (a HEAD) is on its way: they say they were interrupted, not what
+// the request returned.
+func TestInterruptedAtStart(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := withServer(srv)
+	c.ok(t, "create", "s", "--json")
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodHead, Delay: 20 * time.Second})
+	for i, tt := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"tail", "s"}, 0, ""},
+		{[]string{"tail", "s", "--until-eof"}, 1, "durable tail: interrupted before the end of the stream (nothing saved: give --offset-file to resume)\n"},
+		{[]string{"append", "s", "1"}, 1, "durable append: interrupted: nothing was appended\n"},
+	} {
+		cmd, _, stderr := c.start(t, tt.args...)
+		eventually(t, func() bool { return srv.Requests("s", http.MethodHead) == i+1 }, "the HEAD reached the server")
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, tt.code, waitCode(t, cmd), "%v", tt.args)
+		assert.Equal(t, tt.stderr, stderr.String(), "%v", tt.args)
+	}
+	assert.Zero(t, srv.Requests("s", http.MethodPost))
 }

@@ -6,6 +6,10 @@
 //	go run ./examples/quickstart                             # embedded test server
 //	go run ./examples/quickstart -url http://127.0.0.1:4437  # a real server
 //
+// -url is a server URL, as in every example (a URL without a path gets
+// /v1/stream/, where `durable serve` keeps its streams); -stream names the
+// stream to create on it.
+//
 // With no -url it starts an in-process testserver, and that server also drops
 // a few append responses after applying them and fails a few reads, so the
 // run shows the writers' idempotent retries and the reader's retries too.

@@ -2,16 +2,23 @@
 // position in an offset file so that the next run carries on where this one
 // stopped. Ctrl-C (SIGINT) or SIGTERM saves the position and exits cleanly.
 //
-//	go run ./examples/tail                                                # demo: embedded server + writer
-//	go run ./examples/tail -url http://127.0.0.1:4437/v1/stream/orders   # a stream on a real server
+//	go run ./examples/tail                                             # demo: embedded server + writer
+//	go run ./examples/tail -url http://127.0.0.1:4437 -stream orders   # a stream on a real server
+//
+// -url is a server URL, as in every example (a URL without a path gets
+// /v1/stream/, where `durable serve` keeps its streams), and -stream the
+// name of the stream on it.
 //
 // Messages go to stdout (for JSON streams one message per line, for other
 // streams the bytes of each read); status goes to stderr.
 //
 // With no -url the program runs its own test server, kept on disk next to the
-// offset file, and a background writer that appends an event every half
-// second, so a second run shows the resume: first the events appended after
-// the first run stopped reading, then new ones.
+// offset file, and a background writer that appends a tick every half second
+// while the program runs. Run it, stop it with Ctrl-C, and run it again: the
+// second run prints nothing the first one printed and skips nothing. It goes
+// on right after the last tick the first run printed (with a tick of the
+// first run's writer that landed as it stopped, if any), then prints the ticks
+// of its own writer (run 1, n = 1, 2, ...).
 //
 // The position is committed once a second, whenever the reader has caught up,
 // and on exit (the Reader's default interval commit): a clean stop repeats
@@ -35,15 +42,17 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/examples/internal/exampleutil"
 	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 )
 
 // config is the command line.
 type config struct {
-	URL        string // stream URL; "" = the demo on an embedded server
+	URL        string // server URL; "" = the demo on an embedded server
+	Stream     string // stream name on the server of URL
 	OffsetFile string // "" = <Dir>/tail.offsets
-	Key        string // key in the offset file; "" = the stream URL ("demo" for the embedded demo)
+	Key        string // key in the offset file; "" = the stream's name
 	From       string // start | now | an offset: where to start with no saved position
 	Live       string // long-poll | sse | auto
 	Dir        string // demo state (server data, offset file); "" = <os.TempDir()>/durable-tail
@@ -59,9 +68,10 @@ type Tick struct {
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.URL, "url", "", "URL of the stream to tail (default: a demo stream on an embedded test server)")
+	flag.StringVar(&cfg.URL, "url", "", "Durable Streams server URL (default: an embedded test server with a demo stream); a URL without a path gets /v1/stream/")
+	flag.StringVar(&cfg.Stream, "stream", "", "stream to tail, on the server of -url")
 	flag.StringVar(&cfg.OffsetFile, "offset-file", "", "offset file (default: tail.offsets in "+defaultDir()+")")
-	flag.StringVar(&cfg.Key, "key", "", "key of the position in the offset file (default: the stream URL)")
+	flag.StringVar(&cfg.Key, "key", "", "key of the position in the offset file (default: the stream's name)")
 	flag.StringVar(&cfg.From, "from", "start", "where to start when the offset file has no position: start, now or an offset")
 	flag.StringVar(&cfg.Live, "live", "long-poll", "how to wait for new messages: long-poll, sse or auto")
 	flag.DurationVar(&cfg.Every, "every", 500*time.Millisecond, "demo: how often the embedded writer appends")
@@ -86,6 +96,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	case durable.LiveLongPoll, durable.LiveSSE, durable.LiveAuto:
 	default:
 		return fmt.Errorf("-live %q: want long-poll, sse or auto", cfg.Live)
+	}
+	if (cfg.URL == "") != (cfg.Stream == "") {
+		return errors.New("-url and -stream go together (neither: the demo)")
 	}
 	start := durable.Offset(cfg.From)
 	switch cfg.From {
@@ -119,9 +132,13 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	}()
 
 	var client *durable.Client
-	stream, key := cfg.URL, cfg.Key
-	if stream != "" {
-		if client, err = durable.NewClient(stream); err != nil {
+	stream, key := cfg.Stream, cfg.Key
+	if cfg.URL != "" {
+		base, err := exampleutil.BaseURL(cfg.URL)
+		if err != nil {
+			return err
+		}
+		if client, err = durable.NewClient(base); err != nil {
 			return err
 		}
 	} else { // the demo: an embedded server and a writer
@@ -135,12 +152,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 				err = werr
 			}
 		}()
-		client, stream = demoClient, srv.StreamURL("demo")
-		if key == "" {
-			key = "demo" // the embedded server's port changes from run to run
-		}
+		client, stream = demoClient, "demo"
 	}
 	if key == "" {
+		// The stream's name: the position stays valid when the server is
+		// reached under another host name or port.
 		key = stream
 	}
 

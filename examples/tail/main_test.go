@@ -139,7 +139,7 @@ func TestURL(t *testing.T) {
 			_, err = c.CloseStream(ctx, tt.name, durable.CloseOptions{})
 			require.NoError(t, err)
 
-			cfg := config{URL: srv.StreamURL(tt.name), OffsetFile: filepath.Join(t.TempDir(), "o"), From: "start", Live: "sse"}
+			cfg := config{URL: srv.URL(), Stream: tt.name, OffsetFile: filepath.Join(t.TempDir(), "o"), From: "start", Live: "sse"}
 			var out, errOut bytes.Buffer
 			require.NoError(t, run(ctx, cfg, &out, &errOut))
 			assert.Equal(t, tt.want, out.String())
@@ -162,8 +162,9 @@ func TestBadFlags(t *testing.T) {
 		want string
 	}{
 		{"live", config{Live: "websocket", From: "start"}, "-live"},
-		{"offset file dir missing", config{Live: "long-poll", From: "start", URL: "http://127.0.0.1:1/v1/stream/x", OffsetFile: "/nonexistent/dir/f"}, "no such file"},
-		{"locked", config{Live: "long-poll", From: "start", URL: "http://127.0.0.1:1/v1/stream/x"}, "another tail"},
+		{"offset file dir missing", config{Live: "long-poll", From: "start", URL: "http://127.0.0.1:1", Stream: "x", OffsetFile: "/nonexistent/dir/f"}, "no such file"},
+		{"locked", config{Live: "long-poll", From: "start", URL: "http://127.0.0.1:1", Stream: "x"}, "another tail"},
+		{"url without stream", config{Live: "long-poll", From: "start", URL: "http://127.0.0.1:1", OffsetFile: "o"}, "-url and -stream go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,10 @@
 //	go run ./examples/worker -count 100000                     # stop after 100000 jobs
 //	go run ./examples/worker -url http://127.0.0.1:4437 -stream jobs
 //
+// -url is a server URL, as in every example (a URL without a path gets
+// /v1/stream/, where `durable serve` keeps its streams), and -stream the name
+// of the stream on it.
+//
 // Each worker has a stable producer ID (worker-0, worker-1, ...) and its epoch
 // is kept in an offset file: every run takes the next epoch, so a worker left
 // over from an earlier run (a zombie) is fenced off with ErrStaleEpoch instead

@@ -36,9 +36,15 @@ func ExampleConsumer() {
 	srv := testserver.New() // any Durable Streams server will do
 	defer srv.Close()
 	ctx := context.Background()
-	client, _ := durable.NewClient(srv.StreamURL(""))
-	client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+	client, err := durable.NewClient(srv.StreamURL(""))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
 		Data: []byte(`[{"id":1,"item":"tea"},{"id":2,"item":"jam"},{"id":3,"item":"oats"}]`), Closed: true})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	schema := exampleSchema("consumer") // the store's tables and ours
 	store, err := pgstore.Connect(ctx, exampleDB(), pgstore.WithSchema(schema))
@@ -47,7 +53,9 @@ func ExampleConsumer() {
 	}
 	defer store.Close()
 	defer store.Pool().Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-	store.Pool().Exec(ctx, `CREATE TABLE `+schema+`.orders (id int PRIMARY KEY, item text)`)
+	if _, err := store.Pool().Exec(ctx, `CREATE TABLE `+schema+`.orders (id int PRIMARY KEY, item text)`); err != nil {
+		log.Fatal(err)
+	}
 
 	// One replica at a time reads with the key "orders-to-table".
 	c, err := pgstore.NewConsumer[Order](store, client, "orders", "orders-to-table", pgstore.WithExclusive())
@@ -60,7 +68,9 @@ func ExampleConsumer() {
 		return err // the row and the position commit together, or neither does
 	})
 	var rows int
-	store.Pool().QueryRow(ctx, `SELECT count(*) FROM `+schema+`.orders`).Scan(&rows)
+	if err := store.Pool().QueryRow(ctx, `SELECT count(*) FROM `+schema+`.orders`).Scan(&rows); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("rows:", rows, "error:", err)
 	// Output:
 	// rows: 3 error: <nil>
