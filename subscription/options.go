@@ -39,7 +39,7 @@ type config struct {
 	followWakes bool
 	readerOpts  []durable.ReaderOption
 	obs         observer
-	retry       retry.Policy // the Worker's waits after failed claims and handler errors
+	retry       retry.Policy    // the Worker's waits after failed claims and handler errors
 	async       bool            // Receiver: answer at once, work in the background
 	accept      map[string]bool // Receiver: subscription ids accepted; nil = any
 	skew        time.Duration   // Verifier
