@@ -33,6 +33,7 @@ type config struct {
 	name        string
 	concurrency int
 	shards      int
+	maxLeases   int
 	ackInterval time.Duration
 	poll        time.Duration
 	batch       int
@@ -93,6 +94,21 @@ func WithShards(n int) Option {
 	}
 }
 
+// WithMaxLeases sets how many leases (of different shards, see
+// WithShards) a Worker holds at once (default 1). The default spreads the
+// shards over the workers: each holds one, works its streams
+// (WithConcurrency at a time), and claims another when it is done. Raise
+// it when one process alone serves several shards; a Worker never claims
+// without a free WithConcurrency slot either way.
+func WithMaxLeases(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.errs = append(c.errs, fmt.Errorf("WithMaxLeases(%d): must be at least 1", n))
+		}
+		c.maxLeases = n
+	}
+}
+
 // WithAckInterval sets how long handled progress may wait before it is
 // acked (default DefaultAckInterval); 0 acks as soon as a handler returns
 // (one ack in flight at a time, later progress coalesced into the next).
@@ -147,7 +163,7 @@ func withObserver(o observer) Option { return func(c *config) { c.obs = o } }
 
 func defaultConfig() config {
 	return config{
-		concurrency: 1, ackInterval: DefaultAckInterval, poll: DefaultPollInterval,
+		concurrency: 1, maxLeases: 1, ackInterval: DefaultAckInterval, poll: DefaultPollInterval,
 		batch: DefaultBatchSize, followWakes: true, obs: nopObserver{},
 		skew: DefaultMaxSkew, keyRefresh: DefaultKeyRefresh, now: time.Now,
 		retry: policy(durable.DefaultReaderRetryPolicy()),

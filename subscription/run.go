@@ -64,7 +64,7 @@ type engine[T any] struct {
 	batch       int  // most messages per handler call
 	copyData    bool // batch handlers keep Data past the next read
 	interval    time.Duration
-	slots       chan struct{} // one per stream handled at once, shared by every wake
+	slots       *capacity // streams handled at once, shared by every wake
 	readerOpts  []durable.ReaderOption
 	obs         observer
 	stats       *stats
@@ -77,7 +77,7 @@ type engine[T any] struct {
 
 func newEngine[T any](c *durable.Client, l link.Client, cfg *config, st *stats) *engine[T] {
 	return &engine[T]{
-		c: c, batch: cfg.batch, interval: cfg.ackInterval, slots: make(chan struct{}, cfg.concurrency),
+		c: c, batch: cfg.batch, interval: cfg.ackInterval, slots: newCapacity(cfg.concurrency),
 		readerOpts: cfg.readerOpts, obs: counting{next: logging{next: cfg.obs, log: l.Logger()}, stats: st},
 		stats: st, finalBudget: finalBudget,
 	}
@@ -111,17 +111,13 @@ func (e *engine[T]) work(ctx context.Context, s *Subscription, w *Wake, ttl time
 		mu.Unlock()
 	}
 	for _, l := range w.Pending() {
-		select {
-		case e.slots <- struct{}{}:
-		case <-k.ctx.Done():
-		}
-		if k.ctx.Err() != nil {
-			break
+		if e.slots.acquire(k.ctx) != nil {
+			break // lost, failed or stopping: the rest waits for the next wake
 		}
 		wg.Add(1)
 		go func(l Link) {
 			defer wg.Done()
-			defer func() { <-e.slots }()
+			defer e.slots.release()
 			if err := e.stream(k, s, w, l); err != nil {
 				fail(err)
 			}

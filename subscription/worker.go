@@ -45,6 +45,8 @@ type Worker[T any] struct {
 	cfg  config
 	eng  *engine[T]
 	st   stats
+	// leases bounds the leases held at once (WithMaxLeases).
+	leases *capacity
 
 	mu      sync.Mutex
 	running bool
@@ -97,7 +99,7 @@ func newWorker[T any](c *durable.Client, id string, opts []Option) (*Worker[T], 
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker[T]{c: c, l: l, cfg: cfg}
+	w := &Worker[T]{c: c, l: l, cfg: cfg, leases: newCapacity(cfg.maxLeases)}
 	for _, id := range ids {
 		s, err := Open(c, id)
 		if err != nil {

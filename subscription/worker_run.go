@@ -118,8 +118,21 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 	u, _ := w.l.URL(s.path("claim"))
 	notify := w.l.Notify(ctx, "subscription claim", u)
 	for ctx.Err() == nil {
+		// Claim only with room to work: a lease held without a free slot,
+		// or beyond WithMaxLeases, would keep other workers from a shard
+		// they could work.
+		if w.leases.acquire(ctx) != nil {
+			return nil
+		}
+		if w.eng.slots.room(ctx) != nil {
+			w.leases.release()
+			return nil
+		}
 		sent := time.Now()
 		wake, err := s.Claim(ctx, w.cfg.name)
+		if err != nil {
+			w.leases.release()
+		}
 		if err == nil || errors.Is(err, ErrAlreadyClaimed) || errors.Is(err, ErrNoPendingWork) {
 			if claims.Failures() > 0 {
 				notify(retry.Event{Attempt: claims.Failures(), Recovered: true, Elapsed: claims.Since()})
@@ -134,6 +147,7 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 				ttl = MinLeaseTTL // a server that does not say: assume the shortest
 			}
 			out := w.eng.work(ctx, s, wake, ttl, sent)
+			w.leases.release()
 			if out.handler == nil {
 				handlers.Reset()
 				continue
