@@ -27,8 +27,9 @@ type Message[T any] struct {
 // handled (its progress is acked), an error ends the wake: the progress
 // up to the message before is acked and the lease released, so the
 // message is delivered again later. ctx ends when the wake's lease is
-// lost (fenced) or the worker stops; the result of a handler whose ctx
-// ended is ignored.
+// lost (fenced; the handler's result is then ignored: nothing more is
+// acked) or the worker stops (a nil result still counts and is acked on
+// the way out; an error does not).
 type Handler[T any] func(ctx context.Context, m Message[T]) error
 
 // BatchHandler handles several messages of one stream at once, in order
@@ -200,8 +201,8 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 		}
 		last := batch[len(batch)-1].Position
 		err := e.handle(k.ctx, batch)
-		if k.ctx.Err() != nil {
-			return nil // lost or stopping: the result does not count
+		if k.lostErr() != nil || (err != nil && k.ctx.Err() != nil) {
+			return nil // lost, or failed as the worker stops: the result does not count
 		}
 		if err != nil {
 			return &HandlerError{Subscription: s.id, Stream: l.Path, Position: last, Err: err}
