@@ -258,12 +258,14 @@ func TestWorkerLongHandlerKeepsLease(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.createJSON(t, "lh/a")
-	s := e.pullWake(t, "lh/*", time.Second)
+	const lease = 3 * time.Second
+	s := e.pullWake(t, "lh/*", lease)
 	inHandler := make(chan struct{})
+	var once sync.Once
 	release := make(chan struct{})
 	w, err := NewWorker(e.c, s.ID(), func(ctx context.Context, m Message[item]) error {
 		if m.Value.Seq == 1 {
-			close(inHandler)
+			once.Do(func() { close(inHandler) })
 			select {
 			case <-release:
 			case <-ctx.Done():
@@ -276,8 +278,9 @@ func TestWorkerLongHandlerKeepsLease(t *testing.T) {
 	stop := runWorker(t, w)
 	tails := e.fill(t, []string{"lh/a"}, 2)
 	within(t, inHandler, "the handler was never called")
-	for range 5 { // 2.5 lease lengths
-		time.Sleep(500 * time.Millisecond)
+	began := time.Now()
+	for time.Since(began) < lease*5/3 {
+		time.Sleep(lease / 3)
 		_, err := s.Claim(testCtx(t), "intruder")
 		require.ErrorIs(t, err, ErrAlreadyClaimed, "the lease is kept while the handler runs")
 	}
@@ -286,6 +289,7 @@ func TestWorkerLongHandlerKeepsLease(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Zero(t, w.Stats().Fenced)
 	assert.Zero(t, w.Stats().Expired)
+	assert.EqualValues(t, 1, w.Stats().Wakes, "one wake, never lost")
 }
 
 // TestWorkersShareSubscription: several Workers (as in several processes)
