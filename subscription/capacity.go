@@ -20,11 +20,19 @@ type capacity struct {
 func newCapacity(n int) *capacity { return &capacity{max: n, freed: make(chan struct{})} }
 
 // acquire takes a slot, waiting for one until ctx ends.
-func (c *capacity) acquire(ctx context.Context) error {
+func (c *capacity) acquire(ctx context.Context) error { return c.wait(ctx, true) }
+
+// room waits until a slot is free (without taking it) or ctx ends.
+func (c *capacity) room(ctx context.Context) error { return c.wait(ctx, false) }
+
+// wait waits for a free slot, and takes it when take is set.
+func (c *capacity) wait(ctx context.Context, take bool) error {
 	for {
 		c.mu.Lock()
 		if c.used < c.max {
-			c.used++
+			if take {
+				c.used++
+			}
 			c.mu.Unlock()
 			return nil
 		}
@@ -45,22 +53,4 @@ func (c *capacity) release() {
 	close(c.freed)
 	c.freed = make(chan struct{})
 	c.mu.Unlock()
-}
-
-// room waits until a slot is free (without taking it) or ctx ends.
-func (c *capacity) room(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		if c.used < c.max {
-			c.mu.Unlock()
-			return nil
-		}
-		freed := c.freed
-		c.mu.Unlock()
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }

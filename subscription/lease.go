@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/durablego/durable"
 )
@@ -40,16 +39,15 @@ func (s *Subscription) Claim(ctx context.Context, worker string) (*Wake, error) 
 		return nil, err
 	}
 	var a claimAnswer
-	if err := json.Unmarshal(r.body, &a); err != nil || a.WakeID == "" || a.Token.IsZero() {
-		if err == nil {
-			err = fmt.Errorf("claim answer without wake_id or token")
-		}
+	err = json.Unmarshal(r.body, &a)
+	ttl, ok := leaseDuration(a.LeaseTTLms)
+	if err == nil && (a.WakeID == "" || a.Token.IsZero() || !ok) {
+		err = fmt.Errorf("claim answer without wake_id or token, or with lease_ttl_ms %d", a.LeaseTTLms)
+	}
+	if err != nil {
 		return nil, &Error{Op: "claim", Subscription: s.id, Status: r.status, Err: fmt.Errorf("%w: %w", durable.ErrProtocol, err)}
 	}
-	return &Wake{
-		Subscription: s.id, ID: a.WakeID, Generation: a.Generation, Token: a.Token, Links: a.Streams,
-		LeaseTTL: time.Duration(a.LeaseTTLms) * time.Millisecond,
-	}, nil
+	return &Wake{Subscription: s.id, ID: a.WakeID, Generation: a.Generation, Token: a.Token, Links: a.Streams, LeaseTTL: ttl}, nil
 }
 
 // ackBody is the body of an ack, a release or a callback.

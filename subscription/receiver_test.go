@@ -101,22 +101,31 @@ func TestReceiverWorksWakes(t *testing.T) {
 	}
 }
 
+// hookSetup makes a webhook subscription over a fresh stream, delivering
+// to a Receiver of h mounted on a loopback server.
+func hookSetup(t *testing.T, prefix string, h Handler[item], opts ...Option) (e *env, r *Receiver[item], tt *tee, s *Subscription, stream string) {
+	t.Helper()
+	e = newEnv(t)
+	p := name(prefix)
+	stream = p + "/a"
+	e.createJSON(t, stream)
+	r, err := NewReceiver(e.c, h, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.Close() })
+	tt, url := mount(t, r)
+	s = e.webhookSub(t, p+"/*", url)
+	return e, r, tt, s, stream
+}
+
 // TestReceiverRejectsBeforeHandling: a tampered body, an unknown key, a
 // stale timestamp, a replayed delivery and a missing signature are all
 // refused with 401, and the handler is never called for them.
 func TestReceiverRejectsBeforeHandling(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	p := name("rj")
-	e.createJSON(t, p+"/a")
 	var calls atomic.Int64
 	h := func(ctx context.Context, m Message[item]) error { calls.Add(1); return nil }
-	r, err := NewReceiver(e.c, h)
-	require.NoError(t, err)
-	defer r.Close()
-	tt, url := mount(t, r)
-	s := e.webhookSub(t, p+"/*", url)
-	tails := e.fill(t, []string{p + "/a"}, 1)
+	e, r, tt, s, stream := hookSetup(t, "rj", h)
+	tails := e.fill(t, []string{stream}, 1)
 	waitAcked(t, s, tails)
 	require.EqualValues(t, 1, calls.Load())
 	d := tt.first()
@@ -155,25 +164,18 @@ func TestReceiverRejectsBeforeHandling(t *testing.T) {
 // handled then.
 func TestReceiverHandlerErrorRetried(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	p := name("rr")
-	e.createJSON(t, p+"/a")
 	var fails atomic.Int64
 	rec := newRecorder()
-	r, err := NewReceiver(e.c, func(ctx context.Context, m Message[item]) error {
+	e, r, tt, s, stream := hookSetup(t, "rr", func(ctx context.Context, m Message[item]) error {
 		if m.Value.Seq == 2 && fails.Add(1) == 1 {
 			return errors.New("transient trouble")
 		}
 		rec.add(m)
 		return nil
 	})
-	require.NoError(t, err)
-	defer r.Close()
-	tt, url := mount(t, r)
-	s := e.webhookSub(t, p+"/*", url)
-	tails := e.fill(t, []string{p + "/a"}, 3)
+	tails := e.fill(t, []string{stream}, 3)
 	waitAcked(t, s, tails)
-	rec.waitDistinct(t, []string{p + "/a"}, 3)
+	rec.waitDistinct(t, []string{stream}, 3)
 	tt.mu.Lock()
 	n := len(tt.reqs)
 	tt.mu.Unlock()
@@ -201,6 +203,20 @@ func TestReceiverOthersRefused(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, post(r, d))
 	assert.Zero(t, calls.Load())
 	require.NoError(t, s.Delete(testCtx(t)))
+
+	// A closed Receiver answers 503 to a verified delivery.
+	closed, err := NewReceiver(e.c, func(ctx context.Context, m Message[item]) error { calls.Add(1); return nil })
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	s2 := e.webhookSub(t, p+"/*", rec.srv.URL+"/hook2")
+	e.fill(t, []string{p + "/a"}, 1)
+	d2 := rec.next(t)
+	for bytes.Contains(d2.body, []byte(`"subscription_id":"`+s.ID()+`"`)) { // the deleted one's last delivery
+		d2 = rec.next(t)
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, post(closed, d2))
+	assert.Zero(t, calls.Load())
+	require.NoError(t, s2.Delete(testCtx(t)))
 
 	_, err = NewReceiver[item](e.c, nil)
 	require.ErrorIs(t, err, durable.ErrInvalidArgument)

@@ -254,8 +254,12 @@ func (in *Info) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
+	ttl, ok := leaseDuration(v.LeaseTTLms)
+	if !ok {
+		return fmt.Errorf("lease_ttl_ms %d out of range", v.LeaseTTLms)
+	}
 	*in = Info{
-		ID: v.ID, Type: v.Type, Links: v.Streams, LeaseTTL: time.Duration(v.LeaseTTLms) * time.Millisecond,
+		ID: v.ID, Type: v.Type, Links: v.Streams, LeaseTTL: ttl,
 		Status: v.Status, Generation: v.Generation,
 	}
 	if in.ID == "" {
@@ -272,6 +276,15 @@ func (in *Info) UnmarshalJSON(b []byte) error {
 	}
 	in.NextAttempt = parseTimeValue(v.NextAttempt)
 	return nil
+}
+
+// leaseDuration converts a lease_ttl_ms from the server; a negative value
+// or one past a day (the protocol's bound is ten minutes) is refused.
+func leaseDuration(ms int64) (time.Duration, bool) {
+	if ms < 0 || ms > (24*time.Hour).Milliseconds() {
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
 }
 
 func deref(p *string) string {
