@@ -885,3 +885,89 @@ func runWebhookScenario(t *testing.T, srv server, async bool) {
 	st := r.Stats()
 	t.Logf("[%s, async=%v] %d messages handled in %d wakes, %d acks", srv.name, async, st.Handled, st.Wakes, st.Acks)
 }
+
+// TestProcessManagement: management and the low-level calls against both
+// servers, every error code as its typed error.
+func TestProcessManagement(t *testing.T) {
+	e := needProcEnv(t)
+	servers := []struct {
+		name  string
+		start func(*testing.T, procEnv) server
+	}{
+		{"durable serve", startDurableServe},
+		{"Node server", func(t *testing.T, e procEnv) server { return startNodeServer(t, e, true) }},
+	}
+	for _, sv := range servers {
+		t.Run(sv.name, func(t *testing.T) { runManagement(t, sv.start(t, e)) })
+	}
+}
+
+func runManagement(t *testing.T, srv server) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := durable.NewClient(srv.base)
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+	id := fmt.Sprintf("mgmt-%d", time.Now().UnixNano())
+	for _, s := range []string{id + "/a", id + "/b", id + "-wake"} {
+		_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
+		require.NoError(t, err)
+	}
+	sub, err := Open(c, id)
+	require.NoError(t, err)
+	cfg := Config{Type: PullWake, Pattern: id + "/*", WakeStream: id + "-wake", LeaseTTL: 5 * time.Second, Description: "d"}
+	info, created, err := sub.Create(ctx, cfg)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, PullWake, info.Type)
+	require.Equal(t, 5*time.Second, info.LeaseTTL)
+	require.Len(t, info.Links, 2)
+	_, created, err = sub.Create(ctx, cfg)
+	require.NoError(t, err)
+	require.False(t, created)
+	cfg.Description = "other"
+	_, _, err = sub.Create(ctx, cfg)
+	require.ErrorIs(t, err, ErrConfigConflict)
+
+	require.NoError(t, sub.AddStreams(ctx, "extra/x"))
+	got, err := sub.Get(ctx)
+	require.NoError(t, err)
+	l, ok := got.Link("extra/x")
+	require.True(t, ok)
+	require.Equal(t, LinkExplicit, l.LinkType)
+	require.NoError(t, sub.RemoveStream(ctx, "extra/x"))
+
+	_, err = sub.Claim(ctx, "w1")
+	require.ErrorIs(t, err, ErrNoPendingWork)
+	res, err := c.AppendJSON(ctx, id+"/a", item{Seq: 1}, durable.AppendOptions{})
+	require.NoError(t, err)
+	w, err := sub.Claim(ctx, "w1")
+	require.NoError(t, err)
+	_, err = sub.Claim(ctx, "w2")
+	require.ErrorIs(t, err, ErrAlreadyClaimed)
+	forged := *w
+	forged.Token = NewToken("forged." + w.Token.Reveal())
+	require.ErrorIs(t, sub.Heartbeat(ctx, &forged), ErrTokenInvalid)
+	_, err = sub.Ack(ctx, w, false, Ack{Stream: id + "/a", Offset: res.NextOffset + "9"})
+	require.ErrorIs(t, err, ErrInvalidOffset)
+	require.NoError(t, sub.Heartbeat(ctx, w))
+	_, err = sub.Ack(ctx, w, true, Ack{Stream: id + "/a", Offset: res.NextOffset})
+	require.NoError(t, err)
+	_, err = sub.Ack(ctx, w, false)
+	require.ErrorIs(t, err, ErrFenced)
+	got, err = sub.Get(ctx)
+	require.NoError(t, err)
+	l, _ = got.Link(id + "/a")
+	require.Equal(t, res.NextOffset, l.Acked)
+
+	hook, err := Open(c, id+"-hook")
+	require.NoError(t, err)
+	_, _, err = hook.Create(ctx, Config{Type: Webhook, Pattern: id + "/*", WebhookURL: "http://10.1.2.3/hook"})
+	require.ErrorIs(t, err, ErrWebhookURLRejected)
+
+	require.NoError(t, sub.Delete(ctx))
+	_, err = sub.Get(ctx)
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = sub.Claim(ctx, "w1")
+	require.ErrorIs(t, err, ErrNotFound)
+}
