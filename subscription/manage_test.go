@@ -179,7 +179,7 @@ func TestErrorCodes(t *testing.T) {
 	e := r.refine(&durable.Error{Op: "subscription get", Status: 503, Message: "busy", Err: durable.ErrServer})
 	assert.ErrorIs(t, e, durable.ErrServer)
 	assert.Equal(t, 503, e.Status)
-	assert.Equal(t, `subscription get "s": subscription get: 503 Service Unavailable: server error: busy`, e.Error())
+	assert.Equal(t, `subscription get "s": subscription get: server error (HTTP 503): busy`, e.Error())
 	e = r.refine(&durable.Error{Op: "subscription get", Status: 404, Message: `{"error":{"code":"NOT_FOUND"}}`, Err: durable.ErrNotFound})
 	assert.ErrorIs(t, e, durable.ErrNotFound, "an unknown code keeps the Client's sentinel")
 	assert.Equal(t, "NOT_FOUND", e.Code)
