@@ -14,29 +14,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/durablego/durable/internal/faultproxy"
+	"github.com/durablego/durable/internal/secrettest"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
 
 // relSecrets are the credentials a secrets-mode environment attaches to
 // every request: static header, header function, URL userinfo and URL
-// query. None of them may appear in an error or a log line.
-var relSecrets = []string{
-	"hdr-SECRET-1f6b2c",    // WithHeader Authorization
-	"fn-SECRET-9d3e7a",     // WithHeaderFunc Authorization (replaces the static one)
-	"xkey-SECRET-5a8c1d",   // WithHeader X-Api-Key
-	"user-SECRET-27c4e9",   // userinfo user name
-	"pass-SECRET-8e1f3b",   // userinfo password
-	"query-SECRET-4b9d6f",  // ?token=
-	"apikey-SECRET-c3a7e2", // ?api_key=
-}
+// query (see secrettest for each one's place). None of them may appear in
+// an error or a log line.
+var relSecrets = secrettest.Tokens
 
 // relPolicy is the retry policy of matrix clients: quick, unlimited
 // attempts, bounded by MaxElapsed so that a permanent failure ends.
@@ -190,11 +183,9 @@ func (e *relEnv) stream(base, name string) string {
 	if !e.secret {
 		return name
 	}
-	u, err := url.Parse(base + name)
+	u, err := secrettest.StreamURL(base, name)
 	require.NoError(e.t, err)
-	u.User = url.UserPassword(relSecrets[3], relSecrets[4])
-	u.RawQuery = url.Values{"token": {relSecrets[5]}, "api_key": {relSecrets[6]}}.Encode()
-	return u.String()
+	return u
 }
 
 // content reads the whole stream straight from the server.
@@ -301,15 +292,4 @@ func errTexts(err error) []string {
 }
 
 // secretsIn returns every relSecrets value found in texts, with where.
-func secretsIn(texts ...string) []string {
-	var found []string
-	for _, s := range relSecrets {
-		for i, txt := range texts {
-			low := strings.ToLower(txt)
-			if strings.Contains(low, strings.ToLower(s)) || strings.Contains(low, strings.ToLower(url.QueryEscape(s))) {
-				found = append(found, fmt.Sprintf("%s in text #%d: %.300q", s, i, txt))
-			}
-		}
-	}
-	return found
-}
+var secretsIn = secrettest.Find

@@ -3,10 +3,4 @@
 # with ../): gofmt, go vet, staticcheck and go test -race, as .ci/run does
 # for the core module. Its fuzz target (FuzzCodec) runs in 20-fuzz.sh.
 set -euo pipefail
-cd "$(dirname "$0")/../../jsoncodec"
-export PATH="$(go env GOPATH)/bin:$PATH"
-unformatted=$(gofmt -l .)
-if [ -n "$unformatted" ]; then echo "not gofmt-formatted:"; echo "$unformatted"; exit 1; fi
-go vet ./...
-staticcheck ./...
-go test -race -count=1 ./...
+exec "$(dirname "$0")/../nested-module.sh" jsoncodec
