@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,17 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/internal/benchdata"
 	"github.com/durablego/durable/testserver"
 )
 
 // benchRec is the small JSON message of the catch-up benchmarks.
-type benchRec struct {
-	ID   int    `json:"id"`
-	Name string `json:"name"`
-	OK   bool   `json:"ok"`
-}
+type benchRec = benchdata.Rec
 
-const benchMessages = 1_000_000
+const benchMessages = benchdata.CatchUpMessages
 
 // benchStream fills a JSON stream with benchMessages small messages and
 // returns its size in bytes.
@@ -32,23 +28,12 @@ func benchStream(b *testing.B, c *Client, stream string) int64 {
 	if _, err := c.Create(ctx, stream, CreateOptions{ContentType: "application/json"}); err != nil {
 		b.Fatal(err)
 	}
-	var size int64
-	const batch = 10_000
-	buf := make([]byte, 0, batch*64)
-	for n := 0; n < benchMessages; n += batch {
-		buf = append(buf[:0], '[')
-		for i := n; i < n+batch; i++ {
-			if i > n {
-				buf = append(buf, ',')
-			}
-			start := len(buf)
-			buf = fmt.Appendf(buf, `{"id":%d,"name":"user-%d","ok":true}`, i, i)
-			size += int64(len(buf) - start)
-		}
-		buf = append(buf, ']')
-		if _, err := c.Append(ctx, stream, buf, AppendOptions{ContentType: "application/json"}); err != nil {
-			b.Fatal(err)
-		}
+	size, err := benchdata.CatchUpBodies(benchMessages, 10_000, func(body []byte) error {
+		_, err := c.Append(ctx, stream, body, AppendOptions{ContentType: "application/json"})
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return size
 }

@@ -7,11 +7,12 @@ import (
 	"io"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/internal/benchdata"
+	"github.com/durablego/durable/internal/cpuclock"
 	"github.com/durablego/durable/testserver"
 )
 
@@ -40,17 +41,7 @@ func benchTransport() *http.Transport {
 }
 
 // benchMsg encodes to exactly 100 bytes of JSON.
-type benchMsg struct {
-	ID      int    `json:"id"`
-	Payload string `json:"payload"`
-}
-
-func newBenchMsg(id int) benchMsg {
-	m := benchMsg{ID: id}
-	// {"id":1234567,"payload":"..."}: pad the payload so the total is 100.
-	m.Payload = strings.Repeat("x", 100-len(fmt.Sprintf(`{"id":%d,"payload":""}`, id)))
-	return m
-}
+type benchMsg = benchdata.Msg
 
 func benchEnv(b benchTB, contentType string) (*testserver.Server, *Client) {
 	b.Helper()
@@ -87,12 +78,12 @@ type benchClock struct {
 	cpu  time.Duration
 }
 
-func startClock() benchClock { return benchClock{wall: time.Now(), cpu: processCPU()} }
+func startClock() benchClock { return benchClock{wall: time.Now(), cpu: cpuclock.Process()} }
 
 func reportWriterRate(b *testing.B, start benchClock) {
 	el := time.Since(start.wall).Seconds()
 	b.ReportMetric(float64(b.N)/el, "msgs/s")
-	if cpu := processCPU() - start.cpu; cpu > 0 {
+	if cpu := cpuclock.Process() - start.cpu; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
 	}
 }
@@ -131,18 +122,10 @@ func benchWriterCase(b *testing.B, size int64, run writerRun) {
 	reportWriterRate(b, start)
 }
 
-// benchMsgs returns the 1,000 messages the JSON writer cases cycle through.
-func benchMsgs() []benchMsg {
-	msgs := make([]benchMsg, 1000)
-	for i := range msgs {
-		msgs[i] = newBenchMsg(1000000 + i)
-	}
-	return msgs
-}
 
 func prepWriterJSON(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/json")
-	msgs := benchMsgs()
+	msgs := benchdata.Msgs()
 	return func(b *testing.B, n int) {
 		runWriters(b, c, writers, n, func(int) (*Writer[benchMsg], error) { return NewWriter[benchMsg](c, "bench") },
 			func(j int) benchMsg { return msgs[j%len(msgs)] })
@@ -155,7 +138,7 @@ func prepWriterJSON(b benchTB, writers int) writerRun {
 // batches).
 func prepWriterJSONShared(b benchTB, goroutines int) writerRun {
 	_, c := benchEnv(b, "application/json")
-	msgs := benchMsgs()
+	msgs := benchdata.Msgs()
 	return func(b *testing.B, n int) {
 		w, err := NewWriter[benchMsg](c, "bench")
 		if err != nil {
@@ -257,7 +240,7 @@ func prepCeilingJSON(b benchTB, writers int) writerRun {
 		if i > 0 {
 			enc = append(enc, ',')
 		}
-		m := newBenchMsg(1000000 + i)
+		m := benchdata.NewMsg(1000000 + i)
 		enc = fmt.Appendf(enc, `{"id":%d,"payload":%q}`, m.ID, m.Payload)
 	}
 	enc = append(enc, ']')
@@ -306,7 +289,7 @@ func prepWriterRawJSON(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/json")
 	msgs := make([][]byte, 1000)
 	for i := range msgs {
-		m := newBenchMsg(1000000 + i)
+		m := benchdata.NewMsg(1000000 + i)
 		msgs[i] = fmt.Appendf(nil, `{"id":%d,"payload":%q}`, m.ID, m.Payload)
 	}
 	return func(b *testing.B, n int) {
@@ -363,7 +346,7 @@ func pairedWriter(b *testing.B, round int, size int64, sdk, ceil func(benchTB) w
 		t0 := startClock()
 		run(b, round)
 		*d += time.Since(t0.wall)
-		*cpu += processCPU() - t0.cpu
+		*cpu += cpuclock.Process() - t0.cpu
 		if m != nil {
 			*m += mallocs() - m0
 		}

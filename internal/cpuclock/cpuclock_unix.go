@@ -1,14 +1,15 @@
 //go:build unix
 
-package durable
+package cpuclock
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns the user+system CPU time of the process so far.
-func processCPU() time.Duration {
+// Process returns the user+system CPU time of the process so far (0 if
+// the system will not say).
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
