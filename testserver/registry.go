@@ -32,7 +32,9 @@ const RegistryPath = "__registry__"
 // server brings it up to date: it records the streams created or removed
 // while it ran without the registry (or whose events a failed disk write
 // lost). If a client re-creates RegistryPath as a closed or non-JSON stream,
-// events are not recorded until it is deleted.
+// events are not recorded until it is deleted. Like the server's wake
+// events, registry events wake no subscription (one whose pattern matches
+// RegistryPath sees its tail move without a wake).
 //
 // Off by default; `durable serve` turns it on (--registry).
 func WithRegistry(on bool) Option { return func(c *config) { c.registry = on } }

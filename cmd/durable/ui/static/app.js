@@ -285,6 +285,7 @@ function follow(view) {
       if (reason === "closed" || reason === "gone") {
         view.ended = reason;
         view.renderer.end(reason, f.offset);
+        $("messages").scrollTop = $("messages").scrollHeight;
         if (reason === "closed") view.meta.closed = true;
         $("view-live").textContent = "ended";
         $("view-live").dataset.state = "ended";
