@@ -120,7 +120,8 @@ type Reader[T any] struct {
 	sched    *retry.Schedule // failures: one episode from the first failure to the next success
 	throttle *retry.Schedule // answers with nothing new, until the next progress
 	sticky   error
-	dkeys    []string // dedupe ring
+	chunk    ReadEvent // the chunk being handed out, for HookRead
+	dkeys    []string  // dedupe ring
 	dpos     int
 	dfill    int
 	dset     map[string]struct{}
@@ -352,6 +353,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 			return msg, err
 		}
 		// The batch is drained: everything before readPos is handled.
+		r.chunkDone()
 		r.mu.Lock()
 		if isRealOffset(Offset(r.readPos.Offset)) {
 			r.markHandledLocked(r.readPos)
@@ -526,6 +528,14 @@ func (r *Reader[T]) read(ctx context.Context) error {
 	})
 }
 
+// chunkDone reports a chunk handed out in full to the read hooks.
+func (r *Reader[T]) chunkDone() {
+	if r.chunk.Bytes > 0 {
+		r.c.cfg.hooks.onRead(r.chunk)
+		r.chunk = ReadEvent{}
+	}
+}
+
 // throttled waits as the throttle says: answers that bring nothing new
 // come back ever more slowly, so that a server repeating itself cannot make
 // the Reader spin.
@@ -628,6 +638,12 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.eof = true
 	}
 	r.mu.Unlock()
+	if wasUpToDate != ch.upToDate {
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), UpToDate: ch.upToDate, Offset: ch.next})
+	}
+	if len(ch.data) > 0 {
+		r.chunk = ReadEvent{Stream: streamOf(r.url), Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
+	}
 	if ch.upToDate {
 		r.live = true
 	}
@@ -1060,6 +1076,7 @@ func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Messag
 	}
 	if decErr == nil {
 		r.stats.Delivered++
+		r.chunk.Messages++
 	}
 	r.mu.Unlock()
 	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true
