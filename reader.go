@@ -120,7 +120,8 @@ type Reader[T any] struct {
 	sched    *retry.Schedule // failures: one episode from the first failure to the next success
 	throttle *retry.Schedule // answers with nothing new, until the next progress
 	sticky   error
-	dkeys    []string // dedupe ring
+	chunk    ReadEvent // the chunk being handed out, for HookRead
+	dkeys    []string  // dedupe ring
 	dpos     int
 	dfill    int
 	dset     map[string]struct{}
@@ -352,6 +353,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 			return msg, err
 		}
 		// The batch is drained: everything before readPos is handled.
+		r.chunkDone()
 		r.mu.Lock()
 		if isRealOffset(Offset(r.readPos.Offset)) {
 			r.markHandledLocked(r.readPos)
@@ -509,27 +511,6 @@ func (r *Reader[T]) Stats() ReaderStats {
 	return s
 }
 
-// errReadTimeout marks a catch-up read cut off by the Client's
-// WithTimeout; it is retried like any transient failure.
-var errReadTimeout = retry.Transient("read attempt timed out")
-
-// catchUp sends one catch-up GET, bounded by the Client's WithTimeout (live
-// reads are not: they wait for data by design), so a connection that never
-// answers is abandoned and retried instead of holding Next.
-func (r *Reader[T]) catchUp(ctx context.Context, off Offset, ifNoneMatch string) (rawChunk, error) {
-	d := r.c.cfg.timeout
-	if d <= 0 {
-		return r.tr.get(ctx, off, LiveNone, "", ifNoneMatch)
-	}
-	actx, cancel := context.WithTimeoutCause(ctx, d, errReadTimeout)
-	defer cancel()
-	ch, err := r.tr.get(actx, off, LiveNone, "", ifNoneMatch)
-	if err != nil && context.Cause(actx) == errReadTimeout && ctx.Err() == nil {
-		err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, err)}
-	}
-	return ch, err
-}
-
 // read fetches the next chunk through the retry loop: transient failures
 // are retried per the Reader's policy, logged by the Client's logger and
 // reported to the retry hook; Close ends the loop at once.
@@ -545,6 +526,14 @@ func (r *Reader[T]) read(ctx context.Context) error {
 			r.retried(ev.Attempt, ev.Err, ev.Wait)
 		}
 	})
+}
+
+// chunkDone reports a chunk handed out in full to the read hooks.
+func (r *Reader[T]) chunkDone() {
+	if r.chunk.Bytes > 0 {
+		r.c.cfg.hooks.onRead(r.chunk)
+		r.chunk = ReadEvent{}
+	}
 }
 
 // throttled waits as the throttle says: answers that bring nothing new
@@ -621,7 +610,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		if r.etag != "" && r.etagOff == off {
 			inm = r.etag
 		}
-		ch, err = r.catchUp(ctx, off, inm)
+		ch, err = r.tr.catchUp(ctx, &r.tr.buf, off, inm)
 	}
 	if err != nil {
 		return err
@@ -649,6 +638,12 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.eof = true
 	}
 	r.mu.Unlock()
+	if wasUpToDate != ch.upToDate {
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), UpToDate: ch.upToDate, Offset: ch.next})
+	}
+	if len(ch.data) > 0 {
+		r.chunk = ReadEvent{Stream: streamOf(r.url), Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
+	}
 	if ch.upToDate {
 		r.live = true
 	}
@@ -869,7 +864,6 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
 	r.pfBuf = nil
 	r.pf = pf
-	d := r.c.cfg.timeout
 	// Decode ahead only what take would decode with one json.Decoder: a
 	// GET of a JSON stream read with the default JSONCodec.
 	workers := r.cfg.decodeWorkers
@@ -889,16 +883,7 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 		defer close(pf.done)
 		defer stop()
 		defer cancel()
-		actx := pctx
-		if d > 0 { // bounded like any catch-up read (see catchUp)
-			var cancelT context.CancelFunc
-			actx, cancelT = context.WithTimeoutCause(pctx, d, errReadTimeout)
-			defer cancelT()
-		}
-		pf.ch, pf.err = r.tr.getInto(actx, &pf.buf, off, LiveNone, "", "")
-		if pf.err != nil && context.Cause(actx) == errReadTimeout && pctx.Err() == nil {
-			pf.err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, pf.err)}
-		}
+		pf.ch, pf.err = r.tr.catchUp(pctx, &pf.buf, off, "")
 		if workers > 0 && pf.err == nil && !pf.ch.notModified && pf.ch.parts == nil && protocol.IsJSON(pf.ch.ctype) {
 			pf.decOK = decodeAhead(pctx, pf.ch.data, pf.dec, workers)
 		}
@@ -1091,6 +1076,7 @@ func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Messag
 	}
 	if decErr == nil {
 		r.stats.Delivered++
+		r.chunk.Messages++
 	}
 	r.mu.Unlock()
 	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true

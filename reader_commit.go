@@ -74,7 +74,10 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 		return nil
 	}
 	if r.cfg.store != nil {
-		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
+		start := time.Now()
+		err := r.cfg.store.Save(ctx, r.key, pos)
+		r.c.cfg.hooks.onCommit(CommitEvent{Stream: streamOf(r.url), Key: r.key, Position: pos, Latency: time.Since(start), Err: err})
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrCommit, err)
 		}
 	}
