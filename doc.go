@@ -59,9 +59,12 @@
 // delivered), HookBatch (every settled batch of a Writer: producer,
 // messages, bytes, latency, and the error of a lost or fenced batch),
 // HookCommit (every save to a Reader's store, with its latency) and
-// HookUpToDate (a Reader reaching the tail or falling behind). Every Reader
-// and Writer opened on the Client reports to its hooks. Metrics and tracing
-// plugins are built on these alone.
+// HookUpToDate (a Reader reaching the tail or falling behind); for tracing,
+// HookStart (a Writer's batch or a Reader's read starting: the hook may give
+// it a context, which the events that follow carry, and headers for its
+// requests) and HookFetch (a Reader's read ended: offsets, bytes, up to
+// date). Every Reader and Writer opened on the Client reports to its hooks.
+// Metrics and tracing plugins are built on these alone.
 //
 // Headers from WithHeaderFunc are computed again for every attempt, so a
 // token refreshed between attempts is used on the retry. Redirects to

@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -27,13 +28,14 @@ type HookRequest interface {
 
 // RequestEvent describes one HTTP request.
 type RequestEvent struct {
-	Op      string        // the operation, as in Error.Op
-	Stream  string        // the stream's URL, redacted, without its query
-	Method  string        // the HTTP method
-	Status  int           // the response's status; 0 when none was received
-	Attempt int           // 1 for the first attempt of an operation (or of a retry episode), 2 for the first retry, ...
-	Latency time.Duration // from sending the request to the response's headers, or to the failure
-	Err     error         // nil when the request succeeded (a 2xx or 304)
+	Context context.Context // the request's context: that of its batch or read (see HookStart), or the caller's
+	Op      string          // the operation, as in Error.Op
+	Stream  string          // the stream's URL, redacted, without its query
+	Method  string          // the HTTP method
+	Status  int             // the response's status; 0 when none was received
+	Attempt int             // 1 for the first attempt of an operation (or of a retry episode), 2 for the first retry, ...
+	Latency time.Duration   // from sending the request to the response's headers, or to the failure
+	Err     error           // nil when the request succeeded (a 2xx or 304)
 }
 
 // HookRetry is called before every wait of a retry: an operation, a
@@ -45,11 +47,12 @@ type HookRetry interface {
 
 // RetryEvent describes one retry.
 type RetryEvent struct {
-	Op      string        // the operation, as in Error.Op
-	Stream  string        // the stream's URL, redacted, without its query
-	Attempt int           // the attempt that failed (1 = the first of this outage)
-	Wait    time.Duration // the wait before the next attempt (the server's Retry-After is a floor)
-	Err     error         // the failure, the cause of the retry
+	Context context.Context // the context of the retried operation, batch or read (see HookStart)
+	Op      string          // the operation, as in Error.Op
+	Stream  string          // the stream's URL, redacted, without its query
+	Attempt int             // the attempt that failed (1 = the first of this outage)
+	Wait    time.Duration   // the wait before the next attempt (the server's Retry-After is a floor)
+	Err     error           // the failure, the cause of the retry
 }
 
 // HookRead is called by a Reader for every chunk of the stream it has
@@ -76,12 +79,14 @@ type HookBatch interface {
 
 // BatchEvent describes one settled batch of a Writer.
 type BatchEvent struct {
-	Stream   string        // the stream's URL, redacted
-	Producer Producer      // the producer ID, epoch and sequence number of the batch
-	Messages int           // messages in the batch
-	Bytes    int           // bytes of the request body
-	Latency  time.Duration // from the batch's first attempt to its settlement
-	Err      error         // nil when the batch landed; else why it was lost
+	Context  context.Context // the batch's context (see HookStart)
+	Attempts int             // requests the batch took (1 when it landed at once)
+	Stream   string          // the stream's URL, redacted
+	Producer Producer        // the producer ID, epoch and sequence number of the batch
+	Messages int             // messages in the batch
+	Bytes    int             // bytes of the request body
+	Latency  time.Duration   // from the batch's first attempt to its settlement
+	Err      error           // nil when the batch landed; else why it was lost
 }
 
 // HookCommit is called by a Reader after every save of its position to
@@ -121,6 +126,8 @@ type hookSet struct {
 	batch    []HookBatch
 	commit   []HookCommit
 	upToDate []HookUpToDate
+	starts   []HookStart
+	fetches  []HookFetch
 }
 
 // add sorts h into the set; a value implementing no Hook interface is an
@@ -144,6 +151,12 @@ func (s *hookSet) add(h any) error {
 	}
 	if v, ok := h.(HookUpToDate); ok {
 		s.upToDate, n = append(s.upToDate, v), n+1
+	}
+	if v, ok := h.(HookStart); ok {
+		s.starts, n = append(s.starts, v), n+1
+	}
+	if v, ok := h.(HookFetch); ok {
+		s.fetches, n = append(s.fetches, v), n+1
 	}
 	if n == 0 {
 		return fmt.Errorf("WithHooks: %T implements no Hook interface", h)

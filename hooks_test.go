@@ -102,7 +102,7 @@ func TestHooks(t *testing.T) {
 	}
 	require.True(t, failed && retried, "%+v", h.requests)
 	require.Len(t, h.retries, 1)
-	require.Equal(t, RetryEvent{Op: "write", Stream: stream, Attempt: 1, Wait: h.retries[0].Wait, Err: h.retries[0].Err}, h.retries[0])
+	require.Equal(t, RetryEvent{Context: h.retries[0].Context, Op: "write", Stream: stream, Attempt: 1, Wait: h.retries[0].Wait, Err: h.retries[0].Err}, h.retries[0])
 	require.ErrorIs(t, h.retries[0].Err, ErrServer)
 
 	batched := 0

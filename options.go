@@ -258,8 +258,8 @@ func WithMaxResponseSize(n int64) Option {
 }
 
 // WithHooks adds hooks: values implementing any of the Hook interfaces
-// (HookRequest, HookRetry, HookRead, HookBatch, HookCommit, HookUpToDate),
-// called by the Client and by every Reader and Writer opened on it. A value
+// (HookRequest, HookRetry, HookRead, HookBatch, HookCommit, HookUpToDate,
+// HookStart, HookFetch), called by the Client and by every Reader and Writer opened on it. A value
 // implementing none of them is an error. Default: none.
 func WithHooks(hooks ...any) Option {
 	return func(c *config) {

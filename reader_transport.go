@@ -48,7 +48,10 @@ func (t *readerTransport) get(ctx context.Context, off Offset, live LiveMode, cu
 // own buffer while the Reader works on the last chunk.
 func (t *readerTransport) getInto(ctx context.Context, buf *[]byte, off Offset, live LiveMode, cursor, ifNoneMatch string) (rawChunk, error) {
 	t.requests.Add(1)
-	return t.c.getChunk(ctx, t.url, readQuery{offset: off, live: live, cursor: cursor, ifNoneMatch: ifNoneMatch, limit: t.limit, dropStale: true}, buf)
+	ctx, start := t.startRead(ctx, off, live)
+	ch, err := t.c.getChunk(ctx, t.url, readQuery{offset: off, live: live, cursor: cursor, ifNoneMatch: ifNoneMatch, limit: t.limit, dropStale: true}, buf)
+	t.endRead(ctx, start, off, live, ch, err)
+	return ch, err
 }
 
 // catchUp sends one catch-up GET into *buf, bounded by the Client's
@@ -111,6 +114,14 @@ func (t *readerTransport) closeSSE() {
 // the connection: the next call reopens it from the offset the Reader
 // passes (the last control event's).
 func (t *readerTransport) sseNext(ctx context.Context, off Offset, cursor string) (rawChunk, error) {
+	ctx, start := t.startRead(ctx, off, LiveSSE)
+	ch, err := t.sseRead(ctx, off, cursor)
+	t.endRead(ctx, start, off, LiveSSE, ch, err)
+	return ch, err
+}
+
+// sseRead is sseNext without the hooks.
+func (t *readerTransport) sseRead(ctx context.Context, off Offset, cursor string) (rawChunk, error) {
 	if t.sse == nil {
 		if err := t.openSSE(ctx, off, cursor); err != nil {
 			t.lastLife, t.lastControls = 0, 0

@@ -95,6 +95,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*response, error) {
 		return nil, c.opError(cl, 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err))
 	}
 	req.Header = h
+	addOpHeader(ctx, h)
 	if err := c.applyQuery(ctx, req, cl.url); err != nil {
 		return nil, c.opError(cl, 0, err)
 	}
@@ -125,17 +126,27 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*response, error) {
 	return out, nil
 }
 
-// requested reports one request to the hooks.
+// requested reports one request to the hooks, and logs it at Debug.
 func (c *Client) requested(ctx context.Context, cl *call, start time.Time, status int, err error) {
-	if len(c.cfg.hooks.request) == 0 {
+	debug := c.log.Enabled(ctx, slog.LevelDebug)
+	if len(c.cfg.hooks.request) == 0 && !debug {
 		return
 	}
 	var e error // no typed nil in the event
 	if err != nil {
 		e = err
 	}
-	c.cfg.hooks.onRequest(RequestEvent{Op: cl.op, Stream: streamOf(cl.url), Method: cl.method, Status: status,
-		Attempt: retry.Attempt(ctx), Latency: time.Since(start), Err: e})
+	ev := RequestEvent{Context: ctx, Op: cl.op, Stream: streamOf(cl.url), Method: cl.method, Status: status,
+		Attempt: retry.Attempt(ctx), Latency: time.Since(start), Err: e}
+	if debug {
+		args := []any{"op", ev.Op, "method", ev.Method, "url", redactURL(cl.url), "status", ev.Status,
+			"attempt", ev.Attempt, "latency", ev.Latency.Round(time.Microsecond)}
+		if e != nil {
+			args = append(args, "error", e)
+		}
+		c.log.DebugContext(ctx, "durable: request", args...)
+	}
+	c.cfg.hooks.onRequest(ev)
 }
 
 // transportCause is the error of a request that got no answer, marked as
@@ -195,6 +206,6 @@ func (c *Client) retryLogger(ctx context.Context, op, rawURL string) func(retry.
 			level = slog.LevelWarn
 		}
 		c.log.Log(ctx, level, "durable: retrying", "op", op, "url", u, "attempt", ev.Attempt, "error", ev.Err, "wait", ev.Wait)
-		c.cfg.hooks.onRetry(RetryEvent{Op: op, Stream: streamOf(rawURL), Attempt: ev.Attempt, Wait: ev.Wait, Err: ev.Err})
+		c.cfg.hooks.onRetry(RetryEvent{Context: ctx, Op: op, Stream: streamOf(rawURL), Attempt: ev.Attempt, Wait: ev.Wait, Err: ev.Err})
 	}
 }

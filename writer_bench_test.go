@@ -122,7 +122,6 @@ func benchWriterCase(b *testing.B, size int64, run writerRun) {
 	reportWriterRate(b, start)
 }
 
-
 func prepWriterJSON(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/json")
 	msgs := benchdata.Msgs()

@@ -19,7 +19,15 @@ func (p *pipeline) send(b *wbatch) {
 	defer p.wg.Done()
 	start := time.Now()
 	size := len(b.body)
-	err := p.deliver(b)
+	ctx := p.ctx
+	if hs := &p.c.cfg.hooks; len(hs.starts) > 0 {
+		p.mu.Lock()
+		epoch := p.epoch
+		p.mu.Unlock()
+		ctx = hs.start(ctx, StartEvent{Op: "write", Stream: streamOf(p.url), Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
+			Messages: b.n, Bytes: size})
+	}
+	attempts, err := p.deliver(ctx, b)
 	p.mu.Lock()
 	p.inflight--
 	p.settleLocked(b, err)
@@ -27,23 +35,35 @@ func (p *pipeline) send(b *wbatch) {
 	p.mu.Unlock()
 	close(b.done)
 	if err != nil {
-		p.c.log.Warn("durable: writer lost a batch", "url", redactURL(p.url), "producer", p.pid,
-			"seq", b.seq, "messages", b.n, "error", err)
+		p.logLost(b, err)
 	}
 	if h := p.cfg.hooks; h != nil {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
-	p.c.cfg.hooks.onBatch(BatchEvent{Stream: streamOf(p.url), Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
-		Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err})
+	p.c.cfg.hooks.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url),
+		Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err})
 	p.wake()
 }
 
-// deliver sends b until it lands or cannot: the retry loop (retry.Do with
-// the Writer's policy) around sendBatch.
-func (p *pipeline) deliver(b *wbatch) error {
-	ctx := p.ctx
+// logLost logs a lost batch at Error: a fenced Writer says so.
+func (p *pipeline) logLost(b *wbatch, err error) {
+	var e *Error
+	if errors.Is(err, ErrStaleEpoch) && errors.As(err, &e) {
+		p.c.log.Error("durable: writer fenced by a newer producer epoch; its batch is lost", "url", redactURL(p.url),
+			"producer", p.pid, "server_epoch", e.ServerEpoch, "seq", b.seq, "messages", b.n, "error", err)
+		return
+	}
+	p.c.log.Error("durable: writer lost a batch", "url", redactURL(p.url), "producer", p.pid,
+		"seq", b.seq, "messages", b.n, "error", err)
+}
+
+// deliver sends b until it lands or cannot, with ctx (the Writer's, or the
+// one a start hook gave the batch): the retry loop (retry.Do with the
+// Writer's policy) around sendBatch. It returns the number of requests
+// sent.
+func (p *pipeline) deliver(ctx context.Context, b *wbatch) (int, error) {
 	if err := p.ensureEpoch(ctx); err != nil {
-		return p.abortedOr(err)
+		return 0, p.abortedOr(err)
 	}
 	if prev := b.prev; prev != nil {
 		// Start only once the previous batch's request has been sent: it
@@ -53,7 +73,7 @@ func (p *pipeline) deliver(b *wbatch) error {
 		case <-prev.written:
 		case <-prev.done:
 		case <-ctx.Done():
-			return p.abortedOr(ctx.Err())
+			return 0, p.abortedOr(ctx.Err())
 		}
 	}
 	actx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -87,9 +107,9 @@ func (p *pipeline) deliver(b *wbatch) error {
 		}
 	})
 	if err != nil && ctx.Err() != nil {
-		return p.abortedOr(err)
+		return st.requests, p.abortedOr(err)
 	}
-	return err
+	return st.requests, err
 }
 
 // batchSend is the state of one batch's delivery across attempts.
@@ -100,6 +120,7 @@ type batchSend struct {
 	mayHaveLanded bool // an attempt may have been applied without our knowing
 	claimed       bool // the producer ID was claimed with a new epoch (WithAutoClaim)
 	final         bool // the error returned is final: no retry
+	requests      int  // requests sent
 }
 
 // sendBatch makes one attempt of a batch, sending it again at once (not a
@@ -112,6 +133,7 @@ func (p *pipeline) sendBatch(ctx context.Context, st *batchSend) error {
 		epoch := p.epoch
 		p.mu.Unlock()
 		prevSettled := prev == nil || isClosed(prev.done)
+		st.requests++
 		res, err := p.attempt(ctx, b, epoch, st.ct)
 		if err == nil {
 			if res.Duplicate && !st.mayHaveLanded && len(b.body) > 0 {
