@@ -64,6 +64,7 @@ type HookRead interface {
 // ReadEvent describes one chunk a Reader has delivered.
 type ReadEvent struct {
 	Stream     string // the stream's URL, redacted
+	Key        string // the Reader's store key: which consumer of the stream
 	Messages   int    // messages of the chunk returned by Next (decode errors and dropped duplicates not counted)
 	Bytes      int    // bytes of the chunk
 	Offset     Offset // the offset the chunk was read from
@@ -87,6 +88,10 @@ type BatchEvent struct {
 	Bytes    int             // bytes of the request body
 	Latency  time.Duration   // from the batch's first attempt to its settlement
 	Err      error           // nil when the batch landed; else why it was lost
+
+	// The Writer's buffer once the batch settled: messages and bytes
+	// written and not yet landed (sealed or not, in flight or not).
+	Buffered, BufferedBytes int
 }
 
 // HookCommit is called by a Reader after every save of its position to
@@ -105,8 +110,9 @@ type CommitEvent struct {
 }
 
 // HookUpToDate is called by a Reader when it reaches the stream's tail
-// (UpToDate true) and when it falls behind it again (new data arrived
-// faster than it reads, or it resumed from an older position).
+// (UpToDate true), when it falls behind it again (new data arrived
+// faster than it reads, or it resumed from an older position), and when it
+// is closed (Closed true).
 type HookUpToDate interface {
 	OnUpToDate(UpToDateEvent)
 }
@@ -114,8 +120,10 @@ type HookUpToDate interface {
 // UpToDateEvent describes a Reader's transition to or from the tail.
 type UpToDateEvent struct {
 	Stream   string // the stream's URL, redacted
+	Key      string // the Reader's store key (WithKey; by default the stream's path): which consumer of the stream
 	UpToDate bool   // true: at the tail now; false: behind it
 	Offset   Offset // the offset read up to
+	Closed   bool   // the Reader has been closed (UpToDate false): it reads no more
 }
 
 // hookSet holds the hooks of a Client by kind.

@@ -121,7 +121,10 @@ func TestHooks(t *testing.T) {
 	require.Equal(t, 10, read)
 	require.NotEmpty(t, h.commits)
 	require.Equal(t, "/v1/stream/s", h.commits[0].Key)
-	require.Equal(t, []UpToDateEvent{{Stream: stream, UpToDate: true, Offset: h.upToDate[0].Offset}}, h.upToDate)
+	require.Equal(t, []UpToDateEvent{
+		{Stream: stream, Key: "/v1/stream/s", UpToDate: true, Offset: h.upToDate[0].Offset},
+		{Stream: stream, Key: "/v1/stream/s", Offset: h.upToDate[0].Offset, Closed: true},
+	}, h.upToDate)
 
 	_, err = NewClient(srv.URL(), WithHooks(struct{}{}))
 	require.ErrorIs(t, err, ErrInvalidArgument)

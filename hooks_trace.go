@@ -35,7 +35,12 @@ type StartEvent struct {
 	Bytes    int         // bytes of a batch's request body
 	Offset   Offset      // the offset a read starts from
 	Live     LiveMode    // a read's mode: LiveNone (catch-up), LiveLongPoll or LiveSSE
+	Key      string      // a read's Reader's store key: which consumer of the stream
 	Header   http.Header // sent with every request of the batch or read; hooks may add to it
+
+	// A batch's Writer's buffer: messages and bytes written and not yet
+	// landed (this batch's included).
+	Buffered, BufferedBytes int
 }
 
 // HookFetch is called by a Reader when a read ends: it brought a chunk of
@@ -50,6 +55,7 @@ type FetchEvent struct {
 	Context    context.Context // the read's context (see HookStart)
 	Stream     string          // the stream's URL, redacted, without its query
 	Live       LiveMode        // LiveNone (catch-up), LiveLongPoll or LiveSSE
+	Key        string          // the Reader's store key: which consumer of the stream
 	Offset     Offset          // the offset the read started from
 	NextOffset Offset          // where the next read starts (empty when the read failed)
 	Bytes      int             // bytes of stream data the read brought
@@ -105,7 +111,7 @@ func (t *readerTransport) startRead(ctx context.Context, off Offset, live LiveMo
 	if len(h.starts) == 0 && len(h.fetches) == 0 {
 		return ctx, time.Time{}
 	}
-	return h.start(ctx, StartEvent{Op: "read", Stream: streamOf(t.url), Offset: off, Live: live}), time.Now()
+	return h.start(ctx, StartEvent{Op: "read", Stream: streamOf(t.url), Key: t.key, Offset: off, Live: live}), time.Now()
 }
 
 // endRead reports the end of a read started by startRead (at start) to the
@@ -115,7 +121,7 @@ func (t *readerTransport) endRead(ctx context.Context, start time.Time, off Offs
 	if len(h.fetches) == 0 {
 		return
 	}
-	ev := FetchEvent{Context: ctx, Stream: streamOf(t.url), Live: live, Offset: off, Attempt: retry.Attempt(ctx),
+	ev := FetchEvent{Context: ctx, Stream: streamOf(t.url), Key: t.key, Live: live, Offset: off, Attempt: retry.Attempt(ctx),
 		Latency: time.Since(start), Err: err}
 	if err == nil {
 		ev.NextOffset, ev.Bytes, ev.UpToDate, ev.Closed = ch.next, len(ch.data), ch.upToDate, ch.closed

@@ -112,6 +112,8 @@ func TestHookStartWriter(t *testing.T) {
 		require.Equal(t, int64(i), ev.Producer.Seq)
 		require.Equal(t, 1, ev.Messages)
 		require.Positive(t, ev.Bytes)
+		require.GreaterOrEqual(t, ev.Buffered, ev.Messages, "the batch is in the buffer until it lands")
+		require.GreaterOrEqual(t, ev.BufferedBytes, ev.Bytes-2, "its messages are (a JSON batch adds its brackets)")
 	}
 	require.Equal(t, []string{"write-1", "write-1", "write-2", "write-3"}, seen.get(http.MethodPost),
 		"the faulted first batch was sent twice, each time with its header")
@@ -126,6 +128,8 @@ func TestHookStartWriter(t *testing.T) {
 			want = 2 // the 503, then the retry
 		}
 		require.Equal(t, want, ev.Attempts, "batch %d", i)
+		require.Zero(t, ev.Buffered, "written synchronously: nothing else is buffered once a batch lands")
+		require.Zero(t, ev.BufferedBytes)
 	}
 	require.Len(t, h.retries, 1)
 	require.Equal(t, "write-1", opName(h.retries[0].Context))
@@ -192,6 +196,7 @@ func TestHookStartReader(t *testing.T) {
 			off, bytes, failed := Offset("-1"), 0, 0
 			for i, ev := range h.fetches {
 				require.Equal(t, srv.StreamURL("s"), ev.Stream)
+				require.Equal(t, "/v1/stream/s", ev.Key)
 				require.Equal(t, fmt.Sprintf("read-%d", i+1), opName(ev.Context), "reads end in the order they start")
 				require.Equal(t, h.starts[i].Offset, ev.Offset)
 				require.Equal(t, off, ev.Offset, "read %d starts where the last ended", i)
@@ -216,6 +221,13 @@ func TestHookStartReader(t *testing.T) {
 			} else {
 				require.Positive(t, bytes)
 			}
+			h.mu.Lock()
+			ups := h.upToDate
+			h.mu.Unlock()
+			require.GreaterOrEqual(t, len(ups), 2)
+			require.Equal(t, UpToDateEvent{Stream: srv.StreamURL("s"), Key: "/v1/stream/s", UpToDate: true, Offset: ups[0].Offset}, ups[0])
+			last := ups[len(ups)-1]
+			require.Equal(t, UpToDateEvent{Stream: srv.StreamURL("s"), Key: "/v1/stream/s", Offset: last.Offset, Closed: true}, last, "Close is reported")
 			gets := seen.get(http.MethodGet)
 			require.NotEmpty(t, gets)
 			for _, g := range gets {

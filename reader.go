@@ -238,7 +238,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	}
 	r.saving = make(chan struct{}, 1)
 	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
-	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
+	r.tr = readerTransport{c: c, url: u, key: r.key, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
 	r.sched = retry.NewSchedule(cfg.retry.internal())
 	forever := cfg.retry.internal()
 	forever.MaxAttempts, forever.MaxElapsed = 0, 0
@@ -639,10 +639,10 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	if wasUpToDate != ch.upToDate {
-		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), UpToDate: ch.upToDate, Offset: ch.next})
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), Key: r.key, UpToDate: ch.upToDate, Offset: ch.next})
 	}
 	if len(ch.data) > 0 {
-		r.chunk = ReadEvent{Stream: streamOf(r.url), Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
+		r.chunk = ReadEvent{Stream: streamOf(r.url), Key: r.key, Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
 	}
 	if ch.upToDate {
 		r.live = true

@@ -131,7 +131,11 @@ func (r *Reader[T]) Close(ctx context.Context) error {
 	r.closed = true
 	r.closeCancel()
 	pos, ok := r.toSaveLocked()
+	read := Offset(r.readPos.Offset)
 	r.mu.Unlock()
+	if len(r.c.cfg.hooks.upToDate) > 0 {
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), Key: r.key, Offset: read, Closed: true})
+	}
 	var err error
 	if ok {
 		err = r.save(ctx, pos, true)

@@ -15,7 +15,8 @@ import (
 type readerTransport struct {
 	c        *Client
 	url      string
-	limit    int64 // bytes of one read
+	key      string // the Reader's store key, for the hooks
+	limit    int64  // bytes of one read
 	closeCtx context.Context
 	requests atomic.Int64
 

@@ -22,16 +22,16 @@ func (p *pipeline) send(b *wbatch) {
 	ctx := p.ctx
 	if hs := &p.c.cfg.hooks; len(hs.starts) > 0 {
 		p.mu.Lock()
-		epoch := p.epoch
+		epoch, bufMsgs, bufBytes := p.epoch, p.bufMsgs, p.bufBytes
 		p.mu.Unlock()
 		ctx = hs.start(ctx, StartEvent{Op: "write", Stream: streamOf(p.url), Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
-			Messages: b.n, Bytes: size})
+			Messages: b.n, Bytes: size, Buffered: bufMsgs, BufferedBytes: bufBytes})
 	}
 	attempts, err := p.deliver(ctx, b)
 	p.mu.Lock()
 	p.inflight--
 	p.settleLocked(b, err)
-	epoch := p.epoch
+	epoch, bufMsgs, bufBytes := p.epoch, p.bufMsgs, p.bufBytes
 	p.mu.Unlock()
 	close(b.done)
 	if err != nil {
@@ -41,7 +41,8 @@ func (p *pipeline) send(b *wbatch) {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
 	p.c.cfg.hooks.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url),
-		Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err})
+		Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err,
+		Buffered: bufMsgs, BufferedBytes: bufBytes})
 	p.wake()
 }
 
