@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
@@ -72,7 +71,7 @@ func TestHooks(t *testing.T) {
 	}
 	require.NoError(t, w.Close(ctx))
 
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	r, err := NewReader[event](c, "s", WithLive(LiveNone), WithStore(store))
 	require.NoError(t, err)
 	n := 0
