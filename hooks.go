@@ -36,6 +36,7 @@ type RequestEvent struct {
 	Attempt int             // 1 for the first attempt of an operation (or of a retry episode), 2 for the first retry, ...
 	Latency time.Duration   // from sending the request to the response's headers, or to the failure
 	Err     error           // nil when the request succeeded (a 2xx or 304)
+	Bytes   int             // bytes of the request body
 }
 
 // HookRetry is called before every wait of a retry: an operation, a
@@ -88,6 +89,7 @@ type BatchEvent struct {
 	Bytes    int             // bytes of the request body
 	Latency  time.Duration   // from the batch's first attempt to its settlement
 	Err      error           // nil when the batch landed; else why it was lost
+	Offset   Offset          // when it landed: the offset after it (Stream-Next-Offset)
 
 	// The Writer's buffer once the batch settled: messages and bytes
 	// written and not yet landed (sealed or not, in flight or not).

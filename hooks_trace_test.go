@@ -95,9 +95,11 @@ func TestHookStartWriter(t *testing.T) {
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
 	w, err := NewWriter[event](c, "s", WithWriterRetry(writerRetry()), WithLinger(0))
 	require.NoError(t, err)
+	var offs []Offset
 	for i := range 3 {
-		_, err := w.WriteSync(ctx, event{N: i})
+		off, err := w.WriteSync(ctx, event{N: i})
 		require.NoError(t, err)
+		offs = append(offs, off)
 	}
 	require.NoError(t, w.Close(ctx))
 
@@ -128,6 +130,7 @@ func TestHookStartWriter(t *testing.T) {
 			want = 2 // the 503, then the retry
 		}
 		require.Equal(t, want, ev.Attempts, "batch %d", i)
+		require.Equal(t, offs[i], ev.Offset)
 		require.Zero(t, ev.Buffered, "written synchronously: nothing else is buffered once a batch lands")
 		require.Zero(t, ev.BufferedBytes)
 	}
@@ -137,6 +140,7 @@ func TestHookStartWriter(t *testing.T) {
 	for _, ev := range h.requests {
 		if ev.Method == http.MethodPost {
 			writes = append(writes, opName(ev.Context))
+			require.Equal(t, h.batches[0].Bytes, ev.Bytes, "the request body is the batch's")
 		}
 	}
 	require.Equal(t, []string{"write-1", "write-1", "write-2", "write-3"}, writes)

@@ -137,7 +137,7 @@ func (c *Client) requested(ctx context.Context, cl *call, start time.Time, statu
 		e = err
 	}
 	ev := RequestEvent{Context: ctx, Op: cl.op, Stream: streamOf(cl.url), Method: cl.method, Status: status,
-		Attempt: retry.Attempt(ctx), Latency: time.Since(start), Err: e}
+		Attempt: retry.Attempt(ctx), Latency: time.Since(start), Err: e, Bytes: len(cl.body)}
 	if debug {
 		args := []any{"op", ev.Op, "method", ev.Method, "url", redactURL(cl.url), "status", ev.Status,
 			"attempt", ev.Attempt, "latency", ev.Latency.Round(time.Microsecond)}

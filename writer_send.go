@@ -40,7 +40,7 @@ func (p *pipeline) send(b *wbatch) {
 	if h := p.cfg.hooks; h != nil {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
-	p.c.cfg.hooks.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url),
+	p.c.cfg.hooks.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url), Offset: b.off,
 		Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err,
 		Buffered: bufMsgs, BufferedBytes: bufBytes})
 	p.wake()
