@@ -92,7 +92,10 @@ type BatchEvent struct {
 	Offset   Offset          // when it landed: the offset after it (Stream-Next-Offset)
 
 	// The Writer's buffer once the batch settled: messages and bytes
-	// written and not yet landed (sealed or not, in flight or not).
+	// written and not yet landed (sealed or not, in flight or not). A
+	// Writer's events that report its buffer (StartEvent, BatchEvent) come
+	// one at a time, in the order their figures were taken: the last one
+	// is the latest.
 	Buffered, BufferedBytes int
 }
 

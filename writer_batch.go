@@ -27,6 +27,7 @@ type pipeline struct {
 	kick     chan struct{} // wakes the dispatch loop (buffered, 1)
 	loopDone chan struct{}
 	wg       sync.WaitGroup // sender goroutines
+	hookMu   sync.Mutex     // held across each hook call that reports the buffer, so that the reports come in the order they were taken
 
 	mu           sync.Mutex
 	space        chan struct{} // closed (and replaced) when buffer space is released or writes must stop

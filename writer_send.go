@@ -21,17 +21,18 @@ func (p *pipeline) send(b *wbatch) {
 	size := len(b.body)
 	ctx := p.ctx
 	if hs := &p.c.cfg.hooks; len(hs.starts) > 0 {
+		p.hookMu.Lock()
 		p.mu.Lock()
 		epoch, bufMsgs, bufBytes := p.epoch, p.bufMsgs, p.bufBytes
 		p.mu.Unlock()
 		ctx = hs.start(ctx, StartEvent{Op: "write", Stream: streamOf(p.url), Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
 			Messages: b.n, Bytes: size, Buffered: bufMsgs, BufferedBytes: bufBytes})
+		p.hookMu.Unlock()
 	}
 	attempts, err := p.deliver(ctx, b)
 	p.mu.Lock()
 	p.inflight--
 	p.settleLocked(b, err)
-	epoch, bufMsgs, bufBytes := p.epoch, p.bufMsgs, p.bufBytes
 	p.mu.Unlock()
 	close(b.done)
 	if err != nil {
@@ -40,9 +41,16 @@ func (p *pipeline) send(b *wbatch) {
 	if h := p.cfg.hooks; h != nil {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
-	p.c.cfg.hooks.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url), Offset: b.off,
-		Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err,
-		Buffered: bufMsgs, BufferedBytes: bufBytes})
+	if hs := &p.c.cfg.hooks; len(hs.batch) > 0 {
+		p.hookMu.Lock()
+		p.mu.Lock()
+		epoch, bufMsgs, bufBytes := p.epoch, p.bufMsgs, p.bufBytes
+		p.mu.Unlock()
+		hs.onBatch(BatchEvent{Context: ctx, Attempts: attempts, Stream: streamOf(p.url), Offset: b.off,
+			Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq}, Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err,
+			Buffered: bufMsgs, BufferedBytes: bufBytes})
+		p.hookMu.Unlock()
+	}
 	p.wake()
 }
 

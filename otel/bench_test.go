@@ -13,6 +13,9 @@ import (
 	"github.com/durablego/durable/internal/benchdata"
 	"github.com/durablego/durable/internal/cpuclock"
 	"github.com/durablego/durable/testserver"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // The cost of the instrumentation on the core's paired writer benchmark
@@ -27,8 +30,12 @@ import (
 //	go test -run '^$' -bench Overhead -benchtime 3x -count 6 . | tee overhead.txt
 //	benchstat overhead.txt
 //
-// The variant "again" is the plain SDK a second time: its cost is the
-// noise of the comparison on this machine.
+// The variant "otel" has a Telemetry as the Client's hook, recording with
+// the SDK's meter provider (a manual reader: every measurement aggregated,
+// none exported) and tracer provider (every span sampled and handed to a
+// batch processor whose exporter drops it), and sending the W3C trace
+// context. The variant "again" is the plain SDK a second time: its cost is
+// the noise of the comparison on this machine.
 
 // variant is one way of running the SDK in a benchmark.
 type variant struct {
@@ -39,8 +46,37 @@ type variant struct {
 // variants are compared against the first, the plain SDK.
 var variants = []variant{
 	{name: "plain", options: func(*testing.B) []durable.Option { return nil }},
+	{name: "otel", options: instrumented},
 	{name: "again", options: func(*testing.B) []durable.Option { return nil }},
 }
+
+// instrumented returns the options of a Client with a benchTelemetry.
+func instrumented(b *testing.B) []durable.Option {
+	return []durable.Option{durable.WithHooks(benchTelemetry(b))}
+}
+
+// benchTelemetry returns a Telemetry recording with the SDK's providers
+// (shut down when the benchmark ends) as the "otel" variant says.
+func benchTelemetry(b *testing.B) *Telemetry {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}))
+	tel, err := New(WithMeterProvider(mp), WithTracerProvider(tp), WithPropagator(propagation.TraceContext{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = tel.Close()
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	return tel
+}
+
+// discard is a span exporter that drops every span.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
 
 // benchClient returns a Client on base with v's options and a transport
 // that keeps enough idle connections for 8 pipelining Writers (as the
@@ -238,5 +274,41 @@ func BenchmarkOverhead(b *testing.B) {
 			eachVariant(op, func(i int) { catchUp(b, &ts[i], clients[i], "bench") })
 		}
 		report(b, benchdata.CatchUpMessages, ts)
+	})
+}
+
+// BenchmarkHooks is what the Telemetry costs per event cycle, without any
+// I/O: a batch (start, its request, its settlement) and a read (start, its
+// request, its end, the delivery of its chunk), as the SDK calls them. The
+// cost per message is this divided by the messages of a batch or a chunk.
+//
+//	go test -run '^$' -bench Hooks -benchmem .
+func BenchmarkHooks(b *testing.B) {
+	tel := benchTelemetry(b)
+	stream := "http://127.0.0.1:4437/v1/stream/orders"
+	ctx := context.Background()
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			p := durable.Producer{ID: "p", Seq: int64(i)}
+			bctx := tel.OnStart(ctx, durable.StartEvent{Op: "write", Stream: stream, Producer: p, Messages: 1000, Bytes: 100_000,
+				Buffered: 2000, BufferedBytes: 200_000, Header: http.Header{}})
+			tel.OnRequest(durable.RequestEvent{Context: bctx, Op: "append", Stream: stream, Method: http.MethodPost, Status: 204, Attempt: 1,
+				Latency: time.Millisecond, Bytes: 100_000})
+			tel.OnBatch(durable.BatchEvent{Context: bctx, Attempts: 1, Stream: stream, Producer: p, Messages: 1000, Bytes: 100_000,
+				Latency: time.Millisecond, Offset: "0000000000000000_0000000000100000", Buffered: 1000, BufferedBytes: 100_000})
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			rctx := tel.OnStart(ctx, durable.StartEvent{Op: "read", Stream: stream, Key: "/v1/stream/orders", Offset: "0000000000000000_0000000000000000",
+				Live: durable.LiveNone, Header: http.Header{}})
+			tel.OnRequest(durable.RequestEvent{Context: rctx, Op: "read", Stream: stream, Method: http.MethodGet, Status: 200, Attempt: 1, Latency: time.Millisecond})
+			tel.OnFetch(durable.FetchEvent{Context: rctx, Stream: stream, Key: "/v1/stream/orders", Live: durable.LiveNone,
+				Offset: "0000000000000000_0000000000000000", NextOffset: "0000000000000000_0000000001048576", Bytes: 1 << 20, Attempt: 1, Latency: time.Millisecond})
+			tel.OnRead(durable.ReadEvent{Stream: stream, Key: "/v1/stream/orders", Messages: 25_000, Bytes: 1 << 20,
+				Offset: "0000000000000000_0000000000000000", NextOffset: "0000000000000000_0000000001048576"})
+		}
 	})
 }

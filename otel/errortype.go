@@ -37,7 +37,8 @@ func errorType(err error) string {
 		return errorTypeTruncated
 	case errors.As(err, &ne) && ne.Timeout():
 		return errorTypeTimeout
-	case errors.As(err, &ne):
+	case errors.As(err, &ne), errors.Is(err, io.EOF):
+		// io.EOF: the server closed the connection without an answer.
 		return errorTypeConnection
 	}
 	return errorTypeOther

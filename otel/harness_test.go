@@ -84,6 +84,13 @@ func has(set attribute.Set, want []attribute.KeyValue) bool {
 // counter) name whose attributes hold every one of want.
 func sum(t *testing.T, ms []metricdata.Metrics, name string, want ...attribute.KeyValue) int64 {
 	t.Helper()
+	return countIf(t, ms, name, func(set attribute.Set) bool { return has(set, want) })
+}
+
+// countIf adds the values of the data points of the counter (or up-down
+// counter) name whose attributes pass keep.
+func countIf(t *testing.T, ms []metricdata.Metrics, name string, keep func(attribute.Set) bool) int64 {
+	t.Helper()
 	m, ok := find(ms, name)
 	if !ok {
 		return 0
@@ -92,7 +99,7 @@ func sum(t *testing.T, ms []metricdata.Metrics, name string, want ...attribute.K
 	require.True(t, ok, "%s is a %T, not an int64 sum", name, m.Data)
 	var n int64
 	for _, p := range d.DataPoints {
-		if has(p.Attributes, want) {
+		if keep(p.Attributes) {
 			n += p.Value
 		}
 	}

@@ -28,7 +28,6 @@ var batchBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 500
 type instruments struct {
 	reqDuration   httpconv.ClientRequestDuration
 	reqBody       httpconv.ClientRequestBodySize
-	respBody      httpconv.ClientResponseBodySize
 	opDuration    messagingconv.ClientOperationDuration
 	sentMsgs      messagingconv.ClientSentMessages
 	consumedMsgs  messagingconv.ClientConsumedMessages
@@ -66,8 +65,6 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.reqDuration, err = httpconv.NewClientRequestDuration(m)
 	add(err)
 	in.reqBody, err = httpconv.NewClientRequestBodySize(m)
-	add(err)
-	in.respBody, err = httpconv.NewClientResponseBodySize(m)
 	add(err)
 	in.opDuration, err = messagingconv.NewClientOperationDuration(m, metric.WithExplicitBucketBoundaries(durationBuckets...))
 	add(err)
@@ -109,7 +106,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 		metric.WithDescription("Time since a Reader was last up to date (0 while it is)."))
 	add(err)
 	in.lag, err = m.Int64ObservableGauge(metricLag, metric.WithUnit("By"),
-		metric.WithDescription("Bytes between a Reader's position and the last tail it learnt of, when the server's offsets count bytes."))
+		metric.WithDescription("Bytes between what a Reader delivered and the furthest offset the server has shown it, when the server's offsets count bytes: at least this far behind."))
 	add(err)
 	reg, err := m.RegisterCallback(in.observe, in.bufMsgs, in.bufBytes, in.upToDate, in.sinceUpToDate, in.lag)
 	add(err)
@@ -156,16 +153,11 @@ func (in *instruments) httpAttrs(k httpKey) attribute.Set {
 
 // request records one HTTP request of a Client operation (op): its
 // status (0 when no answer came), error type ("" on success), duration
-// and the sizes of its request and response bodies (-1: unknown).
-func (in *instruments) request(ctx context.Context, t *target, op, method string, status int, errType string, d time.Duration, reqBytes, respBytes int64) {
+// and the size of its request body.
+func (in *instruments) request(ctx context.Context, t *target, op, method string, status int, errType string, d time.Duration, bodyBytes int) {
 	set := in.httpAttrs(httpKey{op: op, method: method, host: t.host, port: t.port, status: status, errType: errType})
 	in.reqDuration.RecordSet(ctx, d.Seconds(), set)
-	if reqBytes >= 0 {
-		in.reqBody.RecordSet(ctx, reqBytes, set)
-	}
-	if respBytes >= 0 {
-		in.respBody.RecordSet(ctx, respBytes, set)
-	}
+	in.reqBody.RecordSet(ctx, int64(bodyBytes), set)
 }
 
 // retry records a retry of a request of op on t's stream, by cause.
@@ -223,24 +215,19 @@ func (in *instruments) commit(ctx context.Context, t *target, d time.Duration, e
 	in.opDuration.RecordSet(ctx, d.Seconds(), set)
 }
 
-// observe is the callback of the gauges: the state of every Writer and
-// Reader open.
+// observe is the callback of the gauges: the buffers of the Writers and
+// the state of the Readers heard of.
 func (in *instruments) observe(_ context.Context, o metric.Observer) error {
 	now := time.Now()
-	in.registry.each(func(w *writerState) {
-		set := metric.WithAttributeSet(w.t.dest)
-		o.ObserveInt64(in.bufMsgs, w.bufMsgs.Load(), set)
-		o.ObserveInt64(in.bufBytes, w.bufBytes.Load(), set)
+	in.registry.each(func(t *target, msgs, bytes int64) {
+		set := metric.WithAttributeSet(t.dest)
+		o.ObserveInt64(in.bufMsgs, msgs, set)
+		o.ObserveInt64(in.bufBytes, bytes, set)
 	}, func(r *readerState) {
-		set := metric.WithAttributeSet(r.t.dest)
-		up := r.upToDate.Load()
-		o.ObserveInt64(in.upToDate, boolInt(up), set)
-		since := 0.0
-		if !up {
-			since = now.Sub(r.lastUpToDate()).Seconds()
-		}
-		o.ObserveFloat64(in.sinceUpToDate, since, set)
-		if lag := r.lag.Load(); lag >= 0 {
+		set := metric.WithAttributeSet(r.set)
+		o.ObserveInt64(in.upToDate, boolInt(r.upToDate), set)
+		o.ObserveFloat64(in.sinceUpToDate, r.since(now).Seconds(), set)
+		if lag, ok := r.lag(); ok {
 			o.ObserveInt64(in.lag, lag, set)
 		}
 	})

@@ -55,13 +55,15 @@ const (
 // Attribute keys outside the semantic conventions.
 const (
 	attrOperation     = attribute.Key("durable.operation")      // the Client operation of an HTTP request: create, append, close, head, delete, read, sse
-	attrAttempts      = attribute.Key("durable.attempts")       // requests a batch or a read took (1 = no retry)
-	attrAttempt       = attribute.Key("durable.attempt")        // on a retry event: the attempt that failed (1 = first)
+	attrAttempts      = attribute.Key("durable.attempts")       // requests a batch took (1 = no retry)
+	attrAttempt       = attribute.Key("durable.attempt")        // a read's attempt (2 = the first retry); on a retry event, the attempt that failed
+	attrBytes         = attribute.Key("durable.bytes")          // bytes of stream data a read brought
+	attrClosed        = attribute.Key("durable.stream.closed")  // a read reached the end of a closed stream
 	attrRetryWait     = attribute.Key("durable.retry.wait")     // on a retry event: seconds before the next attempt
 	attrOffset        = attribute.Key("durable.offset")         // the offset a read started from
 	attrNextOffset    = attribute.Key("durable.offset.next")    // the offset after the data of a read or an append
 	attrUpToDate      = attribute.Key("durable.up_to_date")     // a read reached the tail of the stream
-	attrLive          = attribute.Key("durable.live")           // a read's live mode: none, long-poll, sse
+	attrLive          = attribute.Key("durable.live")           // a read's mode: catch-up, long-poll, sse
 	attrProducerEpoch = attribute.Key("durable.producer.epoch") // a batch's producer epoch
 	attrProducerSeq   = attribute.Key("durable.producer.seq")   // a batch's producer sequence number
 	attrServerEpoch   = attribute.Key("durable.server.epoch")   // on a fenced event: the epoch the server holds

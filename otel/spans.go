@@ -43,16 +43,16 @@ func (t *target) spanAttrs(op string, opType attribute.KeyValue, more ...attribu
 	return append(kv, more...)
 }
 
-// endBatch ends a batch's span: the requests it took, the offset after it
-// when it landed, else its error (a lost batch, and a fenced writer, are
-// events too).
-func endBatch(span trace.Span, attempts int, nextOffset string, err error, fenced bool, serverEpoch int64) {
-	span.SetAttributes(attrAttempts.Int(attempts))
+// endBatch ends a batch's span: its epoch (which a claim may have
+// raised), the requests it took, the offset after it when it landed, else
+// its error (a lost batch, and a fenced writer, are events too).
+func endBatch(span trace.Span, epoch int64, attempts int, nextOffset string, err error, fenced bool, serverEpoch int64) {
 	if err == nil {
-		span.SetAttributes(attrNextOffset.String(nextOffset))
+		span.SetAttributes(attrProducerEpoch.Int64(epoch), attrAttempts.Int(attempts), attrNextOffset.String(nextOffset))
 		span.End()
 		return
 	}
+	span.SetAttributes(attrProducerEpoch.Int64(epoch), attrAttempts.Int(attempts))
 	et := errorType(err)
 	if fenced {
 		span.AddEvent(spanEventFenced, trace.WithAttributes(attrServerEpoch.Int64(serverEpoch)))
@@ -64,35 +64,37 @@ func endBatch(span trace.Span, attempts int, nextOffset string, err error, fence
 
 // readSpan describes one read of a Reader, for its span.
 type readSpan struct {
-	offset string // the offset the read starts from
-	live   string // live mode of the read: "" (catch-up), long-poll or sse
+	offset   string // the offset the read starts from
+	live     string // live mode of the read: catch-up, long-poll or sse
+	consumer string // the Reader's store key
 }
 
 // startRead starts the span of a read on t's stream.
 func (tel *Telemetry) startRead(ctx context.Context, t *target, r readSpan) (context.Context, trace.Span) {
-	kv := t.spanAttrs(operationRead, semconv.MessagingOperationTypeReceive, attrOffset.String(r.offset))
-	if r.live != "" {
-		kv = append(kv, attrLive.String(r.live))
-	}
+	kv := t.spanAttrs(operationRead, semconv.MessagingOperationTypeReceive, attrOffset.String(r.offset),
+		attrLive.String(r.live), semconv.MessagingConsumerGroupName(r.consumer))
 	return tel.tracer.Start(ctx, operationRead+" "+t.path,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(kv...))
 }
 
-// endRead ends a read's span: the requests it took, the messages it
-// brought, the offset after them and whether it reached the tail; or its
-// error.
-func endRead(span trace.Span, attempts, messages int, nextOffset string, upToDate bool, err error) {
-	span.SetAttributes(attrAttempts.Int(attempts))
+// endRead ends a read's span: its attempt (2 for the first retry), the
+// bytes it brought, the offset after them and whether it reached the tail
+// (or the end of a closed stream); or its error.
+func endRead(span trace.Span, attempt, bytes int, nextOffset string, upToDate, closed bool, err error) {
+	span.SetAttributes(attrAttempt.Int(attempt))
 	if err != nil {
 		failed(span, errorType(err), err)
 		span.End()
 		return
 	}
 	span.SetAttributes(
-		semconv.MessagingBatchMessageCount(messages),
+		attrBytes.Int(bytes),
 		attrNextOffset.String(nextOffset),
 		attrUpToDate.Bool(upToDate),
 	)
+	if closed {
+		span.SetAttributes(attrClosed.Bool(true))
+	}
 	span.End()
 }
 

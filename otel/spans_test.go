@@ -20,15 +20,15 @@ func TestSpans(t *testing.T) {
 
 	_, ok := r.startBatch(ctx, tg, batchSpan{producerID: "p1", epoch: 2, seq: 7, messages: 10})
 	retried(ok, 1, "503", 250*time.Millisecond)
-	endBatch(ok, 2, "0000000000000000_0000000000000100", nil, false, 0)
+	endBatch(ok, 2, 2, "0000000000000000_0000000000000100", nil, false, 0)
 	_, lost := r.startBatch(ctx, tg, batchSpan{producerID: "p1", epoch: 2, seq: 8, messages: 3})
 	stale := &durable.Error{Op: "append", Status: 403, Err: durable.ErrStaleEpoch, ServerEpoch: 3}
-	endBatch(lost, 1, "", stale, true, 3)
+	endBatch(lost, 2, 1, "", stale, true, 3)
 
-	_, rd := r.startRead(ctx, tg, readSpan{offset: "-1", live: "long-poll"})
-	endRead(rd, 1, 5, "0000000000000000_0000000000000050", true, nil)
-	_, rf := r.startRead(ctx, tg, readSpan{offset: "-1"})
-	endRead(rf, 3, 0, "", false, &durable.Error{Op: "read", Status: 404, Err: durable.ErrNotFound})
+	_, rd := r.startRead(ctx, tg, readSpan{offset: "-1", live: "long-poll", consumer: "c"})
+	endRead(rd, 1, 50, "0000000000000000_0000000000000050", true, true, nil)
+	_, rf := r.startRead(ctx, tg, readSpan{offset: "-1", live: "catch-up", consumer: "c"})
+	endRead(rf, 3, 0, "", false, false, &durable.Error{Op: "read", Status: 404, Err: durable.ErrNotFound})
 
 	spans := r.ended("append /v1/stream/orders")
 	require.Len(t, spans, 2, describe(r.spans.Ended()))
@@ -60,12 +60,14 @@ func TestSpans(t *testing.T) {
 	require.Equal(t, "receive", attr(s, semconv.MessagingOperationTypeKey))
 	require.Equal(t, "-1", attr(s, attrOffset))
 	require.Equal(t, "long-poll", attr(s, attrLive))
-	require.Equal(t, "5", attr(s, semconv.MessagingBatchMessageCountKey))
+	require.Equal(t, "50", attr(s, attrBytes))
+	require.Equal(t, "c", attr(s, semconv.MessagingConsumerGroupNameKey))
 	require.Equal(t, "true", attr(s, attrUpToDate))
+	require.Equal(t, "true", attr(s, attrClosed))
 	s = spans[1]
 	require.Equal(t, codes.Error, s.Status().Code)
 	require.Equal(t, "404", attr(s, semconv.ErrorTypeKey))
-	require.Equal(t, "3", attr(s, attrAttempts))
+	require.Equal(t, "3", attr(s, attrAttempt))
 }
 
 // TestInject: the trace context goes into request headers only when a

@@ -3,9 +3,11 @@ package durableotel
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/durablego/durable"
 
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -80,92 +82,147 @@ func (t *target) receiveFailed(errType string) attribute.Set {
 	return t.with(semconv.MessagingOperationName(operationRead), semconv.MessagingOperationTypeReceive, semconv.ErrorTypeKey.String(errType))
 }
 
-// writerState is what the gauges observe of one open Writer.
+// writerKey identifies one Writer: its stream and producer ID.
+type writerKey struct{ stream, producer string }
+
+// writerState is what the gauges observe of one Writer: its buffer, as its
+// last event said.
 type writerState struct {
-	t                 *target
-	bufMsgs, bufBytes atomic.Int64
+	t           *target
+	msgs, bytes int64
 }
 
-// readerState is what the gauges observe of one open Reader.
+// readerKey identifies one consumer of a stream: its stream and store key.
+type readerKey struct{ stream, key string }
+
+// readerState is what the gauges observe of one Reader.
 type readerState struct {
-	t        *target
-	opened   time.Time
-	upToDate atomic.Bool
-	lastUp   atomic.Int64 // Unix nanoseconds of the last time it was up to date, 0 = never
-	lag      atomic.Int64 // bytes behind the last known tail, -1 = unknown
-}
-
-func newReaderState(t *target, now time.Time) *readerState {
-	r := &readerState{t: t, opened: now}
-	r.lag.Store(-1)
-	return r
+	t         *target
+	set       attribute.Set // t's attributes and the consumer (messaging.consumer.group.name)
+	opened    time.Time     // when it was first heard of
+	upToDate  bool
+	lastUp    time.Time // when it was last up to date (zero: never)
+	tail      int64     // the furthest offset the server has shown it, in bytes (-1: unknown)
+	delivered int64     // the offset after what it has delivered, in bytes (-1: unknown)
 }
 
 // setUpToDate records whether the Reader is up to date at now.
 func (r *readerState) setUpToDate(up bool, now time.Time) {
-	if up {
-		r.lastUp.Store(now.UnixNano())
-	} else if r.upToDate.Load() {
-		// It was up to date until now.
-		r.lastUp.Store(now.UnixNano())
+	if up || r.upToDate {
+		// It is, or was until now.
+		r.lastUp = now
 	}
-	r.upToDate.Store(up)
+	r.upToDate = up
 }
 
-// lastUpToDate is when the Reader was last up to date, or when it was
-// opened if it never was.
-func (r *readerState) lastUpToDate() time.Time {
-	if ns := r.lastUp.Load(); ns != 0 {
-		return time.Unix(0, ns)
+// since is how long the Reader has not been up to date at now (0 while it
+// is): since it last was, or since it was first heard of.
+func (r *readerState) since(now time.Time) time.Duration {
+	switch {
+	case r.upToDate:
+		return 0
+	case !r.lastUp.IsZero():
+		return now.Sub(r.lastUp)
 	}
-	return r.opened
+	return now.Sub(r.opened)
 }
 
-// registry holds the Writers and Readers open, for the gauges.
+// lag is how far behind the furthest offset the server has shown it the
+// Reader is, in bytes, and whether that is known.
+func (r *readerState) lag() (int64, bool) {
+	if r.tail < 0 || r.delivered < 0 {
+		return 0, false
+	}
+	return max(r.tail-r.delivered, 0), true
+}
+
+// seen records an offset the server has shown the Reader.
+func (r *readerState) seen(off durable.Offset) {
+	if n, ok := offsetBytes(off); ok && n > r.tail {
+		r.tail = n
+	}
+}
+
+// offsetBytes is the position in bytes an offset stands for, when the
+// server's offsets say: a decimal number, or the form
+// "<read sequence>_<byte offset>" of the reference server and testserver.
+func offsetBytes(off durable.Offset) (int64, bool) {
+	s := string(off)
+	if i := strings.LastIndexByte(s, '_'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// registry holds the state of the Writers and Readers heard of, for the
+// gauges.
 type registry struct {
 	mu      sync.Mutex
-	writers map[*writerState]struct{}
-	readers map[*readerState]struct{}
+	writers map[writerKey]*writerState
+	readers map[readerKey]*readerState
 }
 
-func (g *registry) addWriter(w *writerState) {
+// writerBuffer records the buffer of Writer k on t. A Writer whose buffer
+// is empty is forgotten until it writes again.
+func (g *registry) writerBuffer(t *target, k writerKey, msgs, bytes int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if msgs == 0 && bytes == 0 {
+		delete(g.writers, k)
+		return
+	}
+	if w := g.writers[k]; w != nil {
+		w.msgs, w.bytes = int64(msgs), int64(bytes)
+		return
+	}
 	if g.writers == nil {
-		g.writers = map[*writerState]struct{}{}
+		g.writers = map[writerKey]*writerState{}
 	}
-	g.writers[w] = struct{}{}
+	g.writers[k] = &writerState{t: t, msgs: int64(msgs), bytes: int64(bytes)}
 }
 
-func (g *registry) removeWriter(w *writerState) {
+// reader calls f with the state of consumer k of t (made at now if it is
+// new), under the registry's lock.
+func (g *registry) reader(t *target, k readerKey, now time.Time, f func(*readerState)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.writers, w)
-}
-
-func (g *registry) addReader(r *readerState) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.readers == nil {
-		g.readers = map[*readerState]struct{}{}
+	r := g.readers[k]
+	if r == nil {
+		if g.readers == nil {
+			g.readers = map[readerKey]*readerState{}
+		}
+		r = &readerState{t: t, set: t.with(semconv.MessagingConsumerGroupName(k.key)), opened: now, tail: -1, delivered: -1}
+		g.readers[k] = r
 	}
-	g.readers[r] = struct{}{}
+	f(r)
 }
 
-func (g *registry) removeReader(r *readerState) {
+// closeReader forgets consumer k.
+func (g *registry) closeReader(k readerKey) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.readers, r)
+	delete(g.readers, k)
 }
 
-// each calls fw for every Writer and fr for every Reader registered.
-func (g *registry) each(fw func(*writerState), fr func(*readerState)) {
+// each calls fw with every stream's Writers' buffers (summed) and fr with
+// every Reader's state.
+func (g *registry) each(fw func(t *target, msgs, bytes int64), fr func(*readerState)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for w := range g.writers {
-		fw(w)
+	type sum struct{ msgs, bytes int64 }
+	sums := map[*target]sum{}
+	for _, w := range g.writers {
+		s := sums[w.t]
+		sums[w.t] = sum{s.msgs + w.msgs, s.bytes + w.bytes}
 	}
-	for r := range g.readers {
+	for t, s := range sums {
+		fw(t, s.msgs, s.bytes)
+	}
+	for _, r := range g.readers {
 		fr(r)
 	}
 }

@@ -16,9 +16,10 @@ import (
 // Writers it is attached to. It is safe for concurrent use; one is
 // enough for a whole service.
 type Telemetry struct {
-	in     *instruments
-	tracer trace.Tracer
-	prop   propagation.TextMapPropagator // nil: no trace context in requests
+	in      *instruments
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator // nil: no trace context in requests
+	targets targets
 }
 
 // Option configures a Telemetry.

@@ -9,11 +9,13 @@
 //
 // With no -url it starts an in-process testserver that drops two append
 // responses after applying them and answers one read with 503, so the
-// retries show in the spans and in durable.client.retries.
+// retries show in the spans (durable.retry events) and in
+// durable.client.retries. Every request carries the W3C trace context of
+// its batch's or read's span (the traceparent header).
 //
 // The last line is the verdict:
 //
-//	otel: 200 events written and read
+//	otel: 200 events written and read; 3 retries
 package main
 
 import (
@@ -25,13 +27,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/durablego/durable"
+	durableotel "github.com/durablego/durable/otel"
 	"github.com/durablego/durable/testserver"
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -104,17 +109,34 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	read, err := exercise(ctx, cfg)
-	if err := errors.Join(err, prov.shutdown(context.WithoutCancel(ctx))); err != nil {
+	// The plugin: a hook of the Client, recording with the providers.
+	tel, err := durableotel.New(
+		durableotel.WithMeterProvider(prov.mp),
+		durableotel.WithTracerProvider(prov.tp),
+		durableotel.WithPropagator(propagation.TraceContext{}),
+	)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "otel: %d events written and read\n", read)
+	retries := &retryCount{}
+	read, err := exercise(ctx, cfg, durable.WithHooks(tel, retries))
+	if err := errors.Join(err, tel.Close(), prov.shutdown(context.WithoutCancel(ctx))); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "otel: %d events written and read; %d retries\n", read, retries.n.Load())
 	return nil
 }
 
+// retryCount is a hook of its own beside the plugin: it counts the
+// retries, for the verdict.
+type retryCount struct{ n atomic.Int64 }
+
+// OnRetry counts a retry.
+func (r *retryCount) OnRetry(durable.RetryEvent) { r.n.Add(1) }
+
 // exercise writes cfg.Events events with a Writer and reads them back
-// with a Reader; it returns how many it read.
-func exercise(ctx context.Context, cfg config) (int, error) {
+// with a Reader, on a Client with opts; it returns how many it read.
+func exercise(ctx context.Context, cfg config, opts ...durable.Option) (int, error) {
 	base, stream := cfg.URL, cfg.Stream
 	if stream == "" {
 		stream = fmt.Sprintf("otel-%d", time.Now().UnixNano())
@@ -127,7 +149,7 @@ func exercise(ctx context.Context, cfg config) (int, error) {
 		srv.InjectFault(testserver.Fault{Path: stream, Method: http.MethodPost, Drop: true, AfterApply: true, Count: 2})
 		srv.InjectFault(testserver.Fault{Path: stream, Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 1})
 	}
-	client, err := durable.NewClient(base)
+	client, err := durable.NewClient(base, opts...)
 	if err != nil {
 		return 0, err
 	}

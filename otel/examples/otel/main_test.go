@@ -28,7 +28,20 @@ func TestRun(t *testing.T) {
 		var out bytes.Buffer
 		require.NoError(t, run(context.Background(), cfg, &out), out.String())
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		require.Equal(t, fmt.Sprintf("otel: %d events written and read", cfg.Events), lines[len(lines)-1], "the verdict comes last, after the exporters' output")
+		retries := 0
+		if cfg.URL == "" {
+			retries = 3 // the embedded server's faults
+		}
+		require.Equal(t, fmt.Sprintf("otel: %d events written and read; %d retries", cfg.Events, retries), lines[len(lines)-1],
+			"the verdict comes last, after the exporters' output")
+		for _, name := range []string{`"Name": "append /v1/stream/`, `"Name": "read /v1/stream/`, `"Name": "messaging.client.sent.messages"`,
+			`"Name": "messaging.client.consumed.messages"`, `"Name": "http.client.request.duration"`, `"Name": "messaging.client.operation.duration"`} {
+			require.True(t, strings.Contains(out.String(), name), "the output shows %s", name)
+		}
+		if retries > 0 {
+			require.True(t, strings.Contains(out.String(), `"Name": "durable.retry"`), "a retry is an event of its span")
+			require.True(t, strings.Contains(out.String(), `"Name": "durable.client.retries"`))
+		}
 	}
 }
 
