@@ -194,9 +194,9 @@ func TestInstruments(t *testing.T) {
 	require.Empty(t, gauge[int64](t, ms, metricUpToDate, dest), "a closed Reader is no longer observed")
 }
 
-// TestUnits: every instrument has the unit its conventions (or the
-// README's table) give it.
-func TestUnits(t *testing.T) {
+// recordAll records through every instrument and returns the unit of
+// each metric recorded, by name.
+func recordAll(t *testing.T) map[string]string {
 	r := newRecorder(t)
 	ctx := context.Background()
 	tg := newTarget("http://127.0.0.1:1/s")
@@ -213,6 +213,12 @@ func TestUnits(t *testing.T) {
 	for _, m := range r.collect(t) {
 		units[m.Name] = m.Unit
 	}
+	return units
+}
+
+// TestUnits: every instrument has the unit its conventions (or the
+// README's table) give it.
+func TestUnits(t *testing.T) {
 	require.Equal(t, map[string]string{
 		"http.client.request.duration":        "s",
 		"http.client.request.body.size":       "By",
@@ -231,5 +237,5 @@ func TestUnits(t *testing.T) {
 		metricUpToDate:                        "1",
 		metricSinceUpToDate:                   "s",
 		metricLag:                             "By",
-	}, units)
+	}, recordAll(t))
 }
