@@ -40,7 +40,7 @@ func (w *Worker[T]) Run(ctx context.Context) error {
 	wakeStreams := map[string][]string{} // wake stream → subscription ids
 	signals := map[string]chan struct{}{}
 	for _, s := range w.subs {
-		info, err := s.Get(ctx)
+		info, err := w.info(ctx, s)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -90,6 +90,19 @@ func (w *Worker[T]) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// info reads s, riding out transient failures on the WithRetry schedule
+// (a server restarting as the workers start).
+func (w *Worker[T]) info(ctx context.Context, s *Subscription) (*Info, error) {
+	var info *Info
+	u, _ := w.l.URL(s.path(""))
+	err := retry.Do(ctx, retry.NewSchedule(w.cfg.retry), func(ctx context.Context) error {
+		var err error
+		info, err = s.Get(ctx)
+		return err
+	}, func(err error) (bool, time.Duration) { return w.l.Classify(err, true) }, w.l.Notify(ctx, "subscription get", u))
+	return info, err
 }
 
 // loop claims and works one subscription until ctx ends or a permanent
