@@ -46,8 +46,13 @@ type Client struct {
 }
 
 // NewClient returns a client for the server whose stream URLs start with
-// baseURL (for example "http://localhost:4437/v1/stream/"). Stream names
-// given to operations are resolved against it; full http(s) URLs are used
+// baseURL, the streams root (for example "http://localhost:4437/v1/stream/").
+// A base URL with no path at all, such as "http://localhost:4437" (the
+// address `durable serve` prints), means the usual layout of that server:
+// streams under /v1/stream/, as with the reference server and testserver.
+// Give a path ("http://host/" for streams at the root of a server, or
+// "http://host/streams/") to use another layout. Stream names given to
+// operations are resolved against the base URL; full http(s) URLs are used
 // as they are. Options are validated here; an invalid one is an error
 // wrapping ErrInvalidArgument.
 func NewClient(baseURL string, opts ...Option) (*Client, error) {
@@ -57,6 +62,11 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if base.RawQuery != "" || base.Fragment != "" {
 		return nil, fmt.Errorf("%w: base URL %q must not have a query or fragment", ErrInvalidArgument, redactURL(baseURL))
+	}
+	if base.Path == "" {
+		// The server's address alone (what `durable serve` prints): the
+		// usual layout, streams under /v1/stream/.
+		base.Path = defaultStreamsRoot
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
@@ -90,6 +100,10 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
 	return &Client{base: base, cfg: cfg, hc: &hc, log: cfg.logger}, nil
 }
+
+// defaultStreamsRoot is the path of the streams root of a server given by
+// its address alone.
+const defaultStreamsRoot = "/v1/stream/"
 
 // defaultIdleConnsPerHost is how many idle connections the default
 // transport keeps per host. net/http keeps 2, which makes a pipelining Writer,

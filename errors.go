@@ -58,9 +58,14 @@ type Error struct {
 	ExpectedSeq int64         // with ErrProducerSeqGap: Producer-Expected-Seq
 	ReceivedSeq int64         // with ErrProducerSeqGap: Producer-Received-Seq
 	ServerEpoch int64         // with ErrStaleEpoch: the server's current Producer-Epoch
+
+	hint string // what to check next, said last
 }
 
-// Error implements the error interface.
+// Error implements the error interface. It says each thing once: the
+// operation and the URL, what went wrong (the sentinel or the cause, with
+// the details of its fields), the HTTP status of an error answer, and the
+// server's message when it adds something to those.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("durable: ")
@@ -69,26 +74,57 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 		b.WriteString(e.URL)
 	}
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
-	}
+	what := ""
 	if e.Err != nil {
+		what = e.Err.Error()
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(what)
 	}
 	switch {
-	case errors.Is(e.Err, ErrStaleEpoch):
-		fmt.Fprintf(&b, " (server epoch %d)", e.ServerEpoch)
+	case errors.Is(e.Err, ErrStaleEpoch) && e.ServerEpoch > 0:
+		fmt.Fprintf(&b, ": the server's epoch is %d", e.ServerEpoch)
 	case errors.Is(e.Err, ErrProducerSeqGap):
-		fmt.Fprintf(&b, " (expected seq %d, received %d)", e.ExpectedSeq, e.ReceivedSeq)
+		fmt.Fprintf(&b, ": expected seq %d, received %d", e.ExpectedSeq, e.ReceivedSeq)
 	}
-	// The server's message, unless it only repeats what is already said
-	// (a testserver 404 says "stream not found", as ErrNotFound does).
-	if e.Message != "" && (e.Err == nil || !strings.EqualFold(e.Message, e.Err.Error())) {
+	status := ""
+	if e.Status >= 300 {
+		status = http.StatusText(e.Status)
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Message != "" && !saysNothingNew(e.Message, what+" "+status) {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.hint)
+	}
 	return b.String()
+}
+
+// saysNothingNew reports whether every word of msg is already in said
+// (ignoring case, punctuation and little words): a server's "stream is
+// closed" adds nothing to "stream closed (HTTP 409)".
+func saysNothingNew(msg, said string) bool {
+	have := map[string]bool{}
+	for _, w := range words(said) {
+		have[w] = true
+	}
+	for _, w := range words(msg) {
+		if !have[w] && !littleWords[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// littleWords carry no meaning of their own in a server's message.
+var littleWords = map[string]bool{"a": true, "an": true, "the": true, "is": true, "are": true, "was": true,
+	"with": true, "of": true, "to": true, "for": true, "this": true, "that": true, "has": true, "been": true}
+
+// words splits s into lower-case runs of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
 // Unwrap returns the sentinel or cause.

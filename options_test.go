@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable/internal/retry"
+	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -164,4 +165,26 @@ func TestHeaderPrecedence(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c2.Head(context.Background(), "s")
 	require.ErrorIs(t, err, boom)
+}
+
+// TestNewClientServerRoot: the server's address alone (what `durable
+// serve` prints) means streams under /v1/stream/, so Create works with it;
+// a base URL ending in "/" keeps streams at the root.
+func TestNewClientServerRoot(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New()
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL())
+	require.NoError(t, err)
+	u, err := c.URL("svc-events")
+	require.NoError(t, err)
+	require.Equal(t, srv.StreamURL("svc-events"), u)
+	_, err = c.Create(context.Background(), "svc-events", CreateOptions{})
+	require.NoError(t, err)
+
+	root, err := NewClient(srv.URL() + "/")
+	require.NoError(t, err)
+	u, err = root.URL("svc-events")
+	require.NoError(t, err)
+	require.Equal(t, srv.URL()+"/svc-events", u)
 }

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sync"
 	"time"
@@ -104,6 +105,7 @@ type Reader[T any] struct {
 
 	// Read state, owned by the goroutine in Next.
 	started  bool
+	saved    bool     // readPos was loaded from the store and not read from yet
 	readPos  Position // the next request reads from readPos.Offset and drops readPos.Skip items
 	cursor   string
 	ctype    string
@@ -210,7 +212,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	r := &Reader[T]{c: c, url: u, key: u, cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
+	r := &Reader[T]{c: c, url: u, key: storeKey(u), cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
 	_, r.fastJSON = codec.(JSONCodec[T])
 	_, r.rawJSON = any(codec).(BytesCodec)
 	if cfg.dedupeKey != nil {
@@ -251,7 +253,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 // start loads the position to start from.
 func (r *Reader[T]) start(ctx context.Context) error {
 	if r.cfg.store != nil {
-		pos, ok, err := r.cfg.store.Load(ctx, r.key)
+		pos, ok, err := r.loadPosition(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: load position %q: %w", ErrCommit, r.key, err)
 		}
@@ -263,6 +265,7 @@ func (r *Reader[T]) start(ctx context.Context) error {
 			r.committed, r.hasCommit = pos, true
 			r.meta = pos.Meta
 			r.mu.Unlock()
+			r.saved = true
 			r.started = true
 			return nil
 		}
@@ -270,6 +273,44 @@ func (r *Reader[T]) start(ctx context.Context) error {
 	r.readPos = Position{Offset: string(r.cfg.start)}
 	r.started = true
 	return nil
+}
+
+// loadPosition reads the saved position: under the Reader's key or, when the key
+// is the default and nothing is saved under it, under the stream's full URL
+// (the default key of earlier releases), so that an upgrade resumes instead
+// of reading the stream again. Saves go to the Reader's key.
+func (r *Reader[T]) loadPosition(ctx context.Context) (Position, bool, error) {
+	pos, ok, err := r.cfg.store.Load(ctx, r.key)
+	if err != nil || ok || r.cfg.key != "" {
+		return pos, ok, err
+	}
+	return r.cfg.store.Load(ctx, r.url)
+}
+
+// storeKey is the default key of a Reader's position: the stream's path on
+// its server, without scheme, host, port, user info or query, so that the
+// same service resumes when it reaches the server by another name.
+func storeKey(streamURL string) string {
+	u, err := url.Parse(streamURL)
+	if err != nil {
+		return streamURL
+	}
+	return u.EscapedPath()
+}
+
+// rejected explains a 400 or 410 answer to the first read from a saved
+// position: the server does not know the position (it is for another
+// stream, or before the stream's retention). The Reader does not start
+// over on its own: that would read the whole stream again.
+func (r *Reader[T]) rejected(err error) error {
+	var e *Error
+	if !r.saved || !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusGone) {
+		return err
+	}
+	cp := *e
+	cp.Err = fmt.Errorf("%w (offset %s under key %q): %w", ErrPositionRejected, r.readPos.Offset, r.key, e.Err)
+	cp.hint = "remove the key from the store, or use another key, to read from the start"
+	return &cp
 }
 
 // Next returns the next message. It blocks until one is available, the
@@ -344,10 +385,12 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 			// A transient failure that outlasted a bounded retry policy is
 			// returned, not kept: a later Next starts a fresh episode.
 			if ok, _ := classifier(true)(err); !ok {
+				err = r.rejected(err)
 				r.sticky = err
 			}
 			return zero, err
 		}
+		r.saved = false
 		fetched = true
 	}
 }
@@ -355,17 +398,46 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 // Messages returns an iterator over the Reader's messages: it calls Next
 // until the stream ends (io.EOF) or, in live mode none, until the Reader
 // has caught up (ErrCaughtUp), which both end the loop without an error.
-// Any other error is yielded once, with a zero Message, and ends the loop.
+//
+// A message that does not decode into T is yielded as a *DecodeError with
+// a zero Message, and the loop goes on when the caller continues: log it
+// and continue to skip the message, or break. Any other error is yielded
+// once and ends the loop: a permanent failure, a transient one that
+// outlasted a bounded retry policy, or ctx's error. A service stopped by
+// cancelling ctx (Ctrl-C) sees context.Canceled: not a failure. So a loop
+// reads:
+//
+//	for m, err := range r.Messages(ctx) {
+//		var de *durable.DecodeError
+//		switch {
+//		case errors.As(err, &de):
+//			log.Print(err) // skip the message and go on
+//			continue
+//		case errors.Is(err, context.Canceled):
+//			return nil // stopped
+//		case err != nil:
+//			return err
+//		}
+//		handle(m.Value)
+//	}
+//
 // As with Next, a message counts as handled when the loop asks for the
 // next one; after a break, Commit the last message if it was handled.
 func (r *Reader[T]) Messages(ctx context.Context) iter.Seq2[Message[T], error] {
 	return func(yield func(Message[T], error) bool) {
 		for {
 			m, err := r.Next(ctx)
-			if err != nil {
-				if err == io.EOF || errors.Is(err, ErrCaughtUp) {
+			var de *DecodeError
+			switch {
+			case err == nil:
+			case err == io.EOF || errors.Is(err, ErrCaughtUp):
+				return
+			case errors.As(err, &de):
+				if !yield(m, err) {
 					return
 				}
+				continue
+			default:
 				yield(m, err)
 				return
 			}

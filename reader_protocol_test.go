@@ -197,7 +197,7 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 			require.Equal(t, 1, de.Index)
 			require.Equal(t, Offset("-1"), de.Offset)
 			require.Contains(t, string(de.Data), "not a number")
-			require.Contains(t, err.Error(), "position")
+			require.Contains(t, err.Error(), "the 2nd message of the batch read from the start of the stream does not decode")
 			// Close does not count the undecodable message as handled.
 			require.NoError(t, r.Close(context.Background()))
 			saved, ok, err := store.Load(ctx, r.key)

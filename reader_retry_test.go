@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,4 +67,38 @@ func TestReaderRetryBudgetBounded(t *testing.T) {
 	srv.ClearFaults()
 	_, err = r.Next(context.Background())
 	require.ErrorIs(t, err, ErrCaughtUp, "a transient failure is not sticky")
+}
+
+// TestReaderRetriesLogged: an outage is logged through the Client's
+// logger once at Warn when it starts (with the redacted URL, the error and
+// the wait), once at Info when the Reader recovers, and each further retry
+// only at Debug; the retry hook sees every retry.
+func TestReaderRetriesLogged(t *testing.T) {
+	t.Parallel()
+	var log relLog
+	srv := testserver.New(testserver.WithLongPollTimeout(300 * time.Millisecond))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.StreamURL(""), WithLogger(log.logger()))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	createJSON(t, c, "s")
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503, Count: 3})
+	var hooked atomic.Int32
+	r := openReader[event](t, c, srv.StreamURL("s")+"?token=secret-value", WithRetryHook(func(i RetryInfo) {
+		if i.Err != nil {
+			hooked.Add(1)
+		}
+	}))
+	appendEvents(t, c, "s", 0, 1)
+	_, err = r.Next(ctxT(t, 10*time.Second))
+	require.NoError(t, err)
+	out := log.String()
+	require.Equal(t, 1, strings.Count(out, "level=WARN"), out)
+	require.Equal(t, 1, strings.Count(out, `level=WARN msg="durable: retrying" op=read`), out)
+	require.Equal(t, 2, strings.Count(out, `level=DEBUG msg="durable: retrying" op=read`), out)
+	require.Equal(t, 1, strings.Count(out, `level=INFO msg="durable: recovered" op=read`), out)
+	require.Contains(t, out, "wait=")
+	require.Contains(t, out, "token=REDACTED")
+	require.NotContains(t, out, "secret-value")
+	require.EqualValues(t, 3, hooked.Load())
 }

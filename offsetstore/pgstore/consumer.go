@@ -332,7 +332,7 @@ func (c *Consumer[T]) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	var err error
 	if c.r != nil {
-		err = c.r.Close(context.Background())
+		err = c.r.Close(ctx)
 		c.r = nil
 	}
 	if c.lease != nil {
