@@ -403,3 +403,26 @@ func TestWorkerRidesOutServerErrors(t *testing.T) {
 	require.ErrorIs(t, err, durable.ErrServer)
 	e.srv.ClearFaults()
 }
+
+// TestWorkerPollsWithoutWakeEvents: a subscription whose wake stream does
+// not exist gets no wake events (as from a server that drops them); the
+// Worker claims on its poll interval all the same.
+func TestWorkerPollsWithoutWakeEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createJSON(t, "pw/a")
+	s, err := Open(e.c, name("poll"))
+	require.NoError(t, err)
+	_, _, err = s.Create(testCtx(t), Config{Type: PullWake, Pattern: "pw/*", WakeStream: "wake/never-created"})
+	require.NoError(t, err)
+	rec := newRecorder()
+	w, err := NewWorker(e.c, s.ID(), func(ctx context.Context, m Message[item]) error { rec.add(m); return nil },
+		WithPollInterval(100*time.Millisecond))
+	require.NoError(t, err)
+	stop := runWorker(t, w)
+	time.Sleep(300 * time.Millisecond) // the first claims find nothing
+	tails := e.fill(t, []string{"pw/a"}, 5)
+	waitAcked(t, s, tails)
+	require.NoError(t, stop())
+	assert.Len(t, rec.seen["pw/a"], 5)
+}
