@@ -154,21 +154,14 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 		}
 		switch {
 		case err == nil:
-			w.eng.obs.claimed(wake)
-			ttl := wake.LeaseTTL
-			if ttl <= 0 {
-				ttl = MinLeaseTTL // a server that does not say: assume the shortest
-			}
-			out := w.eng.work(ctx, s, wake, ttl, sent)
-			w.leases.release()
-			if out.handler == nil {
+			handlerErr := w.work(ctx, s, wake, sent)
+			if handlerErr == nil {
 				handlers.Reset()
 				continue
 			}
-			w.eng.obs.failed(wake, "handler", out.handler)
 			d, ok := handlers.Next(0)
 			if !ok {
-				return out.handler
+				return handlerErr
 			}
 			wait(d)
 		case ctx.Err() != nil:
@@ -191,6 +184,22 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 		}
 	}
 	return nil
+}
+
+// work works a claimed wake and gives its lease slot back; it returns the
+// handler's error, if one ended the wake.
+func (w *Worker[T]) work(ctx context.Context, s *Subscription, wake *Wake, sent time.Time) error {
+	defer w.leases.release()
+	w.eng.obs.claimed(wake)
+	ttl := wake.LeaseTTL
+	if ttl <= 0 {
+		ttl = MinLeaseTTL // a server that does not say: assume the shortest
+	}
+	out := w.eng.work(ctx, s, wake, ttl, sent)
+	if out.handler != nil {
+		w.eng.obs.failed(wake, "handler", out.handler)
+	}
+	return out.handler
 }
 
 // wakeEvent is a wake event of a pull-wake subscription's wake stream.
