@@ -279,3 +279,23 @@ func TestLeaseReleaseConcurrent(t *testing.T) {
 	assert.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseReleased}, log.kinds())
 	assert.Equal(t, "released", LeaseReleased.String())
 }
+
+// A loss noticed late (a commit that found the TTL run out before the
+// renewing goroutine did) is reported at the end of the TTL, never
+// later: the holder stopped acting on the lease then, and a log of
+// tenures must not show it overlapping its successor's.
+func TestLeaseLostReportedNoLaterThanTTL(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	var log eventLog
+	l, err := s.AcquireLease(ctx, "k", WithLeaseTTL(time.Hour), WithLeaseEvents(log.add))
+	require.NoError(t, err)
+	acquired := time.Now()
+	l.lose(acquired.Add(2*time.Hour), errors.New("noticed late"))
+	require.NoError(t, l.Release(ctx))
+	require.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseLost}, log.kinds())
+	at := log.ev[1].Time
+	assert.False(t, at.After(acquired.Add(time.Hour)), "lost at %v, after the TTL", at)
+	assert.True(t, at.After(acquired.Add(59*time.Minute)), "lost at %v, before the TTL ran out", at)
+}
