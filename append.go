@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -114,14 +115,14 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 	}
 	resp, err := c.send(ctx, cl)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && (e.Err == ErrSeqConflict || e.Err == ErrContentTypeMismatch) && len(data) > 0 {
+			c.explainConflict(ctx, cl, e)
+		}
 		return AppendResult{}, err
 	}
 	if resp.status < 200 || resp.status > 299 {
-		e := c.statusError(cl, resp)
-		if e.Err == ErrSeqConflict && len(data) > 0 {
-			c.refineSeqConflict(ctx, cl, e)
-		}
-		return AppendResult{}, e
+		return AppendResult{}, c.statusError(cl, resp)
 	}
 	res := AppendResult{Closed: protocol.IsTrue(resp.header.Get(protocol.HeaderClosed))}
 	// A producer duplicate (204) may come without Stream-Next-Offset: the
@@ -160,18 +161,20 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 	return res, nil
 }
 
-// refineSeqConflict handles the one ambiguous 409: an append with both a
-// body and Stream-Seq, where either the content type or the sequence may be
-// at fault. One HEAD (no retry) tells: if the stream's content type differs
-// from the request's, the error becomes ErrContentTypeMismatch. When the
-// HEAD fails the error stays ErrSeqConflict.
-func (c *Client) refineSeqConflict(ctx context.Context, cl *call, e *Error) {
+// explainConflict looks into a 409 to an append with data that is either
+// a content type mismatch or a Stream-Seq conflict (the protocol gives no
+// header to tell them apart when Stream-Seq was sent): one HEAD (no retry)
+// learns the stream's content type. If it differs from the request's, the
+// error is ErrContentTypeMismatch and names both types; if the HEAD fails,
+// the error stays as it was.
+func (c *Client) explainConflict(ctx context.Context, cl *call, e *Error) {
 	info, err := c.headOnce(ctx, cl.url)
 	if err != nil || info.ContentType == "" {
 		return
 	}
-	if protocol.BaseMediaType(info.ContentType) != protocol.BaseMediaType(cl.header.Get("Content-Type")) {
-		e.Err = ErrContentTypeMismatch
+	sent := cl.header.Get("Content-Type")
+	if protocol.BaseMediaType(info.ContentType) != protocol.BaseMediaType(sent) {
+		e.Err = fmt.Errorf("%w: sent %s, the stream's is %s", ErrContentTypeMismatch, sent, info.ContentType)
 	}
 }
 

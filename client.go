@@ -1,22 +1,19 @@
 package durable
 
-// Internal helpers for the Reader and Writer (same package). They own
-// their retry loops, so they call single attempts and build their own
-// backoff:
+// Internal helpers for the Reader and Writer (same package): single
+// attempts, which they run inside their own use of the one retry loop
+// (internal/retry):
 //
 //	c.streamURL(stream) (string, error)            resolve a stream path or full URL
+//	c.send(ctx, *call) (*response, error)          one request, or the retry loop with cl.retry (transport.go)
 //	c.appendOnce(ctx, url, data, AppendOptions)    one POST, no retry; (AppendResult, error)
 //	c.readOnce(ctx, url, ReadOptions)              one GET (none / long-poll / SSE-until-control), no retry
-//	c.openSSEOnce(ctx, url, SSEOptions)            one SSE connection, no retry; (*SSEStream, error)
 //	c.headOnce(ctx, url)                           one HEAD, no retry
-//	c.newBackOff() backoff.BackOff                 from the client's RetryPolicy (fresh, Reset)
-//	newBackOffFrom(p RetryPolicy) backoff.BackOff  from any policy
 //	c.requestHeader(ctx, protocol http.Header)     static + HeaderFunc + protocol headers + User-Agent
-//	retryAfter(h http.Header, now time.Time)       Retry-After as a duration (seconds or HTTP date)
-//	IsRetryable(err), (*Error).RetryAfter          classify a failure and read the server's floor
+//	classifier(safe), c.retryLogger(ctx, op, url)  classification and logging for retry.Do
 //
 // Every operation error is an *Error (see errors.go); a single attempt never
-// sleeps, so the caller's backoff is the only wait.
+// sleeps.
 
 import (
 	"context"
@@ -49,8 +46,13 @@ type Client struct {
 }
 
 // NewClient returns a client for the server whose stream URLs start with
-// baseURL (for example "http://localhost:4437/v1/stream/"). Stream names
-// given to operations are resolved against it; full http(s) URLs are used
+// baseURL, the streams root (for example "http://localhost:4437/v1/stream/").
+// A base URL with no path at all, such as "http://localhost:4437" (the
+// address `durable serve` prints), means the usual layout of that server:
+// streams under /v1/stream/, as with the reference server and testserver.
+// Give a path ("http://host/" for streams at the root of a server, or
+// "http://host/streams/") to use another layout. Stream names given to
+// operations are resolved against the base URL; full http(s) URLs are used
 // as they are. Options are validated here; an invalid one is an error
 // wrapping ErrInvalidArgument.
 func NewClient(baseURL string, opts ...Option) (*Client, error) {
@@ -60,6 +62,11 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if base.RawQuery != "" || base.Fragment != "" {
 		return nil, fmt.Errorf("%w: base URL %q must not have a query or fragment", ErrInvalidArgument, redactURL(baseURL))
+	}
+	if base.Path == "" {
+		// The server's address alone (what `durable serve` prints): the
+		// usual layout, streams under /v1/stream/.
+		base.Path = defaultStreamsRoot
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
@@ -93,6 +100,10 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = sameOriginRedirects(hc.CheckRedirect)
 	return &Client{base: base, cfg: cfg, hc: &hc, log: cfg.logger}, nil
 }
+
+// defaultStreamsRoot is the path of the streams root of a server given by
+// its address alone.
+const defaultStreamsRoot = "/v1/stream/"
 
 // defaultIdleConnsPerHost is how many idle connections the default
 // transport keeps per host. net/http keeps 2, which makes a pipelining Writer,

@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -57,7 +58,7 @@ func (c *Client) Create(ctx context.Context, stream string, opts CreateOptions) 
 	defer cancel()
 	resp, err := c.send(ctx, cl)
 	if err != nil {
-		return CreateResult{}, err
+		return CreateResult{}, c.notFoundHint(err)
 	}
 	if resp.status != http.StatusCreated && resp.status != http.StatusOK {
 		return CreateResult{}, c.statusError(cl, resp)
@@ -128,4 +129,16 @@ func (c *Client) createHeaders(h http.Header, opts CreateOptions) error {
 		h.Set(protocol.HeaderForkSubOffset, strconv.FormatInt(opts.ForkSubOffset, 10))
 	}
 	return nil
+}
+
+// notFoundHint adds to a 404 on Create the likeliest cause when the base
+// URL is not the usual streams root: it may not be the streams root at all.
+func (c *Client) notFoundHint(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Err != ErrNotFound || c.base.Path == defaultStreamsRoot {
+		return err
+	}
+	usual := url.URL{Scheme: c.base.Scheme, Host: c.base.Host, Path: defaultStreamsRoot}
+	e.hint = "is the base URL the streams root? The usual form is " + usual.String()
+	return e
 }

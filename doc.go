@@ -38,11 +38,13 @@
 //
 // # Retries
 //
-// Unary calls are retried with jittered exponential backoff (RetryPolicy,
-// built on github.com/cenkalti/backoff/v4) through
-// github.com/hashicorp/go-retryablehttp, honouring Retry-After as a floor
-// and the caller's context for every wait. Retries are safe by
-// construction: GET, HEAD, PUT and DELETE are retried on network errors,
+// Unary calls, the Reader and the Writer share one retry engine: one
+// classifier of transient failures and one loop of jittered exponential
+// backoff (RetryPolicy, on github.com/cenkalti/backoff/v4), honouring
+// Retry-After as a floor and the caller's context for every wait. A retry
+// budget (MaxAttempts, MaxElapsed) counts from the first failure of an
+// outage and starts afresh after any successful response. Retries are safe
+// by construction: GET, HEAD, PUT and DELETE are retried on network errors,
 // 408, 429 and 5xx; a POST is retried only when it carries idempotent
 // producer headers, is a close without data, or failed while dialing (so
 // it never left the machine). A plain append whose fate is unknown is

@@ -1,18 +1,15 @@
 package durable
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/durablego/durable/internal/retry"
 )
 
 // Sentinel errors. Every error returned by a Client operation is an *Error
@@ -20,28 +17,28 @@ import (
 // violation the client detected) or the underlying cause (network failure,
 // context cancellation); test with errors.Is.
 var (
-	ErrNotFound            = errors.New("stream not found")                               // 404
-	ErrGone                = errors.New("stream gone")                                    // 410: soft-deleted, or offset before retention
-	ErrStreamExists        = errors.New("stream exists with a different configuration")   // 409 on create
-	ErrStreamClosed        = errors.New("stream closed")                                  // 409 with Stream-Closed: true
-	ErrContentTypeMismatch = errors.New("content type does not match the stream's")       // 409 on append
-	ErrSeqConflict         = errors.New("Stream-Seq not greater than the last one")       // 409 on append with Stream-Seq
-	ErrStaleEpoch          = errors.New("stale producer epoch")                           // 403 with Producer-Epoch
-	ErrProducerSeqGap      = errors.New("producer sequence gap")                          // 409 with Producer-Expected-Seq
-	ErrBadRequest          = errors.New("bad request")                                    // 400
-	ErrUnauthorized        = errors.New("unauthorized")                                   // 401
-	ErrForbidden           = errors.New("forbidden")                                      // 403 (not a stale epoch)
-	ErrPreconditionFailed  = errors.New("precondition failed")                            // 412
-	ErrPayloadTooLarge     = errors.New("payload too large")                              // 413
-	ErrRateLimited         = errors.New("rate limited")                                   // 429
-	ErrNotSupported        = errors.New("operation not supported for this stream")        // 405, 501
-	ErrServer              = errors.New("server error")                                   // other 5xx
-	ErrUnexpectedStatus    = errors.New("unexpected HTTP status")                         // any other status
-	ErrProtocol            = errors.New("server response violates the protocol")          // missing/invalid headers, bad body
-	ErrResponseTooLarge    = errors.New("response body larger than the configured limit") // see WithMaxResponseSize
-	ErrCrossHostRedirect   = errors.New("redirect to another scheme or host refused")
-	ErrInvalidArgument     = errors.New("invalid argument") // rejected before any request was sent
-	ErrDisconnected        = errors.New("live connection ended before the stream was closed")
+	ErrNotFound            = errors.New("stream not found")                                    // 404
+	ErrGone                = errors.New("stream gone")                                         // 410: soft-deleted, or offset before retention
+	ErrStreamExists        = errors.New("stream exists with a different configuration")        // 409 on create
+	ErrStreamClosed        = errors.New("stream closed")                                       // 409 with Stream-Closed: true
+	ErrContentTypeMismatch = errors.New("content type does not match the stream's")            // 409 on append
+	ErrSeqConflict         = errors.New("Stream-Seq not greater than the last one")            // 409 on append with Stream-Seq
+	ErrStaleEpoch          = errors.New("stale producer epoch")                                // 403 with Producer-Epoch
+	ErrProducerSeqGap      = errors.New("producer sequence gap")                               // 409 with Producer-Expected-Seq
+	ErrBadRequest          = errors.New("bad request")                                         // 400
+	ErrUnauthorized        = errors.New("unauthorized")                                        // 401
+	ErrForbidden           = errors.New("forbidden")                                           // 403 (not a stale epoch)
+	ErrPreconditionFailed  = errors.New("precondition failed")                                 // 412
+	ErrPayloadTooLarge     = errors.New("payload too large")                                   // 413
+	ErrRateLimited         = errors.New("rate limited")                                        // 429
+	ErrNotSupported        = errors.New("operation not supported for this stream")             // 405, 501
+	ErrServer              = errors.New("server error")                                        // other 5xx
+	ErrUnexpectedStatus    = errors.New("unexpected HTTP status")                              // any other status
+	ErrProtocol            = retry.Permanent("server response violates the protocol")          // missing/invalid headers, bad body
+	ErrResponseTooLarge    = retry.Permanent("response body larger than the configured limit") // see WithMaxResponseSize
+	ErrCrossHostRedirect   = retry.Permanent("redirect to another scheme or host refused")
+	ErrInvalidArgument     = retry.Permanent("invalid argument") // rejected before any request was sent
+	ErrDisconnected        = retry.Transient("live connection ended before the stream was closed")
 )
 
 // maxMessage bounds Error.Message, in bytes.
@@ -61,9 +58,14 @@ type Error struct {
 	ExpectedSeq int64         // with ErrProducerSeqGap: Producer-Expected-Seq
 	ReceivedSeq int64         // with ErrProducerSeqGap: Producer-Received-Seq
 	ServerEpoch int64         // with ErrStaleEpoch: the server's current Producer-Epoch
+
+	hint string // what to check next, said last
 }
 
-// Error implements the error interface.
+// Error implements the error interface. It says each thing once: the
+// operation and the URL, what went wrong (the sentinel or the cause, with
+// the details of its fields), the HTTP status of an error answer, and the
+// server's message when it adds something to those.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("durable: ")
@@ -72,26 +74,57 @@ func (e *Error) Error() string {
 		b.WriteString(" ")
 		b.WriteString(e.URL)
 	}
-	if e.Status != 0 {
-		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
-	}
+	what := ""
 	if e.Err != nil {
+		what = e.Err.Error()
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(what)
 	}
 	switch {
-	case errors.Is(e.Err, ErrStaleEpoch):
-		fmt.Fprintf(&b, " (server epoch %d)", e.ServerEpoch)
+	case errors.Is(e.Err, ErrStaleEpoch) && e.ServerEpoch > 0:
+		fmt.Fprintf(&b, ": the server's epoch is %d", e.ServerEpoch)
 	case errors.Is(e.Err, ErrProducerSeqGap):
-		fmt.Fprintf(&b, " (expected seq %d, received %d)", e.ExpectedSeq, e.ReceivedSeq)
+		fmt.Fprintf(&b, ": expected seq %d, received %d", e.ExpectedSeq, e.ReceivedSeq)
 	}
-	// The server's message, unless it only repeats what is already said
-	// (a testserver 404 says "stream not found", as ErrNotFound does).
-	if e.Message != "" && (e.Err == nil || !strings.EqualFold(e.Message, e.Err.Error())) {
+	status := ""
+	if e.Status >= 300 {
+		status = http.StatusText(e.Status)
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Message != "" && !saysNothingNew(e.Message, what+" "+status) {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if e.hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.hint)
+	}
 	return b.String()
+}
+
+// saysNothingNew reports whether every word of msg is already in said
+// (ignoring case, punctuation and little words): a server's "stream is
+// closed" adds nothing to "stream closed (HTTP 409)".
+func saysNothingNew(msg, said string) bool {
+	have := map[string]bool{}
+	for _, w := range words(said) {
+		have[w] = true
+	}
+	for _, w := range words(msg) {
+		if !have[w] && !littleWords[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// littleWords carry no meaning of their own in a server's message.
+var littleWords = map[string]bool{"a": true, "an": true, "the": true, "is": true, "are": true, "was": true,
+	"with": true, "of": true, "to": true, "for": true, "this": true, "that": true, "has": true, "been": true}
+
+// words splits s into lower-case runs of letters and digits.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 }
 
 // Unwrap returns the sentinel or cause.
@@ -99,73 +132,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // IsRetryable reports whether err is transient: a network failure, a
 // truncated response, a dropped live connection, 408, 429 or a 5xx other
-// than 501/505. Context cancellation, protocol violations and every other
-// status are not retryable. It says nothing about whether resending is
-// safe: a plain append (without producer headers) that failed this way may
-// already have been applied.
+// than 501/505. Context cancellation, protocol violations, TLS certificate
+// failures and every other status are not retryable. It says nothing about
+// whether resending is safe: a plain append (without producer headers) that
+// failed this way may already have been applied.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var e *Error
-	if errors.As(err, &e) && e.Status >= 300 {
-		return retryableStatus(e.Status)
-	}
-	for _, permanent := range []error{ErrProtocol, ErrResponseTooLarge, ErrCrossHostRedirect, ErrInvalidArgument} {
-		if errors.Is(err, permanent) {
-			return false
-		}
-	}
-	if isTLSConfigError(err) {
-		return false
-	}
-	if errors.Is(err, ErrDisconnected) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne)
-}
-
-// isTLSConfigError reports whether err is a TLS failure that no retry can
-// mend: the server's certificate did not verify, or the server rejected the
-// handshake with an alert (for example "certificate required" or "unknown
-// certificate authority" when our client certificate is missing or wrong).
-func isTLSConfigError(err error) bool {
-	var (
-		verify   *tls.CertificateVerificationError
-		unknown  x509.UnknownAuthorityError
-		hostname x509.HostnameError
-		invalid  x509.CertificateInvalidError
-		alert    tls.AlertError
-		remote   *net.OpError
-	)
-	switch {
-	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &alert):
-		return true
-	case errors.As(err, &remote) && remote.Op == "remote error":
-		// crypto/tls reports an alert received from the peer as a
-		// *net.OpError with Op "remote error" wrapping a tls.alert.
-		return true
-	}
-	return false
-}
-
-func retryableStatus(status int) bool {
-	switch {
-	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
-		return true
-	case status == http.StatusNotImplemented, status == http.StatusHTTPVersionNotSupported:
-		return false
-	default:
-		return status >= 500 && status <= 599
-	}
-}
-
-// isDialError reports whether err happened while connecting, so that no
-// byte of the request can have reached the server.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	ok, _ := classifier(true)(err)
+	return ok
 }
 
 // excerpt turns up to maxMessage bytes of a response body into a printable

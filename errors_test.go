@@ -38,7 +38,7 @@ func TestRedactURL(t *testing.T) {
 func TestErrorFormatting(t *testing.T) {
 	t.Parallel()
 	e := &Error{Op: "append", URL: "http://h/s", Status: 403, Err: ErrStaleEpoch, ServerEpoch: 7, Message: "fenced"}
-	require.Equal(t, "durable: append http://h/s: 403 Forbidden: stale producer epoch (server epoch 7): fenced", e.Error())
+	require.Equal(t, "durable: append http://h/s: stale producer epoch: the server's epoch is 7 (HTTP 403): fenced", e.Error())
 	require.ErrorIs(t, e, ErrStaleEpoch)
 	var got *Error
 	require.ErrorAs(t, fmt.Errorf("wrapped: %w", e), &got)
@@ -102,7 +102,68 @@ func TestScrubSecrets(t *testing.T) {
 func TestErrorMessageNotRepeated(t *testing.T) {
 	t.Parallel()
 	e := &Error{Op: "head", URL: "http://h/s", Status: 404, Err: ErrNotFound, Message: "Stream not found"}
-	require.Equal(t, "durable: head http://h/s: 404 Not Found: stream not found", e.Error())
+	require.Equal(t, "durable: head http://h/s: stream not found (HTTP 404)", e.Error())
 	e.Message = "no such stream: s"
-	require.Equal(t, "durable: head http://h/s: 404 Not Found: stream not found: no such stream: s", e.Error())
+	require.Equal(t, "durable: head http://h/s: stream not found (HTTP 404): no such stream: s", e.Error())
 }
+
+// TestErrorMessagesSayEachThingOnce: the errors of common mistakes, as a
+// real server answers them, name the operation and say each thing once
+// (before: "409 Conflict: stream closed: stream is closed", "404 Not
+// Found: stream not found: not found", "stream exists with a different
+// configuration: stream exists with different configuration"), a content
+// type mismatch names both types, a 404 on Create says what to check, a
+// refused connection does not repeat the method and URL, and a message
+// that does not decode reads naturally.
+func TestErrorMessagesSayEachThingOnce(t *testing.T) {
+	t.Parallel()
+	srv, c := newServer(t, nil)
+	ctx := context.Background()
+	base := srv.URL()
+	_, err := c.Create(ctx, "closed", CreateOptions{ContentType: "application/json", Closed: true})
+	require.NoError(t, err)
+	_, err = c.Create(ctx, "text", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+	_, err = c.Create(ctx, "json", CreateOptions{ContentType: "application/json", Data: []byte(`[{"n":1},{"n":"two"}]`)})
+	require.NoError(t, err)
+	elsewhere, err := NewClient(base + "/api/")
+	require.NoError(t, err)
+	dead, err := NewClient("http://127.0.0.1:1", WithRetry(NoRetry()))
+	require.NoError(t, err)
+	decode := func() error {
+		r, err := NewReader[event](c, "json", WithLive(LiveNone))
+		require.NoError(t, err)
+		defer r.Close(ctx)
+		_, err = r.Next(ctx)
+		require.NoError(t, err)
+		_, err = r.Next(ctx)
+		return err
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{second(c.AppendJSON(ctx, "closed", 1, AppendOptions{})),
+			"durable: append " + base + "/v1/stream/closed: stream closed (HTTP 409)"},
+		{second(c.Head(ctx, "nope")),
+			"durable: head " + base + "/v1/stream/nope: stream not found (HTTP 404)"},
+		{second(c.Create(ctx, "closed", CreateOptions{ContentType: "text/plain"})),
+			"durable: create " + base + "/v1/stream/closed: stream exists with a different configuration (HTTP 409)"},
+		{second(c.Append(ctx, "text", []byte("{}"), AppendOptions{ContentType: "application/json"})),
+			"durable: append " + base + "/v1/stream/text: content type does not match the stream's: sent application/json, the stream's is text/plain (HTTP 409)"},
+		{second(elsewhere.Create(ctx, "svc", CreateOptions{})),
+			"durable: create " + base + "/api/svc: stream not found (HTTP 404); is the base URL the streams root? The usual form is " + base + "/v1/stream/"},
+		{second(c.Read(ctx, "text", ReadOptions{Offset: "bogus"})),
+			"durable: read " + base + "/v1/stream/text?offset=bogus: bad request (HTTP 400): malformed offset"},
+		{second(dead.Head(ctx, "zz")),
+			"durable: head http://127.0.0.1:1/v1/stream/zz: dial tcp 127.0.0.1:1: connect: connection refused"},
+		{decode(),
+			"durable: the 2nd message of the batch read from the start of the stream does not decode: json: cannot unmarshal string into Go struct field event.n of type int"},
+	} {
+		require.Error(t, tc.err)
+		require.Equal(t, tc.want, tc.err.Error())
+	}
+}
+
+// second returns the error of a call that returns a value and an error.
+func second[V any](_ V, err error) error { return err }

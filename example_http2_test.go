@@ -35,7 +35,7 @@ func ExampleWithUnencryptedHTTP2() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -50,7 +51,7 @@ func ExampleNewReader_resume() {
 			log.Fatal(err)
 		}
 	}
-	r.Close()
+	r.Close(context.Background())
 
 	// Meanwhile the stream grows, then is closed.
 	c.AppendJSON(ctx, "orders", Order{ID: 4, Item: "figs"}, durable.AppendOptions{})
@@ -59,7 +60,7 @@ func ExampleNewReader_resume() {
 	// Second run, same store: it resumes inside the first batch, after
 	// order 2, and ends with the stream.
 	r2, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
-	defer r2.Close()
+	defer r2.Close(context.Background())
 	for {
 		m, err := r2.Next(ctx)
 		if err != nil {
@@ -80,26 +81,45 @@ func ExampleNewReader_resume() {
 }
 
 // Messages is a range-over-func iterator; it ends without an error when a
-// closed stream is exhausted (or, in live mode none, when caught up).
+// closed stream is exhausted (or, in live mode none, when caught up). A
+// message that does not decode is a *DecodeError: log it and continue to
+// skip it. Cancelling ctx (Ctrl-C) ends the loop with context.Canceled,
+// which is how a service stops, not a failure.
 func ExampleReader_Messages() {
 	srv := testserver.New()
 	defer srv.Close()
-	c, _ := durable.NewClient(srv.StreamURL(""))
+	c, err := durable.NewClient(srv.URL()) // the server root: streams under /v1/stream/
+	if err != nil {
+		log.Fatal(err)
+	}
 	ctx := context.Background()
-	c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json", Closed: true,
-		Data: []byte(`[{"id":1,"item":"tea"},{"id":2,"item":"jam"}]`)})
+	if _, err := c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json", Closed: true,
+		Data: []byte(`[{"id":1,"item":"tea"},{"id":"two"},{"id":3,"item":"jam"}]`)}); err != nil {
+		log.Fatal(err)
+	}
 
-	r, _ := durable.NewReader[Order](c, "orders")
-	defer r.Close()
+	r, err := durable.NewReader[Order](c, "orders")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close(ctx)
 	for m, err := range r.Messages(ctx) {
-		if err != nil {
+		var de *durable.DecodeError
+		switch {
+		case errors.As(err, &de):
+			fmt.Println("skipped the message at index", de.Index, "of its batch")
+			continue
+		case errors.Is(err, context.Canceled):
+			return // stopped
+		case err != nil:
 			log.Fatal(err)
 		}
-		fmt.Printf("%d %s, position skip %d\n", m.Value.ID, m.Value.Item, m.Position.Skip)
+		fmt.Printf("%d %s\n", m.Value.ID, m.Value.Item)
 	}
 	fmt.Println("closed:", r.Closed())
 	// Output:
-	// 1 tea, position skip 1
-	// 2 jam, position skip 0
+	// 1 tea
+	// skipped the message at index 1 of its batch
+	// 3 jam
 	// closed: true
 }

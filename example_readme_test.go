@@ -33,15 +33,15 @@ import (
 func ExampleReader_resume() {
 	srv := testserver.New() // any Durable Streams server will do
 	defer srv.Close()
+	// In a service: ctx, stop := signal.NotifyContext(ctx, os.Interrupt).
 	ctx := context.Background()
-	// The base URL is the server's streams root: http://HOST:PORT/v1/stream/.
-	client, err := durable.NewClient(srv.StreamURL(""))
+	// The server's address; streams are under its /v1/stream/.
+	client, err := durable.NewClient(srv.URL())
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
-		Data: []byte(`[{"id":1},{"id":2},{"id":3}]`), Closed: true})
-	if err != nil {
+	if _, err := client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json",
+		Data: []byte(`[{"id":1},{"id":"two"},{"id":3},{"id":4}]`), Closed: true}); err != nil {
 		log.Fatal(err)
 	}
 	dir, err := os.MkdirTemp("", "orders")
@@ -57,24 +57,32 @@ func ExampleReader_resume() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		r, err := durable.NewReader[Order](client, "orders",
-			durable.WithStore(store), durable.WithKey("billing")) // one key per consumer
+		// The position is saved under the stream's path ("/v1/stream/orders");
+		// WithKey gives each consumer of a stream a key of its own.
+		r, err := durable.NewReader[Order](client, "orders", durable.WithStore(store), durable.WithKey("billing"))
 		if err != nil {
 			log.Fatal(err)
 		}
 		for m, err := range r.Messages(ctx) { // live; ends if the stream is closed
-			if err != nil {
+			var bad *durable.DecodeError
+			switch {
+			case errors.As(err, &bad):
+				log.Printf("skipping a message: %v", err) // and go on with the next
+				continue
+			case errors.Is(err, context.Canceled):
+				return // stopped (Ctrl-C): not a failure
+			case err != nil:
 				log.Fatal(err)
 			}
 			fmt.Printf("run %d: order %d\n", run, m.Value.ID)
 			if err := r.Commit(ctx, m); err != nil { // handled: not delivered again
 				log.Fatal(err)
 			}
-			if run == 1 && m.Value.ID == 2 {
+			if run == 1 && m.Value.ID == 3 {
 				break // stop (a crash here would lose nothing committed)
 			}
 		}
-		if err := r.Close(); err != nil {
+		if err := r.Close(ctx); err != nil {
 			log.Fatal(err)
 		}
 		if err := store.Close(); err != nil {
@@ -83,8 +91,8 @@ func ExampleReader_resume() {
 	}
 	// Output:
 	// run 1: order 1
-	// run 1: order 2
-	// run 2: order 3
+	// run 1: order 3
+	// run 2: order 4
 }
 
 // Append from many goroutines, each through its own idempotent Writer: its
@@ -93,18 +101,17 @@ func ExampleWriter_workers() {
 	srv := testserver.New()
 	defer srv.Close()
 	ctx := context.Background()
-	client, err := durable.NewClient(srv.StreamURL(""))
+	client, err := durable.NewClient(srv.URL())
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"})
-	if err != nil {
+	if _, err := client.Create(ctx, "jobs", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		log.Fatal(err)
 	}
 	epochs := offsetstore.NewMemory() // offsetstore.OpenFile(...) to survive restarts
 
 	type Job struct{ Worker, N int }
-	var wg sync.WaitGroup
+	var wg sync.WaitGroup // one Writer may also be shared by many goroutines
 	for i := range 3 {
 		wg.Go(func() {
 			w, err := durable.NewWriter[Job](client, "jobs",
@@ -129,7 +136,7 @@ func ExampleWriter_workers() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(ctx)
 	count := 0
 	for _, err := range r.Messages(ctx) {
 		if err != nil {
@@ -200,12 +207,11 @@ func Example_testserver() {
 	srv := testserver.New() // like httptest.NewServer; in a test: t.Cleanup(srv.Close)
 	defer srv.Close()
 	ctx := context.Background()
-	client, err := durable.NewClient(srv.StreamURL(""))
+	client, err := durable.NewClient(srv.URL())
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"})
-	if err != nil {
+	if _, err := client.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		log.Fatal(err)
 	}
 

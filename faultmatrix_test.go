@@ -710,7 +710,7 @@ func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				r, err := NewReader[rwMsg](c, e.stream(base, "r"), WithLive(mode), WithReaderRetry(relPolicy(f.maxElapsed)),
 					WithRetryHook(func(ri RetryInfo) { rmu.Lock(); retries = append(retries, ri); rmu.Unlock() }))
 				require.NoError(t, err)
-				defer r.Close()
+				defer r.Close(context.Background())
 
 				e.server().ResetRequests()
 				if f.inject != nil {
@@ -898,7 +898,7 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				want[i] = i
 			}
 			require.Equal(t, want, got, "messages lost, repeated or reordered")
-			retried := strings.Count(e.log.String(), "writer retrying batch")
+			retried := strings.Count(e.log.String(), "msg=\"durable: retrying\" op=write")
 			t.Logf("%d POSTs, %d retries", e.server().Requests("w", http.MethodPost), retried)
 			require.Positive(t, retried, "the fault never reached the Writer")
 
@@ -995,7 +995,7 @@ func TestFaultMatrixPermanent(t *testing.T) {
 				c := e.client(e.viaProxy())
 				r, err := NewReader[rwMsg](c, e.stream(e.viaProxy(), "r"), WithLive(mode))
 				require.NoError(t, err)
-				defer r.Close()
+				defer r.Close(context.Background())
 				e.server().ResetRequests()
 				e.server().InjectFault(testserver.Fault{Path: "r", Status: ps.status})
 				_, err = r.Next(ctx)
@@ -1070,7 +1070,7 @@ func TestReaderAttemptTimeout(t *testing.T) {
 	c := e.client(e.viaProxy(), WithTimeout(250*time.Millisecond))
 	r, err := NewReader[rwMsg](c, "r", WithReaderRetry(relPolicy(0)))
 	require.NoError(t, err)
-	defer r.Close()
+	defer r.Close(context.Background())
 	e.proxy.SetBlackhole(true)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -73,7 +73,7 @@ func TestHTTP2ReaderWriter(t *testing.T) {
 				require.NoError(t, <-errc, "live %v", live)
 				require.Equal(t, i+1, (<-got).Value.I)
 				require.Equal(t, live, r.Transport())
-				require.NoError(t, r.Close())
+				require.NoError(t, r.Close(context.Background()))
 				require.NoError(t, w.Close(ctx))
 			}
 			protos := srv.ProtocolRequests()

@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Message is one message delivered by a Reader.
@@ -39,6 +40,12 @@ var (
 	ErrDecode = errors.New("durable: message does not decode")
 	// ErrCommit is wrapped by errors of a save to the offset store.
 	ErrCommit = errors.New("durable: commit to the offset store failed")
+	// ErrPositionRejected is wrapped (with ErrBadRequest or ErrGone) by the
+	// error of a Reader whose saved position the server refuses: the
+	// position is for another stream, or older than the stream's
+	// retention. The Reader never starts over from the beginning on its
+	// own.
+	ErrPositionRejected = errors.New("the server rejected the saved position")
 )
 
 // DecodeError reports a message the Reader's codec could not decode into T,
@@ -59,8 +66,28 @@ type DecodeError struct {
 
 // Error implements error.
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("durable: message %d of the batch at offset %q (position %q+%d) does not decode: %v",
-		e.Index, e.Offset, e.Position.Offset, e.Position.Skip, e.Err)
+	from := "offset " + string(e.Offset)
+	if e.Offset == OffsetStart || e.Offset == "" {
+		from = "the start of the stream"
+	}
+	return fmt.Sprintf("durable: the %s message of the batch read from %s does not decode: %v", ordinal(e.Index+1), from, e.Err)
+}
+
+// ordinal spells n (≥ 1) as 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, ...
+func ordinal(n int) string {
+	suffix := "th"
+	switch n % 10 {
+	case 1:
+		suffix = "st"
+	case 2:
+		suffix = "nd"
+	case 3:
+		suffix = "rd"
+	}
+	if n%100 >= 11 && n%100 <= 13 {
+		suffix = "th"
+	}
+	return strconv.Itoa(n) + suffix
 }
 
 // Unwrap returns ErrDecode and the cause.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/durablego/durable/internal/retry"
 )
 
 // Option configures a Client. Options are applied in order by NewClient and
@@ -73,6 +75,11 @@ func (p RetryPolicy) Validate() error {
 		return fmt.Errorf("retry policy: MaxElapsed must be ≥ 0, got %v", p.MaxElapsed)
 	}
 	return nil
+}
+
+// internal converts the policy for the retry engine.
+func (p RetryPolicy) internal() retry.Policy {
+	return retry.Policy{Initial: p.Initial, Max: p.Max, Multiplier: p.Multiplier, Jitter: p.Jitter, MaxAttempts: p.MaxAttempts, MaxElapsed: p.MaxElapsed}
 }
 
 // HeaderFunc returns headers to add to one HTTP attempt, for example a

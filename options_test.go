@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/internal/retry"
+	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,19 +102,19 @@ func TestURL(t *testing.T) {
 	}
 }
 
-func TestBackOffFromPolicy(t *testing.T) {
+func TestRetryPolicySchedule(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 4}
-	b := newBackOffFrom(p)
+	p := RetryPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 5}
+	s := retry.NewSchedule(p.internal())
 	var got []time.Duration
 	for range 5 {
-		got = append(got, b.NextBackOff())
+		d, ok := s.Next(0)
+		if !ok {
+			d = -1
+		}
+		got = append(got, d)
 	}
-	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, -1, -1}, got)
-
-	c, err := NewClient("http://h/", WithRetry(p))
-	require.NoError(t, err)
-	require.Equal(t, 10*time.Millisecond, c.newBackOff().NextBackOff())
+	require.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond, -1}, got)
 }
 
 func TestRetryAfterParse(t *testing.T) {
@@ -163,4 +165,26 @@ func TestHeaderPrecedence(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c2.Head(context.Background(), "s")
 	require.ErrorIs(t, err, boom)
+}
+
+// TestNewClientServerRoot: the server's address alone (what `durable
+// serve` prints) means streams under /v1/stream/, so Create works with it;
+// a base URL ending in "/" keeps streams at the root.
+func TestNewClientServerRoot(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New()
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL())
+	require.NoError(t, err)
+	u, err := c.URL("svc-events")
+	require.NoError(t, err)
+	require.Equal(t, srv.StreamURL("svc-events"), u)
+	_, err = c.Create(context.Background(), "svc-events", CreateOptions{})
+	require.NoError(t, err)
+
+	root, err := NewClient(srv.URL() + "/")
+	require.NoError(t, err)
+	u, err = root.URL("svc-events")
+	require.NoError(t, err)
+	require.Equal(t, srv.URL()+"/svc-events", u)
 }

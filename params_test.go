@@ -97,7 +97,7 @@ func TestQueryFuncOnEveryRequest(t *testing.T) {
 	for _, err := range r.Messages(ctx) {
 		require.NoError(t, err)
 	}
-	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(context.Background()))
 	require.NoError(t, c.Delete(ctx, "q"))
 
 	seen, meth := rec.all()

@@ -10,13 +10,14 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"sync"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/durablego/durable/internal/jsonframe"
 	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/retry"
 )
 
 // Reader tails one stream and delivers its messages one at a time, each
@@ -104,6 +105,7 @@ type Reader[T any] struct {
 
 	// Read state, owned by the goroutine in Next.
 	started  bool
+	saved    bool     // readPos was loaded from the store and not read from yet
 	readPos  Position // the next request reads from readPos.Offset and drops readPos.Skip items
 	cursor   string
 	ctype    string
@@ -115,9 +117,8 @@ type Reader[T any] struct {
 	etagOff  Offset
 	etag     string
 	etagUp   bool
-	bo       backoff.BackOff // failures
-	throttle backoff.BackOff // answers with nothing new
-	failures int
+	sched    *retry.Schedule // failures: one episode from the first failure to the next success
+	throttle *retry.Schedule // answers with nothing new, until the next progress
 	sticky   error
 	dkeys    []string // dedupe ring
 	dpos     int
@@ -153,7 +154,10 @@ type Reader[T any] struct {
 	jsonBatch  bool
 	batchFresh bool // every position left in the batch is after the last delivered one (see freshBatch)
 
-	mu           sync.Mutex // guards what follows; held during store saves
+	bg     sync.WaitGroup // goroutines the Reader started (the read ahead); Close waits for them
+	saving chan struct{}  // a one-slot semaphore held during a store save (saves are ordered; r.mu is not held)
+
+	mu           sync.Mutex // guards what follows; never held during I/O
 	closed       bool
 	last         Position // last delivered position
 	hasLast      bool
@@ -208,7 +212,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	r := &Reader[T]{c: c, url: u, key: u, cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
+	r := &Reader[T]{c: c, url: u, key: storeKey(u), cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
 	_, r.fastJSON = codec.(JSONCodec[T])
 	_, r.rawJSON = any(codec).(BytesCodec)
 	if cfg.dedupeKey != nil {
@@ -231,12 +235,13 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if limit == 0 {
 		limit = c.cfg.maxResponse
 	}
+	r.saving = make(chan struct{}, 1)
 	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
 	r.tr = readerTransport{c: c, url: u, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
-	r.bo = newBackOffFrom(cfg.retry)
-	forever := cfg.retry
+	r.sched = retry.NewSchedule(cfg.retry.internal())
+	forever := cfg.retry.internal()
 	forever.MaxAttempts, forever.MaxElapsed = 0, 0
-	r.throttle = newBackOffFrom(forever)
+	r.throttle = retry.NewSchedule(forever)
 	r.lastSave = time.Now()
 	// A Reader dropped without Close must not pin an SSE connection (and
 	// net/http's goroutines for it) forever: once it is garbage, cancel
@@ -248,7 +253,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 // start loads the position to start from.
 func (r *Reader[T]) start(ctx context.Context) error {
 	if r.cfg.store != nil {
-		pos, ok, err := r.cfg.store.Load(ctx, r.key)
+		pos, ok, err := r.loadPosition(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: load position %q: %w", ErrCommit, r.key, err)
 		}
@@ -260,6 +265,7 @@ func (r *Reader[T]) start(ctx context.Context) error {
 			r.committed, r.hasCommit = pos, true
 			r.meta = pos.Meta
 			r.mu.Unlock()
+			r.saved = true
 			r.started = true
 			return nil
 		}
@@ -267,6 +273,44 @@ func (r *Reader[T]) start(ctx context.Context) error {
 	r.readPos = Position{Offset: string(r.cfg.start)}
 	r.started = true
 	return nil
+}
+
+// loadPosition reads the saved position: under the Reader's key or, when the key
+// is the default and nothing is saved under it, under the stream's full URL
+// (the default key of earlier releases), so that an upgrade resumes instead
+// of reading the stream again. Saves go to the Reader's key.
+func (r *Reader[T]) loadPosition(ctx context.Context) (Position, bool, error) {
+	pos, ok, err := r.cfg.store.Load(ctx, r.key)
+	if err != nil || ok || r.cfg.key != "" {
+		return pos, ok, err
+	}
+	return r.cfg.store.Load(ctx, r.url)
+}
+
+// storeKey is the default key of a Reader's position: the stream's path on
+// its server, without scheme, host, port, user info or query, so that the
+// same service resumes when it reaches the server by another name.
+func storeKey(streamURL string) string {
+	u, err := url.Parse(streamURL)
+	if err != nil {
+		return streamURL
+	}
+	return u.EscapedPath()
+}
+
+// rejected explains a 400 or 410 answer to the first read from a saved
+// position: the server does not know the position (it is for another
+// stream, or before the stream's retention). The Reader does not start
+// over on its own: that would read the whole stream again.
+func (r *Reader[T]) rejected(err error) error {
+	var e *Error
+	if !r.saved || !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusGone) {
+		return err
+	}
+	cp := *e
+	cp.Err = fmt.Errorf("%w (offset %s under key %q): %w", ErrPositionRejected, r.readPos.Offset, r.key, e.Err)
+	cp.hint = "remove the key from the store, or use another key, to read from the start"
+	return &cp
 }
 
 // Next returns the next message. It blocks until one is available, the
@@ -331,25 +375,22 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 				return zero, err
 			}
 		}
-		if err := r.fetch(ctx); err != nil {
+		if err := r.read(ctx); err != nil {
 			if r.isClosed() {
 				return zero, ErrReaderClosed
 			}
 			if ctx.Err() != nil {
-				return zero, err
+				return zero, r.c.interrupted(ctx, err)
 			}
-			if !r.transient(err) {
-				var de *DecodeError
-				if !errors.As(err, &de) {
-					r.sticky = err
-				}
-				return zero, err
+			// A transient failure that outlasted a bounded retry policy is
+			// returned, not kept: a later Next starts a fresh episode.
+			if ok, _ := classifier(true)(err); !ok {
+				err = r.rejected(err)
+				r.sticky = err
 			}
-			if werr := r.wait(ctx, r.bo, err); werr != nil {
-				return zero, werr
-			}
-			continue
+			return zero, err
 		}
+		r.saved = false
 		fetched = true
 	}
 }
@@ -357,17 +398,46 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 // Messages returns an iterator over the Reader's messages: it calls Next
 // until the stream ends (io.EOF) or, in live mode none, until the Reader
 // has caught up (ErrCaughtUp), which both end the loop without an error.
-// Any other error is yielded once, with a zero Message, and ends the loop.
+//
+// A message that does not decode into T is yielded as a *DecodeError with
+// a zero Message, and the loop goes on when the caller continues: log it
+// and continue to skip the message, or break. Any other error is yielded
+// once and ends the loop: a permanent failure, a transient one that
+// outlasted a bounded retry policy, or ctx's error. A service stopped by
+// cancelling ctx (Ctrl-C) sees context.Canceled: not a failure. So a loop
+// reads:
+//
+//	for m, err := range r.Messages(ctx) {
+//		var de *durable.DecodeError
+//		switch {
+//		case errors.As(err, &de):
+//			log.Print(err) // skip the message and go on
+//			continue
+//		case errors.Is(err, context.Canceled):
+//			return nil // stopped
+//		case err != nil:
+//			return err
+//		}
+//		handle(m.Value)
+//	}
+//
 // As with Next, a message counts as handled when the loop asks for the
 // next one; after a break, Commit the last message if it was handled.
 func (r *Reader[T]) Messages(ctx context.Context) iter.Seq2[Message[T], error] {
 	return func(yield func(Message[T], error) bool) {
 		for {
 			m, err := r.Next(ctx)
-			if err != nil {
-				if err == io.EOF || errors.Is(err, ErrCaughtUp) {
+			var de *DecodeError
+			switch {
+			case err == nil:
+			case err == io.EOF || errors.Is(err, ErrCaughtUp):
+				return
+			case errors.As(err, &de):
+				if !yield(m, err) {
 					return
 				}
+				continue
+			default:
 				yield(m, err)
 				return
 			}
@@ -376,101 +446,6 @@ func (r *Reader[T]) Messages(ctx context.Context) iter.Seq2[Message[T], error] {
 			}
 		}
 	}
-}
-
-// Commit records msg as handled (with every message before it) and saves
-// its position to the store, unless a position at or after it was already
-// saved: a commit never moves the saved position backwards. Set
-// msg.Position.Meta first to save application data with it. Commit may be
-// called from any goroutine; saves are serialised.
-func (r *Reader[T]) Commit(ctx context.Context, msg Message[T]) error {
-	return r.CommitPosition(ctx, msg.Position)
-}
-
-// CommitPosition is Commit for a position (for example one kept from a
-// Message after its Data went stale).
-func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
-	if pos.Offset == "" || pos.Skip < 0 {
-		return fmt.Errorf("%w: commit of an empty or negative position", ErrInvalidArgument)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrReaderClosed
-	}
-	if r.hasPending && ComparePositions(pos, r.pending) >= 0 {
-		r.hasPending = false
-	}
-	r.markHandledLocked(pos)
-	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
-		r.handledAhead = true
-	}
-	r.meta = pos.Meta
-	if r.hasCommit && ComparePositions(pos, r.committed) <= 0 {
-		return nil
-	}
-	return r.saveLocked(ctx, pos)
-}
-
-// markHandledLocked advances the handled position.
-func (r *Reader[T]) markHandledLocked(p Position) {
-	if !r.hasHandled || ComparePositions(p, r.handled) > 0 {
-		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
-	}
-}
-
-func (r *Reader[T]) saveLocked(ctx context.Context, pos Position) error {
-	if r.cfg.store != nil {
-		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
-			return fmt.Errorf("%w: %w", ErrCommit, err)
-		}
-	}
-	r.committed, r.hasCommit = pos, true
-	r.lastSave = time.Now()
-	r.stats.Commits++
-	return nil
-}
-
-// autoCommit saves the handled position in interval mode when it is ahead
-// of the saved one and the interval has passed (or force).
-func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
-	if r.cfg.commitInterval == 0 {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.hasHandled || (r.hasCommit && ComparePositions(r.handled, r.committed) <= 0) {
-		return nil
-	}
-	if !force && time.Since(r.lastSave) < r.cfg.commitInterval {
-		return nil
-	}
-	pos := r.handled
-	pos.Meta = r.meta
-	return r.saveLocked(ctx, pos)
-}
-
-// Close stops the Reader: a Next in progress returns ErrReaderClosed, an
-// open SSE connection is closed, and in interval-commit mode the handled
-// position is saved (its error is returned). Close does not close the
-// stream on the server (see Client.CloseStream) nor the store. It is safe
-// to call more than once.
-func (r *Reader[T]) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	r.closeCancel()
-	var err error
-	if r.cfg.commitInterval > 0 && r.hasHandled && (!r.hasCommit || ComparePositions(r.handled, r.committed) > 0) {
-		pos := r.handled
-		pos.Meta = r.meta
-		err = r.saveLocked(context.Background(), pos)
-	}
-	r.mu.Unlock()
-	return err
 }
 
 func (r *Reader[T]) isClosed() bool {
@@ -536,7 +511,7 @@ func (r *Reader[T]) Stats() ReaderStats {
 
 // errReadTimeout marks a catch-up read cut off by the Client's
 // WithTimeout; it is retried like any transient failure.
-var errReadTimeout = errors.New("read attempt timed out")
+var errReadTimeout = retry.Transient("read attempt timed out")
 
 // catchUp sends one catch-up GET, bounded by the Client's WithTimeout (live
 // reads are not: they wait for data by design), so a connection that never
@@ -555,55 +530,46 @@ func (r *Reader[T]) catchUp(ctx context.Context, off Offset, ifNoneMatch string)
 	return ch, err
 }
 
-// transient reports whether err is retried.
-func (r *Reader[T]) transient(err error) bool {
-	if errors.Is(err, errStale) || errors.Is(err, ErrDisconnected) || errors.Is(err, errReadTimeout) {
-		return true
-	}
-	return IsRetryable(err)
+// read fetches the next chunk through the retry loop: transient failures
+// are retried per the Reader's policy, logged by the Client's logger and
+// reported to the retry hook; Close ends the loop at once.
+func (r *Reader[T]) read(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.closeCtx, cancel)
+	defer stop()
+	logRetry := r.c.retryLogger(ctx, "read", r.url)
+	return retry.Do(ctx, r.sched, r.fetch, classifier(true), func(ev retry.Event) {
+		logRetry(ev)
+		if !ev.Recovered {
+			r.retried(ev.Attempt, ev.Err, ev.Wait)
+		}
+	})
 }
 
-// wait sleeps for the next interval of bo (Retry-After of err as a floor),
-// ending early with ctx or Close. With bo exhausted it returns err.
-func (r *Reader[T]) wait(ctx context.Context, bo backoff.BackOff, err error) error {
-	d := bo.NextBackOff()
-	if d == backoff.Stop {
-		bo.Reset()
-		r.failures = 0
-		return err
-	}
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > d {
-		d = e.RetryAfter
-	}
-	r.failures++
+// throttled waits as the throttle says: answers that bring nothing new
+// come back ever more slowly, so that a server repeating itself cannot make
+// the Reader spin.
+func (r *Reader[T]) throttled(ctx context.Context) error {
+	d, _ := r.throttle.Next(0)
+	r.retried(r.throttle.Failures(), nil, d)
+	return retry.Sleep(ctx, d)
+}
+
+// retried counts a wait of the retry schedule (or of the throttle, with a
+// nil err) and reports it to the retry hook.
+func (r *Reader[T]) retried(attempt int, err error, wait time.Duration) {
 	r.mu.Lock()
 	r.stats.Retries++
 	r.mu.Unlock()
 	if r.cfg.retryHook != nil {
-		r.cfg.retryHook(RetryInfo{Attempt: r.failures, Err: err, Wait: d, Offset: Offset(r.readPos.Offset)})
-	}
-	r.log.DebugContext(ctx, "durable: reader retrying", "url", redactURL(r.url), "attempt", r.failures, "error", err, "wait", d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.closeCtx.Done():
-		return ErrReaderClosed
+		r.cfg.retryHook(RetryInfo{Attempt: attempt, Err: err, Wait: wait, Offset: Offset(r.readPos.Offset)})
 	}
 }
 
 // fetch performs one read from readPos and loads its batch.
 func (r *Reader[T]) fetch(ctx context.Context) error {
 	callerCtx := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(r.closeCtx, cancel)
-	defer stop()
-
 	off := Offset(r.readPos.Offset)
 	begin := time.Now()
 	liveReq := r.live && r.cfg.live != LiveNone
@@ -625,7 +591,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		}
 		ch, err = r.tr.sseNext(ctx, off, r.cursor)
 		if err != nil {
-			return r.sseFailed(err)
+			return r.sseFailed(ctx, err)
 		}
 		r.sseFails = 0
 	case liveReq:
@@ -692,9 +658,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	fresh := r.batchPending() && !(r.hasLast && ComparePositions(Position{Offset: string(ch.next)}, r.last) <= 0)
 	progress := fresh || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
-		r.bo.Reset()
 		r.throttle.Reset()
-		r.failures = 0
 		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
 			r.prefetch(callerCtx, ch.next)
 		}
@@ -708,14 +672,14 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	}
 	// Quick answer with nothing new: throttle, so that a server that
 	// repeats the same offset cannot make the Reader spin.
-	return r.wait(ctx, r.throttle, nil)
+	return r.throttled(ctx)
 }
 
 // sseFailed handles the end of an SSE connection: a connection that
 // delivered control events and then ended (servers end them about every
 // minute) is reopened at once; LiveAuto counts connections that die young
 // without any and falls back to long-poll.
-func (r *Reader[T]) sseFailed(err error) error {
+func (r *Reader[T]) sseFailed(ctx context.Context, err error) error {
 	if !errors.Is(err, ErrDisconnected) {
 		return err
 	}
@@ -731,6 +695,11 @@ func (r *Reader[T]) sseFailed(err error) error {
 			r.log.Warn("durable: SSE connections keep failing; falling back to long-poll", "url", redactURL(r.url), "failures", r.sseFails)
 			return nil
 		}
+	}
+	if r.tr.lastControls > 0 {
+		// A connection that answered and died young: reopen it after the
+		// throttle's wait, which grows until the stream makes progress.
+		return r.throttled(ctx)
 	}
 	return err
 }
@@ -914,7 +883,9 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 			pf.dec = new(decoded[T])
 		}
 	}
+	r.bg.Add(1)
 	go func() {
+		defer r.bg.Done()
 		defer close(pf.done)
 		defer stop()
 		defer cancel()

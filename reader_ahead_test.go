@@ -168,7 +168,7 @@ func TestWithDecodeAheadValidated(t *testing.T) {
 	require.ErrorContains(t, err, "WithDecodeAhead")
 	r, err := NewReader[event](c, "s", WithDecodeAhead(0))
 	require.NoError(t, err)
-	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(context.Background()))
 }
 
 // FuzzDecodeAhead: on any input, decoding ahead either declines (the chunk

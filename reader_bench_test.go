@@ -79,7 +79,7 @@ func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool,
 		b.Fatal(err)
 	}
 	r.noPrefetch = noPrefetch
-	defer r.Close()
+	defer r.Close(context.Background())
 	ctx := context.Background()
 	n := 0
 	for {

@@ -293,7 +293,7 @@ func TestReaderRestartsOnFileStore(t *testing.T) {
 						}
 					}
 					if budget != 0 {
-						require.NoError(t, r.Close())
+						require.NoError(t, r.Close(context.Background()))
 						break
 					}
 					// Abandoned: no Close, like a crash.

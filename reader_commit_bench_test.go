@@ -73,7 +73,7 @@ func BenchmarkReaderCommit(b *testing.B) {
 					b.Fatalf("read %d messages", n)
 				}
 				commits += r.Stats().Commits
-				r.Close()
+				r.Close(context.Background())
 			}
 			el := time.Since(start).Seconds()
 			b.ReportMetric(float64(commitMessages*b.N)/el, "msgs/s")

@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -133,7 +134,7 @@ func benchDecodeReader[T any](b *testing.B) *Reader[T] {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { r.Close() })
+	b.Cleanup(func() { r.Close(context.Background()) })
 	r.setContentType("application/json")
 	return r
 }

@@ -60,7 +60,7 @@ func benchLatencySDK(b *testing.B, mode LiveMode, viaWriter bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	var w *Writer[benchRec]
 	if viaWriter {
 		if w, err = NewWriter[benchRec](c, "lat", WithLinger(0)); err != nil {

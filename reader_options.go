@@ -112,8 +112,11 @@ func WithStore(s offsetstore.Store) ReaderOption {
 }
 
 // WithKey sets the key under which the position is saved in the store.
-// Default: the stream's full URL. Use distinct keys for distinct consumers
-// of one stream.
+// Default: the stream's path on its server, such as "/v1/stream/orders"
+// (no scheme, host, port, user info or query), so that a service resumes
+// whatever name it reaches the server by. Give each consumer of one stream
+// its own key, and a stream of another server that shares a store with the
+// same path its own key too.
 func WithKey(key string) ReaderOption {
 	return readerOptionFunc(func(c *readerConfig) {
 		if key == "" {

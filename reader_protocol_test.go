@@ -197,9 +197,9 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 			require.Equal(t, 1, de.Index)
 			require.Equal(t, Offset("-1"), de.Offset)
 			require.Contains(t, string(de.Data), "not a number")
-			require.Contains(t, err.Error(), "position")
+			require.Contains(t, err.Error(), "the 2nd message of the batch read from the start of the stream does not decode")
 			// Close does not count the undecodable message as handled.
-			require.NoError(t, r.Close())
+			require.NoError(t, r.Close(context.Background()))
 			saved, ok, err := store.Load(ctx, r.key)
 			require.NoError(t, err)
 			require.True(t, ok)
@@ -383,7 +383,7 @@ func TestReaderSameOffsetForeverDoesNotSpin(t *testing.T) {
 			r, err := NewReader[event](c, "s", WithLive(tt.live),
 				WithReaderRetry(RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, Jitter: 0}))
 			require.NoError(t, err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			_, err = r.Next(ctx)
@@ -435,7 +435,7 @@ func TestReaderMalformedSSE(t *testing.T) {
 			}
 			r, err := NewReader[event](c, "s", opts...)
 			require.NoError(t, err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			ctx := ctxT(t, 5*time.Second)
 			_, err = r.Next(ctx)
 			require.ErrorIs(t, err, tt.want)
@@ -533,7 +533,7 @@ func TestReaderCloseUnblocksNext(t *testing.T) {
 				errc <- err
 			}()
 			time.Sleep(100 * time.Millisecond)
-			require.NoError(t, r.Close())
+			require.NoError(t, r.Close(context.Background()))
 			select {
 			case err := <-errc:
 				require.ErrorIs(t, err, ErrReaderClosed)
@@ -597,7 +597,7 @@ func TestReaderCommit(t *testing.T) {
 	got, ok := r.Committed()
 	require.True(t, ok)
 	require.Equal(t, saved, got)
-	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(context.Background()))
 	saved2, _, _ := store.Load(ctx, "k")
 	require.Equal(t, saved, saved2, "manual: Close saves nothing")
 }
@@ -633,7 +633,7 @@ func TestReaderIntervalCommitOnWaitAndClose(t *testing.T) {
 	m, err = r.Next(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 4, m.Value.N)
-	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(context.Background()))
 	saved, _, _ = store.Load(ctx, "k")
 	require.Equal(t, Position{Offset: string(end), Skip: 1}, saved)
 }
@@ -759,12 +759,12 @@ func TestReaderMalformedJSONBatch(t *testing.T) {
 				if raw {
 					r, err := NewReader[[]byte](c, "s", WithLive(LiveNone))
 					require.NoError(t, err)
-					defer r.Close()
+					defer r.Close(context.Background())
 					next = func() error { _, err := r.Next(ctx); return err }
 				} else {
 					r, err := NewReader[event](c, "s", WithLive(LiveNone))
 					require.NoError(t, err)
-					defer r.Close()
+					defer r.Close(context.Background())
 					next = func() error { _, err := r.Next(ctx); return err }
 				}
 				for i := 0; i < 4; i++ {

@@ -61,7 +61,7 @@ func openReader[T any](t *testing.T, c *Client, stream string, opts ...ReaderOpt
 	t.Helper()
 	r, err := NewReader[T](c, stream, append([]ReaderOption{WithReaderRetry(readerRetry())}, opts...)...)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r
 }
 
@@ -207,3 +207,43 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 var _ = sync.Mutex{}
 var _ = httptest.NewServer
 var _ = offsetstore.NewMemory
+
+// TestReaderMessagesGoesOnAfterDecodeError: a caller that continues past
+// a *DecodeError gets the messages after it (before, the loop ended
+// silently), and a fatal error ends the loop.
+func TestReaderMessagesGoesOnAfterDecodeError(t *testing.T) {
+	t.Parallel()
+	srv, c := newReaderServer(t)
+	ctx := ctxT(t, 10*time.Second)
+	_, err := c.Create(ctx, "s", CreateOptions{ContentType: "application/json", Data: []byte(`[{"n":1},{"n":"two"},{"n":3}]`)})
+	require.NoError(t, err)
+	r := openReader[event](t, c, "s")
+	var (
+		got     []int
+		skipped int
+		fatal   []error
+	)
+	for m, err := range r.Messages(ctx) {
+		var de *DecodeError
+		switch {
+		case errors.As(err, &de):
+			skipped++
+			continue
+		case err != nil:
+			fatal = append(fatal, err)
+			continue // the loop ends by itself
+		}
+		got = append(got, m.Value.N)
+		if m.Value.N == 3 {
+			// Then a fatal error: the loop yields it once and ends.
+			require.NoError(t, c.Delete(ctx, "s"))
+			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusNotFound})
+		}
+	}
+	require.Equal(t, 1, skipped)
+	require.Equal(t, []int{1, 3}, got)
+	require.Len(t, fatal, 1)
+	require.ErrorIs(t, fatal[0], ErrNotFound)
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrNotFound)
+}

@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/retry"
 	"github.com/durablego/durable/internal/sse"
 )
 
 // errStale marks a response whose offset goes back before the one asked
 // for (a stale cache or a confused server): dropped and retried. It is
 // reported with ErrProtocol when a bounded retry schedule gives up.
-var errStale = errors.New("stale response: offset before the one requested")
+var errStale = retry.Transient("stale response: offset before the one requested")
 
 // rawChunk is one read as the Reader consumes it.
 type rawChunk struct {
@@ -142,7 +143,7 @@ func (t *readerTransport) getInto(ctx context.Context, buf *[]byte, off Offset, 
 	if protocol.BaseMediaType(ch.ctype) == "text/event-stream" {
 		return rawChunk{}, t.c.protocolError(cl, resp, fmt.Errorf("%w: event stream returned to a non-SSE read", ErrProtocol))
 	}
-	*buf, err = readBody((*buf)[:0], resp.raw, t.limit)
+	*buf, err = readBody(*buf, resp.raw.Body, resp.raw.ContentLength, t.limit)
 	if err != nil {
 		return rawChunk{}, t.errorf("read", ru, resp.status, err)
 	}
@@ -151,52 +152,6 @@ func (t *readerTransport) getInto(ctx context.Context, buf *[]byte, off Offset, 
 	}
 	ch.data = *buf
 	return ch, nil
-}
-
-// readBody reads a whole body into buf (reused), at most limit bytes. A
-// body cut short is io.ErrUnexpectedEOF (from net/http), which is
-// retryable.
-func readBody(buf []byte, resp *http.Response, limit int64) ([]byte, error) {
-	if resp.ContentLength > limit {
-		return buf, fmt.Errorf("%w: Content-Length %d > %d", ErrResponseTooLarge, resp.ContentLength, limit)
-	}
-	if n := resp.ContentLength; n > 0 && int64(cap(buf)) < n {
-		buf = make([]byte, 0, n)
-	}
-	if cap(buf) == 0 {
-		buf = make([]byte, 0, 4096)
-	}
-	for {
-		if len(buf) == cap(buf) {
-			// Full: probe for the end before growing.
-			var one [1]byte
-			n, err := resp.Body.Read(one[:])
-			if n == 0 {
-				if err == io.EOF {
-					return buf, nil
-				}
-				if err != nil {
-					return buf, err
-				}
-				continue
-			}
-			buf = append(buf, one[0])
-		}
-		if int64(len(buf)) > limit {
-			return buf, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
-		}
-		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return buf, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, limit)
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // openSSE opens an SSE connection from off. The connection outlives the

@@ -226,7 +226,7 @@ func benchScaleReaders(b *testing.B, proto string, n int) {
 	defer func() {
 		cancel()
 		for _, r := range readers {
-			r.Close()
+			r.Close(context.Background())
 		}
 		wg.Wait()
 	}()

@@ -98,7 +98,7 @@ func TestManyReadersHTTP2(t *testing.T) {
 	}
 	defer func() {
 		for _, r := range readers {
-			if err := r.Close(); err != nil {
+			if err := r.Close(context.Background()); err != nil {
 				t.Error(err)
 			}
 		}

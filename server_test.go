@@ -547,7 +547,9 @@ func TestDialErrorRetriesPlainPost(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Append(context.Background(), "s", []byte("x"), AppendOptions{ContentType: "text/plain"})
 	require.Error(t, err)
-	require.True(t, isDialError(err))
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	require.Equal(t, "dial", op.Op)
 	require.True(t, IsRetryable(err))
 	require.Equal(t, int32(fastRetry().MaxAttempts), dials.Load(), "a dial failure never reached the server: retried")
 }

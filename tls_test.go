@@ -306,6 +306,6 @@ func TestTLSReaderWriter(t *testing.T) {
 		}
 		_, err = r.Next(ctx)
 		require.ErrorIs(t, err, io.EOF)
-		require.NoError(t, r.Close())
+		require.NoError(t, r.Close(context.Background()))
 	}
 }

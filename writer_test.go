@@ -478,7 +478,7 @@ func TestWriterCloseCancelledContext(t *testing.T) {
 	_, aerr := a.Wait(ctx)
 	require.ErrorIs(t, aerr, ErrWriterClosed)
 	select {
-	case <-w.loopDone:
+	case <-w.p.loopDone:
 	default:
 		t.Fatal("dispatch goroutine still running after Close")
 	}
@@ -754,13 +754,13 @@ func TestWriterDefaults(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, w.Close(context.Background())) }()
 	require.Len(t, w.ProducerID(), 32)
-	require.Equal(t, "application/json", w.ct)
-	require.Equal(t, DefaultWriterLinger, w.cfg.linger)
-	require.Equal(t, DefaultWriterMaxInFlight, w.cfg.maxInFlight)
+	require.Equal(t, "application/json", w.p.ct)
+	require.Equal(t, DefaultWriterLinger, w.p.cfg.linger)
+	require.Equal(t, DefaultWriterMaxInFlight, w.p.cfg.maxInFlight)
 	require.Zero(t, w.Epoch())
 	bw, err := NewWriter[[]byte](e.c, e.stream)
 	require.NoError(t, err)
-	require.Equal(t, "application/octet-stream", bw.ct)
+	require.Equal(t, "application/octet-stream", bw.p.ct)
 	require.NotEqual(t, w.ProducerID(), bw.ProducerID())
 	require.NoError(t, bw.Close(context.Background()))
 	require.True(t, errors.Is(ErrBufferFull, ErrBufferFull))

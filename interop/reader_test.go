@@ -100,7 +100,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "append", appendEvents(ctx, c, s, 0, before, false))
 			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
 			must(t, "NewReader", err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
 			if !r.UpToDate() {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
@@ -132,7 +132,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "create", err)
 			r, err := durable.NewReader[event](c, s, durable.WithStart(durable.OffsetNow), durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
 			must(t, "NewReader", err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			go func() {
 				// Append once the Reader has resolved "now" with a request.
 				for r.Stats().Requests == 0 && ctx.Err() == nil {
@@ -157,7 +157,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "create", err)
 			r, err := durable.NewReader[[]byte](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
 			must(t, "NewReader", err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			var want []byte
 			for i := 0; i < 20; i++ {
 				want = append(want, testBytes(uint32(i), 100+i*37)...)
@@ -226,7 +226,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		must(t, "NewReader", err)
 		got := readEvents(ctx, t, r, 0, 14)
 		must(t, "commit", r.Commit(ctx, got[13]))
-		must(t, "reader close", r.Close())
+		must(t, "reader close", r.Close(context.Background()))
 		must(t, "store close", store.Close())
 		t.Logf("saved position after message 13: %+v", got[13].Position)
 
@@ -244,7 +244,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		}
 		r2, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveLongPoll), durable.WithReaderRetry(fastRetry))
 		must(t, "NewReader after restart", err)
-		defer r2.Close()
+		defer r2.Close(context.Background())
 		rest := readEvents(ctx, t, r2, 14, 17)
 		must(t, "commit", r2.Commit(ctx, rest[len(rest)-1]))
 		// Then live: a close ends it.
@@ -258,7 +258,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		// A third start from the store: nothing left but EOF.
 		r3, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 		must(t, "NewReader at the end", err)
-		defer r3.Close()
+		defer r3.Close(context.Background())
 		wantEOF(ctx, t, r3)
 	})
 }

@@ -576,7 +576,7 @@ func readWithReader(ctx context.Context, c *durable.Client, stream string, isJSO
 		if err != nil {
 			return nil, nil, err
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 		for {
 			m, err := r.Next(ctx)
 			if errors.Is(err, io.EOF) {
@@ -592,7 +592,7 @@ func readWithReader(ctx context.Context, c *durable.Client, stream string, isJSO
 	if err != nil {
 		return nil, nil, err
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	for {
 		m, err := r.Next(ctx)
 		if errors.Is(err, io.EOF) {

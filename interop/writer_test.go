@@ -45,7 +45,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 
 			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
 			must(t, "NewReader", err)
-			defer r.Close()
+			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
 			if !r.UpToDate() {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
@@ -117,7 +117,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		}
 		r, err := durable.NewReader[event](direct, s, durable.WithLive(durable.LiveNone))
 		must(t, "NewReader", err)
-		defer r.Close()
+		defer r.Close(context.Background())
 		for i := 0; ; i++ {
 			m, err := r.Next(ctx)
 			if errors.Is(err, durable.ErrCaughtUp) {

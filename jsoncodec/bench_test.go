@@ -90,7 +90,7 @@ func catchUp(b *testing.B, c *durable.Client, stream string, opt durable.ReaderO
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	ctx := context.Background()
 	n := 0
 	for {

@@ -47,7 +47,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	for m, err := range r.Messages(ctx) {
 		if err != nil {
 			break // durable.ErrCaughtUp: the stream has nothing more for now

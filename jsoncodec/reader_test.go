@@ -50,7 +50,7 @@ func readAll(t *testing.T, c *durable.Client, stream string, total int, opts ...
 	t.Helper()
 	r, err := durable.NewReader[rec](c, stream, append([]durable.ReaderOption{durable.WithManualCommit()}, opts...)...)
 	require.NoError(t, err)
-	defer r.Close()
+	defer r.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out []delivery
@@ -134,7 +134,7 @@ func TestReaderDecodeErrorPosition(t *testing.T) {
 	defer cancel()
 	r, err := durable.NewReader[rec](c, "s", durable.WithLive(durable.LiveNone), durable.WithCodec[rec](Codec[rec]{}))
 	require.NoError(t, err)
-	defer r.Close()
+	defer r.Close(context.Background())
 	m, err := r.Next(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 0, m.Value.N)
@@ -172,7 +172,7 @@ func TestWriterWithCodec(t *testing.T) {
 	require.NoError(t, w.Close(ctx))
 	r, err := durable.NewReader[rec](c, "w")
 	require.NoError(t, err)
-	defer r.Close()
+	defer r.Close(context.Background())
 	var got []rec
 	for {
 		m, err := r.Next(ctx)

@@ -84,7 +84,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		defer r.Close()
+		defer r.Close(ctx)
 		t0 := time.Now()
 		n, sum := 0, 0
 		for {

@@ -105,7 +105,7 @@ func (a *adapter) benchRoundtrip(ctx context.Context, c *durable.Client, op *ben
 	if err != nil {
 		return 0, err
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	type got struct {
 		n   int
 		err error
@@ -124,7 +124,7 @@ func (a *adapter) benchRoundtrip(ctx context.Context, c *durable.Client, op *ben
 		done <- got{n, nil}
 	}()
 	if _, err := c.Append(ctx, u, payload, durable.AppendOptions{ContentType: ct}); err != nil {
-		r.Close()
+		r.Close(context.Background())
 		<-done
 		return 0, err
 	}
@@ -172,7 +172,7 @@ func benchThroughputRead(ctx context.Context, c *durable.Client, u string) (benc
 	if err != nil {
 		return benchMetrics{}, err
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	var m benchMetrics
 	for {
 		msg, err := r.Next(ctx)

@@ -243,7 +243,7 @@ func (a *adapter) readAuto(ctx context.Context, c *durable.Client, cmd *command,
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer r.Close(ctx)
 	var batch [][]byte
 	finish := func() {
 		st.upToDate, st.closed = r.UpToDate(), r.Closed()

@@ -223,11 +223,17 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	var le *lineError
 	switch {
+	case err != nil && f.producerID != "":
+		// The producer's error says what landed (its offset, not a count).
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", err)
+		}
+		return err
 	case err != nil && ctx.Err() != nil:
 		// Interrupted while an append was on its way: it may have landed.
-		return fmt.Errorf("interrupted: %w (%s confirmed before)", err, messages(n))
+		return fmt.Errorf("interrupted: %w (%s)", err, confirmed(n))
 	case err != nil:
-		return fmt.Errorf("%w (%s confirmed before)", err, messages(n))
+		return fmt.Errorf("%w (%s)", err, confirmed(n))
 	case errors.As(inErr, &le):
 		if last != "" {
 			fmt.Fprintln(stdout, last)
@@ -256,6 +262,14 @@ func messages(n int) string {
 		return "1 message"
 	}
 	return fmt.Sprintf("%d messages", n)
+}
+
+// confirmed says how many messages were confirmed before a failure.
+func confirmed(n int) string {
+	if n == 0 {
+		return "nothing was appended"
+	}
+	return messages(n) + " confirmed before"
 }
 
 // checkJSONArgs checks that every DATA argument is one JSON value.

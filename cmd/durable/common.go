@@ -212,10 +212,12 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 	if err != nil {
 		return nil, "", usageErr(stderr, name, "%v", err)
 	}
-	// The base URL only matters for relative names; every call passes the
-	// full URL.
+	// Every call passes the stream's full URL: the base URL only gives the
+	// origin. Its path is the usual streams root, so that the SDK adds no
+	// hint of its own about it to errors (the CLI's own advice names
+	// --server).
 	u, _ := url.Parse(full)
-	base := url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: "/"}
+	base := url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: defaultStreamPrefix}
 	opts := []durable.Option{durable.WithUserAgent("durable-cli")}
 	for k, vs := range h {
 		for _, v := range vs {

@@ -26,6 +26,11 @@ func describe(err error) string {
 		if server, cause, ok := unreachable(e); ok {
 			inner = "cannot reach the server at " + server + " (" + cause + ")"
 		}
+		if e.Op == "create" && errors.Is(err, durable.ErrNotFound) {
+			// The SDK's hint speaks of the base URL; advise says it in
+			// the CLI's words (--server).
+			inner = fmt.Sprintf("%s: %v (HTTP %d)", e.URL, e.Err, e.Status)
+		}
 		s = strings.Replace(s, e.Error(), inner, 1)
 	}
 	s = strings.TrimPrefix(s, "durable: ")

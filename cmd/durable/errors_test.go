@@ -37,7 +37,7 @@ func TestErrorMessages(t *testing.T) {
 		t.Parallel()
 		r := c.run(t, "append", "nope", "{}")
 		assert.Equal(t, 1, r.code)
-		assert.True(t, strings.HasPrefix(r.stderr, "durable append: "+srv.StreamURL("nope")+": 404"), r.stderr)
+		assert.True(t, strings.HasPrefix(r.stderr, "durable append: "+srv.StreamURL("nope")+": stream not found (HTTP 404)"), r.stderr)
 		assert.Contains(t, r.stderr, "; check the stream name and --server / $DURABLE_SERVER ('durable create NAME' creates a stream)\n")
 	})
 	t.Run("create outside the streams root", func(t *testing.T) {

@@ -3,7 +3,7 @@
 //
 //	durable <command> [flags] [args]
 //
-// Commands: serve, create, append, tail, head, close, delete, version. Run
+// Commands: serve, create, append, tail, head, close, delete, sub, version. Run
 // "durable <command> --help" for the flags and promises of each.
 //
 // # Streams

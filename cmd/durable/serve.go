@@ -39,8 +39,8 @@ It is not a production server: it has no authentication, no retention or
 compaction, no metrics, and keeps every stream of a directory in one process.
 In production run a server built for it, such as the Durable Streams Caddy
 server (durable-streams-server, from the durable-streams/durable-streams
-repository) or a hosted Durable Streams service, and point --server or
-$DURABLE_SERVER (and the SDK's NewClient) at it.`
+repository) or another server that passes the public server conformance
+suite, and point --server or $DURABLE_SERVER (and the SDK's NewClient) at it.`
 
 // runServe starts the testserver, prints its base URL as the first line of
 // stdout, and serves until ctx is cancelled (SIGINT / SIGTERM).

@@ -76,7 +76,12 @@ func (s *readerSource) commit(ctx context.Context, pos offsetstore.Position) err
 	return s.r.CommitPosition(ctx, pos)
 }
 
-func (s *readerSource) close() error { return s.r.Close() }
+func (s *readerSource) close() error {
+	// Bounded: the final save of the position must not hang an exit.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.r.Close(ctx)
+}
 
 // retryReport tells the user on stderr that tail is riding out an outage:
 // one line when it begins, a reminder at most once a minute while it lasts,

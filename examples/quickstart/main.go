@@ -332,7 +332,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 	if err != nil {
 		return err
 	}
-	defer r2.Close()
+	defer r2.Close(ctx)
 	n := 0
 	for {
 		m, err := r2.Next(ctx)

@@ -178,8 +178,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		m, err := r.Next(ctx)
 		if err != nil {
 			// Close saves the position of the last message handled (every
-			// message printed: Next was called again after it).
-			cerr := r.Close()
+			// message printed: Next was called again after it), within a
+			// few seconds even after Ctrl-C.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			cerr := r.Close(cctx)
+			cancel()
 			pos, _ := r.Committed()
 			switch {
 			case ctx.Err() != nil:
@@ -193,7 +196,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			}
 		}
 		if _, err := fmt.Fprintf(stdout, "%s\n", bytes.TrimSuffix(m.Data, []byte("\n"))); err != nil {
-			r.Close()
+			r.Close(ctx)
 			return err // stdout is gone: the last line was not handled
 		}
 		n++

@@ -259,7 +259,7 @@ func check(ctx context.Context, client *durable.Client, stream string, from dura
 	if err != nil {
 		return 0, 0, err
 	}
-	defer r.Close()
+	defer r.Close(ctx)
 	next := make([]int, len(res.Appended))
 	for i := range next {
 		next[i] = 1

@@ -25,7 +25,7 @@ func readJobs(t *testing.T, url string) map[string][]int {
 	require.NoError(t, err)
 	r, err := durable.NewReader[Job](c, url, durable.WithLive(durable.LiveNone))
 	require.NoError(t, err)
-	defer r.Close()
+	defer r.Close(context.Background())
 	counts := map[string][]int{}
 	for m, err := range r.Messages(context.Background()) {
 		require.NoError(t, err)

@@ -3,6 +3,7 @@ package hostile
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // Request is one request as a hostile server received it.
@@ -16,6 +17,8 @@ type Request struct {
 // Recorder keeps the most recent requests a server received, up to a fixed
 // limit, and counts all of them. It is safe for concurrent use.
 type Recorder struct {
+	sent atomic.Int64 // body bytes written by handlers (hijacked connections excepted)
+
 	mu    sync.Mutex
 	limit int
 	ring  []Request // oldest first once trimmed
@@ -52,6 +55,11 @@ func (r *Recorder) Requests() []Request {
 	copy(out, r.ring)
 	return out
 }
+
+// Sent returns how many body bytes the server's handlers have written so
+// far (through the ResponseWriter; not what a hijacked connection sends).
+// A test can tell a slow read from a stuck one by watching it grow.
+func (r *Recorder) Sent() int64 { return r.sent.Load() }
 
 // Total returns how many requests were received, retained or not.
 func (r *Recorder) Total() int {

@@ -128,7 +128,7 @@ func start(cfg config, h handler) *Server {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		defer s.wg.Done()
-		h(r.Context(), w, r)
+		h(r.Context(), &sentCounter{ResponseWriter: w, rec: s.rec}, r)
 	}))
 	s.ts.Config.BaseContext = func(net.Listener) context.Context { return s.ctx }
 	s.ts.Config.ErrorLog = discardLogger()
@@ -136,6 +136,21 @@ func start(cfg config, h handler) *Server {
 	s.URL = s.ts.URL
 	return s
 }
+
+// sentCounter counts the body bytes a handler writes (Recorder.Sent).
+type sentCounter struct {
+	http.ResponseWriter
+	rec *Recorder
+}
+
+func (w *sentCounter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.rec.sent.Add(int64(n))
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (w *sentCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Recorder returns the server's request history.
 func (s *Server) Recorder() *Recorder { return s.rec }

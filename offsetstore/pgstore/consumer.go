@@ -110,7 +110,7 @@ func NewConsumer[T any](s *Store, client *durable.Client, stream, key string, op
 	if err != nil {
 		return nil, err
 	}
-	_ = r.Close()
+	_ = r.Close(context.Background())
 	return c, nil
 }
 
@@ -286,7 +286,7 @@ func (c *Consumer[T]) leaseErr() error {
 // delivers it again from the table's position) and the lost lease.
 func (c *Consumer[T]) teardown() {
 	if c.r != nil {
-		_ = c.r.Close() // manual commit: Close saves nothing
+		_ = c.r.Close(context.Background()) // manual commit: Close saves nothing
 		c.r = nil
 	}
 	c.held = nil
@@ -341,7 +341,7 @@ func (c *Consumer[T]) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	var err error
 	if c.r != nil {
-		err = c.r.Close()
+		err = c.r.Close(ctx)
 		c.r = nil
 	}
 	if c.lease != nil {

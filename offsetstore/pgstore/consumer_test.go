@@ -162,7 +162,7 @@ func TestConsumerCommittedButNotAcknowledged(t *testing.T) {
 			return s.CommitTx(ctx, tx, "sink", msg.Position)
 		}))
 	}
-	require.NoError(t, r.Close())
+	require.NoError(t, r.Close(context.Background()))
 
 	c, err := NewConsumer[item](s, client, stream, "sink")
 	require.NoError(t, err)

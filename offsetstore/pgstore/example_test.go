@@ -98,7 +98,7 @@ func ExampleStore_CommitTx() {
 
 	r, _ := durable.NewReader[Order](client, "orders", durable.WithStore(store), durable.WithKey("batch"),
 		durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
-	defer r.Close()
+	defer r.Close(context.Background())
 	tx, err := store.Pool().Begin(ctx)
 	if err != nil {
 		log.Fatal(err)

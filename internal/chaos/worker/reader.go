@@ -58,7 +58,7 @@ func runReader(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer r.Close(ctx)
 	if ok {
 		say("ready offset=%s skip=%d log=%d", pos.Offset, pos.Skip, logLen)
 	} else {

@@ -57,7 +57,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	ctx := context.Background()
 	t0 := time.Now()
 	n, sum := 0, 0

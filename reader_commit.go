@@ -1,0 +1,149 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Commit records msg as handled (with every message before it) and saves
+// its position to the store, unless a position at or after it was already
+// saved: a commit never moves the saved position backwards. Set
+// msg.Position.Meta first to save application data with it. Commit may be
+// called from any goroutine; saves are serialised, and no other method of
+// the Reader waits for the store while one runs.
+func (r *Reader[T]) Commit(ctx context.Context, msg Message[T]) error {
+	return r.CommitPosition(ctx, msg.Position)
+}
+
+// CommitPosition is Commit for a position (for example one kept from a
+// Message after its Data went stale).
+func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
+	if pos.Offset == "" || pos.Skip < 0 {
+		return fmt.Errorf("%w: commit of an empty or negative position", ErrInvalidArgument)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrReaderClosed
+	}
+	if r.hasPending && ComparePositions(pos, r.pending) >= 0 {
+		r.hasPending = false
+	}
+	r.markHandledLocked(pos)
+	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
+		r.handledAhead = true
+	}
+	r.meta = pos.Meta
+	r.mu.Unlock()
+	return r.save(ctx, pos, true)
+}
+
+// markHandledLocked advances the handled position.
+func (r *Reader[T]) markHandledLocked(p Position) {
+	if !r.hasHandled || ComparePositions(p, r.handled) > 0 {
+		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
+	}
+}
+
+// save writes pos to the store unless a position at or after it is saved
+// already. Saves are serialised by r.saving (so a later position is never
+// overwritten by an earlier one), and r.mu is not held across the store's
+// I/O. With wait false, save does nothing while another save runs (that
+// one, or the next, will cover pos); with wait true it waits for its turn,
+// or for ctx.
+func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
+	if wait {
+		select {
+		case r.saving <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrCommit, ctx.Err())
+		}
+	} else {
+		select {
+		case r.saving <- struct{}{}:
+		default:
+			return nil
+		}
+	}
+	defer func() { <-r.saving }()
+	r.mu.Lock()
+	done := r.hasCommit && ComparePositions(pos, r.committed) <= 0
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	if r.cfg.store != nil {
+		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
+			return fmt.Errorf("%w: %w", ErrCommit, err)
+		}
+	}
+	r.mu.Lock()
+	r.committed, r.hasCommit = pos, true
+	r.lastSave = time.Now()
+	r.stats.Commits++
+	r.mu.Unlock()
+	return nil
+}
+
+// toSaveLocked returns the handled position when interval commits are on
+// and it is ahead of the saved one.
+func (r *Reader[T]) toSaveLocked() (Position, bool) {
+	if r.cfg.commitInterval == 0 || !r.hasHandled || (r.hasCommit && ComparePositions(r.handled, r.committed) <= 0) {
+		return Position{}, false
+	}
+	pos := r.handled
+	pos.Meta = r.meta
+	return pos, true
+}
+
+// autoCommit saves the handled position in interval mode when it is ahead
+// of the saved one and the interval has passed, or at once with force
+// (about to wait for data, or at the end). Without force it does not wait
+// for a save under way.
+func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
+	r.mu.Lock()
+	pos, ok := r.toSaveLocked()
+	due := force || time.Since(r.lastSave) >= r.cfg.commitInterval
+	r.mu.Unlock()
+	if !ok || !due {
+		return nil
+	}
+	return r.save(ctx, pos, force)
+}
+
+// Close stops the Reader: a Next in progress returns ErrReaderClosed, an
+// open SSE connection is closed, the goroutines the Reader started are
+// stopped, and in interval-commit mode the handled position is saved (its
+// error is returned). ctx bounds Close: the save and the wait for
+// goroutines end when it does (ctx's error is returned). Close does not
+// close the stream on the server (see Client.CloseStream) nor the store.
+// Calling it again does nothing and returns nil.
+func (r *Reader[T]) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.closeCancel()
+	pos, ok := r.toSaveLocked()
+	r.mu.Unlock()
+	var err error
+	if ok {
+		err = r.save(ctx, pos, true)
+	}
+	done := make(chan struct{})
+	go func() {
+		r.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}

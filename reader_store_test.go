@@ -1,0 +1,118 @@
+package durable
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReaderKeyIsStreamPath: the default store key is the stream's path
+// on its server, so a service that reaches the same server by another name
+// (localhost for 127.0.0.1 here, or another port through a proxy) resumes
+// where it was instead of reading the stream again.
+func TestReaderKeyIsStreamPath(t *testing.T) {
+	t.Parallel()
+	srv := testserver.New()
+	t.Cleanup(srv.Close)
+	ctx := ctxT(t, 10*time.Second)
+	c1, err := NewClient(srv.StreamURL(""))
+	require.NoError(t, err)
+	_, err = c1.Create(ctx, "s", CreateOptions{ContentType: "application/json", Data: []byte(`[{"n":1},{"n":2}]`), Closed: true})
+	require.NoError(t, err)
+	store := offsetstore.NewMemory()
+	r1 := openReader[event](t, c1, "s", WithStore(store), WithManualCommit())
+	m, err := r1.Next(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r1.Commit(ctx, m))
+	require.NoError(t, r1.Close(ctx))
+	_, ok, err := store.Load(ctx, "/v1/stream/s")
+	require.NoError(t, err)
+	require.True(t, ok, "saved under the stream's path")
+
+	c2, err := NewClient(strings.Replace(srv.URL(), "127.0.0.1", "localhost", 1))
+	require.NoError(t, err)
+	r2 := openReader[event](t, c2, "s", WithStore(store))
+	m, err = r2.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, m.Value.N, "read the stream again under another host name")
+}
+
+// TestReaderResumesFromLegacyKey: a position saved under the stream's
+// full URL (the default key of earlier releases) is found, so an upgrade
+// does not read the stream again.
+func TestReaderResumesFromLegacyKey(t *testing.T) {
+	t.Parallel()
+	_, c := newReaderServer(t)
+	ctx := ctxT(t, 10*time.Second)
+	_, err := c.Create(ctx, "s", CreateOptions{ContentType: "application/json", Data: []byte(`[{"n":1},{"n":2}]`), Closed: true})
+	require.NoError(t, err)
+	u, err := c.URL("s")
+	require.NoError(t, err)
+	store := offsetstore.NewMemory()
+	require.NoError(t, store.Save(ctx, u, Position{Offset: "-1", Skip: 1}))
+	r := openReader[event](t, c, "s", WithStore(store))
+	m, err := r.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, m.Value.N)
+}
+
+// TestReaderSavedPositionRejected: a saved position the server refuses
+// (malformed: 400; before retention or deleted: 410) is a clear error
+// wrapping ErrPositionRejected, and the Reader never starts over from the
+// beginning on its own.
+func TestReaderSavedPositionRejected(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   error
+	}{
+		{"malformed", http.StatusBadRequest, ErrBadRequest},
+		{"gone", http.StatusGone, ErrGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c := newReaderServer(t)
+			createJSON(t, c, "s")
+			appendEvents(t, c, "s", 0, 3)
+			ctx := ctxT(t, 10*time.Second)
+			store := offsetstore.NewMemory()
+			require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "elsewhere-0042"}))
+			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: tc.status})
+			r := openReader[event](t, c, "s", WithStore(store))
+			_, err := r.Next(ctx)
+			require.ErrorIs(t, err, ErrPositionRejected)
+			require.ErrorIs(t, err, tc.want)
+			require.Contains(t, err.Error(), `offset elsewhere-0042 under key "/v1/stream/s"`)
+			srv.ClearFaults()
+			_, err = r.Next(ctx)
+			require.ErrorIs(t, err, ErrPositionRejected, "sticky: no read from the start")
+			saved, _, err := store.Load(ctx, "/v1/stream/s")
+			require.NoError(t, err)
+			require.Equal(t, "elsewhere-0042", saved.Offset)
+		})
+	}
+	// A 400 once the Reader has read from its saved position is not about
+	// the position.
+	t.Run("later", func(t *testing.T) {
+		t.Parallel()
+		srv, c := newReaderServer(t)
+		createJSON(t, c, "s")
+		appendEvents(t, c, "s", 0, 1)
+		ctx := ctxT(t, 10*time.Second)
+		store := offsetstore.NewMemory()
+		require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "-1"}))
+		r := openReader[event](t, c, "s", WithStore(store))
+		_, err := r.Next(ctx)
+		require.NoError(t, err)
+		srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusBadRequest})
+		_, err = r.Next(ctx)
+		require.ErrorIs(t, err, ErrBadRequest)
+		require.NotErrorIs(t, err, ErrPositionRejected)
+	})
+}
