@@ -50,6 +50,19 @@
 // it never left the machine). A plain append whose fate is unknown is
 // returned as an error rather than risk a duplicate.
 //
+// # Hooks
+//
+// WithHooks gives a Client hooks: values implementing any of the small
+// single-method interfaces HookRequest (every HTTP request: operation,
+// stream, method, status, attempt, latency, error), HookRetry (every retry
+// with its cause and wait), HookRead (messages and bytes a Reader
+// delivered), HookBatch (every settled batch of a Writer: producer,
+// messages, bytes, latency, and the error of a lost or fenced batch),
+// HookCommit (every save to a Reader's store, with its latency) and
+// HookUpToDate (a Reader reaching the tail or falling behind). Every Reader
+// and Writer opened on the Client reports to its hooks. Metrics and tracing
+// plugins are built on these alone.
+//
 // Headers from WithHeaderFunc are computed again for every attempt, so a
 // token refreshed between attempts is used on the retry. Redirects to
 // another scheme or host are refused, so credentials never leave the

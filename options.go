@@ -104,6 +104,7 @@ type config struct {
 	userAgent   string
 	maxResponse int64
 	h2c         bool // WithUnencryptedHTTP2
+	hooks       hookSet
 	errs        []error
 }
 
@@ -253,5 +254,19 @@ func WithMaxResponseSize(n int64) Option {
 			return
 		}
 		c.maxResponse = n
+	}
+}
+
+// WithHooks adds hooks: values implementing any of the Hook interfaces
+// (HookRequest, HookRetry, HookRead, HookBatch, HookCommit, HookUpToDate),
+// called by the Client and by every Reader and Writer opened on it. A value
+// implementing none of them is an error. Default: none.
+func WithHooks(hooks ...any) Option {
+	return func(c *config) {
+		for _, h := range hooks {
+			if err := c.hooks.add(h); err != nil {
+				c.errs = append(c.errs, err)
+			}
+		}
 	}
 }

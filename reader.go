@@ -120,7 +120,8 @@ type Reader[T any] struct {
 	sched    *retry.Schedule // failures: one episode from the first failure to the next success
 	throttle *retry.Schedule // answers with nothing new, until the next progress
 	sticky   error
-	dkeys    []string // dedupe ring
+	chunk    ReadEvent // the chunk being handed out, for HookRead
+	dkeys    []string  // dedupe ring
 	dpos     int
 	dfill    int
 	dset     map[string]struct{}
@@ -352,6 +353,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 			return msg, err
 		}
 		// The batch is drained: everything before readPos is handled.
+		r.chunkDone()
 		r.mu.Lock()
 		if isRealOffset(Offset(r.readPos.Offset)) {
 			r.markHandledLocked(r.readPos)
@@ -526,6 +528,14 @@ func (r *Reader[T]) read(ctx context.Context) error {
 	})
 }
 
+// chunkDone reports a chunk handed out in full to the read hooks.
+func (r *Reader[T]) chunkDone() {
+	if r.chunk.Bytes > 0 {
+		r.c.cfg.hooks.onRead(r.chunk)
+		r.chunk = ReadEvent{}
+	}
+}
+
 // throttled waits as the throttle says: answers that bring nothing new
 // come back ever more slowly, so that a server repeating itself cannot make
 // the Reader spin.
@@ -628,14 +638,20 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		r.eof = true
 	}
 	r.mu.Unlock()
+	if wasUpToDate != ch.upToDate {
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), UpToDate: ch.upToDate, Offset: ch.next})
+	}
+	if len(ch.data) > 0 {
+		r.chunk = ReadEvent{Stream: streamOf(r.url), Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
+	}
 	if ch.upToDate {
 		r.live = true
 	}
 	// A batch that ends at or before the last delivered position holds
 	// nothing new (a server repeating an old answer): not progress, even
 	// though it is pending until take drops it.
-	fresh := r.batchPending() && !(r.hasLast && ComparePositions(Position{Offset: string(ch.next)}, r.last) <= 0)
-	progress := fresh || ComparePositions(r.readPos, before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	fresh := r.batchPending() && !(r.hasLast && Position{Offset: string(ch.next)}.Compare(r.last) <= 0)
+	progress := fresh || r.readPos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
 		r.throttle.Reset()
 		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
@@ -808,7 +824,7 @@ func (r *Reader[T]) freshBatch() bool {
 	if r.lazy || !r.jsonBatch || r.idx >= r.n {
 		return false
 	}
-	if ComparePositions(Position{Offset: string(r.batchNext)}, Position{Offset: string(r.batchOff), Skip: int64(r.n)}) <= 0 {
+	if (Position{Offset: string(r.batchNext)}).Compare(Position{Offset: string(r.batchOff), Skip: int64(r.n)}) <= 0 {
 		return false
 	}
 	if !r.hasLast {
@@ -818,7 +834,7 @@ func (r *Reader[T]) freshBatch() bool {
 	if r.idx == r.n-1 {
 		first = Position{Offset: string(r.batchNext)}
 	}
-	return ComparePositions(first, r.last) > 0
+	return first.Compare(r.last) > 0
 }
 
 // prefetched is a catch-up read started ahead of need.
@@ -1003,7 +1019,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			pos = Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
 		}
 		// r.last is written only by this goroutine: read it unlocked.
-		if !r.batchFresh && r.hasLast && ComparePositions(pos, r.last) <= 0 {
+		if !r.batchFresh && r.hasLast && pos.Compare(r.last) <= 0 {
 			r.mu.Lock()
 			r.stats.Stale++
 			r.mu.Unlock()
@@ -1039,7 +1055,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 // *DecodeError in err's place) and reports whether it is to be returned:
 // stale positions and dedupe hits are dropped.
 func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
-	if decErr == nil && !r.batchFresh && r.hasLast && ComparePositions(pos, r.last) <= 0 {
+	if decErr == nil && !r.batchFresh && r.hasLast && pos.Compare(r.last) <= 0 {
 		r.mu.Lock()
 		r.stats.Stale++
 		r.mu.Unlock()
@@ -1055,11 +1071,12 @@ func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Messag
 	r.mu.Lock()
 	r.last, r.hasLast = pos, true
 	r.pending, r.hasPending = pos, true
-	if r.handledAhead && ComparePositions(pos, r.handled) >= 0 {
+	if r.handledAhead && pos.Compare(r.handled) >= 0 {
 		r.handledAhead = false
 	}
 	if decErr == nil {
 		r.stats.Delivered++
+		r.chunk.Messages++
 	}
 	r.mu.Unlock()
 	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true

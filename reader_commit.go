@@ -27,11 +27,11 @@ func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
 		r.mu.Unlock()
 		return ErrReaderClosed
 	}
-	if r.hasPending && ComparePositions(pos, r.pending) >= 0 {
+	if r.hasPending && pos.Compare(r.pending) >= 0 {
 		r.hasPending = false
 	}
 	r.markHandledLocked(pos)
-	if r.hasLast && ComparePositions(r.handled, r.last) > 0 {
+	if r.hasLast && r.handled.Compare(r.last) > 0 {
 		r.handledAhead = true
 	}
 	r.meta = pos.Meta
@@ -41,7 +41,7 @@ func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
 
 // markHandledLocked advances the handled position.
 func (r *Reader[T]) markHandledLocked(p Position) {
-	if !r.hasHandled || ComparePositions(p, r.handled) > 0 {
+	if !r.hasHandled || p.Compare(r.handled) > 0 {
 		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
 	}
 }
@@ -68,13 +68,16 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 	}
 	defer func() { <-r.saving }()
 	r.mu.Lock()
-	done := r.hasCommit && ComparePositions(pos, r.committed) <= 0
+	done := r.hasCommit && pos.Compare(r.committed) <= 0
 	r.mu.Unlock()
 	if done {
 		return nil
 	}
 	if r.cfg.store != nil {
-		if err := r.cfg.store.Save(ctx, r.key, pos); err != nil {
+		start := time.Now()
+		err := r.cfg.store.Save(ctx, r.key, pos)
+		r.c.cfg.hooks.onCommit(CommitEvent{Stream: streamOf(r.url), Key: r.key, Position: pos, Latency: time.Since(start), Err: err})
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrCommit, err)
 		}
 	}
@@ -89,7 +92,7 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 // toSaveLocked returns the handled position when interval commits are on
 // and it is ahead of the saved one.
 func (r *Reader[T]) toSaveLocked() (Position, bool) {
-	if r.cfg.commitInterval == 0 || !r.hasHandled || (r.hasCommit && ComparePositions(r.handled, r.committed) <= 0) {
+	if r.cfg.commitInterval == 0 || !r.hasHandled || (r.hasCommit && r.handled.Compare(r.committed) <= 0) {
 		return Position{}, false
 	}
 	pos := r.handled

@@ -6,14 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/stretchr/testify/require"
 )
 
 // blockingStore is a store whose Save blocks until release is closed
 // (entered is closed when the first Save starts).
 type blockingStore struct {
-	offsetstore.Store
+	Store
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
@@ -24,7 +23,7 @@ type blockingStore struct {
 func (s *blockingStore) free() { s.freed.Do(func() { close(s.release) }) }
 
 func newBlockingStore() *blockingStore {
-	return &blockingStore{Store: offsetstore.NewMemory(), entered: make(chan struct{}), release: make(chan struct{})}
+	return &blockingStore{Store: newMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (s *blockingStore) Save(ctx context.Context, key string, pos Position) error {

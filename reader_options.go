@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 )
 
 // ReaderOption configures a Reader; pass options to NewReader. A
@@ -46,7 +45,7 @@ type RetryInfo struct {
 }
 
 type readerConfig struct {
-	store          offsetstore.Store
+	store          Store
 	key            string
 	start          Offset
 	live           LiveMode
@@ -101,7 +100,7 @@ func (c *readerConfig) validate() error {
 // WithStore makes the Reader load its starting position from s (under the
 // key of WithKey) and save committed positions there. Default: no store;
 // Commit then only records the position in memory (see Reader.Committed).
-func WithStore(s offsetstore.Store) ReaderOption {
+func WithStore(s Store) ReaderOption {
 	return readerOptionFunc(func(c *readerConfig) {
 		if s == nil {
 			c.fail("WithStore: nil store")

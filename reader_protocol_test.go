@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
@@ -183,7 +182,7 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 			createJSON(t, c, "s")
 			_, err := c.Append(context.Background(), "s", []byte(`[{"n":0},{"n":"not a number"},{"n":2}]`), AppendOptions{ContentType: "application/json"})
 			require.NoError(t, err)
-			store := offsetstore.NewMemory()
+			store := newMemStore()
 			r := openReader[event](t, c, "s", WithLive(mode), WithStore(store), WithCommitInterval(time.Hour))
 			ctx := ctxT(t, 5*time.Second)
 			m, err := r.Next(ctx)
@@ -233,7 +232,7 @@ func TestReaderResumesInsideABatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := offsetstore.NewMemory()
+			store := newMemStore()
 			require.NoError(t, store.Save(ctx, "k", tt.saved))
 			r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"))
 			m, err := r.Next(ctx)
@@ -247,7 +246,7 @@ func TestReaderResumesInsideABatch(t *testing.T) {
 	}
 	// A skip past a short batch carries into the next one.
 	end2 := appendEvents(t, c, "s", 10, 5)
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	require.NoError(t, store.Save(ctx, "k", Position{Offset: "-1", Skip: 12}))
 	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"))
 	m, err := r.Next(ctx)
@@ -325,7 +324,7 @@ func TestReaderBytesStreams(t *testing.T) {
 				require.Equal(t, int64(0), m.Position.Skip)
 
 				// Resume with a byte skip.
-				store := offsetstore.NewMemory()
+				store := newMemStore()
 				require.NoError(t, store.Save(ctx, "k", Position{Offset: "-1", Skip: 3}))
 				r2 := openReader[[]byte](t, c, "b", WithLive(LiveNone), WithStore(store), WithKey("k"))
 				m, err = r2.Next(ctx)
@@ -579,7 +578,7 @@ func TestReaderCommit(t *testing.T) {
 	_, c := newReaderServer(t)
 	createJSON(t, c, "s")
 	appendEvents(t, c, "s", 0, 3)
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	ctx := ctxT(t, 5*time.Second)
 	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"), WithManualCommit())
 	var msgs []Message[event]
@@ -610,7 +609,7 @@ func TestReaderIntervalCommitOnWaitAndClose(t *testing.T) {
 	_, c := newReaderServer(t)
 	createJSON(t, c, "s")
 	end := appendEvents(t, c, "s", 0, 3)
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	ctx := ctxT(t, 5*time.Second)
 	r := openReader[event](t, c, "s", WithStore(store), WithKey("k"), WithCommitInterval(time.Hour))
 	for i := 0; i < 3; i++ {
@@ -692,7 +691,7 @@ func TestNewReaderValidation(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
-func TestComparePositions(t *testing.T) {
+func TestPositionCompare(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		a, b Position
@@ -707,8 +706,8 @@ func TestComparePositions(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			require.Equal(t, tt.want, ComparePositions(tt.a, tt.b))
-			require.Equal(t, -tt.want, ComparePositions(tt.b, tt.a))
+			require.Equal(t, tt.want, tt.a.Compare(tt.b))
+			require.Equal(t, -tt.want, tt.b.Compare(tt.a))
 		})
 	}
 }
@@ -876,7 +875,7 @@ func TestReaderCommitFromAnotherGoroutine(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		appendEvents(t, c, "s", i*10, 10)
 	}
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"), WithCommitInterval(time.Millisecond))
 	ctx := ctxT(t, 5*time.Second)
 	work := make(chan Message[event], 16)
@@ -907,5 +906,5 @@ func TestReaderCommitFromAnotherGoroutine(t *testing.T) {
 	require.True(t, ok)
 	last, _ := r.Committed()
 	require.Equal(t, last, saved)
-	require.Zero(t, ComparePositions(saved, r.Position()), "everything committed")
+	require.Zero(t, saved.Compare(r.Position()), "everything committed")
 }

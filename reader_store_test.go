@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +23,7 @@ func TestReaderKeyIsStreamPath(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c1.Create(ctx, "s", CreateOptions{ContentType: "application/json", Data: []byte(`[{"n":1},{"n":2}]`), Closed: true})
 	require.NoError(t, err)
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	r1 := openReader[event](t, c1, "s", WithStore(store), WithManualCommit())
 	m, err := r1.Next(ctx)
 	require.NoError(t, err)
@@ -53,7 +52,7 @@ func TestReaderResumesFromLegacyKey(t *testing.T) {
 	require.NoError(t, err)
 	u, err := c.URL("s")
 	require.NoError(t, err)
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 	require.NoError(t, store.Save(ctx, u, Position{Offset: "-1", Skip: 1}))
 	r := openReader[event](t, c, "s", WithStore(store))
 	m, err := r.Next(ctx)
@@ -81,7 +80,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 			createJSON(t, c, "s")
 			appendEvents(t, c, "s", 0, 3)
 			ctx := ctxT(t, 10*time.Second)
-			store := offsetstore.NewMemory()
+			store := newMemStore()
 			require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "elsewhere-0042"}))
 			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: tc.status})
 			r := openReader[event](t, c, "s", WithStore(store))
@@ -105,7 +104,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 		createJSON(t, c, "s")
 		appendEvents(t, c, "s", 0, 1)
 		ctx := ctxT(t, 10*time.Second)
-		store := offsetstore.NewMemory()
+		store := newMemStore()
 		require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "-1"}))
 		r := openReader[event](t, c, "s", WithStore(store))
 		_, err := r.Next(ctx)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
@@ -206,7 +205,6 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 
 var _ = sync.Mutex{}
 var _ = httptest.NewServer
-var _ = offsetstore.NewMemory
 
 // TestReaderMessagesGoesOnAfterDecodeError: a caller that continues past
 // a *DecodeError gets the messages after it (before, the loop ended

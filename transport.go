@@ -98,16 +98,22 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*response, error) {
 	if err := c.applyQuery(ctx, req, cl.url); err != nil {
 		return nil, c.opError(cl, 0, err)
 	}
+	start := time.Now()
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return nil, c.opError(cl, 0, transportCause(err))
+		e := c.opError(cl, 0, transportCause(err))
+		c.requested(ctx, cl, start, 0, e)
+		return nil, e
 	}
 	out := &response{status: res.StatusCode, header: res.Header, secrets: requestSecrets(req)}
 	if res.StatusCode >= 300 && res.StatusCode != http.StatusNotModified {
 		out.body = readExcerpt(res.Body)
 		drainClose(res.Body)
-		return nil, c.statusError(cl, out)
+		e := c.statusError(cl, out)
+		c.requested(ctx, cl, start, res.StatusCode, e)
+		return nil, e
 	}
+	c.requested(ctx, cl, start, res.StatusCode, nil)
 	if cl.stream {
 		out.raw = res
 		return out, nil
@@ -117,6 +123,19 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*response, error) {
 		return nil, &Error{Op: cl.op, URL: redactURL(cl.url), Status: res.StatusCode, Err: err}
 	}
 	return out, nil
+}
+
+// requested reports one request to the hooks.
+func (c *Client) requested(ctx context.Context, cl *call, start time.Time, status int, err error) {
+	if len(c.cfg.hooks.request) == 0 {
+		return
+	}
+	var e error // no typed nil in the event
+	if err != nil {
+		e = err
+	}
+	c.cfg.hooks.onRequest(RequestEvent{Op: cl.op, Stream: streamOf(cl.url), Method: cl.method, Status: status,
+		Attempt: retry.Attempt(ctx), Latency: time.Since(start), Err: e})
 }
 
 // transportCause is the error of a request that got no answer, marked as
@@ -160,10 +179,10 @@ func failureOf(err error, safe bool) retry.Failure {
 	return f
 }
 
-// retryLogger is the one place retries are logged, for unary calls, the
-// Reader and the Writer alike: the first failure of an episode at Warn
-// (with the redacted URL, the error and the wait), later ones at Debug, and
-// the recovery at Info.
+// retryLogger is the one place retries are logged and reported to the
+// hooks, for unary calls, the Reader and the Writer alike: the first
+// failure of an episode at Warn (with the redacted URL, the error and the
+// wait), later ones at Debug, and the recovery at Info.
 func (c *Client) retryLogger(ctx context.Context, op, rawURL string) func(retry.Event) {
 	return func(ev retry.Event) {
 		u := redactURL(rawURL)
@@ -176,5 +195,6 @@ func (c *Client) retryLogger(ctx context.Context, op, rawURL string) func(retry.
 			level = slog.LevelWarn
 		}
 		c.log.Log(ctx, level, "durable: retrying", "op", op, "url", u, "attempt", ev.Attempt, "error", ev.Err, "wait", ev.Wait)
+		c.cfg.hooks.onRetry(RetryEvent{Op: op, Stream: streamOf(rawURL), Attempt: ev.Attempt, Wait: ev.Wait, Err: ev.Err})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/durablego/durable/internal/protocol"
-	"github.com/durablego/durable/offsetstore"
 )
 
 // WriterOption configures a Writer. Options are applied in order by
@@ -67,7 +66,7 @@ type writerConfig struct {
 	producerID       string
 	epoch            int64
 	epochSet         bool
-	epochStore       offsetstore.EpochStore
+	epochStore       EpochStore
 	autoClaim        bool
 	contentType      string
 	codec            any
@@ -152,7 +151,7 @@ func WithEpoch(epoch int64) WriterOption {
 // WithEpoch, if larger) and saves it, so a restarted worker fences the
 // previous incarnation (a zombie still running gets ErrStaleEpoch).
 // Requires WithProducerID. Default: none (epoch from WithEpoch).
-func WithEpochStore(s offsetstore.EpochStore) WriterOption {
+func WithEpochStore(s EpochStore) WriterOption {
 	return writerOptionFunc(func(c *writerConfig) {
 		if s == nil {
 			c.fail("WithEpochStore: nil store")

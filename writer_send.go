@@ -23,6 +23,7 @@ func (p *pipeline) send(b *wbatch) {
 	p.mu.Lock()
 	p.inflight--
 	p.settleLocked(b, err)
+	epoch := p.epoch
 	p.mu.Unlock()
 	close(b.done)
 	if err != nil {
@@ -32,6 +33,8 @@ func (p *pipeline) send(b *wbatch) {
 	if h := p.cfg.hooks; h != nil {
 		h.OnBatchSent(b.n, size, time.Since(start), err)
 	}
+	p.c.cfg.hooks.onBatch(BatchEvent{Stream: streamOf(p.url), Producer: Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
+		Messages: b.n, Bytes: size, Latency: time.Since(start), Err: err})
 	p.wake()
 }
 

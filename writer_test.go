@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
@@ -376,7 +375,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	ctx := context.Background()
-	store := offsetstore.NewMemory()
+	store := newMemStore()
 
 	zombie := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store))
 	_, err := zombie.WriteSync(ctx, wevent{N: 1})
@@ -418,7 +417,7 @@ func TestWriterAutoClaim(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
 		seed(t, e)
-		store := offsetstore.NewMemory()
+		store := newMemStore()
 		w := newTestWriter[int](t, e, WithProducerID("eph"), WithAutoClaim(true), WithEpochStore(store))
 		_, err := w.WriteSync(ctx, 1)
 		require.NoError(t, err)
@@ -723,7 +722,7 @@ func TestNewWriterValidation(t *testing.T) {
 		{"negative epoch", WithEpoch(-1)},
 		{"epoch too large", WithEpoch(1 << 53)},
 		{"nil epoch store", WithEpochStore(nil)},
-		{"epoch store without producer ID", WithEpochStore(offsetstore.NewMemory())},
+		{"epoch store without producer ID", WithEpochStore(newMemStore())},
 		{"empty content type", WithContentType("")},
 		{"zero batch messages", WithMaxBatchMessages(0)},
 		{"tiny batch bytes", WithMaxBatchBytes(8)},

@@ -11,55 +11,29 @@
 //     either the previous or the new content. See [OpenFile] for the exact
 //     guarantee.
 //
-// The package imports nothing else from durable, so that any package may
-// depend on it without forming an import cycle.
+// The interfaces and the Position type are the root package's (the
+// consumer of stores defines them); this package provides implementations.
 package offsetstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/durablego/durable"
 )
 
-// Position is a consumer position in a stream: a server offset plus how many
-// items past it were already handled. Reading from an offset always yields the
-// same data in the same order, so (Offset, Skip) pins one message exactly, even
-// in the middle of a batch.
-type Position struct {
-	// Offset is the server offset ("-1" is the start of the stream). It must
-	// not be empty.
-	Offset string
-	// Skip counts the messages (JSON streams) or bytes (other streams) past
-	// Offset that were already handled. It must not be negative.
-	Skip int64
-	// Meta is opaque application data saved atomically with the position
-	// (for example the length of an output file written so far). It must be
-	// valid UTF-8; encode binary data (for example in base64) first.
-	Meta string
-}
+// Position is the position a Store saves (durable.Position): a server
+// offset, how many messages or bytes past it were handled, and opaque
+// application data.
+type Position = durable.Position
 
-// Store loads and saves positions by key. Implementations are safe for
-// concurrent use.
-type Store interface {
-	// Load returns the position saved under key; ok is false when none was.
-	Load(ctx context.Context, key string) (pos Position, ok bool, err error)
-	// Save records pos under key. When Save returns nil the position is as
-	// durable as the implementation promises.
-	Save(ctx context.Context, key string, pos Position) error
-}
+// Store loads and saves positions by key (durable.Store).
+type Store = durable.Store
 
-// EpochStore loads and saves the last epoch claimed by a writer's idempotent
-// producer, so that a restarted writer can claim a higher one and fence its
-// predecessor. Implementations are safe for concurrent use.
-type EpochStore interface {
-	// LoadEpoch returns the epoch saved for producerID; ok is false when none
-	// was.
-	LoadEpoch(ctx context.Context, producerID string) (epoch int64, ok bool, err error)
-	// SaveEpoch records epoch for producerID.
-	SaveEpoch(ctx context.Context, producerID string, epoch int64) error
-}
+// EpochStore loads and saves producer epochs (durable.EpochStore).
+type EpochStore = durable.EpochStore
 
 // Sentinel errors. Test for them with [errors.Is]; errors about a file are
 // returned as a [*FileError] that carries the path and wraps one of these.

@@ -102,10 +102,11 @@ type Event struct {
 // during a wait it returns the last error at once (the caller sees ctx.Err()
 // set). A wait that would outlast ctx's deadline is not started: the last
 // error is returned instead. notify, when not nil, is called before each
-// wait and on the success that ends an episode.
+// wait and on the success that ends an episode. Each attempt's context
+// carries its number (Attempt).
 func Do(ctx context.Context, s *Schedule, attempt func(context.Context) error, classify func(error) (bool, time.Duration), notify func(Event)) error {
 	for {
-		err := attempt(ctx)
+		err := attempt(context.WithValue(ctx, attemptKey{}, s.failures+1))
 		if err == nil {
 			if s.failures > 0 && notify != nil {
 				notify(Event{Attempt: s.failures, Recovered: true, Elapsed: s.Since()})
@@ -136,6 +137,18 @@ func Do(ctx context.Context, s *Schedule, attempt func(context.Context) error, c
 			return err
 		}
 	}
+}
+
+type attemptKey struct{}
+
+// Attempt returns the number of the attempt of Do whose context ctx is
+// (1 for the first attempt of an episode, 2 for its first retry, ...), or
+// 1 outside Do.
+func Attempt(ctx context.Context) int {
+	if n, ok := ctx.Value(attemptKey{}).(int); ok {
+		return n
+	}
+	return 1
 }
 
 // Sleep waits for d or until ctx ends (its error is returned then).

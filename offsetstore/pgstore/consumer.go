@@ -132,7 +132,7 @@ func (cs consumerStore[T]) Load(ctx context.Context, key string) (offsetstore.Po
 }
 
 func (cs consumerStore[T]) Save(ctx context.Context, key string, pos offsetstore.Position) error {
-	if p, ok := cs.c.Committed(); ok && key == cs.c.key && durable.ComparePositions(pos, p) <= 0 {
+	if p, ok := cs.c.Committed(); ok && key == cs.c.key && pos.Compare(p) <= 0 {
 		return nil
 	}
 	if l := cs.c.lease; l != nil {

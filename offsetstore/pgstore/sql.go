@@ -11,7 +11,7 @@ type statements struct {
 
 // after is true when the row being inserted (excluded) holds a later
 // position than the one in the table (p), in the order of
-// durable.ComparePositions: the start "-1" before every real offset, real
+// durable.Position.Compare: the start "-1" before every real offset, real
 // offsets byte-wise (COLLATE "C"), then skip. With orSame, an equal
 // position counts too (a plain Save may update Meta).
 func after(orSame bool) string {

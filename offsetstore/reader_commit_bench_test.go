@@ -1,4 +1,4 @@
-package durable
+package offsetstore_test
 
 import (
 	"context"
@@ -8,20 +8,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durablego/durable"
 	"github.com/durablego/durable/offsetstore"
+	"github.com/durablego/durable/testserver"
 )
 
-// BenchmarkReaderCommit: the cost of commits on reader throughput, with
-// an offsetstore.File (write temp, fsync, rename, fsync dir per save):
+// BenchmarkReaderCommit: the cost of commits on a durable.Reader's
+// throughput, with a File (write temp, fsync, rename, fsync dir per save):
 // catch-up of commitMessages small JSON messages with no commit at all
 // (the ceiling), with the default interval commit (1 s, and at the end),
 // and with Commit after every message. One op = the whole stream.
-// offsetstore's BenchmarkFileSave gives the File's raw commits/s.
+// BenchmarkFileSave gives the File's raw commits/s.
 func BenchmarkReaderCommit(b *testing.B) {
 	const commitMessages = 5000
-	_, c := benchServer(b)
+	srv := testserver.New()
+	defer srv.Close()
+	c, err := durable.NewClient(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
 	ctx := context.Background()
-	if _, err := c.Create(ctx, "commit", CreateOptions{ContentType: "application/json"}); err != nil {
+	if _, err := c.Create(ctx, "commit", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		b.Fatal(err)
 	}
 	body := []byte{'['}
@@ -32,7 +40,7 @@ func BenchmarkReaderCommit(b *testing.B) {
 		body = fmt.Appendf(body, `{"id":%d,"name":"user-%d","ok":true}`, i, i)
 	}
 	body = append(body, ']')
-	if _, err := c.Append(ctx, "commit", body, AppendOptions{ContentType: "application/json"}); err != nil {
+	if _, err := c.Append(ctx, "commit", body, durable.AppendOptions{ContentType: "application/json"}); err != nil {
 		b.Fatal(err)
 	}
 	for _, mode := range []string{"none", "interval", "per-message"} {
@@ -45,18 +53,18 @@ func BenchmarkReaderCommit(b *testing.B) {
 			var commits int64
 			start := time.Now()
 			for i := 0; b.Loop(); i++ {
-				opts := []ReaderOption{WithLive(LiveNone), WithStore(st), WithKey(fmt.Sprint("k", i))}
+				opts := []durable.ReaderOption{durable.WithLive(durable.LiveNone), durable.WithStore(st), durable.WithKey(fmt.Sprint("k", i))}
 				if mode != "interval" {
-					opts = append(opts, WithManualCommit())
+					opts = append(opts, durable.WithManualCommit())
 				}
-				r, err := NewReader[benchRec](c, "commit", opts...)
+				r, err := durable.NewReader[commitRec](c, "commit", opts...)
 				if err != nil {
 					b.Fatal(err)
 				}
 				n := 0
 				for {
 					m, err := r.Next(ctx)
-					if errors.Is(err, ErrCaughtUp) {
+					if errors.Is(err, durable.ErrCaughtUp) {
 						break
 					}
 					if err != nil {
@@ -81,4 +89,11 @@ func BenchmarkReaderCommit(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// commitRec is the message of BenchmarkReaderCommit.
+type commitRec struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
 }

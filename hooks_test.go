@@ -1,0 +1,127 @@
+package durable
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/durablego/durable/testserver"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a hook implementing every Hook interface.
+type recorder struct {
+	mu       sync.Mutex
+	requests []RequestEvent
+	retries  []RetryEvent
+	reads    []ReadEvent
+	batches  []BatchEvent
+	commits  []CommitEvent
+	upToDate []UpToDateEvent
+}
+
+func (h *recorder) OnRequest(ev RequestEvent) {
+	h.mu.Lock()
+	h.requests = append(h.requests, ev)
+	h.mu.Unlock()
+}
+func (h *recorder) OnRetry(ev RetryEvent) {
+	h.mu.Lock()
+	h.retries = append(h.retries, ev)
+	h.mu.Unlock()
+}
+func (h *recorder) OnRead(ev ReadEvent) { h.mu.Lock(); h.reads = append(h.reads, ev); h.mu.Unlock() }
+func (h *recorder) OnBatch(ev BatchEvent) {
+	h.mu.Lock()
+	h.batches = append(h.batches, ev)
+	h.mu.Unlock()
+}
+func (h *recorder) OnCommit(ev CommitEvent) {
+	h.mu.Lock()
+	h.commits = append(h.commits, ev)
+	h.mu.Unlock()
+}
+func (h *recorder) OnUpToDate(ev UpToDateEvent) {
+	h.mu.Lock()
+	h.upToDate = append(h.upToDate, ev)
+	h.mu.Unlock()
+}
+
+// TestHooks: one list of hooks on the Client sees the requests (with
+// their attempt numbers), the retries with their cause, a Writer's batches,
+// and a Reader's chunks, commits and arrival at the tail.
+func TestHooks(t *testing.T) {
+	t.Parallel()
+	h := &recorder{}
+	srv := testserver.New()
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL(), WithRetry(fastRetry()), WithHooks(h))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	ctx := ctxT(t, 10*time.Second)
+	createJSON(t, c, "s")
+	stream := srv.StreamURL("s")
+
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
+	w, err := NewWriter[event](c, "s", WithWriterRetry(writerRetry()))
+	require.NoError(t, err)
+	for i := range 10 {
+		require.NoError(t, w.Write(ctx, event{N: i}))
+	}
+	require.NoError(t, w.Close(ctx))
+
+	store := newMemStore()
+	r, err := NewReader[event](c, "s", WithLive(LiveNone), WithStore(store))
+	require.NoError(t, err)
+	n := 0
+	for _, err := range r.Messages(ctx) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, 10, n)
+	require.NoError(t, r.Close(ctx))
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var failed, retried bool
+	for _, ev := range h.requests {
+		require.Equal(t, stream, ev.Stream)
+		require.Positive(t, ev.Latency)
+		if ev.Op == "write" || ev.Op == "append" {
+			if ev.Status == 503 {
+				failed = true
+				require.Equal(t, 1, ev.Attempt)
+				require.ErrorIs(t, ev.Err, ErrServer)
+			} else if failed && ev.Attempt == 2 {
+				retried = true
+				require.NoError(t, ev.Err)
+			}
+		}
+	}
+	require.True(t, failed && retried, "%+v", h.requests)
+	require.Len(t, h.retries, 1)
+	require.Equal(t, RetryEvent{Op: "write", Stream: stream, Attempt: 1, Wait: h.retries[0].Wait, Err: h.retries[0].Err}, h.retries[0])
+	require.ErrorIs(t, h.retries[0].Err, ErrServer)
+
+	batched := 0
+	for _, ev := range h.batches {
+		require.NoError(t, ev.Err)
+		require.Equal(t, w.ProducerID(), ev.Producer.ID)
+		batched += ev.Messages
+	}
+	require.Equal(t, 10, batched)
+
+	read := 0
+	for _, ev := range h.reads {
+		read += ev.Messages
+		require.Positive(t, ev.Bytes)
+	}
+	require.Equal(t, 10, read)
+	require.NotEmpty(t, h.commits)
+	require.Equal(t, "/v1/stream/s", h.commits[0].Key)
+	require.Equal(t, []UpToDateEvent{{Stream: stream, UpToDate: true, Offset: h.upToDate[0].Offset}}, h.upToDate)
+
+	_, err = NewClient(srv.URL(), WithHooks(struct{}{}))
+	require.ErrorIs(t, err, ErrInvalidArgument)
+}
