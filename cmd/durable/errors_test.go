@@ -51,7 +51,7 @@ func TestErrorMessages(t *testing.T) {
 		c.ok(t, "create", "typed", "--json")
 		r := c.run(t, "close", "typed", "x", "--content-type", "text/plain")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "durable close: stream "+srv.StreamURL("typed")+" holds application/json, but the data was sent as text/plain (--content-type)")
+		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409)\n", r.stderr)
 	})
 	t.Run("closed stream", func(t *testing.T) {
 		t.Parallel()
