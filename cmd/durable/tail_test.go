@@ -655,6 +655,7 @@ func TestTailRetryFor(t *testing.T) {
 	eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
 	srv.Close()
 	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "; retrying for up to 1s (--retry-for)\n", "it did retry (the budget counts from the first failure)")
 	assert.Contains(t, stderr.String(), "gave up after retrying for 1s (--retry-for)")
 	assert.Contains(t, stderr.String(), "check --server")
 }
