@@ -60,6 +60,17 @@ func TestErrorMessages(t *testing.T) {
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "a closed stream takes no more appends")
 	})
+	t.Run("credentials in a stream URL never printed", func(t *testing.T) {
+		t.Parallel()
+		u := strings.Replace(srv.StreamURL("sec"), "http://", "http://user:pa55@", 1) + "?token=t0ken"
+		for _, args := range [][]string{{"create", u}, {"head", u}, {"close", u}, {"delete", u}, {"delete", u}} {
+			r := cli{}.run(t, args...)
+			for _, secret := range []string{"pa55", "t0ken"} {
+				assert.NotContains(t, r.stdout+r.stderr, secret, "%v", args[0])
+			}
+			assert.Contains(t, r.stdout+r.stderr, "REDACTED", "%v", args[0])
+		}
+	})
 	t.Run("offset file locked names the holder", func(t *testing.T) {
 		t.Parallel()
 		c.ok(t, "create", "locked", "--json", "--data", "[1]")
