@@ -126,21 +126,3 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
-
-func FuzzEventParser(f *testing.F) {
-	f.Add("event: data\ndata: x\n\nevent: control\ndata: {}\n\n")
-	f.Add("data:a\r\rdata:b\r\n\r\n:c\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		p := newEventParser(strings.NewReader(in), 64, 128)
-		for range len(in) + 2 {
-			ev, err := p.Next()
-			if err != nil {
-				return
-			}
-			if len(ev.Data) > 128 {
-				t.Fatalf("event over limit: %d", len(ev.Data))
-			}
-		}
-		t.Fatal("parser did not terminate")
-	})
-}

@@ -200,7 +200,7 @@ func TestTruncatedBody(t *testing.T) {
 			return mkResp(req, 200, hdr, &truncated{strings.NewReader("hel")}, 5), nil
 		})
 		u, _ := c.URL("s")
-		_, err := c.readOnce(context.Background(), u, ReadOptions{})
+		_, err := c.getChunk(context.Background(), u, readQuery{limit: c.cfg.maxResponse}, new([]byte))
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 		require.True(t, IsRetryable(err))
 		require.Equal(t, 1, mt.GetTotalCallCount())

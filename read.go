@@ -1,14 +1,10 @@
 package durable
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 
-	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/retry"
 )
 
 // LiveMode selects how a read waits for data.
@@ -46,8 +42,8 @@ type Chunk struct {
 // Read performs one read request (GET) from opts.Offset: a catch-up read,
 // a long-poll (which may end with no data and UpToDate at the server's
 // timeout) or, with LiveSSE, one SSE connection read up to its first
-// control event. Transient failures to get a response are retried per the
-// RetryPolicy; WithTimeout applies to catch-up reads only.
+// control event. Transient failures are retried per the RetryPolicy;
+// WithTimeout applies to catch-up reads only.
 //
 // Responses are checked: a missing or sentinel Stream-Next-Offset, an
 // offset before the requested one, a non-array body on a JSON stream, an
@@ -58,153 +54,36 @@ func (c *Client) Read(ctx context.Context, stream string, opts ReadOptions) (Chu
 	if err != nil {
 		return Chunk{}, &Error{Op: "read", URL: redactURL(stream), Err: err}
 	}
-	if opts.Live == LiveNone {
+	switch opts.Live {
+	case LiveNone:
 		var cancel context.CancelFunc
 		ctx, cancel = c.unaryContext(ctx)
 		defer cancel()
-	}
-	return c.doRead(ctx, u, opts, true)
-}
-
-// readOnce sends one read to a full stream URL without retry; the Reader
-// owns the retry loop.
-func (c *Client) readOnce(ctx context.Context, u string, opts ReadOptions) (Chunk, error) {
-	return c.doRead(ctx, u, opts, false)
-}
-
-func (c *Client) doRead(ctx context.Context, u string, opts ReadOptions, retry bool) (Chunk, error) {
-	switch opts.Live {
-	case LiveNone, LiveLongPoll:
+	case LiveLongPoll:
 	case LiveSSE:
-		s, err := c.openSSE(ctx, u, SSEOptions{Offset: opts.Offset, Cursor: opts.Cursor, ContentType: opts.ContentType}, retry)
+		s, err := c.OpenSSE(ctx, u, SSEOptions{Offset: opts.Offset, Cursor: opts.Cursor, ContentType: opts.ContentType})
 		if err != nil {
 			return Chunk{}, err
 		}
 		defer s.Close()
-		ch, err := s.Next(ctx)
-		if err != nil {
-			return Chunk{}, err
-		}
-		return ch, nil
+		return s.Next(ctx)
 	default:
 		return Chunk{}, &Error{Op: "read", URL: redactURL(u), Err: fmt.Errorf("%w: live mode %q not valid for Read", ErrInvalidArgument, opts.Live)}
 	}
-	ru, err := readURL(u, opts.Offset, string(opts.Live), opts.Cursor)
+	q := readQuery{offset: opts.Offset, live: opts.Live, cursor: opts.Cursor, ifNoneMatch: opts.IfNoneMatch,
+		limit: c.cfg.maxResponse, ctype: opts.ContentType, checkJSON: true}
+	var (
+		raw rawChunk
+		buf []byte
+	)
+	err = retry.Do(ctx, retry.NewSchedule(c.cfg.retry.internal()), func(ctx context.Context) error {
+		var err error
+		raw, err = c.getChunk(ctx, u, q, &buf)
+		return err
+	}, classifier(true), c.retryLogger(ctx, "read", u))
 	if err != nil {
-		return Chunk{}, &Error{Op: "read", URL: redactURL(u), Err: err}
+		return Chunk{}, c.interrupted(ctx, err)
 	}
-	cl := &call{op: "read", method: http.MethodGet, url: ru, header: http.Header{}, retry: retry}
-	if opts.IfNoneMatch != "" {
-		if err := validHeaderValue("IfNoneMatch", opts.IfNoneMatch); err != nil {
-			return Chunk{}, c.opError(cl, 0, err)
-		}
-		cl.header.Set("If-None-Match", opts.IfNoneMatch)
-	}
-	resp, err := c.send(ctx, cl)
-	if err != nil {
-		return Chunk{}, err
-	}
-	return c.readResult(cl, resp, opts)
-}
-
-// readURL adds offset, live and cursor (keys sorted, PROTOCOL.md §10.1) to
-// the stream URL, keeping any query it already has.
-func readURL(u string, offset Offset, live, cursor string) (string, error) {
-	pu, err := url.Parse(u)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
-	if offset == "" {
-		offset = OffsetStart
-	}
-	if len(offset) > maxOffsetLen || hasControl(string(offset)) {
-		return "", fmt.Errorf("%w: malformed offset", ErrInvalidArgument)
-	}
-	q := pu.Query()
-	q.Set(protocol.QueryOffset, string(offset))
-	if live != "" {
-		q.Set(protocol.QueryLive, live)
-	}
-	if cursor != "" {
-		q.Set(protocol.QueryCursor, cursor)
-	}
-	pu.RawQuery = q.Encode()
-	return pu.String(), nil
-}
-
-// isRealOffset reports whether o is a server offset, not a sentinel.
-func isRealOffset(o Offset) bool { return o != "" && o != OffsetStart && o != OffsetNow }
-
-func (c *Client) readResult(cl *call, resp *response, opts ReadOptions) (Chunk, error) {
-	h := resp.header
-	switch resp.status {
-	case http.StatusOK:
-	case http.StatusNoContent:
-		if opts.Live != LiveLongPoll {
-			return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: 204 to a read that was not a long-poll", ErrProtocol))
-		}
-	case http.StatusNotModified:
-		if opts.IfNoneMatch == "" {
-			return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: 304 without If-None-Match", ErrProtocol))
-		}
-		ch := Chunk{NotModified: true, ETag: opts.IfNoneMatch, ContentType: h.Get("Content-Type")}
-		if v := h.Get(protocol.HeaderNextOffset); v != "" {
-			if err := checkOffset(protocol.HeaderNextOffset, v); err != nil {
-				return Chunk{}, c.protocolError(cl, resp, err)
-			}
-			ch.NextOffset = Offset(v)
-		}
-		if v := h.Get("ETag"); v != "" {
-			ch.ETag = v
-		}
-		return ch, nil
-	default:
-		return Chunk{}, c.statusError(cl, resp)
-	}
-	ch := Chunk{
-		ContentType: h.Get("Content-Type"),
-		Cursor:      h.Get(protocol.HeaderCursor),
-		UpToDate:    protocol.IsTrue(h.Get(protocol.HeaderUpToDate)),
-		Closed:      protocol.IsTrue(h.Get(protocol.HeaderClosed)),
-		ETag:        h.Get("ETag"),
-		Data:        resp.body,
-	}
-	var err error
-	if ch.NextOffset, err = nextOffset(h); err != nil {
-		return Chunk{}, c.protocolError(cl, resp, err)
-	}
-	if isRealOffset(opts.Offset) && ch.NextOffset < opts.Offset {
-		return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: %s %q is before the requested offset %q", ErrProtocol, protocol.HeaderNextOffset, ch.NextOffset, opts.Offset))
-	}
-	if err := checkCursor(ch.Cursor); err != nil {
-		return Chunk{}, c.protocolError(cl, resp, err)
-	}
-	if ch.Closed {
-		ch.UpToDate = true
-	}
-	if resp.status == http.StatusNoContent {
-		ch.Data = nil
-		return ch, nil
-	}
-	if protocol.BaseMediaType(ch.ContentType) == "text/event-stream" {
-		return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: event stream returned to a non-SSE read", ErrProtocol))
-	}
-	if len(ch.Data) > 0 {
-		if ch.ContentType == "" {
-			return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: data without Content-Type", ErrProtocol))
-		}
-		if opts.ContentType != "" && protocol.BaseMediaType(opts.ContentType) != protocol.BaseMediaType(ch.ContentType) {
-			return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: content type %q, expected %q", ErrProtocol, ch.ContentType, opts.ContentType))
-		}
-		if protocol.IsJSON(ch.ContentType) && !isJSONArray(ch.Data) {
-			return Chunk{}, c.protocolError(cl, resp, fmt.Errorf("%w: JSON stream body is not a JSON array", ErrProtocol))
-		}
-	}
-	return ch, nil
-}
-
-// isJSONArray reports whether b is one valid JSON array.
-func isJSONArray(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && t[0] == '[' && json.Valid(b)
+	return Chunk{Data: raw.data, ContentType: raw.ctype, NextOffset: raw.next, Cursor: raw.cursor, UpToDate: raw.upToDate,
+		Closed: raw.closed, NotModified: raw.notModified, ETag: raw.etag}, nil
 }

@@ -509,27 +509,6 @@ func (r *Reader[T]) Stats() ReaderStats {
 	return s
 }
 
-// errReadTimeout marks a catch-up read cut off by the Client's
-// WithTimeout; it is retried like any transient failure.
-var errReadTimeout = retry.Transient("read attempt timed out")
-
-// catchUp sends one catch-up GET, bounded by the Client's WithTimeout (live
-// reads are not: they wait for data by design), so a connection that never
-// answers is abandoned and retried instead of holding Next.
-func (r *Reader[T]) catchUp(ctx context.Context, off Offset, ifNoneMatch string) (rawChunk, error) {
-	d := r.c.cfg.timeout
-	if d <= 0 {
-		return r.tr.get(ctx, off, LiveNone, "", ifNoneMatch)
-	}
-	actx, cancel := context.WithTimeoutCause(ctx, d, errReadTimeout)
-	defer cancel()
-	ch, err := r.tr.get(actx, off, LiveNone, "", ifNoneMatch)
-	if err != nil && context.Cause(actx) == errReadTimeout && ctx.Err() == nil {
-		err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, err)}
-	}
-	return ch, err
-}
-
 // read fetches the next chunk through the retry loop: transient failures
 // are retried per the Reader's policy, logged by the Client's logger and
 // reported to the retry hook; Close ends the loop at once.
@@ -621,7 +600,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 		if r.etag != "" && r.etagOff == off {
 			inm = r.etag
 		}
-		ch, err = r.catchUp(ctx, off, inm)
+		ch, err = r.tr.catchUp(ctx, &r.tr.buf, off, inm)
 	}
 	if err != nil {
 		return err
@@ -869,7 +848,6 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
 	r.pfBuf = nil
 	r.pf = pf
-	d := r.c.cfg.timeout
 	// Decode ahead only what take would decode with one json.Decoder: a
 	// GET of a JSON stream read with the default JSONCodec.
 	workers := r.cfg.decodeWorkers
@@ -889,16 +867,7 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 		defer close(pf.done)
 		defer stop()
 		defer cancel()
-		actx := pctx
-		if d > 0 { // bounded like any catch-up read (see catchUp)
-			var cancelT context.CancelFunc
-			actx, cancelT = context.WithTimeoutCause(pctx, d, errReadTimeout)
-			defer cancelT()
-		}
-		pf.ch, pf.err = r.tr.getInto(actx, &pf.buf, off, LiveNone, "", "")
-		if pf.err != nil && context.Cause(actx) == errReadTimeout && pctx.Err() == nil {
-			pf.err = &Error{Op: "read", URL: redactURL(r.url), Err: fmt.Errorf("%w after %v: %w", errReadTimeout, d, pf.err)}
-		}
+		pf.ch, pf.err = r.tr.catchUp(pctx, &pf.buf, off, "")
 		if workers > 0 && pf.err == nil && !pf.ch.notModified && pf.ch.parts == nil && protocol.IsJSON(pf.ch.ctype) {
 			pf.decOK = decodeAhead(pctx, pf.ch.data, pf.dec, workers)
 		}

@@ -283,11 +283,14 @@ func TestReaderStartOptions(t *testing.T) {
 				require.Equal(t, 4, m.Value.N)
 				return
 			}
+			appended := make(chan error, 1)
 			go func() {
 				time.Sleep(50 * time.Millisecond)
-				appendEvents(t, c, "s", 4, 1)
+				_, err := c.Append(ctx, "s", []byte(`[{"n":4}]`), AppendOptions{ContentType: "application/json"})
+				appended <- err
 			}()
 			m, err = rn.Next(ctx)
+			require.NoError(t, <-appended)
 			require.NoError(t, err)
 			require.Equal(t, 4, m.Value.N, "now skips existing data")
 		})

@@ -99,11 +99,11 @@ func TestSingleAttemptHelpersDoNotRetry(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, 2*time.Second, e.RetryAfter)
-	_, err = c.readOnce(context.Background(), u, ReadOptions{})
+	_, err = c.getChunk(context.Background(), u, readQuery{limit: c.cfg.maxResponse}, new([]byte))
 	require.ErrorIs(t, err, ErrServer)
 	_, err = c.headOnce(context.Background(), u)
 	require.ErrorIs(t, err, ErrServer)
-	_, err = c.openSSEOnce(context.Background(), u, SSEOptions{})
+	_, err = c.openEvents(context.Background(), "sse", u, "", "", c.cfg.maxResponse)
 	require.ErrorIs(t, err, ErrServer)
 	require.Equal(t, 4, mt.GetTotalCallCount())
 	require.Less(t, time.Since(start), time.Second, "a single attempt never waits")

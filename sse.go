@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/durablego/durable/internal/protocol"
+	"github.com/durablego/durable/internal/retry"
 	"github.com/durablego/durable/internal/sse"
 )
 
@@ -29,13 +29,8 @@ type SSEOptions struct {
 // since the previous one. It is not safe for concurrent use; Close may be
 // called from any goroutine.
 type SSEStream struct {
-	c      *Client
-	url    string
-	resp   *http.Response
-	events eventParser
-	base64 bool
-	ctype  string
-	last   Offset // last offset seen (or requested), for the no-going-back check
+	d     *sseDecoder
+	ctype string
 
 	closeOnce sync.Once
 	done      bool  // a control event with streamClosed was delivered
@@ -51,49 +46,245 @@ func (c *Client) OpenSSE(ctx context.Context, stream string, opts SSEOptions) (*
 	if err != nil {
 		return nil, &Error{Op: "sse", URL: redactURL(stream), Err: err}
 	}
-	return c.openSSE(ctx, u, opts, true)
-}
-
-// openSSEOnce opens an SSE connection to a full stream URL without retry.
-func (c *Client) openSSEOnce(ctx context.Context, u string, opts SSEOptions) (*SSEStream, error) {
-	return c.openSSE(ctx, u, opts, false)
-}
-
-func (c *Client) openSSE(ctx context.Context, u string, opts SSEOptions, retry bool) (*SSEStream, error) {
-	ru, err := readURL(u, opts.Offset, protocol.LiveSSE, opts.Cursor)
+	var d *sseDecoder
+	err = retry.Do(ctx, retry.NewSchedule(c.cfg.retry.internal()), func(ctx context.Context) error {
+		var err error
+		d, err = c.openEvents(ctx, "sse", u, opts.Offset, opts.Cursor, c.cfg.maxResponse)
+		if d != nil {
+			d.arrays = protocol.IsJSON(opts.ContentType)
+		}
+		return err
+	}, classifier(true), c.retryLogger(ctx, "sse", u))
 	if err != nil {
-		return nil, &Error{Op: "sse", URL: redactURL(u), Err: err}
+		return nil, c.interrupted(ctx, err)
 	}
-	cl := &call{op: "sse", method: http.MethodGet, url: ru, header: http.Header{"Accept": {"text/event-stream"}}, retry: retry, stream: true}
+	return &SSEStream{d: d, ctype: opts.ContentType}, nil
+}
+
+// Next blocks until the next control event and returns the data received
+// before it, with the control event's offset, cursor and flags. After the
+// chunk with Closed set it returns io.EOF. When the server ends the
+// connection before the stream is closed (servers do so about every
+// minute) it returns an error wrapping ErrDisconnected: reconnect from the
+// last NextOffset. Data not followed by a control event is discarded, as
+// its offset is unknown. If ctx ends, Next closes the connection and
+// returns ctx's error; the stream is then unusable.
+func (s *SSEStream) Next(ctx context.Context) (Chunk, error) {
+	if s.err != nil {
+		return Chunk{}, s.err
+	}
+	if s.done {
+		return Chunk{}, io.EOF
+	}
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	raw, err := s.d.next()
+	if err == nil {
+		ch := s.chunk(raw)
+		if ch.Closed {
+			s.done = true
+			s.Close()
+		}
+		return ch, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		err = s.d.fail(ctxErr)
+	}
+	s.err = err
+	s.Close()
+	return Chunk{}, err
+}
+
+// chunk turns an SSE read into a Chunk of its own memory: a JSON stream's
+// data events (each one JSON array) merged into one array, other data as
+// it came.
+func (s *SSEStream) chunk(raw rawChunk) Chunk {
+	ch := Chunk{
+		ContentType: s.ctype,
+		NextOffset:  raw.next,
+		Cursor:      raw.cursor,
+		UpToDate:    raw.upToDate,
+		Closed:      raw.closed,
+	}
+	if len(raw.parts) == 0 {
+		return ch
+	}
+	if !protocol.IsJSON(s.ctype) {
+		ch.Data = bytes.Clone(raw.data)
+		return ch
+	}
+	out := []byte{'['}
+	start := 0
+	for _, end := range raw.parts {
+		part := raw.data[start:end] // a JSON array: checked as it arrived
+		start = end
+		inner := bytes.TrimSpace(part)
+		inner = bytes.TrimSpace(inner[1 : len(inner)-1])
+		if len(inner) == 0 {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, inner...)
+	}
+	ch.Data = append(out, ']')
+	return ch
+}
+
+// Close closes the connection. It is safe to call more than once and
+// concurrently with Next.
+func (s *SSEStream) Close() error {
+	s.closeOnce.Do(func() { s.d.body.Close() })
+	return nil
+}
+
+// sseDecoder is the one SSE decoder (OpenSSE's SSEStream and the Reader):
+// it reads one SSE response and turns the data events up to each control
+// event into a rawChunk.
+type sseDecoder struct {
+	op, url  string // for errors
+	body     io.ReadCloser
+	p        *sse.Parser
+	b64      bool
+	limit    int64  // bytes of data between two control events
+	last     Offset // the last offset seen (or asked for): offsets never go back
+	buf      []byte
+	parts    []int
+	controls int    // control events read
+	onEvent  func() // called for every event read (the Reader's idle timer)
+	// arrays makes every data event of a JSON stream a JSON array or a
+	// protocol violation, as soon as it arrives (OpenSSE; the Reader checks
+	// as it splits).
+	arrays bool
+}
+
+// openEvents makes one attempt (no retry) to open an SSE read of the
+// stream at u from offset: a 200 with Content-Type text/event-stream.
+func (c *Client) openEvents(ctx context.Context, op, u string, offset Offset, cursor string, limit int64) (*sseDecoder, error) {
+	ru, err := readURL(u, offset, protocol.LiveSSE, cursor)
+	if err != nil {
+		return nil, &Error{Op: op, URL: redactURL(u), Err: err}
+	}
+	cl := &call{op: op, method: http.MethodGet, url: ru, header: http.Header{"Accept": {"text/event-stream"}}, stream: true}
 	resp, err := c.send(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
 	if resp.status != http.StatusOK {
-		if resp.raw != nil {
-			resp.raw.Body.Close()
-		}
-		if resp.status >= 200 && resp.status <= 299 {
-			return nil, c.protocolError(cl, resp, fmt.Errorf("%w: SSE answered with status %d", ErrProtocol, resp.status))
-		}
-		return nil, c.statusError(cl, resp)
+		resp.raw.Body.Close()
+		return nil, c.protocolError(cl, resp, fmt.Errorf("%w: SSE answered with status %d", ErrProtocol, resp.status))
 	}
 	if ct := protocol.BaseMediaType(resp.header.Get("Content-Type")); ct != "text/event-stream" {
 		resp.raw.Body.Close()
 		return nil, c.protocolError(cl, resp, fmt.Errorf("%w: SSE response has Content-Type %q", ErrProtocol, ct))
 	}
-	s := &SSEStream{
-		c:      c,
-		url:    ru,
-		resp:   resp.raw,
-		events: newEventParser(resp.raw.Body, int(c.cfg.maxResponse), int(c.cfg.maxResponse)),
-		base64: strings.EqualFold(strings.TrimSpace(resp.header.Get(protocol.HeaderSSEDataEncoding)), "base64"),
-		ctype:  opts.ContentType,
+	b64 := strings.EqualFold(strings.TrimSpace(resp.header.Get(protocol.HeaderSSEDataEncoding)), "base64")
+	lineLimit := limit
+	if b64 {
+		lineLimit = limit/3*4 + 8
 	}
-	if isRealOffset(opts.Offset) {
-		s.last = opts.Offset
+	lineLimit = min(lineLimit+64, int64(^uint32(0)>>1))
+	d := &sseDecoder{op: op, url: ru, body: resp.raw.Body, p: sse.NewParser(resp.raw.Body, int(lineLimit), int(lineLimit)),
+		b64: b64, limit: limit}
+	if isRealOffset(offset) {
+		d.last = offset
 	}
-	return s, nil
+	return d, nil
+}
+
+// next reads events up to the next control event. Its errors are *Error:
+// the end of the connection (any read error) wraps ErrDisconnected, which
+// is transient; data beyond the limit is ErrResponseTooLarge; a bad event
+// is ErrProtocol.
+func (d *sseDecoder) next() (rawChunk, error) {
+	d.buf, d.parts = d.buf[:0], d.parts[:0]
+	for {
+		ev, err := d.p.Next()
+		if err != nil {
+			switch {
+			case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
+				return rawChunk{}, d.fail(fmt.Errorf("%w: %w", ErrResponseTooLarge, err))
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				return rawChunk{}, d.fail(fmt.Errorf("%w (%w)", ErrDisconnected, err))
+			default:
+				return rawChunk{}, d.fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			}
+		}
+		if d.onEvent != nil {
+			d.onEvent()
+		}
+		switch ev.Type {
+		case protocol.SSEEventData:
+			if err := d.data(ev.Data); err != nil {
+				return rawChunk{}, d.fail(err)
+			}
+		case protocol.SSEEventControl:
+			ch, err := d.control(ev.Data)
+			if err != nil {
+				return rawChunk{}, d.fail(err)
+			}
+			return ch, nil
+		default:
+			// Unknown event types are ignored (forward compatibility).
+		}
+	}
+}
+
+// data appends a data event (decoded from base64 if the server said so).
+func (d *sseDecoder) data(v string) error {
+	if d.b64 {
+		if strings.ContainsAny(v, "\r\n") {
+			v = strings.NewReplacer("\n", "", "\r", "").Replace(v)
+		}
+		var err error
+		if d.buf, err = base64.StdEncoding.AppendDecode(d.buf, []byte(v)); err != nil {
+			return fmt.Errorf("%w: bad base64 in an SSE data event: %w", ErrProtocol, err)
+		}
+	} else {
+		d.buf = append(d.buf, v...)
+	}
+	if int64(len(d.buf)) > d.limit {
+		return fmt.Errorf("%w: SSE data between control events exceeds %d bytes", ErrResponseTooLarge, d.limit)
+	}
+	if d.arrays {
+		start := 0
+		if n := len(d.parts); n > 0 {
+			start = d.parts[n-1]
+		}
+		if !isJSONArray(d.buf[start:]) {
+			return fmt.Errorf("%w: SSE data event of a JSON stream is not a JSON array", ErrProtocol)
+		}
+	}
+	d.parts = append(d.parts, len(d.buf))
+	return nil
+}
+
+// control ends a chunk with a control event.
+func (d *sseDecoder) control(raw string) (rawChunk, error) {
+	ctl, next, err := parseControl(raw, d.last)
+	if err != nil {
+		return rawChunk{}, err
+	}
+	d.last = next
+	d.controls++
+	return rawChunk{
+		data:     d.buf,
+		parts:    d.parts,
+		next:     next,
+		cursor:   ctl.StreamCursor,
+		upToDate: ctl.UpToDate || ctl.StreamClosed,
+		closed:   ctl.StreamClosed,
+	}, nil
+}
+
+// fail wraps err into the *Error of this connection (unless it is one).
+func (d *sseDecoder) fail(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Op: d.op, URL: redactURL(d.url), Status: http.StatusOK, Err: err}
 }
 
 // sseControl is the JSON payload of a control event.
@@ -127,168 +318,4 @@ func parseControl(raw string, last Offset) (sseControl, Offset, error) {
 		return ctl, "", err
 	}
 	return ctl, next, nil
-}
-
-// Next blocks until the next control event and returns the data received
-// before it, with the control event's offset, cursor and flags. After the
-// chunk with Closed set it returns io.EOF. When the server ends the
-// connection before the stream is closed (servers do so about every
-// minute) it returns an error wrapping ErrDisconnected: reconnect from the
-// last NextOffset. Data not followed by a control event is discarded, as
-// its offset is unknown. If ctx ends, Next closes the connection and
-// returns ctx's error; the stream is then unusable.
-func (s *SSEStream) Next(ctx context.Context) (Chunk, error) {
-	if s.err != nil {
-		return Chunk{}, s.err
-	}
-	if s.done {
-		return Chunk{}, io.EOF
-	}
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	defer stop()
-	ch, err := s.next()
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = ctxErr
-		}
-		s.err = s.wrap(err)
-		s.Close()
-		return Chunk{}, s.err
-	}
-	return ch, nil
-}
-
-func (s *SSEStream) wrap(err error) error {
-	var e *Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return &Error{Op: "sse", URL: redactURL(s.url), Status: http.StatusOK, Err: err}
-}
-
-func (s *SSEStream) next() (Chunk, error) {
-	var (
-		data [][]byte
-		size int
-	)
-	for {
-		ev, err := s.events.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-				return Chunk{}, fmt.Errorf("%w (%w)", ErrDisconnected, err)
-			}
-			if sseTooLarge(err) {
-				return Chunk{}, fmt.Errorf("%w: %w", ErrResponseTooLarge, err)
-			}
-			return Chunk{}, err
-		}
-		switch ev.Type {
-		case protocol.SSEEventData:
-			b, err := s.decode(ev.Data)
-			if err != nil {
-				return Chunk{}, err
-			}
-			size += len(b)
-			if int64(size) > s.c.cfg.maxResponse {
-				return Chunk{}, fmt.Errorf("%w: SSE data between control events exceeds %d bytes", ErrResponseTooLarge, s.c.cfg.maxResponse)
-			}
-			data = append(data, b)
-		case protocol.SSEEventControl:
-			return s.control(ev.Data, data)
-		default:
-			// Unknown event types are ignored (forward compatibility).
-		}
-	}
-}
-
-func (s *SSEStream) decode(d string) ([]byte, error) {
-	if s.base64 {
-		clean := strings.NewReplacer("\n", "", "\r", "").Replace(d)
-		b, err := base64.StdEncoding.DecodeString(clean)
-		if err != nil {
-			return nil, fmt.Errorf("%w: bad base64 in SSE data event: %w", ErrProtocol, err)
-		}
-		return b, nil
-	}
-	b := []byte(d)
-	if protocol.IsJSON(s.ctype) && !isJSONArray(b) {
-		return nil, fmt.Errorf("%w: SSE data event of a JSON stream is not a JSON array", ErrProtocol)
-	}
-	return b, nil
-}
-
-func (s *SSEStream) control(raw string, data [][]byte) (Chunk, error) {
-	ctl, next, err := parseControl(raw, s.last)
-	if err != nil {
-		return Chunk{}, err
-	}
-	s.last = next
-	ch := Chunk{
-		Data:        s.join(data),
-		ContentType: s.ctype,
-		NextOffset:  next,
-		Cursor:      ctl.StreamCursor,
-		UpToDate:    ctl.UpToDate || ctl.StreamClosed,
-		Closed:      ctl.StreamClosed,
-	}
-	if ctl.StreamClosed {
-		s.done = true
-		s.Close()
-	}
-	return ch, nil
-}
-
-// join concatenates the data events of one chunk; JSON arrays (when the
-// stream is known to be JSON) are merged into one array.
-func (s *SSEStream) join(data [][]byte) []byte {
-	switch {
-	case len(data) == 0:
-		return nil
-	case len(data) == 1:
-		return data[0]
-	case !protocol.IsJSON(s.ctype):
-		return bytes.Join(data, nil)
-	}
-	var out []byte
-	out = append(out, '[')
-	n := 0
-	for _, d := range data {
-		inner := bytes.TrimSpace(d)
-		inner = bytes.TrimSpace(inner[1 : len(inner)-1]) // validated as an array in decode
-		if len(inner) == 0 {
-			continue
-		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, inner...)
-		n++
-	}
-	return append(out, ']')
-}
-
-// Close closes the connection. It is safe to call more than once and
-// concurrently with Next.
-func (s *SSEStream) Close() error {
-	s.closeOnce.Do(func() { s.resp.Body.Close() })
-	return nil
-}
-
-// --- SSE event parsing --------------------------------------------------
-
-// sseEvent is one dispatched Server-Sent Event.
-type sseEvent = sse.Event
-
-// eventParser yields dispatched events: io.EOF at a clean end between
-// events, io.ErrUnexpectedEOF inside one.
-type eventParser interface{ Next() (sseEvent, error) }
-
-func newEventParser(r io.Reader, maxLine, maxEvent int) eventParser {
-	return sse.NewParser(r, maxLine, maxEvent)
-}
-
-// sseTooLarge reports whether err is the parser refusing a line or event
-// over its limit.
-func sseTooLarge(err error) bool {
-	return errors.Is(err, sse.ErrLineTooLong) || errors.Is(err, sse.ErrEventTooLarge)
 }

@@ -2,13 +2,13 @@ package durable
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/internal/sse"
 	"github.com/stretchr/testify/require"
 )
 
@@ -141,15 +141,38 @@ func TestReadLiveSSEMock(t *testing.T) {
 	require.Equal(t, Chunk{Data: []byte("hi"), NextOffset: "5", Cursor: "c1", UpToDate: true}, ch)
 }
 
-func TestMiniParserLineEndings(t *testing.T) {
-	t.Parallel()
-	p := newEventParser(strings.NewReader("event: a\rdata: 1\r\rid: 7\r\ndata:2\r\n\r\n:c\n\n"), 100, 100)
-	ev, err := p.Next()
-	require.NoError(t, err)
-	require.Equal(t, sseEvent{Type: "a", Data: "1"}, ev)
-	ev, err = p.Next()
-	require.NoError(t, err)
-	require.Equal(t, sseEvent{Type: "message", Data: "2", ID: "7"}, ev)
-	_, err = p.Next()
-	require.True(t, errors.Is(err, io.EOF))
+// FuzzSSEDecoder: whatever an SSE body holds, the decoder yields chunks
+// whose data stays within the limit, whose parts end in order inside it,
+// and whose offsets never go back; it never panics.
+func FuzzSSEDecoder(f *testing.F) {
+	f.Add("event: data\ndata: [1]\n\n"+ctl(`{"streamNextOffset":"0001","streamCursor":"c"}`), false)
+	f.Add("event: data\ndata: eHl6\n\n"+ctl(`{"streamNextOffset":"0002","streamClosed":true}`), true)
+	f.Add(ctl(`{"streamNextOffset":"0002"}`)+ctl(`{"streamNextOffset":"0001"}`), false)
+	f.Fuzz(func(t *testing.T, body string, b64 bool) {
+		const limit = 128
+		d := &sseDecoder{op: "read", url: "http://h/s", body: io.NopCloser(strings.NewReader(body)), b64: b64, limit: limit}
+		d.p = sse.NewParser(d.body, 256, 256)
+		last := Offset("")
+		for range len(body) + 1 {
+			ch, err := d.next()
+			if err != nil {
+				return
+			}
+			if len(ch.data) > limit {
+				t.Fatalf("%d bytes over a limit of %d", len(ch.data), limit)
+			}
+			prev := 0
+			for _, end := range ch.parts {
+				if end < prev || end > len(ch.data) {
+					t.Fatalf("parts %v out of order for %d bytes", ch.parts, len(ch.data))
+				}
+				prev = end
+			}
+			if ch.next < last {
+				t.Fatalf("offset went back from %q to %q", last, ch.next)
+			}
+			last = ch.next
+		}
+		t.Fatal("the decoder did not stop")
+	})
 }

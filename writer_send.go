@@ -169,26 +169,16 @@ func (p *pipeline) claim(ctx context.Context, next int64) error {
 	return nil
 }
 
-// errAttemptTimeout marks an attempt cut off by the Client's WithTimeout;
-// the batch may have landed, and is retried.
-var errAttemptTimeout = retry.Transient("append attempt timed out")
-
 // attempt sends one request of b, bounded by the Client's WithTimeout.
 func (p *pipeline) attempt(ctx context.Context, b *wbatch, epoch int64, ct string) (AppendResult, error) {
-	if d := p.c.cfg.timeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, errAttemptTimeout)
-		defer cancel()
-	}
-	res, err := p.c.appendOnce(ctx, p.url, b.body, AppendOptions{
+	actx, cancel := p.c.withAttemptTimeout(ctx)
+	defer cancel()
+	res, err := p.c.appendOnce(actx, p.url, b.body, AppendOptions{
 		ContentType: ct,
 		Producer:    &Producer{ID: p.pid, Epoch: epoch, Seq: b.seq},
 		Close:       b.close,
 	})
-	if err != nil && context.Cause(ctx) == errAttemptTimeout && p.ctx.Err() == nil {
-		err = &Error{Op: "append", URL: redactURL(p.url), Err: fmt.Errorf("%w after %v: %w", errAttemptTimeout, p.c.cfg.timeout, err)}
-	}
-	return res, err
+	return res, p.c.timedOut(ctx, actx, "write", p.url, err)
 }
 
 // ensureEpoch consults the epoch store once, before the first request
