@@ -426,3 +426,24 @@ func TestWorkerPollsWithoutWakeEvents(t *testing.T) {
 	require.NoError(t, stop())
 	assert.Len(t, rec.seen["pw/a"], 5)
 }
+
+// TestWorkerWithoutWakeStream: WithoutWakeStream never reads the wake
+// stream and works by polling.
+func TestWorkerWithoutWakeStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createJSON(t, "nw/a")
+	s := e.pullWake(t, "nw/*", 0)
+	info, err := s.Get(testCtx(t))
+	require.NoError(t, err)
+	rec := newRecorder()
+	w, err := NewWorker(e.c, s.ID(), func(ctx context.Context, m Message[item]) error { rec.add(m); return nil },
+		WithoutWakeStream(), WithPollInterval(50*time.Millisecond))
+	require.NoError(t, err)
+	stop := runWorker(t, w)
+	tails := e.fill(t, []string{"nw/a"}, 4)
+	waitAcked(t, s, tails)
+	require.NoError(t, stop())
+	assert.Len(t, rec.seen["nw/a"], 4)
+	assert.Zero(t, e.srv.Requests(info.WakeStream, http.MethodGet), "the wake stream was never read")
+}
