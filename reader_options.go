@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"time"
-
 )
 
 // ReaderOption configures a Reader; pass options to NewReader. A
