@@ -61,3 +61,11 @@ func (l linked) Notify(ctx context.Context, op, url string) func(retry.Event) {
 func (l linked) Logger() *slog.Logger { return l.c.log }
 
 func (l linked) Redact(url string) string { return redactURL(url) }
+
+func (l linked) Commit(target, key, offset string, latency time.Duration, err error) {
+	u, uerr := l.c.streamURL(target)
+	if uerr != nil {
+		u = target
+	}
+	l.c.cfg.hooks.onCommit(CommitEvent{Stream: streamOf(u), Key: key, Position: Position{Offset: offset}, Latency: latency, Err: err})
+}

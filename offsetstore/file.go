@@ -122,7 +122,7 @@ func (f *File) Path() string { return f.path }
 
 // Load returns the position saved under key.
 func (f *File) Load(ctx context.Context, key string) (Position, bool, error) {
-	if err := validateKey("key", key); err != nil {
+	if err := ValidateKey("key", key); err != nil {
 		return Position{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -139,7 +139,7 @@ func (f *File) Load(ctx context.Context, key string) (Position, bool, error) {
 
 // LoadEpoch returns the epoch saved for producerID.
 func (f *File) LoadEpoch(ctx context.Context, producerID string) (int64, bool, error) {
-	if err := validateKey("producer ID", producerID); err != nil {
+	if err := ValidateKey("producer ID", producerID); err != nil {
 		return 0, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -160,10 +160,10 @@ func (f *File) LoadEpoch(ctx context.Context, producerID string) (int64, bool, e
 // with [ErrClosed] after Close, with ctx's error if ctx is done before the
 // write starts, and with a [*FileError] if the write fails.
 func (f *File) Save(ctx context.Context, key string, pos Position) error {
-	if err := validateKey("key", key); err != nil {
+	if err := ValidateKey("key", key); err != nil {
 		return err
 	}
-	if err := validatePosition(pos); err != nil {
+	if err := ValidatePosition(pos); err != nil {
 		return err
 	}
 	return f.update(ctx, func(s *state) { s.positions[key] = pos })
@@ -172,7 +172,7 @@ func (f *File) Save(ctx context.Context, key string, pos Position) error {
 // SaveEpoch records epoch for producerID and returns once it is durable on
 // disk, with the same guarantee and errors as [File.Save].
 func (f *File) SaveEpoch(ctx context.Context, producerID string, epoch int64) error {
-	if err := validateKey("producer ID", producerID); err != nil {
+	if err := ValidateKey("producer ID", producerID); err != nil {
 		return err
 	}
 	if err := validateEpoch(epoch); err != nil {

@@ -129,16 +129,16 @@ func decodeState(b []byte) (*state, error) {
 	s := &state{positions: make(map[string]Position, len(d.Positions)), epochs: make(map[string]int64, len(d.Epochs))}
 	for k, p := range d.Positions {
 		pos := Position(p)
-		if err := validateKey("key", k); err != nil {
+		if err := ValidateKey("key", k); err != nil {
 			return nil, corruptf("position %q: %v", k, err)
 		}
-		if err := validatePosition(pos); err != nil {
+		if err := ValidatePosition(pos); err != nil {
 			return nil, corruptf("position %q: %v", k, err)
 		}
 		s.positions[k] = pos
 	}
 	for k, e := range d.Epochs {
-		if err := validateKey("producer ID", k); err != nil {
+		if err := ValidateKey("producer ID", k); err != nil {
 			return nil, corruptf("epoch %q: %v", k, err)
 		}
 		if err := validateEpoch(e); err != nil {

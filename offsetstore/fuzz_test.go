@@ -59,12 +59,12 @@ func FuzzDecodeFile(f *testing.F) {
 			return
 		}
 		for k, p := range s.positions {
-			if validateKey("key", k) != nil || validatePosition(p) != nil {
+			if ValidateKey("key", k) != nil || ValidatePosition(p) != nil {
 				t.Fatalf("decoded invalid position %q: %+v", k, p)
 			}
 		}
 		for k, e := range s.epochs {
-			if validateKey("producer ID", k) != nil || validateEpoch(e) != nil {
+			if ValidateKey("producer ID", k) != nil || validateEpoch(e) != nil {
 				t.Fatalf("decoded invalid epoch %q: %d", k, e)
 			}
 		}

@@ -22,7 +22,7 @@ func NewMemory() *Memory {
 // Load returns the position saved under key. It fails only on an invalid key
 // or a done ctx.
 func (m *Memory) Load(ctx context.Context, key string) (Position, bool, error) {
-	if err := validateKey("key", key); err != nil {
+	if err := ValidateKey("key", key); err != nil {
 		return Position{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -37,10 +37,10 @@ func (m *Memory) Load(ctx context.Context, key string) (Position, bool, error) {
 // Save records pos under key, replacing any earlier position. It validates
 // its arguments exactly as [File.Save] does.
 func (m *Memory) Save(ctx context.Context, key string, pos Position) error {
-	if err := validateKey("key", key); err != nil {
+	if err := ValidateKey("key", key); err != nil {
 		return err
 	}
-	if err := validatePosition(pos); err != nil {
+	if err := ValidatePosition(pos); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -54,7 +54,7 @@ func (m *Memory) Save(ctx context.Context, key string, pos Position) error {
 
 // LoadEpoch returns the epoch saved for producerID.
 func (m *Memory) LoadEpoch(ctx context.Context, producerID string) (int64, bool, error) {
-	if err := validateKey("producer ID", producerID); err != nil {
+	if err := ValidateKey("producer ID", producerID); err != nil {
 		return 0, false, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -68,7 +68,7 @@ func (m *Memory) LoadEpoch(ctx context.Context, producerID string) (int64, bool,
 
 // SaveEpoch records epoch for producerID, replacing any earlier epoch.
 func (m *Memory) SaveEpoch(ctx context.Context, producerID string, epoch int64) error {
-	if err := validateKey("producer ID", producerID); err != nil {
+	if err := ValidateKey("producer ID", producerID); err != nil {
 		return err
 	}
 	if err := validateEpoch(epoch); err != nil {

@@ -74,7 +74,12 @@ func (e *FileError) Error() string {
 // Unwrap returns the cause.
 func (e *FileError) Unwrap() error { return e.Err }
 
-func validateKey(what, key string) error {
+// ValidateKey returns an error wrapping [ErrInvalid] when key is not a
+// valid key: empty or not valid UTF-8. what names the key in the message
+// ("key", "producer ID"). Stores of this package and others (pgstore)
+// check their arguments with it, so that an argument error is the same
+// whatever the store.
+func ValidateKey(what, key string) error {
 	if key == "" {
 		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
 	}
@@ -84,7 +89,10 @@ func validateKey(what, key string) error {
 	return nil
 }
 
-func validatePosition(pos Position) error {
+// ValidatePosition returns an error wrapping [ErrInvalid] when pos cannot
+// be saved: an empty offset, a negative skip, or an offset or meta that is
+// not valid UTF-8.
+func ValidatePosition(pos Position) error {
 	switch {
 	case pos.Offset == "":
 		return fmt.Errorf("%w: empty offset", ErrInvalid)

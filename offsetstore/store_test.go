@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -166,5 +167,38 @@ func TestStoreConcurrent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// ValidateKey and ValidatePosition are what every store (pgstore too)
+// checks its arguments with: valid ones pass, each invalid one wraps
+// ErrInvalid and says what is wrong.
+func TestValidateExported(t *testing.T) {
+	t.Parallel()
+	bad := string([]byte{0xff})
+	for _, k := range []string{"k", "a key with spaces", "ключ", "nul\x00inside"} {
+		if err := ValidateKey("key", k); err != nil {
+			t.Errorf("ValidateKey(%q) = %v", k, err)
+		}
+	}
+	for _, p := range []Position{{Offset: "-1"}, {Offset: "0001", Skip: 3, Meta: "m"}} {
+		if err := ValidatePosition(p); err != nil {
+			t.Errorf("ValidatePosition(%+v) = %v", p, err)
+		}
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{ValidateKey("producer ID", ""), "empty producer ID"},
+		{ValidateKey("key", bad), "key is not valid UTF-8"},
+		{ValidatePosition(Position{}), "empty offset"},
+		{ValidatePosition(Position{Offset: bad}), "offset is not valid UTF-8"},
+		{ValidatePosition(Position{Offset: "-1", Skip: -2}), "negative skip -2"},
+		{ValidatePosition(Position{Offset: "-1", Meta: bad}), "meta is not valid UTF-8"},
+	} {
+		if !errors.Is(tc.err, ErrInvalid) || !strings.Contains(fmt.Sprint(tc.err), tc.want) {
+			t.Errorf("err = %v, want ErrInvalid saying %q", tc.err, tc.want)
+		}
 	}
 }

@@ -52,8 +52,13 @@
 //
 // Every request goes through the *durable.Client: its headers and
 // HeaderFunc, its retry policy (transient failures of every request but a
-// claim are retried), its logger (silent by default) and its redaction of
-// URLs. Every error of a request is an *Error wrapping one sentinel per
+// claim are retried), its logger (silent by default), its redaction of
+// URLs and its hooks (durable.WithHooks): every request reaches
+// HookRequest and HookRetry with an Op of "subscription claim",
+// "subscription ack", ...; the Readers of a Worker report to HookRead and
+// HookUpToDate; and every ack is a commit, reported to HookCommit with the
+// subscription's id as Key (a refused ack with its error, ErrFenced for a
+// fenced wake). Every error of a request is an *Error wrapping one sentinel per
 // error code of the protocol (ErrFenced, ErrAlreadyClaimed,
 // ErrNoPendingWork, ErrInvalidOffset, ErrTokenInvalid, ErrTokenExpired,
 // ErrNotFound, ErrConfigConflict, ErrWebhookURLRejected, ErrInvalidRequest)

@@ -3,7 +3,6 @@ package subscription
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/durablego/durable"
@@ -93,7 +92,9 @@ type Error struct {
 	Err error
 }
 
-// Error implements error. The claim token never appears in it.
+// Error implements error, in the shape of the Client's errors:
+// "subscription <op> "<id>": <what> (HTTP <status>): <server's message>".
+// The claim token never appears in it.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("subscription ")
@@ -105,20 +106,27 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " stream %q", e.Stream)
 	}
 	var de *durable.Error
-	switch {
-	case errors.As(e.Err, &de):
-		// The Client's error says the status and the cause.
-		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(de.Error(), "durable: "))
+	if errors.As(e.Err, &de) {
+		// The Client's error says what failed; its operation and URL are
+		// said above (the URL is in the URL field).
+		head := "durable: " + de.Op
+		if de.URL != "" {
+			head += " " + de.URL
+		}
+		rest := strings.TrimPrefix(strings.TrimPrefix(de.Error(), head), ": ")
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(rest, "durable: "))
 		return b.String()
-	case e.Status != 0:
-		fmt.Fprintf(&b, ": %d %s", e.Status, http.StatusText(e.Status))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
 	if e.Holder != "" {
-		fmt.Fprintf(&b, " (held by %q, generation %d)", e.Holder, e.Generation)
+		fmt.Fprintf(&b, " by %q (generation %d)", e.Holder, e.Generation)
+	}
+	if e.Status >= 300 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
 	}
 	if e.Message != "" && (e.Err == nil || !strings.EqualFold(e.Message, e.Err.Error())) {
 		b.WriteString(": ")

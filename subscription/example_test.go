@@ -148,7 +148,7 @@ func ExampleSubscription_Claim() {
 	// claimed generation 1, token [redacted]
 	// jobs/a resize
 	// done, next wake: false
-	// subscription claim "jobs": 409 Conflict: no pending work: no linked stream has pending work
+	// subscription claim "jobs": no pending work (HTTP 409): no linked stream has pending work
 }
 
 // A Receiver verifies each webhook delivery's signature before anything

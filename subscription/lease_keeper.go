@@ -172,6 +172,9 @@ func (k *keeper) send(ctx context.Context, done bool, acks []Ack) (bool, error) 
 	k.mu.Unlock()
 	sent := time.Now()
 	next, err := k.s.Ack(ctx, k.w, done, acks...)
+	for _, a := range acks { // an ack is the subscription's commit: the Client's commit hooks see it
+		k.s.l.Commit(a.Stream, k.s.id, string(a.Offset), time.Since(sent), err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.lastSend = sent

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/link"
 )
 
 // Subscription is a handle on one subscription of a server: its
@@ -17,6 +18,7 @@ import (
 // called, and is safe for concurrent use.
 type Subscription struct {
 	c  *durable.Client
+	l  link.Client
 	id string
 }
 
@@ -34,7 +36,11 @@ func Open(c *durable.Client, id string) (*Subscription, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	return &Subscription{c: c, id: id}, nil
+	l, err := clientLink(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscription{c: c, l: l, id: id}, nil
 }
 
 func checkID(id string) error {

@@ -69,7 +69,7 @@ func TestCreateGetDelete(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, http.StatusNotFound, se.Status)
-	assert.Contains(t, err.Error(), `subscription get "orders-proc": 404 Not Found: subscription not found`)
+	assert.Equal(t, `subscription get "orders-proc": subscription not found (HTTP 404)`, err.Error())
 }
 
 func TestAddRemoveStreams(t *testing.T) {
@@ -173,13 +173,13 @@ func TestErrorCodes(t *testing.T) {
 		assert.Equal(t, "w2", e.Holder)
 		assert.EqualValues(t, 7, e.Generation)
 		assert.Equal(t, "http://h/x", e.URL)
-		assert.Equal(t, fmt.Sprintf(`subscription ack "s": 409 Conflict: %s (held by "w2", generation 7): m`, want), e.Error())
+		assert.Equal(t, fmt.Sprintf(`subscription ack "s": %s by "w2" (generation 7) (HTTP 409): m`, want), e.Error())
 	}
 	r := &request{op: "get", sub: "s"}
 	e := r.refine(&durable.Error{Op: "subscription get", Status: 503, Message: "busy", Err: durable.ErrServer})
 	assert.ErrorIs(t, e, durable.ErrServer)
 	assert.Equal(t, 503, e.Status)
-	assert.Equal(t, `subscription get "s": subscription get: server error (HTTP 503): busy`, e.Error())
+	assert.Equal(t, `subscription get "s": server error (HTTP 503): busy`, e.Error())
 	e = r.refine(&durable.Error{Op: "subscription get", Status: 404, Message: `{"error":{"code":"NOT_FOUND"}}`, Err: durable.ErrNotFound})
 	assert.ErrorIs(t, e, durable.ErrNotFound, "an unknown code keeps the Client's sentinel")
 	assert.Equal(t, "NOT_FOUND", e.Code)

@@ -221,7 +221,7 @@ func (r *Receiver[T]) work(wake *Wake, start time.Time) outcome {
 		delete(r.working, wake.ID)
 		r.mu.Unlock()
 	}()
-	s := &Subscription{c: r.c, id: wake.Subscription}
+	s := &Subscription{c: r.c, l: r.eng.l, id: wake.Subscription}
 	r.eng.obs.claimed(wake)
 	out := r.eng.work(r.ctx, s, wake, r.leaseTTL(s), start)
 	if out.handler != nil {

@@ -61,6 +61,7 @@ func (e *HandlerError) Unwrap() error { return e.Err }
 // and keeps the lease with a keeper. The Worker and the Receiver share it.
 type engine[T any] struct {
 	c           *durable.Client
+	l           link.Client
 	handle      BatchHandler[T]
 	batch       int  // most messages per handler call
 	copyData    bool // batch handlers keep Data past the next read
@@ -78,7 +79,7 @@ type engine[T any] struct {
 
 func newEngine[T any](c *durable.Client, l link.Client, cfg *config, st *stats) *engine[T] {
 	return &engine[T]{
-		c: c, batch: cfg.batch, interval: cfg.ackInterval, slots: newCapacity(cfg.concurrency),
+		c: c, l: l, batch: cfg.batch, interval: cfg.ackInterval, slots: newCapacity(cfg.concurrency),
 		readerOpts: cfg.readerOpts, obs: counting{next: logging{next: cfg.obs, log: l.Logger()}, stats: st},
 		stats: st, finalBudget: finalBudget,
 	}

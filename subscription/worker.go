@@ -12,7 +12,9 @@ import (
 // Worker works one pull-wake subscription (or a set of shards, see
 // WithShards) in this process, alongside any number of Workers of the same
 // subscription in other processes: the server hands the lease to one of
-// them at a time.
+// them at a time. A Worker holds WithMaxLeases leases at once (one by
+// default, so that shards spread over the workers) and claims only with a
+// free WithConcurrency slot.
 //
 // Run follows the subscription's wake stream (and polls every
 // WithPollInterval, for a server that drops wake events), claims the lease

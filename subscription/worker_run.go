@@ -40,7 +40,7 @@ func (w *Worker[T]) Run(ctx context.Context) error {
 	wakeStreams := map[string][]string{} // wake stream → subscription ids
 	signals := map[string]chan struct{}{}
 	for _, s := range w.subs {
-		info, err := s.Get(ctx)
+		info, err := w.info(ctx, s)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -92,6 +92,19 @@ func (w *Worker[T]) Run(ctx context.Context) error {
 	return firstErr
 }
 
+// info reads s, riding out transient failures on the WithRetry schedule
+// (a server restarting as the workers start).
+func (w *Worker[T]) info(ctx context.Context, s *Subscription) (*Info, error) {
+	var info *Info
+	u, _ := w.l.URL(s.path(""))
+	err := retry.Do(ctx, retry.NewSchedule(w.cfg.retry), func(ctx context.Context) error {
+		var err error
+		info, err = s.Get(ctx)
+		return err
+	}, func(err error) (bool, time.Duration) { return w.l.Classify(err, true) }, w.l.Notify(ctx, "subscription get", u))
+	return info, err
+}
+
 // loop claims and works one subscription until ctx ends or a permanent
 // error. signal receives a value when a wake event for it arrives. Waits
 // after a failed claim and after a handler error follow the retry
@@ -141,21 +154,14 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 		}
 		switch {
 		case err == nil:
-			w.eng.obs.claimed(wake)
-			ttl := wake.LeaseTTL
-			if ttl <= 0 {
-				ttl = MinLeaseTTL // a server that does not say: assume the shortest
-			}
-			out := w.eng.work(ctx, s, wake, ttl, sent)
-			w.leases.release()
-			if out.handler == nil {
+			handlerErr := w.work(ctx, s, wake, sent)
+			if handlerErr == nil {
 				handlers.Reset()
 				continue
 			}
-			w.eng.obs.failed(wake, "handler", out.handler)
 			d, ok := handlers.Next(0)
 			if !ok {
-				return out.handler
+				return handlerErr
 			}
 			wait(d)
 		case ctx.Err() != nil:
@@ -178,6 +184,22 @@ func (w *Worker[T]) loop(ctx context.Context, s *Subscription, signal <-chan str
 		}
 	}
 	return nil
+}
+
+// work works a claimed wake and gives its lease slot back; it returns the
+// handler's error, if one ended the wake.
+func (w *Worker[T]) work(ctx context.Context, s *Subscription, wake *Wake, sent time.Time) error {
+	defer w.leases.release()
+	w.eng.obs.claimed(wake)
+	ttl := wake.LeaseTTL
+	if ttl <= 0 {
+		ttl = MinLeaseTTL // a server that does not say: assume the shortest
+	}
+	out := w.eng.work(ctx, s, wake, ttl, sent)
+	if out.handler != nil {
+		w.eng.obs.failed(wake, "handler", out.handler)
+	}
+	return out.handler
 }
 
 // wakeEvent is a wake event of a pull-wake subscription's wake stream.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/testserver"
 )
 
 // item is the message type of the worker tests.
@@ -365,4 +367,83 @@ func TestWorkerRunErrors(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	require.ErrorIs(t, w.Run(testCtx(t)), ErrWorkerRunning)
 	require.NoError(t, stop())
+}
+
+// TestWorkerRidesOutServerErrors: the subscription's GET at start and the
+// claims fail with 503 more often than the Client's own retries cover; the
+// Worker waits on its schedule and works the messages once the server
+// answers again. A bounded WithRetry makes Run give up with the error.
+func TestWorkerRidesOutServerErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createJSON(t, "ro/a")
+	s := e.pullWake(t, "ro/*", 0)
+	tails := e.fill(t, []string{"ro/a"}, 3)
+	fast := durable.RetryPolicy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, Multiplier: 2}
+	e.srv.InjectFault(testserver.Fault{Path: "__ds/subscriptions/" + s.ID(), Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 8})
+	e.srv.InjectFault(testserver.Fault{Path: "__ds/subscriptions/" + s.ID() + "/claim", Method: http.MethodPost, Status: http.StatusServiceUnavailable, Count: 8})
+	rec := newRecorder()
+	twice := fast
+	twice.MaxAttempts = 2 // the Client gives up after two attempts: the Worker's schedule goes on
+	c, err := durable.NewClient(e.srv.URL()+"/v1/stream/", durable.WithRetry(twice))
+	require.NoError(t, err)
+	w, err := NewWorker(c, s.ID(), func(ctx context.Context, m Message[item]) error { rec.add(m); return nil }, WithRetry(fast))
+	require.NoError(t, err)
+	stop := runWorker(t, w)
+	waitAcked(t, s, tails)
+	require.NoError(t, stop())
+	assert.Len(t, rec.seen["ro/a"], 3)
+
+	e.srv.InjectFault(testserver.Fault{Path: "__ds/subscriptions/" + s.ID(), Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 100})
+	bounded := fast
+	bounded.MaxAttempts = 2
+	w, err = NewWorker(c, s.ID(), func(ctx context.Context, m Message[item]) error { return nil }, WithRetry(bounded))
+	require.NoError(t, err)
+	err = w.Run(testCtx(t))
+	require.ErrorIs(t, err, durable.ErrServer)
+	e.srv.ClearFaults()
+}
+
+// TestWorkerPollsWithoutWakeEvents: a subscription whose wake stream does
+// not exist gets no wake events (as from a server that drops them); the
+// Worker claims on its poll interval all the same.
+func TestWorkerPollsWithoutWakeEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createJSON(t, "pw/a")
+	s, err := Open(e.c, name("poll"))
+	require.NoError(t, err)
+	_, _, err = s.Create(testCtx(t), Config{Type: PullWake, Pattern: "pw/*", WakeStream: "wake/never-created"})
+	require.NoError(t, err)
+	rec := newRecorder()
+	w, err := NewWorker(e.c, s.ID(), func(ctx context.Context, m Message[item]) error { rec.add(m); return nil },
+		WithPollInterval(100*time.Millisecond))
+	require.NoError(t, err)
+	stop := runWorker(t, w)
+	time.Sleep(300 * time.Millisecond) // the first claims find nothing
+	tails := e.fill(t, []string{"pw/a"}, 5)
+	waitAcked(t, s, tails)
+	require.NoError(t, stop())
+	assert.Len(t, rec.seen["pw/a"], 5)
+}
+
+// TestWorkerWithoutWakeStream: WithoutWakeStream never reads the wake
+// stream and works by polling.
+func TestWorkerWithoutWakeStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createJSON(t, "nw/a")
+	s := e.pullWake(t, "nw/*", 0)
+	info, err := s.Get(testCtx(t))
+	require.NoError(t, err)
+	rec := newRecorder()
+	w, err := NewWorker(e.c, s.ID(), func(ctx context.Context, m Message[item]) error { rec.add(m); return nil },
+		WithoutWakeStream(), WithPollInterval(50*time.Millisecond))
+	require.NoError(t, err)
+	stop := runWorker(t, w)
+	tails := e.fill(t, []string{"nw/a"}, 4)
+	waitAcked(t, s, tails)
+	require.NoError(t, stop())
+	assert.Len(t, rec.seen["nw/a"], 4)
+	assert.Zero(t, e.srv.Requests(info.WakeStream, http.MethodGet), "the wake stream was never read")
 }

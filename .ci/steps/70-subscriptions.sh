@@ -36,7 +36,7 @@ DURABLE_INTEROP_DIR="$work" DURABLE_INTEROP_NODE="$node_bin" DURABLE_INTEROP_DUR
   go test -race -count=1 -timeout 8m -tags subprocess -run '^TestProcess' ./subscription/ -v >"$work/test.log" 2>&1
 status=$?
 set -e
-grep -E '^\s*--- (PASS|FAIL|SKIP)|process_test.go:[0-9]+: \[|^(PASS|FAIL|ok|panic)' "$work/test.log" || true
+grep -E '^\s*--- (PASS|FAIL|SKIP)|process_[a-z]+_test.go:[0-9]+: \[|^(PASS|FAIL|ok|panic)' "$work/test.log" || true
 failed=$(grep -cE -- '--- FAIL' "$work/test.log" || true)
 skipped=$(grep -cE -- '--- SKIP' "$work/test.log" || true)
 passed=$(grep -cE -- '--- PASS' "$work/test.log" || true)

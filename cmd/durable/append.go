@@ -214,13 +214,6 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 	last, n, err := app.finish(ctx)
-	if err != nil {
-		from := "--content-type"
-		if flagGiven(fs, "json") && !flagGiven(fs, "content-type") {
-			from = "--json"
-		}
-		err = explainTypeMismatch(context.WithoutCancel(ctx), cl, stream, ct, from, err)
-	}
 	var le *lineError
 	switch {
 	case err != nil && f.producerID != "":

@@ -58,7 +58,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	res, err := cl.CloseStream(ctx, stream, opts)
 	if err != nil {
-		return explainTypeMismatch(ctx, cl, stream, opts.ContentType, "--content-type", err)
+		return err
 	}
 	fmt.Fprintf(stderr, "closed %s\n", redact(stream))
 	fmt.Fprintln(stdout, res.NextOffset)

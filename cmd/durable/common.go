@@ -10,9 +10,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/link"
 	"github.com/durablego/durable/internal/protocol"
 )
 
@@ -187,15 +189,21 @@ func resolveStream(stream, server string) (string, error) {
 	return u.String(), nil
 }
 
-// redact hides userinfo in a URL for messages.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// redact removes credentials (user info, secret-looking query values) from
+// a URL for messages, with the SDK's own redaction of URLs in errors and
+// logs.
+func redact(s string) string { return redactor()(s) }
+
+// redactor is the SDK's URL redaction, reached through a Client made for it
+// alone (it sends no request).
+var redactor = sync.OnceValue(func() func(string) string {
+	if cl, err := durable.NewClient("http://localhost/"); err == nil {
+		if l, ok := link.Of(cl); ok {
+			return l.Redact
+		}
 	}
-	u.User = url.User("xxxxx")
-	return u.String()
-}
+	return func(string) string { return "(a URL)" } // not reached: NewClient takes that URL
+})
 
 // connect resolves the stream argument and returns a client for it and the
 // stream's full URL. A failure is a usage error (it is reported here).

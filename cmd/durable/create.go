@@ -87,7 +87,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if res.Closed {
 		state = ", closed"
 	}
-	fmt.Fprintf(stderr, "%s %s (%s%s)\n", verb, stream, res.ContentType, state)
+	fmt.Fprintf(stderr, "%s %s (%s%s)\n", verb, redact(stream), res.ContentType, state)
 	fmt.Fprintln(stdout, res.NextOffset)
 	return nil
 }

@@ -26,11 +26,6 @@ func describe(err error) string {
 		if server, cause, ok := unreachable(e); ok {
 			inner = "cannot reach the server at " + server + " (" + cause + ")"
 		}
-		if e.Op == "create" && errors.Is(err, durable.ErrNotFound) {
-			// The SDK's hint speaks of the base URL; advise says it in
-			// the CLI's words (--server).
-			inner = fmt.Sprintf("%s: %v (HTTP %d)", e.URL, e.Err, e.Status)
-		}
 		s = strings.Replace(s, e.Error(), inner, 1)
 	}
 	s = strings.TrimPrefix(s, "durable: ")
@@ -99,22 +94,6 @@ type explained struct {
 
 func (e *explained) Error() string { return e.msg }
 func (e *explained) Unwrap() error { return e.err }
-
-// explainTypeMismatch turns a content-type mismatch on an append into a
-// message naming both types: the stream's (asked with a HEAD) and the one
-// sent, with where it came from (from). Other errors are returned as they
-// are.
-func explainTypeMismatch(ctx context.Context, cl *durable.Client, stream, sent, from string, err error) error {
-	if !errors.Is(err, durable.ErrContentTypeMismatch) {
-		return err
-	}
-	has := "a different content type"
-	if info, herr := cl.Head(ctx, stream); herr == nil {
-		has = info.ContentType
-	}
-	msg := fmt.Sprintf("stream %s holds %s, but the data was sent as %s (%s)", redact(stream), has, sent, from)
-	return &explained{msg: msg, err: err}
-}
 
 // explainExists turns a create that found the stream with another
 // configuration into a message saying what differs.

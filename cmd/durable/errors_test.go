@@ -51,7 +51,7 @@ func TestErrorMessages(t *testing.T) {
 		c.ok(t, "create", "typed", "--json")
 		r := c.run(t, "close", "typed", "x", "--content-type", "text/plain")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "durable close: stream "+srv.StreamURL("typed")+" holds application/json, but the data was sent as text/plain (--content-type)")
+		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409)\n", r.stderr)
 	})
 	t.Run("closed stream", func(t *testing.T) {
 		t.Parallel()
@@ -59,6 +59,17 @@ func TestErrorMessages(t *testing.T) {
 		r := c.run(t, "append", "shut", "1")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "a closed stream takes no more appends")
+	})
+	t.Run("credentials in a stream URL never printed", func(t *testing.T) {
+		t.Parallel()
+		u := strings.Replace(srv.StreamURL("sec"), "http://", "http://user:pa55@", 1) + "?token=t0ken"
+		for _, args := range [][]string{{"create", u}, {"head", u}, {"close", u}, {"delete", u}, {"delete", u}} {
+			r := cli{}.run(t, args...)
+			for _, secret := range []string{"pa55", "t0ken"} {
+				assert.NotContains(t, r.stdout+r.stderr, secret, "%v", args[0])
+			}
+			assert.Contains(t, r.stdout+r.stderr, "REDACTED", "%v", args[0])
+		}
 	})
 	t.Run("offset file locked names the holder", func(t *testing.T) {
 		t.Parallel()

@@ -321,14 +321,16 @@ func (t *tail) outcome(ctx context.Context, err error) error {
 }
 
 // streamKey is the default key of a stream's position in an offset file:
-// its path on the server, so that the same stream reached through another
-// host name, address or port resumes from the same position.
+// its path on the server (escaped, as a URL has it), so that the same stream
+// reached through another host name, address or port resumes from the same
+// position. It is the Reader's default key (see durable.WithKey), which the
+// SDK does not export.
 func streamKey(stream string) string {
 	u, err := url.Parse(stream)
 	if err != nil || u.Path == "" {
 		return stream
 	}
-	return u.Path
+	return u.EscapedPath()
 }
 
 // tailLoop copies messages from src to cp until src ends or fails or ctx is

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/durablego/durable"
 	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 )
@@ -233,6 +235,35 @@ func TestTailResume(t *testing.T) {
 		assert.Contains(t, r.stderr, "locked", "a second tail on the same offset file is refused")
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		assert.Equal(t, 0, waitCode(t, cmd))
+	})
+
+	t.Run("the SDK's default key: shared with a Reader, and the old full-URL key moved", func(t *testing.T) {
+		ctx := context.Background()
+		c.ok(t, "create", "sp ace", "--json", "--data", "[1,2]")
+		f := filepath.Join(dir, "shared")
+		r := c.ok(t, "tail", "sp ace", "--live", "none", "--offset-file", f)
+		assert.Equal(t, "1\n2\n", r.stdout)
+		st, err := offsetstore.OpenFile(f)
+		require.NoError(t, err)
+		cl, err := durable.NewClient(srv.URL())
+		require.NoError(t, err)
+		rd, err := durable.NewReader[json.RawMessage](cl, "sp ace", durable.WithStore(st), durable.WithLive(durable.LiveNone))
+		require.NoError(t, err)
+		_, err = rd.Next(ctx)
+		require.ErrorIs(t, err, durable.ErrCaughtUp, "a Reader with the default key resumes where tail stopped")
+		require.NoError(t, rd.Close(ctx))
+
+		// A position saved by an earlier release under the full URL.
+		pos, ok, err := st.Load(ctx, "/v1/stream/sp%20ace")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, st.Save(ctx, srv.StreamURL("old"), pos))
+		require.NoError(t, st.Close())
+		c.ok(t, "create", "old", "--json", "--data", "[1,2]")
+		c.ok(t, "append", "old", "3")
+		r = c.ok(t, "tail", "old", "--live", "none", "--offset-file", f)
+		assert.Equal(t, "3\n", r.stdout, "resumed from the old key")
+		assert.Contains(t, r.stderr, "now kept under key /v1/stream/old")
 	})
 
 	t.Run("corrupt offset file", func(t *testing.T) {
@@ -624,6 +655,7 @@ func TestTailRetryFor(t *testing.T) {
 	eventually(t, func() bool { return stdout.String() == "0\n" }, "catch-up")
 	srv.Close()
 	assert.Equal(t, 1, waitCode(t, cmd))
+	assert.Contains(t, stderr.String(), "; retrying for up to 1s (--retry-for)\n", "it did retry (the budget counts from the first failure)")
 	assert.Contains(t, stderr.String(), "gave up after retrying for 1s (--retry-for)")
 	assert.Contains(t, stderr.String(), "check --server")
 }

@@ -88,98 +88,26 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	if cfg.Streams < 1 || cfg.Orders < 1 || cfg.Workers < 2 {
 		return res, errors.New("need at least 1 stream, 1 order and 2 workers")
 	}
-	base := cfg.URL
-	var srv *testserver.Server
-	if base == "" {
-		srv = testserver.New(testserver.WithSubscriptions(true))
-		defer srv.Close()
-		base = srv.StreamURL("")
-		fmt.Fprintf(out, "server:      embedded test server at %s (use -url for a real one)\n", base)
-	} else if base, err = exampleutil.BaseURL(base); err != nil {
-		return res, err
-	}
-	client, err := durable.NewClient(base)
+	d, err := setUp(ctx, cfg, out)
 	if err != nil {
 		return res, err
 	}
-	defer client.CloseIdleConnections()
-
-	// The streams, the wake stream and the subscription. A run on a real
-	// server uses names of its own and deletes them at the end.
-	tag := fmt.Sprintf("%d", time.Now().UnixNano())
-	prefix, wake, id := "orders", "wake/orders", "order-processor"
-	if srv == nil {
-		prefix, wake, id = "orders-"+tag, "wake/orders-"+tag, "order-processor-"+tag
-	}
-	streams := make([]string, cfg.Streams)
-	for i := range streams {
-		streams[i] = fmt.Sprintf("%s/%03d", prefix, i)
-	}
-	for _, s := range append([]string{wake}, streams...) {
-		if _, err := client.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"}); err != nil {
-			return res, fmt.Errorf("create %s: %w", s, err)
-		}
-		if srv == nil {
-			defer client.Delete(context.WithoutCancel(ctx), s)
-		}
-	}
-	sub, err := subscription.Open(client, id)
-	if err != nil {
-		return res, err
-	}
-	if _, _, err := sub.Create(ctx, subscription.Config{
-		Type: subscription.PullWake, Pattern: prefix + "/*", WakeStream: wake,
-		LeaseTTL: 2 * time.Second, Description: "example order processor",
-	}); err != nil {
-		return res, fmt.Errorf("create subscription: %w", err)
-	}
-	if srv == nil {
-		defer sub.Delete(context.WithoutCancel(ctx))
-	}
-	fmt.Fprintf(out, "subscription: %s over %s/* (%d streams), wake events on %s\n", id, prefix, cfg.Streams, wake)
-	if srv != nil {
-		srv.InjectFault(testserver.Fault{Path: "__ds/subscriptions/" + id + "/ack", Method: http.MethodPost,
-			Status: http.StatusServiceUnavailable, Count: 3})
-		fmt.Fprintf(out, "faults:      the server will fail 3 acks with 503 (the workers retry them)\n")
-	}
+	defer d.tearDown(ctx)
 
 	// The workers: as many processes would, each claims the lease when it
 	// is free and works the streams with pending orders, 4 at a time.
-	seen := newTally(streams, cfg.Orders)
-	var wg sync.WaitGroup
-	errs := make(chan error, cfg.Workers+1)
-	startWorker := func(n int) context.CancelFunc {
-		wctx, stop := context.WithCancel(ctx)
-		w, err := subscription.NewWorker(client, id, seen.handle, subscription.WithName(fmt.Sprintf("worker-%d", n)),
-			subscription.WithConcurrency(4), subscription.WithAckInterval(100*time.Millisecond),
-			subscription.WithPollInterval(500*time.Millisecond))
-		if err != nil {
-			errs <- err
-			return stop
-		}
-		wg.Go(func() {
-			if err := w.Run(wctx); err != nil {
-				errs <- fmt.Errorf("worker-%d: %w", n, err)
-			}
-		})
-		return stop
-	}
-	stops := make([]context.CancelFunc, 0, cfg.Workers+1)
+	seen := newTally(d.streams, cfg.Orders)
+	p := &pool{client: d.client, id: d.id, handle: seen.handle, errs: make(chan error, cfg.Workers+1)}
+	defer p.stopAll()
 	for n := 1; n <= cfg.Workers; n++ {
-		stops = append(stops, startWorker(n))
+		p.start(ctx, n)
 	}
-	defer func() {
-		for _, stop := range stops {
-			stop()
-		}
-		wg.Wait()
-	}()
 	fmt.Fprintf(out, "workers:     %d workers share the subscription (lease 2 s)\n", cfg.Workers)
 
 	// The writers, and midway a rolling restart: worker-1 stops (it acks
 	// what it handled and hands its lease back) and worker-N+1 joins.
 	written := make(chan error, 1)
-	go func() { written <- write(ctx, client, streams, cfg) }()
+	go func() { written <- write(ctx, d.client, d.streams, cfg) }()
 	restart := time.After(cfg.Spread / 2)
 	for done := false; !done; {
 		select {
@@ -189,10 +117,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 			}
 			done = true
 		case <-restart:
-			stops[0]()
-			stops = append(stops, startWorker(cfg.Workers+1))
+			p.stop(0)
+			p.start(ctx, cfg.Workers+1)
 			fmt.Fprintf(out, "restart:     worker-1 stops midway (progress acked, lease handed back); worker-%d joins\n", cfg.Workers+1)
-		case err := <-errs:
+		case err := <-p.errs:
 			return res, err
 		case <-ctx.Done():
 			return res, ctx.Err()
@@ -201,7 +129,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	fmt.Fprintf(out, "writers:     %d orders appended (%d per stream)\n", cfg.Streams*cfg.Orders, cfg.Orders)
 
 	// Done when the subscription has acked every stream to its tail.
-	if err := waitAcked(ctx, client, sub, streams, errs); err != nil {
+	if err := waitAcked(ctx, d.client, d.sub, d.streams, p.errs); err != nil {
 		return res, err
 	}
 	res = seen.result()
@@ -213,6 +141,130 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 		return res, errVerdict
 	}
 	return res, nil
+}
+
+// demo is what setUp made: the server (embedded, or nil), the Client, the
+// streams and the subscription.
+type demo struct {
+	srv     *testserver.Server
+	client  *durable.Client
+	streams []string
+	id      string
+	sub     *subscription.Subscription
+	created []string // streams to delete at the end (real server only)
+}
+
+// setUp starts the embedded server (unless cfg.URL names one) and creates
+// the streams, the wake stream and the subscription. A run on a real
+// server uses names of its own and deletes them at the end.
+func setUp(ctx context.Context, cfg config, out io.Writer) (d *demo, err error) {
+	d = &demo{}
+	defer func() {
+		if err != nil {
+			d.tearDown(ctx)
+		}
+	}()
+	base := cfg.URL
+	if base == "" {
+		d.srv = testserver.New(testserver.WithSubscriptions(true))
+		base = d.srv.StreamURL("")
+		fmt.Fprintf(out, "server:      embedded test server at %s (use -url for a real one)\n", base)
+	} else if base, err = exampleutil.BaseURL(base); err != nil {
+		return d, err
+	}
+	if d.client, err = durable.NewClient(base); err != nil {
+		return d, err
+	}
+	prefix, wake, id := "orders", "wake/orders", "order-processor"
+	if d.srv == nil {
+		tag := fmt.Sprintf("%d", time.Now().UnixNano())
+		prefix, wake, id = "orders-"+tag, "wake/orders-"+tag, "order-processor-"+tag
+	}
+	d.id = id
+	for i := range cfg.Streams {
+		d.streams = append(d.streams, fmt.Sprintf("%s/%03d", prefix, i))
+	}
+	for _, s := range append([]string{wake}, d.streams...) {
+		if _, err := d.client.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"}); err != nil {
+			return d, fmt.Errorf("create %s: %w", s, err)
+		}
+		d.created = append(d.created, s)
+	}
+	if d.sub, err = subscription.Open(d.client, id); err != nil {
+		return d, err
+	}
+	if _, _, err := d.sub.Create(ctx, subscription.Config{
+		Type: subscription.PullWake, Pattern: prefix + "/*", WakeStream: wake,
+		LeaseTTL: 2 * time.Second, Description: "example order processor",
+	}); err != nil {
+		return d, fmt.Errorf("create subscription: %w", err)
+	}
+	fmt.Fprintf(out, "subscription: %s over %s/* (%d streams), wake events on %s\n", id, prefix, cfg.Streams, wake)
+	if d.srv != nil {
+		d.srv.InjectFault(testserver.Fault{Path: "__ds/subscriptions/" + id + "/ack", Method: http.MethodPost,
+			Status: http.StatusServiceUnavailable, Count: 3})
+		fmt.Fprintf(out, "faults:      the server will fail 3 acks with 503 (the workers retry them)\n")
+	}
+	return d, nil
+}
+
+// tearDown deletes what a run on a real server made, or closes the
+// embedded server.
+func (d *demo) tearDown(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if d.srv != nil {
+		d.srv.Close()
+	} else if d.client != nil {
+		if d.sub != nil {
+			_ = d.sub.Delete(ctx)
+		}
+		for _, s := range d.created {
+			_ = d.client.Delete(ctx, s)
+		}
+	}
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
+}
+
+// pool runs the workers, each in its own context (as in its own process).
+type pool struct {
+	client *durable.Client
+	id     string
+	handle subscription.Handler[Order]
+	errs   chan error
+	wg     sync.WaitGroup
+	stops  []context.CancelFunc
+}
+
+// start starts worker-n.
+func (p *pool) start(ctx context.Context, n int) {
+	wctx, stop := context.WithCancel(ctx)
+	p.stops = append(p.stops, stop)
+	w, err := subscription.NewWorker(p.client, p.id, p.handle, subscription.WithName(fmt.Sprintf("worker-%d", n)),
+		subscription.WithConcurrency(4), subscription.WithAckInterval(100*time.Millisecond),
+		subscription.WithPollInterval(500*time.Millisecond))
+	if err != nil {
+		p.errs <- err
+		return
+	}
+	p.wg.Go(func() {
+		if err := w.Run(wctx); err != nil {
+			p.errs <- fmt.Errorf("worker-%d: %w", n, err)
+		}
+	})
+}
+
+// stop stops the i-th worker started: it acks what it handled and hands
+// its lease back.
+func (p *pool) stop(i int) { p.stops[i]() }
+
+// stopAll stops every worker and waits for them.
+func (p *pool) stopAll() {
+	for _, stop := range p.stops {
+		stop()
+	}
+	p.wg.Wait()
 }
 
 // write appends orders 1..cfg.Orders to every stream, one idempotent

@@ -16,9 +16,9 @@
 // offset file, and a background writer that appends a tick every half second
 // while the program runs. Run it, stop it with Ctrl-C, and run it again: the
 // second run prints nothing the first one printed and skips nothing. It goes
-// on right after the last tick the first run printed (with a tick of the
-// first run's writer that landed as it stopped, if any), then prints the ticks
-// of its own writer (run 1, n = 1, 2, ...).
+// on right after the last tick the first run printed (with the ticks of the
+// first run's writer that the first run had not printed yet, if any), then
+// prints the ticks of its own writer (run 1, n = 1, 2, ...).
 //
 // The position is committed once a second, whenever the reader has caught up,
 // and on exit (the Reader's default interval commit): a clean stop repeats

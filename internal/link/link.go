@@ -75,6 +75,11 @@ type Client interface {
 	Logger() *slog.Logger
 	// Redact removes credentials from a URL for errors and logs.
 	Redact(url string) string
+	// Commit reports a position that was saved, or refused (err), to the
+	// Client's commit hooks, as a Reader's saves are: target is resolved as
+	// Request.Target is, key names the consumer (a subscription's acks are
+	// its commits).
+	Commit(target, key, offset string, latency time.Duration, err error)
 }
 
 var of func(any) (Client, bool)

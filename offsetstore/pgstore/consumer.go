@@ -181,20 +181,33 @@ func (c *Consumer[T]) Handle(ctx context.Context, h Handler[T]) error {
 	if c.held == nil {
 		msg, err := c.r.Next(work)
 		if err != nil {
-			if c.lease != nil && !c.lease.Held() {
-				c.teardown()
-				return c.leaseErr()
-			}
-			return err
+			return c.failed(err)
 		}
 		c.held = &msg
 	}
 	if c.lease != nil && !c.lease.Held() {
 		// The lease ran out while Next waited: not a message more.
-		c.teardown()
-		return c.leaseErr()
+		return c.failed(nil)
 	}
 	return c.handleTx(ctx, work, h, *c.held)
+}
+
+// failed returns err, the error of a step of Handle. When the lease was
+// lost meanwhile, that is the error to report whatever the step's own was
+// (a query cancelled with the lease's context, a database gone): it is
+// joined to err so that Run waits for the lease again, and the Consumer
+// drops its Reader and the lost lease. A nil err with the lease lost
+// returns the lease's error alone.
+func (c *Consumer[T]) failed(err error) error {
+	if c.lease == nil || c.lease.Held() {
+		return err
+	}
+	lost := c.leaseErr()
+	c.teardown()
+	if err == nil {
+		return lost
+	}
+	return errors.Join(err, lost)
 }
 
 // ready makes sure the Consumer holds its lease (WithExclusive) and has a
@@ -224,15 +237,11 @@ func (c *Consumer[T]) ready(ctx context.Context) error {
 func (c *Consumer[T]) handleTx(ctx, work context.Context, h Handler[T], msg durable.Message[T]) error {
 	tx, err := c.s.pool.Begin(work)
 	if err != nil {
-		return wrap("commit", c.key, err)
+		return c.failed(wrap("commit", c.key, err))
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := h(work, tx, msg); err != nil {
-		if c.lease != nil && !c.lease.Held() {
-			c.teardown()
-			return errors.Join(err, c.leaseErr())
-		}
-		return err
+		return c.failed(err)
 	}
 	if c.lease != nil {
 		err = c.lease.commitTx(work, tx, c.key, msg.Position)
@@ -252,10 +261,10 @@ func (c *Consumer[T]) handleTx(ctx, work context.Context, h Handler[T], msg dura
 		c.teardown()
 		return err
 	case err != nil:
-		return err
+		return c.failed(err)
 	default:
 		if err := tx.Commit(ctx); err != nil {
-			return wrap("commit", c.key, err)
+			return c.failed(wrap("commit", c.key, err))
 		}
 	}
 	c.mu.Lock()

@@ -372,3 +372,48 @@ func TestConsumerDecodeError(t *testing.T) {
 	require.NoError(t, c.Run(ctx, insertItem(table)))
 	assert.Equal(t, map[int]int{1: 1, 3: 1}, sinkCounts(t, s, table))
 }
+
+// A lease lost while the commit waits (here on a lock another session
+// holds on the lease row, which also keeps the renewals from getting
+// through until the TTL runs out) ends Handle with the lease's error, not
+// with the cancelled query's: Run waits for the lease again rather than
+// giving up. Nothing of the message is applied, and the next holder
+// delivers it again.
+func TestConsumerLeaseLostDuringCommit(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	client, stream := newStream(t, 3, true)
+	table := sinkTable(t, s)
+	ctx := context.Background()
+	var log eventLog
+	c, err := NewConsumer[item](s, client, stream, "sink", WithExclusive(WithLeaseTTL(time.Second), WithLeaseEvents(log.add)))
+	require.NoError(t, err)
+	defer c.Close(ctx)
+
+	var lock pgx.Tx
+	err = c.Handle(ctx, func(ctx context.Context, tx pgx.Tx, msg durable.Message[item]) error {
+		var err error
+		lock, err = s.Pool().Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := lock.Exec(ctx, `SELECT 1 FROM `+s.t.leases+` WHERE key = 'sink' FOR UPDATE`); err != nil {
+			return err
+		}
+		return insertItem(table)(ctx, tx, msg)
+	})
+	require.NotNil(t, lock)
+	require.NoError(t, lock.Rollback(ctx))
+	require.ErrorIs(t, err, ErrLeaseLost)
+	assert.True(t, c.Lease() == nil, "the lost lease is dropped")
+	assert.Empty(t, sinkCounts(t, s, table))
+	_, ok, err := s.Load(ctx, "sink")
+	require.NoError(t, err)
+	assert.False(t, ok, "no position committed")
+
+	require.NoError(t, c.Run(ctx, insertItem(table)))
+	assertExactlyOnce(t, sinkCounts(t, s, table), 3)
+	assert.GreaterOrEqual(t, c.Lease().Token(), int64(2))
+	require.GreaterOrEqual(t, len(log.kinds()), 3)
+	assert.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseLost, LeaseAcquired}, log.kinds()[:3])
+}

@@ -291,7 +291,9 @@ func (l *Lease) renewLoop() {
 }
 
 // lose ends the lease as lost; at is when it stopped being held (the end
-// of its TTL, when that is why).
+// of its TTL, when that is why). A lease is never held past its TTL, so a
+// later at (a loss noticed late, by a commit that found the TTL run out)
+// is reported as the end of the TTL.
 func (l *Lease) lose(at time.Time, cause error) {
 	l.mu.Lock()
 	if l.ended {
@@ -299,6 +301,9 @@ func (l *Lease) lose(at time.Time, cause error) {
 		return
 	}
 	l.ended = true
+	if at.After(l.deadline) {
+		at = l.deadline
+	}
 	l.mu.Unlock()
 	err := &Error{Op: "renew lease", Key: l.key, Err: cause}
 	l.cancel(err)

@@ -111,6 +111,10 @@ func TestLeaseLostWhenTakenOver(t *testing.T) {
 	}
 	assert.ErrorIs(t, context.Cause(l.Context()), ErrLeaseLost)
 	assert.False(t, l.Held())
+	// The context is cancelled first (to stop the work at once), the event
+	// follows from the renewing goroutine, which Release waits for; a
+	// Release after the loss adds no event.
+	require.NoError(t, l.Release(ctx))
 	assert.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseLost}, log.kinds())
 
 	tx, err := s.Pool().Begin(ctx)
@@ -274,4 +278,24 @@ func TestLeaseReleaseConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseReleased}, log.kinds())
 	assert.Equal(t, "released", LeaseReleased.String())
+}
+
+// A loss noticed late (a commit that found the TTL run out before the
+// renewing goroutine did) is reported at the end of the TTL, never
+// later: the holder stopped acting on the lease then, and a log of
+// tenures must not show it overlapping its successor's.
+func TestLeaseLostReportedNoLaterThanTTL(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := context.Background()
+	var log eventLog
+	l, err := s.AcquireLease(ctx, "k", WithLeaseTTL(time.Hour), WithLeaseEvents(log.add))
+	require.NoError(t, err)
+	acquired := time.Now()
+	l.lose(acquired.Add(2*time.Hour), errors.New("noticed late"))
+	require.NoError(t, l.Release(ctx))
+	require.Equal(t, []LeaseEventKind{LeaseAcquired, LeaseLost}, log.kinds())
+	at := log.ev[1].Time
+	assert.False(t, at.After(acquired.Add(time.Hour)), "lost at %v, after the TTL", at)
+	assert.True(t, at.After(acquired.Add(59*time.Minute)), "lost at %v, before the TTL ran out", at)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,10 +42,56 @@ func databaseURL() string {
 	return defaultDatabaseURL
 }
 
+// The test that restarts Postgres (restart_test.go, build tag pgrestart)
+// runs alone: every test that uses the database is counted in dbGate
+// while it runs (shareDatabase, called by testPool), and the restart test
+// waits until none is and keeps new ones waiting until it ends
+// (holdDatabaseAlone). go test already runs a test that does not call
+// t.Parallel before any parallel one starts: the gate keeps the rule
+// whatever the order. Other packages using the database are kept apart
+// by .ci/steps/50-postgres.sh, which runs the restart test in a go test
+// of its own, after the others.
+var dbGate struct {
+	mu    sync.Mutex
+	cond  sync.Cond // on mu: users or alone changed
+	users int       // tests using the database now
+	alone string    // the name of the test using it alone, if any
+}
+
+func init() { dbGate.cond.L = &dbGate.mu }
+
+// ownsDatabase reports whether t is (or runs inside) the test holding the
+// database alone. Call with dbGate.mu held.
+func ownsDatabase(t testing.TB) bool {
+	return dbGate.alone != "" && (t.Name() == dbGate.alone || strings.HasPrefix(t.Name(), dbGate.alone+"/"))
+}
+
+// shareDatabase counts t's test as using the database until it ends,
+// waiting while another test holds it alone. It may be called more than
+// once in a test.
+func shareDatabase(t testing.TB) {
+	dbGate.mu.Lock()
+	defer dbGate.mu.Unlock()
+	if ownsDatabase(t) {
+		return
+	}
+	for dbGate.alone != "" {
+		dbGate.cond.Wait()
+	}
+	dbGate.users++
+	t.Cleanup(func() {
+		dbGate.mu.Lock()
+		dbGate.users--
+		dbGate.cond.Broadcast()
+		dbGate.mu.Unlock()
+	})
+}
+
 // testPool connects to the test database; a database that cannot be reached
 // fails the test (never a skip).
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
+	shareDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pool, err := pgxpool.New(ctx, databaseURL())

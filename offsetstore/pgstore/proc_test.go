@@ -334,7 +334,27 @@ func TestSinkReplicasKilled(t *testing.T) {
 			}
 		}
 	}
+	assertTenuresApart(t, tenures)
 	var takeovers []time.Duration
+	for i, tn := range tenures {
+		if i > 0 && !tenures[i-1].killed.IsZero() {
+			takeovers = append(takeovers, tn.start.Sub(tenures[i-1].killed))
+		}
+	}
+	e.assertTokensNeverGoBack()
+	slices.Sort(takeovers)
+	require.NotEmpty(t, takeovers, "no holder was killed")
+	t.Logf("replicas: %v, %d items, %d kills, %d lease tenures (tokens 1..%d, %d seen in logs), TTL %v",
+		dur, items, len(killed), len(tenures), tenures[len(tenures)-1].token, len(tenures), ttl)
+	t.Logf("takeover after a holder's SIGKILL: n=%d p50=%v max=%v", len(takeovers),
+		takeovers[len(takeovers)/2].Round(time.Millisecond), takeovers[len(takeovers)-1].Round(time.Millisecond))
+}
+
+// assertTenuresApart checks lease tenures in token order: each ended,
+// tokens grow, and none began before the one before it ended (never two
+// holders at once).
+func assertTenuresApart(t *testing.T, tenures []tenure) {
+	t.Helper()
 	for i, tn := range tenures {
 		require.False(t, tn.end.IsZero(), "token %d (%s) never ended", tn.token, tn.holder)
 		if i == 0 {
@@ -344,26 +364,23 @@ func TestSinkReplicasKilled(t *testing.T) {
 		assert.Greater(t, tn.token, prev.token)
 		assert.False(t, tn.start.Before(prev.end), "token %d (%s) began at %s, before token %d (%s) ended at %s: two holders at once",
 			tn.token, tn.holder, tn.start.Format(time.StampMicro), prev.token, prev.holder, prev.end.Format(time.StampMicro))
-		if !prev.killed.IsZero() {
-			takeovers = append(takeovers, tn.start.Sub(prev.killed))
-		}
 	}
-	// In the table, a later item never carries an earlier token.
-	rows, err := e.s.Pool().Query(ctx, `SELECT token FROM `+e.table+` ORDER BY n`)
-	require.NoError(t, err)
+}
+
+// assertTokensNeverGoBack checks the sink table: a later item never
+// carries an earlier token (a deposed holder committed nothing after its
+// successor began).
+func (e *sinkEnv) assertTokensNeverGoBack() {
+	e.t.Helper()
+	rows, err := e.s.Pool().Query(context.Background(), `SELECT token FROM `+e.table+` ORDER BY n`)
+	require.NoError(e.t, err)
 	tokens, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	require.NoError(t, err)
+	require.NoError(e.t, err)
 	for i := 1; i < len(tokens); i++ {
 		if tokens[i] < tokens[i-1] {
-			t.Fatalf("item %d committed under token %d after item %d under token %d", i+1, tokens[i], i, tokens[i-1])
+			e.t.Fatalf("item %d committed under token %d after item %d under token %d", i+1, tokens[i], i, tokens[i-1])
 		}
 	}
-	slices.Sort(takeovers)
-	require.NotEmpty(t, takeovers, "no holder was killed")
-	t.Logf("replicas: %v, %d items, %d kills, %d lease tenures (tokens 1..%d, %d seen in logs), TTL %v",
-		dur, items, len(killed), len(tenures), tenures[len(tenures)-1].token, len(tenures), ttl)
-	t.Logf("takeover after a holder's SIGKILL: n=%d p50=%v max=%v", len(takeovers),
-		takeovers[len(takeovers)/2].Round(time.Millisecond), takeovers[len(takeovers)-1].Round(time.Millisecond))
 }
 
 // currentHolder returns the process that logged the latest acquisition

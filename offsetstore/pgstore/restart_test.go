@@ -18,9 +18,52 @@ import (
 )
 
 // This file restarts the machine's Postgres cluster, which every other
-// test using it sees fail: it is built only with -tags pgrestart (run by
-// .ci/steps/50-postgres.sh, on CI's own machine; by hand, at a quiet
-// moment).
+// test using it sees fail: it is built only with -tags pgrestart, and run
+// alone: .ci/steps/50-postgres.sh runs it in a go test of its own after
+// every other test (by hand: go test -race -tags pgrestart -run
+// TestSinkSurvivesPostgresRestart . at a quiet moment), and within this
+// package it waits until no other test uses the database and keeps them
+// waiting until it ends (holdDatabaseAlone).
+
+// holdDatabaseAlone waits until no other test of this package uses the
+// database and keeps new ones waiting until t ends.
+func holdDatabaseAlone(t *testing.T) {
+	dbGate.mu.Lock()
+	defer dbGate.mu.Unlock()
+	for dbGate.alone != "" || dbGate.users > 0 {
+		dbGate.cond.Wait()
+	}
+	dbGate.alone = t.Name()
+	t.Cleanup(func() {
+		dbGate.mu.Lock()
+		dbGate.alone = ""
+		dbGate.cond.Broadcast()
+		dbGate.mu.Unlock()
+	})
+}
+
+// itemsSoFar returns how many distinct items the sink table holds, or -1
+// while the database cannot answer (it is restarting).
+func (e *sinkEnv) itemsSoFar() int {
+	var n int
+	if err := e.s.Pool().QueryRow(context.Background(), `SELECT count(DISTINCT n) FROM `+e.table).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// leaseLostLines counts the "lease lost" lines the processes logged.
+func (e *sinkEnv) leaseLostLines() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, l := range e.lines {
+		if strings.HasPrefix(l.text, "lease lost") {
+			n++
+		}
+	}
+	return n
+}
 
 // pgCluster runs pg_ctlcluster action on the one cluster in
 // /etc/postgresql (or PGSTORE_PG_VERSION).
@@ -38,11 +81,14 @@ func pgCluster(t *testing.T, action string) {
 	t.Logf("%s pg_ctlcluster %s main %s: done", time.Now().Format(time.TimeOnly), version, action)
 }
 
-// Postgres restarted under load (stopped, down for two lease TTLs,
-// started): three exclusive consumer processes and two writers (one
-// started while the database is down, whose epoch store is Postgres)
-// pause, reconnect and go on; every item lands exactly once.
+// Postgres restarted under load (pg_ctlcluster restart; then stopped,
+// down until the holder's lease ran out, started): three exclusive
+// consumer processes and two writers (one started while the database is
+// down, whose epoch store is Postgres) pause, reconnect and go on; every
+// item lands exactly once, a later item never under an earlier token, and
+// the lease tenures never overlap.
 func TestSinkSurvivesPostgresRestart(t *testing.T) {
+	holdDatabaseAlone(t)
 	const itemsA, itemsB, rate = 6000, 1000, 400
 	e := newSinkEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -71,14 +117,20 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 
 	// Let the consumers get going, then restart the database twice: with
 	// pg_ctlcluster restart, and by stopping it (fast shutdown, as restart
-	// does), keeping it down for two lease TTLs so that the holder loses
-	// its lease, and starting it again.
-	require.Eventually(t, func() bool { return len(sinkCounts(t, e.s, e.table)) > 500 }, time.Minute, 50*time.Millisecond)
+	// does), keeping it down until the holder has lost its lease, and
+	// starting it again.
+	require.Eventually(t, func() bool { return e.itemsSoFar() > 500 }, 2*time.Minute, 50*time.Millisecond)
 	// First a plain restart; the consumers go on after it.
 	pgCluster(t, "restart")
-	before := len(sinkCounts(t, e.s, e.table))
-	require.Eventually(t, func() bool { return len(sinkCounts(t, e.s, e.table)) > before+200 }, time.Minute, 50*time.Millisecond,
+	var before int
+	require.Eventually(t, func() bool { before = e.itemsSoFar(); return before >= 0 }, time.Minute, 50*time.Millisecond,
+		"the database did not answer after the restart")
+	require.Eventually(t, func() bool { return e.itemsSoFar() > before+200 }, 2*time.Minute, 50*time.Millisecond,
 		"the consumers did not go on after the restart")
+	// A holder to lose its lease in the outage (they hand over only when
+	// one loses it: a gap between tenures is a poll interval).
+	require.Eventually(t, func() bool { return e.currentHolder() != "" }, time.Minute, 10*time.Millisecond, "no holder")
+	lostBefore := e.leaseLostLines()
 	pgCluster(t, "stop")
 	restarted := false
 	defer func() {
@@ -100,7 +152,9 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	assert.Contains(t, err.Error(), "producer epoch")
 	t.Logf("writer B while the database is down: %v", err)
 	_ = wb.Close(ctx)
-	time.Sleep(2 * time.Second) // the outage: two lease TTLs
+	// The outage lasts until the holder's TTL ran out with no renewal.
+	require.Eventually(t, func() bool { return e.leaseLostLines() > lostBefore }, time.Minute, 10*time.Millisecond,
+		"the holder did not lose its lease while the database was down")
 	pgCluster(t, "start")
 	restarted = true
 
@@ -139,16 +193,12 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	assert.True(t, ok)
 	t.Logf("writer B's epoch: %d", epoch)
 
-	// The outage cost the holder its lease; someone took it again.
-	lost, acquired := 0, len(e.tenures())
-	e.mu.Lock()
-	for _, l := range e.lines {
-		if strings.HasPrefix(l.text, "lease lost") {
-			lost++
-		}
-	}
-	e.mu.Unlock()
-	t.Logf("lease tenures: %d, lost: %d", acquired, lost)
-	assert.Positive(t, lost, "the restart should have cost the holder its lease")
-	assert.Greater(t, acquired, 1)
+	e.assertTokensNeverGoBack()
+
+	// The outage cost the holder its lease; someone took it again, and
+	// never while another held it.
+	tenures := e.tenures()
+	assertTenuresApart(t, tenures)
+	t.Logf("lease tenures: %d, lost: %d", len(tenures), e.leaseLostLines())
+	assert.Greater(t, len(tenures), 1)
 }

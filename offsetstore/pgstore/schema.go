@@ -55,8 +55,8 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("%w: empty schema name", errInvalid)
 	}
 	for _, name := range []string{c.schema, c.prefix} {
-		if strings.IndexByte(name, 0) >= 0 {
-			return c, fmt.Errorf("%w: schema or table name contains a NUL byte", errInvalid)
+		if err := noNUL("schema or table name", name); err != nil {
+			return c, err
 		}
 	}
 	if len(c.prefix)+len(epochsTable) > 63 || len(c.schema) > 63 {

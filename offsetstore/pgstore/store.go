@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -241,28 +240,31 @@ func (s *Store) SaveEpoch(ctx context.Context, producerID string, epoch int64) e
 	return wrap("save epoch", producerID, err)
 }
 
+// validateKey is offsetstore.ValidateKey (the same argument error
+// whatever the store) plus what Postgres text adds: no NUL byte.
 func validateKey(what, key string) error {
-	switch {
-	case key == "":
-		return fmt.Errorf("%w: empty %s", errInvalid, what)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("%w: %s is not valid UTF-8", errInvalid, what)
-	case strings.IndexByte(key, 0) >= 0:
-		return fmt.Errorf("%w: %s contains a NUL byte (Postgres text cannot)", errInvalid, what)
+	if err := offsetstore.ValidateKey(what, key); err != nil {
+		return err
 	}
-	return nil
+	return noNUL(what, key)
 }
 
+// validatePosition is offsetstore.ValidatePosition plus no NUL byte in the
+// offset or meta.
 func validatePosition(pos offsetstore.Position) error {
-	switch {
-	case pos.Offset == "":
-		return fmt.Errorf("%w: empty offset", errInvalid)
-	case pos.Skip < 0:
-		return fmt.Errorf("%w: negative skip %d", errInvalid, pos.Skip)
-	case !utf8.ValidString(pos.Offset) || !utf8.ValidString(pos.Meta):
-		return fmt.Errorf("%w: offset or meta is not valid UTF-8", errInvalid)
-	case strings.IndexByte(pos.Offset, 0) >= 0 || strings.IndexByte(pos.Meta, 0) >= 0:
-		return fmt.Errorf("%w: offset or meta contains a NUL byte (Postgres text cannot)", errInvalid)
+	if err := offsetstore.ValidatePosition(pos); err != nil {
+		return err
+	}
+	if err := noNUL("offset", pos.Offset); err != nil {
+		return err
+	}
+	return noNUL("meta", pos.Meta)
+}
+
+// noNUL rejects a string with a NUL byte, which Postgres text cannot hold.
+func noNUL(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%w: %s contains a NUL byte (Postgres text cannot)", errInvalid, what)
 	}
 	return nil
 }

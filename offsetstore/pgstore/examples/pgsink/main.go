@@ -11,13 +11,19 @@
 // "pgsink" (-schema): the store's tables and a table "events".
 //
 // With no -url it starts an in-process testserver, appends -events
-// numbered events, and runs two replicas that share one key; the first
-// holder is stopped a third of the way through (as in a deploy), the other
-// takes over from the committed position. The last line is the verdict:
+// numbered events, and runs two replicas that share one key; the holder
+// that commits the event a third of the way through stops there (as in a
+// deploy), and the other takes over from the committed position. The last
+// line is the verdict:
 //
-//	pgsink: 1000 events, 1000 rows, 0 missing, 0 duplicated (handed over after 331 events: token 1 -> 2)
+//	pgsink: 1000 events, 1000 rows, 0 missing, 0 duplicated, 0 from a deposed holder (handed over after 333 events: token 1 -> 2)
 //
-// The exit status is 1 when a row is missing or duplicated.
+// "From a deposed holder" counts rows written under a lease token older
+// than the token of an earlier event's row: a replica that went on after
+// another took over. The tokens are those of every lease acquisition, in
+// order (one more for each time a replica lost its lease, which a machine
+// stalled for a whole lease TTL can cause). The exit status is 1 when a
+// row is missing, duplicated or from a deposed holder.
 package main
 
 import (
@@ -52,8 +58,9 @@ type config struct {
 	Keep                bool // keep the schema (embedded mode drops it at the end)
 }
 
-// errVerdict is returned when a row is missing or duplicated.
-var errVerdict = errors.New("rows missing or duplicated")
+// errVerdict is returned when a row is missing, duplicated or from a
+// deposed holder.
+var errVerdict = errors.New("rows missing, duplicated or from a deposed holder")
 
 func main() {
 	var cfg config
@@ -133,7 +140,7 @@ func tail(ctx context.Context, store *pgstore.Store, cfg config, sink func(*pgst
 }
 
 // demo appends numbered events on an embedded server and runs two
-// replicas; the first holder stops a third of the way through.
+// replicas; the holder that commits event Events/3 stops.
 func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, sink func(*pgstore.Consumer[json.RawMessage]) pgstore.Handler[json.RawMessage], out io.Writer) error {
 	srv := testserver.New()
 	defer srv.Close()
@@ -150,6 +157,9 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The handover is driven by the count of committed events, never by
+	// timing: whoever holds the lease when event handover commits stops.
+	handover := max(1, cfg.Events/3)
 	var (
 		mu       sync.Mutex
 		tokens   []int64
@@ -161,7 +171,7 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 	for i := range 2 {
 		wg.Go(func() {
 			c, err := pgstore.NewConsumer[json.RawMessage](store, client, cfg.Stream, "pgsink",
-				pgstore.WithExclusive(pgstore.WithHolder(fmt.Sprint("replica-", i)), pgstore.WithLeaseTTL(2*time.Second),
+				pgstore.WithExclusive(pgstore.WithHolder(fmt.Sprint("replica-", i)), pgstore.WithLeasePoll(50*time.Millisecond),
 					pgstore.WithLeaseEvents(func(e pgstore.LeaseEvent) {
 						if e.Kind == pgstore.LeaseAcquired {
 							mu.Lock()
@@ -174,7 +184,7 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 					mu.Lock()
 					defer mu.Unlock()
 					handled++
-					if stopped == 0 && len(tokens) == 1 && handled >= cfg.Events/3 {
+					if handled == handover {
 						stopped = handled
 						return true // this holder stops here, as in a deploy
 					}
@@ -197,8 +207,16 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 		return firstErr
 	}
 
-	var rows, distinct int
+	var rows, distinct, deposed int
 	if err := store.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT (data->>'n')::int) FROM `+table).Scan(&rows, &distinct); err != nil {
+		return err
+	}
+	// A row whose token is older than the greatest token of the rows of
+	// the events before it was written by a holder after its successor
+	// took over.
+	if err := store.Pool().QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT token < max(token) OVER (ORDER BY (data->>'n')::int ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS behind
+		FROM `+table+`) r WHERE behind`).Scan(&deposed); err != nil {
 		return err
 	}
 	missing, duplicated := cfg.Events-distinct, rows-distinct
@@ -206,9 +224,9 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 	for i, t := range tokens {
 		chain[i] = strconv.FormatInt(t, 10)
 	}
-	fmt.Fprintf(out, "pgsink: %d events, %d rows, %d missing, %d duplicated (handed over after %d events: token %s)\n",
-		cfg.Events, rows, missing, duplicated, stopped, strings.Join(chain, " -> "))
-	if missing != 0 || duplicated != 0 {
+	fmt.Fprintf(out, "pgsink: %d events, %d rows, %d missing, %d duplicated, %d from a deposed holder (handed over after %d events: token %s)\n",
+		cfg.Events, rows, missing, duplicated, deposed, stopped, strings.Join(chain, " -> "))
+	if missing != 0 || duplicated != 0 || deposed != 0 {
 		return errVerdict
 	}
 	return nil
