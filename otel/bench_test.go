@@ -92,8 +92,11 @@ func benchClient(b *testing.B, base string, v variant) *durable.Client {
 	return c
 }
 
-// took is the wall and CPU time a variant took.
-type took struct{ wall, cpu time.Duration }
+// took is the wall and CPU time a variant took, and the requests it sent.
+type took struct {
+	wall, cpu time.Duration
+	requests  int
+}
 
 // clock is the start of a measurement.
 type clock struct {
@@ -147,6 +150,7 @@ func writeRound(b *testing.B, t *took, v variant, writers, n int, msgs []benchda
 	}
 	wg.Wait()
 	t.add(start)
+	t.requests += srv.Requests("bench", http.MethodPost)
 	if got := countMessages(b, c, "bench"); got != n {
 		b.Fatalf("%s: the server holds %d messages, %d were written", v.name, got, n)
 	}
@@ -235,6 +239,9 @@ func eachVariant(op int, run func(i int)) {
 // against the first variant.
 func report(b *testing.B, msgs int, ts []took) {
 	total := float64(msgs) * float64(b.N)
+	// Requests per op: what the per-request cost of the hooks
+	// (BenchmarkHooks) is multiplied by.
+	b.ReportMetric(float64(ts[0].requests)/float64(b.N), "requests/op")
 	for i, v := range variants {
 		b.ReportMetric(total/ts[i].wall.Seconds(), v.name+"-msgs/s")
 		b.ReportMetric(float64(ts[i].cpu.Nanoseconds())/total, v.name+"-cpu-ns/msg")
@@ -271,7 +278,11 @@ func BenchmarkOverhead(b *testing.B) {
 		}
 		ts := make([]took, len(variants))
 		for op := range b.N {
-			eachVariant(op, func(i int) { catchUp(b, &ts[i], clients[i], "bench") })
+			eachVariant(op, func(i int) {
+				before := srv.Requests("bench", http.MethodGet)
+				catchUp(b, &ts[i], clients[i], "bench")
+				ts[i].requests += srv.Requests("bench", http.MethodGet) - before
+			})
 		}
 		report(b, benchdata.CatchUpMessages, ts)
 	})

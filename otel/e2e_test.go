@@ -342,3 +342,55 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestLiveReaderRecorded: a long-poll Reader's reads are spans of their
+// own, its arrival at the tail shows in the gauges, how far behind it is
+// while it catches up is a byte count within the stream's size, and its
+// gauges go when it is closed.
+func TestLiveReaderRecorded(t *testing.T) {
+	e := newEnv(t, "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 200 {
+		_, err := e.c.Append(ctx, e.stream, fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", 40)), durable.AppendOptions{ContentType: "application/json"})
+		require.NoError(t, err)
+	}
+	size := e.tailBytes()
+	r, err := durable.NewReader[[]byte](e.c, e.stream, durable.WithLive(durable.LiveLongPoll), durable.WithManualCommit())
+	require.NoError(t, err)
+	for i := range 200 {
+		_, err := r.Next(ctx)
+		require.NoError(t, err)
+		if i == 100 {
+			// Midway: some chunks delivered, the next ones known.
+			lag := gauge[int64](t, e.rec.collect(t), metricLag, dest)
+			require.Len(t, lag, 1)
+			require.Positive(t, lag[0], "behind, by the offsets the server has shown")
+			require.Less(t, lag[0], size)
+		}
+	}
+	// Every message is delivered: the next read is a long-poll at the tail.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_, _ = e.c.Append(ctx, e.stream, []byte(`{"n":200}`), durable.AppendOptions{ContentType: "application/json"})
+	}()
+	_, err = r.Next(ctx)
+	require.NoError(t, err)
+	ms := e.rec.collect(t)
+	require.Equal(t, []int64{1}, gauge[int64](t, ms, metricUpToDate, dest, semconv.MessagingConsumerGroupName("/v1/stream/s")))
+	require.NoError(t, r.Close(ctx))
+	require.Empty(t, gauge[int64](t, e.rec.collect(t), metricUpToDate))
+
+	var catchUp, longPoll int
+	for _, s := range e.rec.ended("read /v1/stream/s") {
+		switch attr(s, attrLive) {
+		case "catch-up":
+			catchUp++
+		case "long-poll":
+			longPoll++
+		}
+	}
+	require.Positive(t, catchUp)
+	require.Positive(t, longPoll, "the wait at the tail is a read of its own")
+	e.noSecrets()
+}
