@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,7 +61,11 @@ func TestAppendProducer(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Greater(t, e, int64(1_000_000_000_000), "time-based")
-		require.NoError(t, st.SaveEpoch(context.Background(), "w", e+1000)) // the clock "goes back"
+		// The clock "goes back": the saved epoch is a day ahead of it, so
+		// the next run is behind whatever time the runs take on a busy
+		// machine (a second ahead was overtaken by three slow runs).
+		ahead := e + (24 * time.Hour).Milliseconds()
+		require.NoError(t, st.SaveEpoch(context.Background(), "w", ahead))
 		require.NoError(t, st.Close())
 		c.ok(t, "append", "pe", "--producer-id", "w", "--epoch-file", ef, "3")
 		assert.Equal(t, "1\n2\n3\n", streamContent(t, srv, "pe"))
@@ -69,7 +74,7 @@ func TestAppendProducer(t *testing.T) {
 		defer st.Close()
 		e2, _, err := st.LoadEpoch(context.Background(), "w")
 		require.NoError(t, err)
-		assert.Equal(t, e+1001, e2, "saved + 1 when the clock is behind")
+		assert.Equal(t, ahead+1, e2, "saved + 1 when the clock is behind")
 	})
 	t.Run("default epochs grow: a rerun is not dropped", func(t *testing.T) {
 		c.ok(t, "create", "pd", "--json")

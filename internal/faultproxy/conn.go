@@ -213,12 +213,15 @@ func (f *forwarder) forward(ck chunk) error {
 		if f.claimed {
 			piece = int(min(int64(piece), f.budget))
 		}
-		n, err := f.dst.Write(data[:piece])
-		if f.i == 0 {
-			p.bytesUp.Add(int64(n))
-		} else {
-			p.bytesDown.Add(int64(n))
+		// Counted before the write, so that a peer never holds bytes the
+		// counters do not show yet; what the write refuses is taken back.
+		count := &p.bytesUp
+		if f.i != 0 {
+			count = &p.bytesDown
 		}
+		count.Add(int64(piece))
+		n, err := f.dst.Write(data[:piece])
+		count.Add(int64(n - piece))
 		if err != nil {
 			return err
 		}

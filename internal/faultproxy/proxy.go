@@ -70,8 +70,8 @@ type Stats struct {
 	Refused   int64 // connections reset at accept because of SetRefuse
 	Resets    int64 // connections the proxy ended with RST (refuse, ResetAfter, CutAll, Stop, dial failure)
 	Open      int   // connections currently being proxied
-	BytesUp   int64 // bytes forwarded client→server
-	BytesDown int64 // bytes forwarded server→client
+	BytesUp   int64 // bytes forwarded client→server (counted as they are written)
+	BytesDown int64 // bytes forwarded server→client (counted as they are written)
 }
 
 // shaping is the traffic shaping of one direction.
@@ -209,18 +209,20 @@ func (p *Proxy) acceptLoop(ln net.Listener) {
 			return // listener closed by Stop or Close
 		}
 		p.accepted.Add(1)
+		// Counters move before the reset they count, so a client that saw
+		// the reset finds it in Stats.
 		p.mu.Lock()
 		if p.closed || p.ln != ln {
 			p.mu.Unlock()
-			resetConn(nc)
 			p.resets.Add(1)
+			resetConn(nc)
 			continue
 		}
 		if p.refuse {
 			p.mu.Unlock()
-			resetConn(nc)
 			p.refused.Add(1)
 			p.resets.Add(1)
+			resetConn(nc)
 			continue
 		}
 		c := &conn{p: p, client: nc, done: make(chan struct{})}
