@@ -36,10 +36,29 @@ for dir in "${dirs[@]}"; do
   fi
   for target in "${targets[@]}"; do
     echo "-- fuzz $dir $target ($fuzztime)"
-    if ! (cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"); then
-      echo "FAIL: fuzz target $target in $dir crashed; the input is under $dir/testdata/fuzz/$target/" >&2
-      exit 1
+    corpus="$dir/testdata/fuzz/$target"
+    before=$(ls "$corpus" 2>/dev/null | sort || true)
+    log=$(mktemp)
+    if ! (cd "$mod" && go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg") 2>&1 | tee "$log"; then
+      after=$(ls "$corpus" 2>/dev/null | sort || true)
+      # Go 1.26's fuzz coordinator can fail a target with a bare "context
+      # deadline exceeded" when -fuzztime ends while a worker is mid-call on a
+      # loaded machine (go.dev/issue/75804, fixed in Go 1.27). That failure
+      # writes no input. It is tolerated only when no input was written, the
+      # output holds nothing else that failed, and the whole corpus (seeds,
+      # kept crashers) then replays clean.
+      if [ "$before" = "$after" ] && grep -qx '    context deadline exceeded' "$log" &&
+        ! grep -qE 'Failing input|panic:' "$log" &&
+        [ "$(grep -c -- '--- FAIL' "$log")" -eq 1 ] &&
+        (cd "$mod" && go test -count=1 -run "^${target}\$" "$pkg"); then
+        echo "NOTE: $target: Go fuzz coordinator deadline race (go.dev/issue/75804), no input written, corpus replays clean"
+      else
+        echo "FAIL: fuzz target $target in $dir crashed; the input is under $corpus/" >&2
+        rm -f "$log"
+        exit 1
+      fi
     fi
+    rm -f "$log"
     total=$((total + 1))
   done
 done
