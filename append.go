@@ -49,8 +49,6 @@ func (c *Client) Append(ctx context.Context, stream string, data []byte, opts Ap
 	if err != nil {
 		return AppendResult{}, &Error{Op: "append", URL: redactURL(stream), Err: err}
 	}
-	ctx, cancel := c.unaryContext(ctx)
-	defer cancel()
 	return c.doAppend(ctx, "append", u, data, opts, true)
 }
 
@@ -204,8 +202,6 @@ func (c *Client) CloseStream(ctx context.Context, stream string, opts CloseOptio
 	if err != nil {
 		return CloseResult{}, &Error{Op: "close", URL: redactURL(stream), Err: err}
 	}
-	ctx, cancel := c.unaryContext(ctx)
-	defer cancel()
 	res, err := c.doClose(ctx, u, opts)
 	return res, err
 }

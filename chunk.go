@@ -208,12 +208,12 @@ func readURL(u string, offset Offset, live, cursor string) (string, error) {
 // isRealOffset reports whether o is a server offset, not a sentinel.
 func isRealOffset(o Offset) bool { return o != "" && o != OffsetStart && o != OffsetNow }
 
-// errAttemptTimeout marks an attempt cut off by the Client's WithTimeout
+// errAttemptTimeout marks an attempt cut off by the Client's WithRequestTimeout
 // (a Reader's catch-up read, a Writer's append): the request may have
 // been applied, and it is retried.
 var errAttemptTimeout = retry.Transient("attempt timed out")
 
-// withAttemptTimeout bounds one attempt by the Client's WithTimeout (none:
+// withAttemptTimeout bounds one attempt by the Client's WithRequestTimeout (none:
 // ctx as it is). Pass its error through timedOut.
 func (c *Client) withAttemptTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.cfg.timeout <= 0 {
@@ -229,5 +229,14 @@ func (c *Client) timedOut(parent, actx context.Context, op, u string, err error)
 	if err == nil || context.Cause(actx) != errAttemptTimeout || parent.Err() != nil {
 		return err
 	}
-	return &Error{Op: op, URL: redactURL(u), Err: fmt.Errorf("%w after %v: %w", errAttemptTimeout, c.cfg.timeout, err)}
+	cause := fmt.Errorf("%w after %v", errAttemptTimeout, c.cfg.timeout)
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Op: op, URL: redactURL(u), Err: fmt.Errorf("%w: %w", cause, err)}
+	}
+	cp := *e
+	if cp.Err = cause; !errors.Is(e.Err, errAttemptTimeout) {
+		cp.Err = fmt.Errorf("%w: %w", cause, e.Err)
+	}
+	return &cp
 }

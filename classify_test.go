@@ -55,7 +55,7 @@ func TestStatusMapping(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := mockClient(t, WithRetry(NoRetry()))
+			c, mt := mockClient(t, WithRetry(RetryPolicy{MaxAttempts: 1}))
 			mt.RegisterNoResponder(reply(tc.status, tc.hdr, "reason"))
 			// The HEAD used to disambiguate a Stream-Seq 409 fails here, so the
 			// error stays ErrSeqConflict.

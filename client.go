@@ -75,12 +75,10 @@ func NewClient(baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			cfg.fail("nil Option")
-			continue
-		}
-		o(&cfg)
+	_, errs := applyOptions("NewClient", opts, func(o Option) func(*config) { return o.client }, &cfg)
+	cfg.errs = append(errs, cfg.errs...)
+	if cfg.headers.Get("User-Agent") == "" {
+		cfg.headers.Set("User-Agent", defaultUserAgent)
 	}
 	if cfg.h2c && cfg.httpClient != nil {
 		cfg.fail("WithUnencryptedHTTP2 and WithHTTPClient: set the protocols on your own transport")
@@ -213,7 +211,7 @@ func (c *Client) streamURL(stream string) (string, error) {
 
 // requestHeader builds the headers of one attempt: static headers, then the
 // HeaderFunc's (replacing static ones of the same name), then the protocol
-// headers of the call, then User-Agent.
+// headers of the call.
 func (c *Client) requestHeader(ctx context.Context, protocol http.Header) (http.Header, error) {
 	h := c.cfg.headers.Clone()
 	if h == nil {
@@ -231,16 +229,7 @@ func (c *Client) requestHeader(ctx context.Context, protocol http.Header) (http.
 	for k, vs := range protocol {
 		h[k] = append([]string(nil), vs...)
 	}
-	h.Set("User-Agent", c.cfg.userAgent)
 	return h, nil
-}
-
-// unaryContext applies the WithTimeout bound.
-func (c *Client) unaryContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.cfg.timeout > 0 {
-		return context.WithTimeout(ctx, c.cfg.timeout)
-	}
-	return context.WithCancel(ctx)
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date

@@ -52,14 +52,12 @@ func (BytesCodec) Decode(data []byte, v *[]byte) error {
 	return nil
 }
 
-// CodecOption selects the codec of a Reader or Writer; make one with
-// WithCodec. It is accepted wherever a ReaderOption or WriterOption is.
-type CodecOption struct{ codec any }
-
 // WithCodec makes a Reader[T] or Writer[T] use c instead of its default codec.
 // The T of the codec must match the T of the Reader or Writer it is given to;
 // a mismatch is reported by NewReader or NewWriter.
-func WithCodec[T any](c Codec[T]) CodecOption { return CodecOption{codec: c} }
+func WithCodec[T any](c Codec[T]) Option {
+	return Option{name: "WithCodec", reader: func(rc *readerConfig) { rc.codec = c }, writer: func(wc *writerConfig) { wc.codec = c }}
+}
 
 // codecFor returns the codec for T: the one chosen with WithCodec, else
 // BytesCodec for []byte, else JSONCodec[T].

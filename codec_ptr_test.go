@@ -100,7 +100,7 @@ func TestWriterPlainStructNoAllocs(t *testing.T) {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[plainStruct](t, e, WithLinger(time.Hour), WithMaxBatchMessages(100000), WithBufferMessages(100000))
+	w := newTestWriter[plainStruct](t, e, WithLinger(time.Hour), WithMaxBatch(100000, 1<<20), WithBuffer(100000, 8<<20))
 	v := plainStruct{ID: 1, Name: "n"}
 	allocs := testing.AllocsPerRun(2000, func() {
 		if err := w.Write(context.Background(), v); err != nil {

@@ -54,8 +54,6 @@ func (c *Client) Create(ctx context.Context, stream string, opts CreateOptions) 
 	if len(opts.Data) > 0 {
 		cl.body = opts.Data
 	}
-	ctx, cancel := c.unaryContext(ctx)
-	defer cancel()
 	resp, err := c.send(ctx, cl)
 	if err != nil {
 		return CreateResult{}, c.notFoundHint(err)

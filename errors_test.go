@@ -128,7 +128,7 @@ func TestErrorMessagesSayEachThingOnce(t *testing.T) {
 	require.NoError(t, err)
 	elsewhere, err := NewClient(base + "/api/")
 	require.NoError(t, err)
-	dead, err := NewClient("http://127.0.0.1:1", WithRetry(NoRetry()))
+	dead, err := NewClient("http://127.0.0.1:1", WithRetry(RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	decode := func() error {
 		r, err := NewReader[event](c, "json", WithLive(LiveNone))

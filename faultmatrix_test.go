@@ -523,7 +523,7 @@ func runUnaryMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				}
 				opts := []Option{WithRetry(relPolicy(f.maxElapsed))}
 				if f.timeout > 0 {
-					opts = append(opts, WithTimeout(f.timeout))
+					opts = append(opts, WithRequestTimeout(f.timeout))
 				}
 				c := e.client(base, opts...)
 				e.server().ResetRequests()
@@ -704,11 +704,10 @@ func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				if f.base != nil {
 					base = f.base(t, e)
 				}
-				c := e.client(base)
-				var retries []RetryInfo
+				var retries []RetryEvent
 				var rmu sync.Mutex
-				r, err := NewReader[rwMsg](c, e.stream(base, "r"), WithLive(mode), WithReaderRetry(relPolicy(f.maxElapsed)),
-					WithRetryHook(func(ri RetryInfo) { rmu.Lock(); retries = append(retries, ri); rmu.Unlock() }))
+				c := e.client(base, WithHooks(onRetry(func(ev RetryEvent) { rmu.Lock(); retries = append(retries, ev); rmu.Unlock() })))
+				r, err := NewReader[rwMsg](c, e.stream(base, "r"), WithLive(mode), WithRetry(relPolicy(f.maxElapsed)))
 				require.NoError(t, err)
 				defer r.Close(context.Background())
 
@@ -840,11 +839,11 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 			var copts []Option
 			if f.name == "slow-beyond-timeout" {
 				// The Writer bounds each attempt by the Client's WithTimeout.
-				copts = append(copts, WithTimeout(250*time.Millisecond))
+				copts = append(copts, WithRequestTimeout(250*time.Millisecond))
 			}
 			c := e.client(base, copts...)
-			w, err := NewWriter[rwMsg](c, e.stream(base, "w"), WithWriterRetry(relPolicy(f.maxElapsed)),
-				WithMaxBatchMessages(10), WithLinger(time.Millisecond), WithMaxInFlight(2))
+			w, err := NewWriter[rwMsg](c, e.stream(base, "w"), WithRetry(relPolicy(f.maxElapsed)),
+				WithMaxBatch(10, 1<<20), WithLinger(time.Millisecond), WithMaxInFlight(2))
 			require.NoError(t, err)
 			defer func() {
 				cctx, ccancel := context.WithTimeout(context.Background(), cellDeadline)
@@ -935,8 +934,8 @@ func TestWriterAttemptTimeout(t *testing.T) {
 	defer cancel()
 	_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
 	require.NoError(t, err)
-	c := e.client(e.viaProxy(), WithTimeout(250*time.Millisecond))
-	w, err := NewWriter[rwMsg](c, "w", WithWriterRetry(relPolicy(5*time.Second)))
+	c := e.client(e.viaProxy(), WithRequestTimeout(250*time.Millisecond))
+	w, err := NewWriter[rwMsg](c, "w", WithRetry(relPolicy(5*time.Second)))
 	require.NoError(t, err)
 	defer w.Close(ctx)
 	e.server().InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
@@ -1026,7 +1025,7 @@ func TestFaultMatrixPermanentWriter(t *testing.T) {
 			_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
 			require.NoError(t, err)
 			c := e.client(e.viaProxy())
-			w, err := NewWriter[rwMsg](c, e.stream(e.viaProxy(), "w"), WithMaxBatchMessages(10), WithMaxInFlight(2))
+			w, err := NewWriter[rwMsg](c, e.stream(e.viaProxy(), "w"), WithMaxBatch(10, 1<<20), WithMaxInFlight(2))
 			require.NoError(t, err)
 			defer w.Close(ctx)
 			e.server().ResetRequests()
@@ -1067,8 +1066,8 @@ func TestReaderAttemptTimeout(t *testing.T) {
 	defer cancel()
 	_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, 3)})
 	require.NoError(t, err)
-	c := e.client(e.viaProxy(), WithTimeout(250*time.Millisecond))
-	r, err := NewReader[rwMsg](c, "r", WithReaderRetry(relPolicy(0)))
+	c := e.client(e.viaProxy(), WithRequestTimeout(250*time.Millisecond))
+	r, err := NewReader[rwMsg](c, "r", WithRetry(relPolicy(0)))
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	e.proxy.SetBlackhole(true)

@@ -27,8 +27,6 @@ func (c *Client) Head(ctx context.Context, stream string) (StreamInfo, error) {
 	if err != nil {
 		return StreamInfo{}, &Error{Op: "head", URL: redactURL(stream), Err: err}
 	}
-	ctx, cancel := c.unaryContext(ctx)
-	defer cancel()
 	return c.doHead(ctx, u, true)
 }
 
@@ -79,8 +77,6 @@ func (c *Client) Delete(ctx context.Context, stream string) error {
 	if err != nil {
 		return &Error{Op: "delete", URL: redactURL(stream), Err: err}
 	}
-	ctx, cancel := c.unaryContext(ctx)
-	defer cancel()
 	cl := &call{op: "delete", method: http.MethodDelete, url: u, retry: true}
 	resp, err := c.send(ctx, cl)
 	if err != nil {

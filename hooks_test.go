@@ -11,6 +11,11 @@ import (
 )
 
 // recorder is a hook implementing every Hook interface.
+// onRetry is a HookRetry of one function.
+type onRetry func(RetryEvent)
+
+func (f onRetry) OnRetry(ev RetryEvent) { f(ev) }
+
 type recorder struct {
 	mu       sync.Mutex
 	requests []RequestEvent
@@ -64,7 +69,7 @@ func TestHooks(t *testing.T) {
 	stream := srv.StreamURL("s")
 
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
-	w, err := NewWriter[event](c, "s", WithWriterRetry(writerRetry()))
+	w, err := NewWriter[event](c, "s", WithRetry(writerRetry()))
 	require.NoError(t, err)
 	for i := range 10 {
 		require.NoError(t, w.Write(ctx, event{N: i}))

@@ -93,7 +93,7 @@ func TestHookStartWriter(t *testing.T) {
 	createJSON(t, c, "s")
 
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
-	w, err := NewWriter[event](c, "s", WithWriterRetry(writerRetry()), WithLinger(0))
+	w, err := NewWriter[event](c, "s", WithRetry(writerRetry()), WithLinger(0))
 	require.NoError(t, err)
 	var offs []Offset
 	for i := range 3 {
@@ -174,7 +174,7 @@ func TestHookStartReader(t *testing.T) {
 			}
 			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503, Count: 1})
 
-			r, err := NewReader[event](c, "s", WithLive(mode), WithReaderRetry(fastRetry()), WithManualCommit())
+			r, err := NewReader[event](c, "s", WithLive(mode), WithRetry(fastRetry()), WithManualCommit())
 			require.NoError(t, err)
 			for range 10 {
 				_, err := r.Next(ctx)

@@ -115,7 +115,7 @@ func hostileClient(t *testing.T, srv *hostile.Server, opts ...Option) (*Client, 
 	t.Helper()
 	e := &relEnv{t: t, log: &relLog{}, secret: true}
 	base := srv.URL + "/v1/stream/"
-	return e.client(base, append([]Option{WithRetry(fastRetry())}, opts...)...), e.stream(base, "s")
+	return e.client(base, withDefaults([]Option{WithRetry(fastRetry())}, opts...)...), e.stream(base, "s")
 }
 
 // TestHostileBoundedMemory: bodies far larger than any limit end with
@@ -171,7 +171,7 @@ func TestHostileBoundedMemory(t *testing.T) {
 			var opts []Option
 			bound := 64*mib + 4*limit
 			if tt.limit > 0 {
-				opts = append(opts, WithMaxResponseSize(tt.limit))
+				opts = append(opts, WithMaxResponseBytes(tt.limit))
 			} else {
 				// The body is read in slabs and dropped at the limit, never
 				// joined: about the 64 MiB default at the peak.
@@ -417,7 +417,7 @@ func TestHostileSlowloris(t *testing.T) {
 			defer srv.Close()
 			var opts []Option
 			if tt.timeout > 0 {
-				opts = append(opts, WithTimeout(tt.timeout))
+				opts = append(opts, WithRequestTimeout(tt.timeout))
 			}
 			c, s := hostileClient(t, srv, opts...)
 			outer, cancelOuter := context.WithTimeout(context.Background(), hostileTimeout)
@@ -442,11 +442,11 @@ func TestHostileSlowloris(t *testing.T) {
 
 // hostileReader opens a Reader[json.RawMessage] on srv with secrets and
 // a 4 MiB response bound.
-func hostileReader(t *testing.T, srv *hostile.Server, live LiveMode, opts ...ReaderOption) (*Reader[json.RawMessage], *atomic.Int64) {
+func hostileReader(t *testing.T, srv *hostile.Server, live LiveMode, opts ...Option) (*Reader[json.RawMessage], *atomic.Int64) {
 	t.Helper()
-	c, s := hostileClient(t, srv, WithMaxResponseSize(4*mib))
 	var retries atomic.Int64
-	all := append([]ReaderOption{WithLive(live), WithRetryHook(func(RetryInfo) { retries.Add(1) })}, opts...)
+	c, s := hostileClient(t, srv, WithMaxResponseBytes(4*mib), WithHooks(onRetry(func(RetryEvent) { retries.Add(1) })))
+	all := append([]Option{WithLive(live)}, opts...)
 	r, err := NewReader[json.RawMessage](c, s, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })

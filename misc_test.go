@@ -47,25 +47,28 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func TestTimeoutBoundsUnaryNotLive(t *testing.T) {
 	t.Parallel()
-	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond)}, WithTimeout(150*time.Millisecond))
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond)}, WithRequestTimeout(150*time.Millisecond))
 	ctx := context.Background()
 	cr, err := c.Create(ctx, "to", CreateOptions{ContentType: "text/plain"})
 	require.NoError(t, err)
 
-	// A long-poll outlives WithTimeout: it is bounded by ctx only.
+	// A long-poll outlives WithRequestTimeout: it is bounded by ctx only.
 	start := time.Now()
 	lp, err := c.Read(ctx, "to", ReadOptions{Offset: cr.NextOffset, Live: LiveLongPoll})
 	require.NoError(t, err)
 	require.True(t, lp.UpToDate)
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
 
-	// A slow unary call does not.
+	// Each attempt of a slow unary call is cut off, and retried like any
+	// transient failure until the retry policy gives up (fastRetry: 4
+	// attempts).
 	srv.InjectFault(testserver.Fault{Path: "to", Method: http.MethodHead, Delay: 2 * time.Second})
-	start = time.Now()
 	_, err = c.Head(ctx, "to")
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Less(t, time.Since(start), time.Second)
-	require.False(t, IsRetryable(err))
+	require.ErrorIs(t, err, errAttemptTimeout)
+	require.ErrorContains(t, err, "durable: head ")
+	require.Equal(t, 1, strings.Count(err.Error(), "durable: head"), "said once: %v", err)
+	require.True(t, IsRetryable(err))
+	require.Equal(t, 4, srv.Requests("to", http.MethodHead))
 }
 
 func TestRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {

@@ -22,7 +22,7 @@ func fastRetry() RetryPolicy {
 func mockClient(t *testing.T, opts ...Option) (*Client, *httpmock.MockTransport) {
 	t.Helper()
 	mt := httpmock.NewMockTransport()
-	all := append([]Option{WithHTTPClient(&http.Client{Transport: mt}), WithRetry(fastRetry())}, opts...)
+	all := withDefaults([]Option{WithHTTPClient(&http.Client{Transport: mt}), WithRetry(fastRetry())}, opts...)
 	c, err := NewClient(mockBase, all...)
 	require.NoError(t, err)
 	return c, mt

@@ -124,7 +124,7 @@ func TestOversizedBodies(t *testing.T) {
 	const limit = 1 << 10
 	t.Run("content-length over limit", func(t *testing.T) {
 		t.Parallel()
-		c, mt := mockClient(t, WithMaxResponseSize(limit))
+		c, mt := mockClient(t, WithMaxResponseBytes(limit))
 		body := &endless{}
 		mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
 			return mkResp(req, 200, map[string]string{"Content-Type": "text/plain", "Stream-Next-Offset": "1"}, body, 1<<40), nil
@@ -137,7 +137,7 @@ func TestOversizedBodies(t *testing.T) {
 	})
 	t.Run("endless chunked body", func(t *testing.T) {
 		t.Parallel()
-		c, mt := mockClient(t, WithMaxResponseSize(limit))
+		c, mt := mockClient(t, WithMaxResponseBytes(limit))
 		body := &endless{}
 		mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
 			return mkResp(req, 200, map[string]string{"Content-Type": "text/plain", "Stream-Next-Offset": "1"}, body, -1), nil
@@ -243,7 +243,7 @@ func TestCrossHostRedirect(t *testing.T) {
 func TestErrorURLRedacted(t *testing.T) {
 	t.Parallel()
 	mt := httpmock.NewMockTransport()
-	c, err := NewClient("http://user:hunter2@mock.test/v1/stream/", WithHTTPClient(&http.Client{Transport: mt}), WithRetry(NoRetry()))
+	c, err := NewClient("http://user:hunter2@mock.test/v1/stream/", WithHTTPClient(&http.Client{Transport: mt}), WithRetry(RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	mt.RegisterNoResponder(reply(404, nil, "no such stream"))
 	_, err = c.Read(context.Background(), "http://mock.test/s?token=abc&offset=1", ReadOptions{})
@@ -257,7 +257,7 @@ func TestErrorURLRedacted(t *testing.T) {
 
 func TestNetworkErrorRedacted(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t, WithRetry(NoRetry()))
+	c, mt := mockClient(t, WithRetry(RetryPolicy{MaxAttempts: 1}))
 	mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("boom")
 	})
@@ -268,7 +268,7 @@ func TestNetworkErrorRedacted(t *testing.T) {
 
 func TestNetworkErrorTyped(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t, WithRetry(NoRetry()))
+	c, mt := mockClient(t, WithRetry(RetryPolicy{MaxAttempts: 1}))
 	mt.RegisterNoResponder(func(*http.Request) (*http.Response, error) {
 		return nil, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
 	})
@@ -285,7 +285,7 @@ func TestUserCheckRedirectConsulted(t *testing.T) {
 	mt := httpmock.NewMockTransport()
 	stop := errors.New("no redirects here")
 	hc := &http.Client{Transport: mt, CheckRedirect: func(*http.Request, []*http.Request) error { return stop }}
-	c, err := NewClient(mockBase, WithHTTPClient(hc), WithRetry(NoRetry()))
+	c, err := NewClient(mockBase, WithHTTPClient(hc), WithRetry(RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	mt.RegisterResponder(http.MethodGet, mockBase+"s", reply(http.StatusFound, map[string]string{"Location": "/v1/stream/t"}, ""))
 	_, err = c.Read(context.Background(), "s", ReadOptions{})

@@ -6,41 +6,86 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/durablego/durable/internal/retry"
 )
 
-// Option configures a Client. Options are applied in order by NewClient and
-// validated once there: a value that makes no sense (a nil HTTP client, a
-// negative timeout, an empty header name) makes NewClient fail instead of
-// being replaced by a default.
-type Option func(*config)
+// Option configures a Client, a Reader or a Writer: pass it to NewClient,
+// NewReader or NewWriter. Each With… function says which of them it
+// applies to and what its default is. Options are checked once, by the
+// constructor, which fails with an error wrapping ErrInvalidArgument
+// (instead of falling back to a default) for a value that makes no sense,
+// an option given to a constructor it does not apply to, an option given
+// twice (only WithHeader and WithHooks may be repeated), and options that
+// contradict each other.
+type Option struct {
+	name   string // the With… function, for errors
+	repeat bool   // may be given more than once
+	client func(*config)
+	reader func(*readerConfig)
+	writer func(*writerConfig)
+}
 
-// RetryPolicy is the backoff schedule of unary calls (and the shape the
-// Reader and Writer use for theirs). It is turned into a
-// github.com/cenkalti/backoff/v4 ExponentialBackOff.
+// applyOptions applies to cfg the options meant for the constructor ctor
+// (pick selects their function) and returns what was wrong with them, and
+// the names of the options given.
+func applyOptions[C any](ctor string, opts []Option, pick func(Option) func(*C), cfg *C) (given map[string]bool, errs []error) {
+	given = map[string]bool{}
+	for _, o := range opts {
+		f := pick(o)
+		switch {
+		case o.name == "":
+			errs = append(errs, errors.New("a zero Option (make options with the With… functions)"))
+		case f == nil:
+			errs = append(errs, fmt.Errorf("%s does not apply to %s", o.name, ctor))
+		case given[o.name] && !o.repeat:
+			errs = append(errs, fmt.Errorf("%s given twice", o.name))
+		default:
+			given[o.name] = true
+			f(cfg)
+		}
+	}
+	return given, errs
+}
+
+// invalid wraps the errors of a constructor's options in ErrInvalidArgument
+// (nil without errors).
+func invalid(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidArgument, errors.Join(errs...))
+}
+
+// RetryPolicy is a backoff schedule for retrying transient failures
+// (network errors, 408, 429 and 5xx answers; see IsRetryable). Give it with
+// WithRetry.
 //
 // The wait before retry n (n = 1, 2, ...) is Initial·Multiplier^(n-1), capped
 // at Max, then randomised by ±Jitter (a fraction in [0, 1]). A server's
-// Retry-After is a floor under that wait. Retries stop after MaxAttempts
-// attempts in total (0 = no limit on attempts) or once MaxElapsed has passed
-// since the first attempt (0 = no time limit); with both zero only the
-// caller's context ends the retries.
+// Retry-After is a floor under that wait. The budget counts from the first
+// failure of an outage and starts afresh after any successful response:
+// retries stop after MaxAttempts attempts in a row (0 = no limit on
+// attempts) or once MaxElapsed has passed since the first failure (0 = no
+// time limit); with both zero only the caller's context (or Close) ends the
+// retries. RetryPolicy{MaxAttempts: 1} never retries (the other fields may
+// then be zero).
 type RetryPolicy struct {
 	Initial     time.Duration // first wait; must be > 0
 	Max         time.Duration // cap on a single wait; must be ≥ Initial
 	Multiplier  float64       // growth per retry; must be ≥ 1
 	Jitter      float64       // randomisation factor in [0, 1]
-	MaxAttempts int           // total attempts including the first; 0 = unlimited, 1 = never retry
-	MaxElapsed  time.Duration // give up after this long; 0 = no limit
+	MaxAttempts int           // attempts in a row, the first included; 0 = unlimited, 1 = never retry
+	MaxElapsed  time.Duration // give up this long after the first failure; 0 = no limit
 }
 
-// DefaultRetryPolicy returns the policy a Client uses unless WithRetry is
-// given: 100 ms doubling to at most 5 s, ±20 % jitter, at most 5 attempts
-// within 30 s.
-func DefaultRetryPolicy() RetryPolicy {
+// defaultRetryPolicy is the policy of a Client's unary calls unless
+// WithRetry is given: 100 ms doubling to at most 5 s, ±20 % jitter, at most
+// 5 attempts within 30 s.
+func defaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		Initial:     100 * time.Millisecond,
 		Max:         5 * time.Second,
@@ -51,57 +96,37 @@ func DefaultRetryPolicy() RetryPolicy {
 	}
 }
 
-// NoRetry is a RetryPolicy that makes exactly one attempt.
-func NoRetry() RetryPolicy {
-	p := DefaultRetryPolicy()
-	p.MaxAttempts = 1
-	return p
-}
-
-// Validate reports whether the policy is usable.
-func (p RetryPolicy) Validate() error {
-	switch {
-	case p.Initial <= 0:
-		return fmt.Errorf("retry policy: Initial must be > 0, got %v", p.Initial)
-	case p.Max < p.Initial:
-		return fmt.Errorf("retry policy: Max (%v) must be ≥ Initial (%v)", p.Max, p.Initial)
-	case !(p.Multiplier >= 1): // also rejects NaN
-		return fmt.Errorf("retry policy: Multiplier must be ≥ 1, got %v", p.Multiplier)
-	case !(p.Jitter >= 0 && p.Jitter <= 1):
-		return fmt.Errorf("retry policy: Jitter must be in [0, 1], got %v", p.Jitter)
-	case p.MaxAttempts < 0:
-		return fmt.Errorf("retry policy: MaxAttempts must be ≥ 0, got %d", p.MaxAttempts)
-	case p.MaxElapsed < 0:
-		return fmt.Errorf("retry policy: MaxElapsed must be ≥ 0, got %v", p.MaxElapsed)
+// validate reports whether the policy is usable.
+func (p RetryPolicy) validate() error {
+	if err := p.internal().Validate(); err != nil {
+		return fmt.Errorf("WithRetry: %w", err)
 	}
 	return nil
 }
 
-// internal converts the policy for the retry engine.
+// internal converts the policy for the retry engine. A policy that never
+// retries needs no schedule: its zero fields are made valid.
 func (p RetryPolicy) internal() retry.Policy {
+	if p.MaxAttempts == 1 && p.Initial == 0 && p.Max == 0 && p.Multiplier == 0 {
+		p.Initial, p.Max, p.Multiplier = time.Millisecond, time.Millisecond, 1
+	}
 	return retry.Policy{Initial: p.Initial, Max: p.Max, Multiplier: p.Multiplier, Jitter: p.Jitter, MaxAttempts: p.MaxAttempts, MaxElapsed: p.MaxElapsed}
 }
 
-// HeaderFunc returns headers to add to one HTTP attempt, for example a
-// freshly refreshed bearer token. It is called before every attempt,
-// retries included, with the caller's context. An error aborts the call.
-type HeaderFunc func(ctx context.Context) (http.Header, error)
-
 // Defaults for limits that have no option of their own yet.
 const (
-	defaultMaxResponseSize = 64 << 20 // bytes of one response body held in memory
-	defaultUserAgent       = "durable-go/0.1"
+	defaultMaxResponseBytes = 64 << 20 // bytes of one response body held in memory
+	defaultUserAgent        = "durable-go/0.1"
 )
 
 type config struct {
 	httpClient  *http.Client
 	headers     http.Header
-	headerFunc  HeaderFunc
-	queryFunc   QueryFunc // params.go
+	headerFunc  func(context.Context) (http.Header, error)
+	queryFunc   func(context.Context) (url.Values, error) // params.go
 	logger      *slog.Logger
 	retry       RetryPolicy
 	timeout     time.Duration // 0 = none
-	userAgent   string
 	maxResponse int64
 	h2c         bool // WithUnencryptedHTTP2
 	hooks       hookSet
@@ -112,9 +137,8 @@ func defaultConfig() config {
 	return config{
 		headers:     http.Header{},
 		logger:      slog.New(slog.DiscardHandler),
-		retry:       DefaultRetryPolicy(),
-		userAgent:   defaultUserAgent,
-		maxResponse: defaultMaxResponseSize,
+		retry:       defaultRetryPolicy(),
+		maxResponse: defaultMaxResponseBytes,
 	}
 }
 
@@ -123,14 +147,14 @@ func (c *config) fail(format string, args ...any) {
 }
 
 func (c *config) validate() error {
-	if err := c.retry.Validate(); err != nil {
+	if err := c.retry.validate(); err != nil {
 		c.errs = append(c.errs, err)
 	}
-	if len(c.errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidArgument, errors.Join(c.errs...))
+	return invalid(c.errs)
 }
+
+// clientOption makes an Option of NewClient only.
+func clientOption(name string, f func(*config)) Option { return Option{name: name, client: f} }
 
 // WithHTTPClient sets the HTTP client used for every request. The Client
 // works on a shallow copy whose CheckRedirect refuses redirects to another
@@ -140,13 +164,13 @@ func (c *config) validate() error {
 // 2, so pipelined appends and parallel long-polls reuse connections), and no
 // overall timeout.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(c *config) {
+	return clientOption("WithHTTPClient", func(c *config) {
 		if hc == nil {
 			c.fail("WithHTTPClient: nil *http.Client")
 			return
 		}
 		c.httpClient = hc
-	}
+	})
 }
 
 // WithUnencryptedHTTP2 makes the Client speak HTTP/2 without TLS ("h2c",
@@ -166,14 +190,16 @@ func WithHTTPClient(hc *http.Client) Option {
 // and beside WithHTTPClient, whose transport decides the protocols (set its
 // Protocols to hold only UnencryptedHTTP2 for the same effect).
 func WithUnencryptedHTTP2() Option {
-	return func(c *config) { c.h2c = true }
+	return clientOption("WithUnencryptedHTTP2", func(c *config) { c.h2c = true })
 }
 
-// WithHeader adds a static header sent with every request. Protocol
+// WithHeader adds a static header sent with every request of the Client
+// and of its Readers and Writers; it may be given several times. Protocol
 // headers the Client sets itself (Content-Type, Stream-*, Producer-*) take
-// precedence over it.
+// precedence over it. A User-Agent given this way replaces the default
+// ("durable-go/0.1"). NewClient only.
 func WithHeader(key, value string) Option {
-	return func(c *config) {
+	return Option{name: "WithHeader", repeat: true, client: func(c *config) {
 		if strings.TrimSpace(key) == "" || strings.ContainsAny(key, " \t\r\n:") {
 			c.fail("WithHeader: invalid header name %q", key)
 			return
@@ -183,90 +209,115 @@ func WithHeader(key, value string) Option {
 			return
 		}
 		c.headers.Add(key, value)
-	}
+	}}
 }
 
 // WithHeaderFunc sets a function called before every HTTP attempt (retries
-// included) whose headers are added to the request, overriding static
-// headers of the same name. Use it for tokens that expire.
-func WithHeaderFunc(fn HeaderFunc) Option {
-	return func(c *config) {
+// included), with the context of the call, whose headers are added to the
+// request, overriding static headers of the same name: for example a
+// freshly refreshed bearer token. An error it returns fails the call.
+// NewClient only.
+func WithHeaderFunc(fn func(ctx context.Context) (http.Header, error)) Option {
+	return clientOption("WithHeaderFunc", func(c *config) {
 		if fn == nil {
 			c.fail("WithHeaderFunc: nil function")
 			return
 		}
 		c.headerFunc = fn
-	}
+	})
 }
 
-// WithLogger sets the logger for retries and protocol oddities (debug and
-// warn levels). Default: nothing is logged.
+// WithLogger sets the logger of the Client and of its Readers and Writers:
+// an outage is logged at Warn when it starts and at Info when it ends, each
+// further retry and protocol oddities at Debug. NewClient only. Default:
+// nothing is logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return clientOption("WithLogger", func(c *config) {
 		if l == nil {
 			c.fail("WithLogger: nil *slog.Logger")
 			return
 		}
 		c.logger = l
+	})
+}
+
+// WithRetry sets the schedule of retries of transient failures. Given to
+// NewClient it applies to the Client's own calls (Create, Append,
+// CloseStream, Head, Delete, Read, OpenSSE), whose default is 100 ms doubling to at most 5 s,
+// ±20 % jitter, at most 5 attempts within 30 s. Given to NewReader it
+// applies to the Reader's reads, whose default is 100 ms doubling to at
+// most 10 s, ±20 % jitter and no limit (a Reader is meant to tail forever:
+// only the caller's context or Close end its retries); with a bounded
+// policy, Next returns the last failure once it is exhausted, and a later
+// Next starts afresh. Given to NewWriter it applies to each batch, whose
+// default is 100 ms doubling to at most 5 s, ±20 % jitter, any number of
+// attempts within 2 minutes; when it gives up, the batch is lost and the
+// Writer fails. Readers and Writers do not take the Client's policy.
+func WithRetry(p RetryPolicy) Option {
+	return Option{name: "WithRetry",
+		client: func(c *config) { c.retry = p },
+		reader: func(c *readerConfig) { c.retry = p },
+		writer: func(c *writerConfig) { c.retry = p },
 	}
 }
 
-// WithRetry sets the retry policy of unary calls. Default:
-// DefaultRetryPolicy(). Use NoRetry() to disable retries.
-func WithRetry(p RetryPolicy) Option {
-	return func(c *config) { c.retry = p }
-}
-
-// WithTimeout bounds each unary call (Create, Append, CloseStream, Head,
-// Delete and non-live Read), all its retries and waits included. Live reads
-// (long-poll, SSE) are bounded by the caller's context only. A Writer
-// bounds each append attempt, and a Reader each catch-up read, by it and
-// retries an attempt that ran out of time. Must be > 0.
-// Default: no timeout beyond the caller's context.
-func WithTimeout(d time.Duration) Option {
-	return func(c *config) {
+// WithRequestTimeout bounds each request of the Client and of its Readers
+// and Writers that is not a live wait: every attempt of a unary call, a
+// Reader's catch-up reads, a Writer's appends. A request cut off by it is
+// retried like any transient failure (it may have been applied). Live
+// reads (long-poll, SSE) are bounded by the caller's context only, and the
+// whole of a call by its context and the retry policy's MaxElapsed.
+// NewClient only. Must be > 0. Default: none.
+func WithRequestTimeout(d time.Duration) Option {
+	return clientOption("WithRequestTimeout", func(c *config) {
 		if d <= 0 {
-			c.fail("WithTimeout: must be > 0, got %v", d)
+			c.fail("WithRequestTimeout: must be > 0, got %v", d)
 			return
 		}
 		c.timeout = d
-	}
+	})
 }
 
-// WithUserAgent sets the User-Agent header. Must not be empty.
-func WithUserAgent(ua string) Option {
-	return func(c *config) {
-		if strings.TrimSpace(ua) == "" || strings.ContainsAny(ua, "\r\n") {
-			c.fail("WithUserAgent: invalid user agent %q", ua)
-			return
-		}
-		c.userAgent = ua
-	}
-}
-
-// WithMaxResponseSize bounds how many bytes of one response body (a read
-// chunk, or one SSE event) the Client holds in memory; a larger body fails
-// with ErrResponseTooLarge. Must be > 0. Default: 64 MiB.
-func WithMaxResponseSize(n int64) Option {
-	return func(c *config) {
+// WithMaxResponseBytes bounds the bytes held in memory for one read: a
+// response body, the data between two SSE control events, one SSE line. A
+// larger read fails with ErrResponseTooLarge, which is not retried. Given
+// to NewClient it applies to the Client's calls and is the default of its
+// Readers; given to NewReader it applies to that Reader. A Reader's heap is
+// bounded by a small multiple of it (during catch-up it holds the read
+// being handed out and reads the next one ahead, with their decoded
+// values), whatever the stream's length. Must be > 0. Default: 64 MiB.
+func WithMaxResponseBytes(n int64) Option {
+	check := func(fail func(string, ...any)) bool {
 		if n <= 0 {
-			c.fail("WithMaxResponseSize: must be > 0, got %d", n)
-			return
+			fail("WithMaxResponseBytes: must be > 0, got %d", n)
 		}
-		c.maxResponse = n
+		return n > 0
+	}
+	return Option{name: "WithMaxResponseBytes",
+		client: func(c *config) {
+			if check(c.fail) {
+				c.maxResponse = n
+			}
+		},
+		reader: func(c *readerConfig) {
+			if check(c.fail) {
+				c.maxChunk = n
+			}
+		},
 	}
 }
 
 // WithHooks adds hooks: values implementing any of the Hook interfaces
 // (HookRequest, HookRetry, HookRead, HookBatch, HookCommit, HookUpToDate,
-// HookStart, HookFetch), called by the Client and by every Reader and Writer opened on it. A value
-// implementing none of them is an error. Default: none.
+// HookStart, HookFetch), called by the Client and by every Reader and
+// Writer opened on it. A value implementing none of them is an error. It
+// may be given several times. NewClient only. Default: none.
 func WithHooks(hooks ...any) Option {
-	return func(c *config) {
+	return Option{name: "WithHooks", repeat: true, client: func(c *config) {
 		for _, h := range hooks {
 			if err := c.hooks.add(h); err != nil {
 				c.errs = append(c.errs, err)
 			}
 		}
-	}
+	}}
 }

@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"testing"
@@ -16,7 +17,7 @@ import (
 func TestNewClientValidation(t *testing.T) {
 	t.Parallel()
 	bad := func(mut func(*RetryPolicy)) Option {
-		p := DefaultRetryPolicy()
+		p := defaultRetryPolicy()
 		mut(&p)
 		return WithRetry(p)
 	}
@@ -34,18 +35,21 @@ func TestNewClientValidation(t *testing.T) {
 		{"base with query", "http://h/?token=x", nil, false},
 		{"garbage base", "http://%zz", nil, false},
 		{"nil http client", "http://h/", []Option{WithHTTPClient(nil)}, false},
-		{"nil option", "http://h/", []Option{nil}, false},
+		{"zero option", "http://h/", []Option{{}}, false},
+		{"reader option", "http://h/", []Option{WithLive(LiveSSE)}, false},
+		{"writer option", "http://h/", []Option{WithLinger(0)}, false},
+		{"given twice", "http://h/", []Option{WithLogger(slog.Default()), WithLogger(slog.Default())}, false},
+		{"headers and hooks repeat", "http://h/", []Option{WithHeader("A", "1"), WithHeader("A", "2"), WithHooks(onRetry(nil)), WithHooks(onRetry(nil))}, true},
 		{"empty header name", "http://h/", []Option{WithHeader("", "v")}, false},
 		{"header value newline", "http://h/", []Option{WithHeader("X-A", "a\r\nb")}, false},
 		{"nil header func", "http://h/", []Option{WithHeaderFunc(nil)}, false},
 		{"nil logger", "http://h/", []Option{WithLogger(nil)}, false},
-		{"zero timeout", "http://h/", []Option{WithTimeout(0)}, false},
-		{"negative timeout", "http://h/", []Option{WithTimeout(-time.Second)}, false},
-		{"timeout", "http://h/", []Option{WithTimeout(time.Second)}, true},
-		{"empty user agent", "http://h/", []Option{WithUserAgent(" ")}, false},
-		{"zero max response", "http://h/", []Option{WithMaxResponseSize(0)}, false},
+		{"zero timeout", "http://h/", []Option{WithRequestTimeout(0)}, false},
+		{"negative timeout", "http://h/", []Option{WithRequestTimeout(-time.Second)}, false},
+		{"timeout", "http://h/", []Option{WithRequestTimeout(time.Second)}, true},
+		{"zero max response", "http://h/", []Option{WithMaxResponseBytes(0)}, false},
 		{"zero retry policy", "http://h/", []Option{WithRetry(RetryPolicy{})}, false},
-		{"no retry", "http://h/", []Option{WithRetry(NoRetry())}, true},
+		{"no retry", "http://h/", []Option{WithRetry(RetryPolicy{MaxAttempts: 1})}, true},
 		{"max < initial", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Max = p.Initial / 2 })}, false},
 		{"multiplier < 1", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Multiplier = 0.5 })}, false},
 		{"multiplier NaN", "http://h/", []Option{bad(func(p *RetryPolicy) { p.Multiplier = math.NaN() })}, false},
@@ -148,7 +152,7 @@ func TestHeaderPrecedence(t *testing.T) {
 	t.Parallel()
 	c, err := NewClient("http://h/",
 		WithHeader("X-Static", "s"), WithHeader("Authorization", "static"),
-		WithUserAgent("ua/1"),
+		WithHeader("User-Agent", "ua/1"),
 		WithHeaderFunc(func(context.Context) (http.Header, error) {
 			return http.Header{"authorization": {"Bearer fresh"}, "Content-Type": {"evil"}}, nil
 		}))

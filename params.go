@@ -9,12 +9,6 @@ import (
 	"github.com/durablego/durable/internal/protocol"
 )
 
-// QueryFunc returns query parameters to add to one HTTP attempt, for
-// example a per-request signature, a correlation ID or a routing hint. It is
-// called before every attempt, retries included, with the caller's context.
-// An error aborts the call.
-type QueryFunc func(ctx context.Context) (url.Values, error)
-
 // WithQueryFunc sets a function whose query parameters are added to the URL
 // of every HTTP request the Client sends (unary calls, reads, long-polls,
 // SSE connections, and the requests of Readers and Writers), computed again
@@ -23,14 +17,17 @@ type QueryFunc func(ctx context.Context) (url.Values, error)
 // on a request that does not use them, and a name the request URL already
 // has (for example a parameter of a full stream URL) is never replaced. Query values that look like
 // secrets are redacted from error messages like any other.
-func WithQueryFunc(fn QueryFunc) Option {
-	return func(c *config) {
+//
+// The function is called before every attempt, retries included, with the
+// context of the call; an error it returns fails the call. NewClient only.
+func WithQueryFunc(fn func(ctx context.Context) (url.Values, error)) Option {
+	return clientOption("WithQueryFunc", func(c *config) {
 		if fn == nil {
 			c.fail("WithQueryFunc: nil function")
 			return
 		}
 		c.queryFunc = fn
-	}
+	})
 }
 
 // applyQuery sets the query of req to that of rawURL (the call's URL, with

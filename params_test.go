@@ -42,7 +42,7 @@ func (q *queryRecorder) all() ([]url.Values, []string) {
 
 // newQueryServer starts a testserver behind a recording handler and a Client
 // with fn as its QueryFunc.
-func newQueryServer(t *testing.T, fn QueryFunc) (*testserver.Server, *queryRecorder, *Client) {
+func newQueryServer(t *testing.T, fn func(context.Context) (url.Values, error)) (*testserver.Server, *queryRecorder, *Client) {
 	t.Helper()
 	srv := testserver.New(testserver.WithLongPollTimeout(100 * time.Millisecond))
 	t.Cleanup(srv.Close)
@@ -56,7 +56,7 @@ func newQueryServer(t *testing.T, fn QueryFunc) (*testserver.Server, *queryRecor
 }
 
 // counterQuery returns a QueryFunc setting name to 1, 2, 3, ... per call.
-func counterQuery(name string) (QueryFunc, *atomic.Int64) {
+func counterQuery(name string) (func(context.Context) (url.Values, error), *atomic.Int64) {
 	n := new(atomic.Int64)
 	return func(context.Context) (url.Values, error) {
 		return url.Values{name: {strconv.FormatInt(n.Add(1), 10)}}, nil

@@ -43,7 +43,7 @@ type Chunk struct {
 // a long-poll (which may end with no data and UpToDate at the server's
 // timeout) or, with LiveSSE, one SSE connection read up to its first
 // control event. Transient failures are retried per the RetryPolicy;
-// WithTimeout applies to catch-up reads only.
+// WithRequestTimeout applies to catch-up reads only.
 //
 // Responses are checked: a missing or sentinel Stream-Next-Offset, an
 // offset before the requested one, a non-array body on a JSON stream, an
@@ -55,11 +55,7 @@ func (c *Client) Read(ctx context.Context, stream string, opts ReadOptions) (Chu
 		return Chunk{}, &Error{Op: "read", URL: redactURL(stream), Err: err}
 	}
 	switch opts.Live {
-	case LiveNone:
-		var cancel context.CancelFunc
-		ctx, cancel = c.unaryContext(ctx)
-		defer cancel()
-	case LiveLongPoll:
+	case LiveNone, LiveLongPoll:
 	case LiveSSE:
 		s, err := c.OpenSSE(ctx, u, SSEOptions{Offset: opts.Offset, Cursor: opts.Cursor, ContentType: opts.ContentType})
 		if err != nil {
@@ -77,9 +73,16 @@ func (c *Client) Read(ctx context.Context, stream string, opts ReadOptions) (Chu
 		buf []byte
 	)
 	err = retry.Do(ctx, retry.NewSchedule(c.cfg.retry.internal()), func(ctx context.Context) error {
+		if opts.Live != LiveNone {
+			var err error
+			raw, err = c.getChunk(ctx, u, q, &buf)
+			return err
+		}
+		actx, cancel := c.withAttemptTimeout(ctx)
+		defer cancel()
 		var err error
-		raw, err = c.getChunk(ctx, u, q, &buf)
-		return err
+		raw, err = c.getChunk(actx, u, q, &buf)
+		return c.timedOut(ctx, actx, "read", u, err)
 	}, classifier(true), c.retryLogger(ctx, "read", u))
 	if err != nil {
 		return Chunk{}, c.interrupted(ctx, err)

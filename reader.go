@@ -82,7 +82,7 @@ import (
 // Next (and Messages) must be called from one goroutine at a time. Commit,
 // Close and the accessors may be called from any goroutine. During
 // catch-up the Reader reads the next chunk ahead, in one goroutine that
-// ends with that read (bounded by the Client's WithTimeout, if set) and,
+// ends with that read (bounded by the Client's WithRequestTimeout, if set) and,
 // with the default JSONCodec, the decoding of its messages (split between
 // up to WithDecodeAhead goroutines), on Close, or when the Reader reads
 // from elsewhere; it starts no other goroutine. A Reader dropped without
@@ -190,7 +190,7 @@ type ReaderStats struct {
 // URL, or a full URL) decoding messages into T. It sends no request and
 // does not touch the store: the first Next does. Invalid options are an
 // error wrapping ErrInvalidArgument.
-func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T], error) {
+func NewReader[T any](c *Client, stream string, opts ...Option) (*Reader[T], error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
 	}
@@ -199,14 +199,9 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 		return nil, &Error{Op: "reader", URL: redactURL(stream), Err: err}
 	}
 	cfg := defaultReaderConfig()
-	for _, o := range opts {
-		if o == nil {
-			cfg.fail("nil ReaderOption")
-			continue
-		}
-		o.applyReader(&cfg)
-	}
-	if err := cfg.validate(); err != nil {
+	given, errs := applyOptions("NewReader", opts, func(o Option) func(*readerConfig) { return o.reader }, &cfg)
+	cfg.errs = append(errs, cfg.errs...)
+	if err := cfg.validate(given); err != nil {
 		return nil, err
 	}
 	codec, err := codecFor[T](cfg.codec)
@@ -523,7 +518,7 @@ func (r *Reader[T]) read(ctx context.Context) error {
 	return retry.Do(ctx, r.sched, r.fetch, classifier(true), func(ev retry.Event) {
 		logRetry(ev)
 		if !ev.Recovered {
-			r.retried(ev.Attempt, ev.Err, ev.Wait)
+			r.retried()
 		}
 	})
 }
@@ -541,19 +536,15 @@ func (r *Reader[T]) chunkDone() {
 // the Reader spin.
 func (r *Reader[T]) throttled(ctx context.Context) error {
 	d, _ := r.throttle.Next(0)
-	r.retried(r.throttle.Failures(), nil, d)
+	r.retried()
 	return retry.Sleep(ctx, d)
 }
 
-// retried counts a wait of the retry schedule (or of the throttle, with a
-// nil err) and reports it to the retry hook.
-func (r *Reader[T]) retried(attempt int, err error, wait time.Duration) {
+// retried counts a wait of the retry schedule or of the throttle.
+func (r *Reader[T]) retried() {
 	r.mu.Lock()
 	r.stats.Retries++
 	r.mu.Unlock()
-	if r.cfg.retryHook != nil {
-		r.cfg.retryHook(RetryInfo{Attempt: attempt, Err: err, Wait: wait, Offset: Offset(r.readPos.Offset)})
-	}
 }
 
 // fetch performs one read from readPos and loads its batch.

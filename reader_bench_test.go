@@ -58,8 +58,8 @@ func catchUp[T any](b *testing.B, c *Client, stream string, each func(Message[T]
 
 // catchUpWith is catchUp, with prefetching of the next chunk off when
 // noPrefetch (the Reader before prefetching was added), and more options.
-func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T]), opts ...ReaderOption) int {
-	r, err := NewReader[T](c, stream, append([]ReaderOption{WithLive(LiveNone), WithManualCommit()}, opts...)...)
+func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T]), opts ...Option) int {
+	r, err := NewReader[T](c, stream, append([]Option{WithLive(LiveNone), WithManualCommit()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 	// Peak heap during a typed catch-up, above the heap before it (which
 	// holds the server's copy of the stream).
 	b.Run("heap", func(b *testing.B) {
-		peakHeap := func(opts ...ReaderOption) float64 {
+		peakHeap := func(opts ...Option) float64 {
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)

@@ -41,7 +41,7 @@ func (s *blockingStore) Save(ctx context.Context, key string, pos Position) erro
 // held across the store's I/O), in manual and interval commit modes.
 func TestReaderNextDuringSlowSave(t *testing.T) {
 	t.Parallel()
-	for name, mode := range map[string]ReaderOption{"manual": WithManualCommit(), "interval": WithCommitInterval(time.Nanosecond)} {
+	for name, mode := range map[string]Option{"manual": WithManualCommit(), "interval": WithCommitInterval(time.Nanosecond)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, c := newReaderServer(t)

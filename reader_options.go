@@ -1,47 +1,30 @@
 package durable
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/durablego/durable/internal/retry"
 )
 
-// ReaderOption configures a Reader; pass options to NewReader. A
-// CodecOption (WithCodec) is a ReaderOption too. Options are validated once,
-// by NewReader: a value that makes no sense is an error wrapping
-// ErrInvalidArgument, never silently replaced by a default.
-type ReaderOption interface{ applyReader(*readerConfig) }
+// readerOption makes an Option of NewReader only.
+func readerOption(name string, f func(*readerConfig)) Option { return Option{name: name, reader: f} }
 
-type readerOptionFunc func(*readerConfig)
-
-func (f readerOptionFunc) applyReader(c *readerConfig) { f(c) }
-
-func (o CodecOption) applyReader(c *readerConfig) { c.codec = o.codec }
-
-// Reader defaults.
+// Reader defaults (the options' documentation says each).
 const (
-	DefaultCommitInterval = time.Second     // WithCommitInterval
-	DefaultSSEFallbackN   = 3               // WithSSEFallback: failed connections in a row
-	DefaultSSEMinLife     = time.Second     // WithSSEFallback: a connection shorter than this failed
+	defaultCommitInterval = time.Second     // WithCommitInterval
+	defaultSSEFallbackN   = 3               // WithSSEFallback: failed connections in a row
+	defaultSSEMinLife     = time.Second     // WithSSEFallback: a connection shorter than this failed
+	defaultSSEIdleTimeout = 2 * time.Minute // WithSSEIdleTimeout
 	minQuickPoll          = 1 * time.Second // a live answer with nothing new faster than this is throttled
 )
 
-// DefaultReaderRetryPolicy is the Reader's retry schedule unless
-// WithReaderRetry is given: 100 ms doubling to at most 10 s, ±20 % jitter,
-// and no limit: a reader is meant to tail forever, so only the caller's
-// context (or Close) ends its retries.
-func DefaultReaderRetryPolicy() RetryPolicy {
-	return RetryPolicy{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
-}
-
-// RetryInfo describes one retry of a Reader, for WithRetryHook.
-type RetryInfo struct {
-	Attempt int           // consecutive failures so far (1 for the first retry)
-	Err     error         // the failure being retried, or nil when throttling answers that brought nothing new
-	Wait    time.Duration // how long the Reader waits before the next request (Retry-After is a floor)
-	Offset  Offset        // the offset the next request reads from
-}
+// defaultReaderRetryPolicy is the Reader's retry schedule unless WithRetry
+// is given: 100 ms doubling to at most 10 s, ±20 % jitter, and no limit: a
+// reader is meant to tail forever, so only the caller's context (or Close)
+// ends its retries.
+func defaultReaderRetryPolicy() RetryPolicy { return RetryPolicy(retry.Tail) }
 
 type readerConfig struct {
 	store          Store
@@ -50,11 +33,10 @@ type readerConfig struct {
 	live           LiveMode
 	commitInterval time.Duration // 0 = manual
 	retry          RetryPolicy
-	retryHook      func(RetryInfo)
 	dedupeKey      any // func(T) string, checked in NewReader
 	dedupeWindow   int
 	codec          any
-	maxChunk       int64 // 0 = the Client's WithMaxResponseSize
+	maxChunk       int64 // 0 = the Client's WithMaxResponseBytes
 	sseFallbackN   int
 	sseMinLife     time.Duration
 	sseIdle        time.Duration
@@ -66,11 +48,11 @@ func defaultReaderConfig() readerConfig {
 	return readerConfig{
 		start:          OffsetStart,
 		live:           LiveLongPoll,
-		commitInterval: DefaultCommitInterval,
-		retry:          DefaultReaderRetryPolicy(),
-		sseFallbackN:   DefaultSSEFallbackN,
-		sseMinLife:     DefaultSSEMinLife,
-		sseIdle:        DefaultSSEIdleTimeout,
+		commitInterval: defaultCommitInterval,
+		retry:          defaultReaderRetryPolicy(),
+		sseFallbackN:   defaultSSEFallbackN,
+		sseMinLife:     defaultSSEMinLife,
+		sseIdle:        defaultSSEIdleTimeout,
 		decodeWorkers:  defaultDecodeWorkers(),
 	}
 }
@@ -86,21 +68,27 @@ func (c *readerConfig) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf(format, args...))
 }
 
-func (c *readerConfig) validate() error {
-	if err := c.retry.Validate(); err != nil {
+// validate checks the options given (their names in given) together.
+func (c *readerConfig) validate(given map[string]bool) error {
+	if err := c.retry.validate(); err != nil {
 		c.errs = append(c.errs, err)
 	}
-	if len(c.errs) == 0 {
-		return nil
+	if given["WithManualCommit"] && given["WithCommitInterval"] {
+		c.fail("WithManualCommit and WithCommitInterval contradict each other")
 	}
-	return fmt.Errorf("%w: %w", ErrInvalidArgument, errors.Join(c.errs...))
+	if given["WithKey"] && !given["WithStore"] {
+		c.fail("WithKey without WithStore: the key names a position in a store")
+	}
+	return invalid(c.errs)
 }
 
 // WithStore makes the Reader load its starting position from s (under the
 // key of WithKey) and save committed positions there. Default: no store;
 // Commit then only records the position in memory (see Reader.Committed).
-func WithStore(s Store) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithStore(s Store) Option {
+	return readerOption("WithStore", func(c *readerConfig) {
 		if s == nil {
 			c.fail("WithStore: nil store")
 			return
@@ -115,8 +103,10 @@ func WithStore(s Store) ReaderOption {
 // whatever name it reaches the server by. Give each consumer of one stream
 // its own key, and a stream of another server that shares a store with the
 // same path its own key too.
-func WithKey(key string) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithKey(key string) Option {
+	return readerOption("WithKey", func(c *readerConfig) {
 		if key == "" {
 			c.fail("WithKey: empty key")
 			return
@@ -128,8 +118,10 @@ func WithKey(key string) ReaderOption {
 // WithStart sets where a Reader starts when the store holds no position for
 // its key: OffsetStart (the default, the whole stream), OffsetNow (only
 // data appended from now on) or an offset returned by the server.
-func WithStart(o Offset) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithStart(o Offset) Option {
+	return readerOption("WithStart", func(c *readerConfig) {
 		if o == "" || len(o) > maxOffsetLen || hasControl(string(o)) {
 			c.fail("WithStart: invalid offset %q", o)
 			return
@@ -152,8 +144,10 @@ func WithStart(o Offset) ReaderOption {
 //     as they do behind proxies that buffer or cut streaming responses.
 //   - LiveNone: no live mode: Next returns ErrCaughtUp when the Reader has
 //     caught up (and io.EOF if the stream is closed).
-func WithLive(m LiveMode) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithLive(m LiveMode) Option {
+	return readerOption("WithLive", func(c *readerConfig) {
 		switch m {
 		case LiveNone, LiveLongPoll, LiveSSE, LiveAuto:
 			c.live = m
@@ -168,8 +162,10 @@ func WithLive(m LiveMode) ReaderOption {
 // whenever it is about to wait for new data, to return ErrCaughtUp or
 // io.EOF, and on Close. Must be > 0. Default: 1 s. See Reader for what
 // "handled" means.
-func WithCommitInterval(d time.Duration) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithCommitInterval(d time.Duration) Option {
+	return readerOption("WithCommitInterval", func(c *readerConfig) {
 		if d <= 0 {
 			c.fail("WithCommitInterval: must be > 0, got %v (use WithManualCommit)", d)
 			return
@@ -180,28 +176,10 @@ func WithCommitInterval(d time.Duration) ReaderOption {
 
 // WithManualCommit turns automatic commits off: positions are saved only by
 // Reader.Commit.
-func WithManualCommit() ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) { c.commitInterval = 0 })
-}
-
-// WithReaderRetry sets the schedule of the Reader's retries of transient
-// failures. Default: DefaultReaderRetryPolicy() (retry forever). With a
-// bounded policy, Next returns the last failure once it is exhausted; a
-// later Next starts a fresh schedule.
-func WithReaderRetry(p RetryPolicy) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) { c.retry = p })
-}
-
-// WithRetryHook sets a function called (synchronously, from Next) before
-// every wait of the Reader's retry schedule.
-func WithRetryHook(fn func(RetryInfo)) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
-		if fn == nil {
-			c.fail("WithRetryHook: nil function")
-			return
-		}
-		c.retryHook = fn
-	})
+//
+// NewReader only.
+func WithManualCommit() Option {
+	return readerOption("WithManualCommit", func(c *readerConfig) { c.commitInterval = 0 })
 }
 
 // WithDedupe drops a message whose key(value) equals the key of one of the
@@ -209,8 +187,10 @@ func WithRetryHook(fn func(RetryInfo)) ReaderOption {
 // again without idempotent producer headers. The window lives in memory and
 // starts empty when a Reader is opened. A dropped message counts as handled.
 // T must be the Reader's T (NewReader checks); window must be > 0.
-func WithDedupe[T any](key func(T) string, window int) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithDedupe[T any](key func(T) string, window int) Option {
+	return readerOption("WithDedupe", func(c *readerConfig) {
 		if key == nil || window <= 0 {
 			c.fail("WithDedupe: need a key function and a window > 0, got window %d", window)
 			return
@@ -219,28 +199,13 @@ func WithDedupe[T any](key func(T) string, window int) ReaderOption {
 	})
 }
 
-// WithMaxChunkBytes bounds the bytes the Reader holds for one read: a
-// response body, the data between two SSE control events, and one SSE line.
-// A larger read fails with ErrResponseTooLarge (permanent). Must be > 0.
-// Default: the Client's WithMaxResponseSize (64 MiB). The Reader's heap is
-// bounded by a small multiple of this (during catch-up it holds the read
-// being handed out and reads the next one ahead, with their decoded values
-// when decoding ahead), whatever the stream's length.
-func WithMaxChunkBytes(n int64) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
-		if n <= 0 {
-			c.fail("WithMaxChunkBytes: must be > 0, got %d", n)
-			return
-		}
-		c.maxChunk = n
-	})
-}
-
 // WithSSEFallback tunes LiveAuto: after n SSE connections in a row that
 // ended within minLife of opening without delivering a control event, the
 // Reader switches to long-poll. Defaults: 3 and 1 s.
-func WithSSEFallback(n int, minLife time.Duration) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithSSEFallback(n int, minLife time.Duration) Option {
+	return readerOption("WithSSEFallback", func(c *readerConfig) {
 		if n <= 0 || minLife <= 0 {
 			c.fail("WithSSEFallback: need n > 0 and minLife > 0, got %d, %v", n, minLife)
 			return
@@ -262,8 +227,10 @@ func WithSSEFallback(n int, minLife time.Duration) ReaderOption {
 // so the Reader's heap stays bounded by a small multiple of the chunk size.
 // Live reads, SSE and other codecs decode in Next. 0 turns decoding ahead
 // off; negative is an error. Default: GOMAXPROCS, at most 4.
-func WithDecodeAhead(workers int) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithDecodeAhead(workers int) Option {
+	return readerOption("WithDecodeAhead", func(c *readerConfig) {
 		if workers < 0 {
 			c.fail("WithDecodeAhead: must be >= 0, got %d", workers)
 			return
@@ -272,10 +239,6 @@ func WithDecodeAhead(workers int) ReaderOption {
 	})
 }
 
-// DefaultSSEIdleTimeout is how long an SSE connection may stay silent
-// before the Reader takes it for dead (see WithSSEIdleTimeout).
-const DefaultSSEIdleTimeout = 2 * time.Minute
-
 // WithSSEIdleTimeout sets how long an open SSE connection may deliver no
 // event before the Reader closes it and reconnects from its last position.
 // It catches connections that died without a word (a NAT or load balancer
@@ -283,8 +246,10 @@ const DefaultSSEIdleTimeout = 2 * time.Minute
 // keep Next waiting forever. Servers close SSE connections about every 60
 // seconds (PROTOCOL.md §5.8), so the default of 2 minutes never cuts a
 // healthy one. Must be > 0.
-func WithSSEIdleTimeout(d time.Duration) ReaderOption {
-	return readerOptionFunc(func(c *readerConfig) {
+//
+// NewReader only.
+func WithSSEIdleTimeout(d time.Duration) Option {
+	return readerOption("WithSSEIdleTimeout", func(c *readerConfig) {
 		if d <= 0 {
 			c.fail("WithSSEIdleTimeout: must be > 0, got %v", d)
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -383,7 +384,7 @@ func TestReaderSameOffsetForeverDoesNotSpin(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(c.hc.CloseIdleConnections)
 			r, err := NewReader[event](c, "s", WithLive(tt.live),
-				WithReaderRetry(RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, Jitter: 0}))
+				WithRetry(RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, Jitter: 0}))
 			require.NoError(t, err)
 			defer r.Close(context.Background())
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -431,9 +432,9 @@ func TestReaderMalformedSSE(t *testing.T) {
 			c, err := NewClient(hs.URL + "/")
 			require.NoError(t, err)
 			t.Cleanup(c.hc.CloseIdleConnections)
-			opts := []ReaderOption{WithLive(LiveSSE), WithReaderRetry(RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 3})}
+			opts := []Option{WithLive(LiveSSE), WithRetry(RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 3})}
 			if tt.maxLine > 0 {
-				opts = append(opts, WithMaxChunkBytes(tt.maxLine))
+				opts = append(opts, WithMaxResponseBytes(tt.maxLine))
 			}
 			r, err := NewReader[event](c, "s", opts...)
 			require.NoError(t, err)
@@ -483,13 +484,14 @@ func TestReaderAutoFallsBackToLongPoll(t *testing.T) {
 
 func TestReaderRetryAfterAndHook(t *testing.T) {
 	t.Parallel()
-	srv, c := newReaderServer(t)
+	var infos []RetryEvent
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond), testserver.WithSSECloseInterval(2 * time.Second)},
+		WithHooks(onRetry(func(ev RetryEvent) { infos = append(infos, ev) })))
 	createJSON(t, c, "s")
 	appendEvents(t, c, "s", 0, 1)
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 1})
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 2})
-	var infos []RetryInfo
-	r := openReader[event](t, c, "s", WithRetryHook(func(i RetryInfo) { infos = append(infos, i) }))
+	r := openReader[event](t, c, "s")
 	ctx := ctxT(t, 5*time.Second)
 	start := time.Now()
 	m, err := r.Next(ctx)
@@ -501,7 +503,7 @@ func TestReaderRetryAfterAndHook(t *testing.T) {
 	require.Equal(t, time.Second, infos[0].Wait)
 	require.Equal(t, 3, infos[2].Attempt)
 	require.ErrorIs(t, infos[2].Err, ErrServer)
-	require.Equal(t, Offset("-1"), infos[0].Offset)
+	require.Equal(t, "read", infos[0].Op)
 }
 
 func TestReaderBoundedRetryGivesUp(t *testing.T) {
@@ -509,7 +511,7 @@ func TestReaderBoundedRetryGivesUp(t *testing.T) {
 	srv, c := newReaderServer(t)
 	createJSON(t, c, "s")
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusBadGateway})
-	r := openReader[event](t, c, "s", WithReaderRetry(RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 3}))
+	r := openReader[event](t, c, "s", WithRetry(RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 3}))
 	ctx := ctxT(t, 5*time.Second)
 	_, err := r.Next(ctx)
 	require.ErrorIs(t, err, ErrServer)
@@ -662,21 +664,25 @@ func TestNewReaderValidation(t *testing.T) {
 	_, c := newReaderServer(t)
 	tests := []struct {
 		name string
-		opts []ReaderOption
+		opts []Option
 	}{
-		{"nil option", []ReaderOption{nil}},
-		{"nil store", []ReaderOption{WithStore(nil)}},
-		{"empty key", []ReaderOption{WithKey("")}},
-		{"empty start", []ReaderOption{WithStart("")}},
-		{"bad live", []ReaderOption{WithLive("websocket")}},
-		{"zero interval", []ReaderOption{WithCommitInterval(0)}},
-		{"bad retry", []ReaderOption{WithReaderRetry(RetryPolicy{})}},
-		{"nil hook", []ReaderOption{WithRetryHook(nil)}},
-		{"dedupe window", []ReaderOption{WithDedupe(func(event) string { return "" }, 0)}},
-		{"dedupe type", []ReaderOption{WithDedupe(func(string) string { return "" }, 5)}},
-		{"codec type", []ReaderOption{WithCodec[string](JSONCodec[string]{})}},
-		{"chunk bytes", []ReaderOption{WithMaxChunkBytes(0)}},
-		{"sse fallback", []ReaderOption{WithSSEFallback(0, time.Second)}},
+		{"zero option", []Option{{}}},
+		{"client option", []Option{WithLogger(slog.Default())}},
+		{"writer option", []Option{WithLinger(0)}},
+		{"given twice", []Option{WithLive(LiveSSE), WithLive(LiveNone)}},
+		{"manual commit and interval", []Option{WithManualCommit(), WithCommitInterval(time.Second)}},
+		{"key without store", []Option{WithKey("k")}},
+		{"nil store", []Option{WithStore(nil)}},
+		{"empty key", []Option{WithKey("")}},
+		{"empty start", []Option{WithStart("")}},
+		{"bad live", []Option{WithLive("websocket")}},
+		{"zero interval", []Option{WithCommitInterval(0)}},
+		{"bad retry", []Option{WithRetry(RetryPolicy{})}},
+		{"dedupe window", []Option{WithDedupe(func(event) string { return "" }, 0)}},
+		{"dedupe type", []Option{WithDedupe(func(string) string { return "" }, 5)}},
+		{"codec type", []Option{WithCodec[string](JSONCodec[string]{})}},
+		{"chunk bytes", []Option{WithMaxResponseBytes(0)}},
+		{"sse fallback", []Option{WithSSEFallback(0, time.Second)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -857,7 +863,7 @@ func TestReaderChunkOverLimitIsPermanent(t *testing.T) {
 	createJSON(t, c, "s")
 	_, err := c.Append(context.Background(), "s", []byte(`[{"n":1,"s":"`+strings.Repeat("x", 5000)+`"}]`), AppendOptions{ContentType: "application/json"})
 	require.NoError(t, err)
-	r := openReader[event](t, c, "s", WithMaxChunkBytes(1000))
+	r := openReader[event](t, c, "s", WithMaxResponseBytes(1000))
 	ctx := ctxT(t, 5*time.Second)
 	_, err = r.Next(ctx)
 	require.ErrorIs(t, err, ErrResponseTooLarge)

@@ -18,16 +18,13 @@ import (
 // quiet start longer than MaxElapsed is retried.
 func TestReaderRetryBudgetStartsAtFirstFailure(t *testing.T) {
 	t.Parallel()
-	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(100 * time.Millisecond)})
+	var failures atomic.Int32
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(100 * time.Millisecond)},
+		WithHooks(onRetry(func(RetryEvent) { failures.Add(1) })))
 	createJSON(t, c, "s")
 	p := readerRetry()
 	p.MaxElapsed = 300 * time.Millisecond
-	var failures atomic.Int32
-	r := openReader[event](t, c, "s", WithReaderRetry(p), WithRetryHook(func(i RetryInfo) {
-		if i.Err != nil {
-			failures.Add(1)
-		}
-	}))
+	r := openReader[event](t, c, "s", WithRetry(p))
 	ctx := ctxT(t, 10*time.Second)
 	start := time.Now()
 	done := make(chan struct{})
@@ -57,7 +54,7 @@ func TestReaderRetryBudgetBounded(t *testing.T) {
 	createJSON(t, c, "s")
 	p := readerRetry()
 	p.MaxElapsed = 200 * time.Millisecond
-	r := openReader[event](t, c, "s", WithReaderRetry(p), WithLive(LiveNone))
+	r := openReader[event](t, c, "s", WithRetry(p), WithLive(LiveNone))
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503})
 	ctx := ctxT(t, 10*time.Second)
 	_, err := r.Next(ctx)
@@ -78,17 +75,13 @@ func TestReaderRetriesLogged(t *testing.T) {
 	var log relLog
 	srv := testserver.New(testserver.WithLongPollTimeout(300 * time.Millisecond))
 	t.Cleanup(srv.Close)
-	c, err := NewClient(srv.StreamURL(""), WithLogger(log.logger()))
+	var hooked atomic.Int32
+	c, err := NewClient(srv.StreamURL(""), WithLogger(log.logger()), WithHooks(onRetry(func(RetryEvent) { hooked.Add(1) })))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	createJSON(t, c, "s")
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503, Count: 3})
-	var hooked atomic.Int32
-	r := openReader[event](t, c, srv.StreamURL("s")+"?token=secret-value", WithRetryHook(func(i RetryInfo) {
-		if i.Err != nil {
-			hooked.Add(1)
-		}
-	}))
+	r := openReader[event](t, c, srv.StreamURL("s")+"?token=secret-value")
 	appendEvents(t, c, "s", 0, 1)
 	_, err = r.Next(ctxT(t, 10*time.Second))
 	require.NoError(t, err)

@@ -56,9 +56,9 @@ func appendEvents(t *testing.T, c *Client, stream string, from, k int) Offset {
 	return res.NextOffset
 }
 
-func openReader[T any](t *testing.T, c *Client, stream string, opts ...ReaderOption) *Reader[T] {
+func openReader[T any](t *testing.T, c *Client, stream string, opts ...Option) *Reader[T] {
 	t.Helper()
-	r, err := NewReader[T](c, stream, append([]ReaderOption{WithReaderRetry(readerRetry())}, opts...)...)
+	r, err := NewReader[T](c, stream, withDefaults([]Option{WithRetry(readerRetry())}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r

@@ -56,7 +56,7 @@ func (t *readerTransport) getInto(ctx context.Context, buf *[]byte, off Offset, 
 }
 
 // catchUp sends one catch-up GET into *buf, bounded by the Client's
-// WithTimeout (live reads are not: they wait for data by design), so that a
+// WithRequestTimeout (live reads are not: they wait for data by design), so that a
 // connection that never answers is abandoned and retried instead of
 // holding Next.
 func (t *readerTransport) catchUp(ctx context.Context, buf *[]byte, off Offset, ifNoneMatch string) (rawChunk, error) {

@@ -150,7 +150,7 @@ func TestCtxCancelDuringBackoffMock(t *testing.T) {
 
 func TestDeadlineShorterThanBackoffGivesUp(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}), WithTimeout(time.Second))
+	c, mt := mockClient(t, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}), WithRequestTimeout(time.Second))
 	mt.RegisterNoResponder(reply(503, nil, ""))
 	start := time.Now()
 	_, err := c.Head(context.Background(), "s")

@@ -60,7 +60,7 @@ func TestSecretsInvalidInput(t *testing.T) {
 		texts = append(texts, errTexts(err)...)
 	}
 	log := &relLog{}
-	c, err := NewClient("http://127.0.0.1:1/v1/stream/", WithLogger(log.logger()), WithRetry(NoRetry()))
+	c, err := NewClient("http://127.0.0.1:1/v1/stream/", WithLogger(log.logger()), WithRetry(RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	streams := []string{
 		"http://" + u + ":" + p + "@[::1/s?token=" + q,
@@ -165,12 +165,12 @@ func TestSecretsNoPanicText(t *testing.T) {
 		}()
 		texts = append(texts, errTexts(f())...)
 	}
-	c := e.client(base, WithMaxResponseSize(1<<16), WithHeaderFunc(func(context.Context) (http.Header, error) {
+	c := e.client(base, WithMaxResponseBytes(1<<16), WithHeaderFunc(func(context.Context) (http.Header, error) {
 		return nil, fmt.Errorf("token service down")
 	}))
 	s := e.stream(base, "s")
 	guard("headerfunc error", func() error { _, err := c.Head(context.Background(), s); return err })
-	c2 := e.client(base, WithMaxResponseSize(1<<16), WithRetry(NoRetry()))
+	c2 := e.client(base, WithMaxResponseBytes(1<<16), WithRetry(RetryPolicy{MaxAttempts: 1}))
 	guard("too large", func() error { _, err := c2.Read(context.Background(), s, ReadOptions{}); return err })
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,11 +20,23 @@ import (
 // Behaviour against the real in-process testserver.
 
 // newServer starts a testserver and a Client on it.
+// withDefaults returns the options of defaults that opts does not give
+// (an option may be given once), followed by opts.
+func withDefaults(defaults []Option, opts ...Option) []Option {
+	var out []Option
+	for _, d := range defaults {
+		if !slices.ContainsFunc(opts, func(o Option) bool { return o.name == d.name }) {
+			out = append(out, d)
+		}
+	}
+	return append(out, opts...)
+}
+
 func newServer(t *testing.T, sopts []testserver.Option, copts ...Option) (*testserver.Server, *Client) {
 	t.Helper()
 	srv := testserver.New(sopts...)
 	t.Cleanup(srv.Close)
-	c, err := NewClient(srv.StreamURL(""), append([]Option{WithRetry(fastRetry())}, copts...)...)
+	c, err := NewClient(srv.StreamURL(""), withDefaults([]Option{WithRetry(fastRetry())}, copts...)...)
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	return srv, c
@@ -272,7 +285,7 @@ func TestSSEServerReconnectInterval(t *testing.T) {
 
 func TestErrorMappingsAgainstServer(t *testing.T) {
 	t.Parallel()
-	_, c := newServer(t, []testserver.Option{testserver.WithMaxBodySize(16)}, WithRetry(NoRetry()))
+	_, c := newServer(t, []testserver.Option{testserver.WithMaxBodySize(16)}, WithRetry(RetryPolicy{MaxAttempts: 1}))
 	ctx := context.Background()
 	_, err := c.Create(ctx, "e", CreateOptions{ContentType: "text/plain"})
 	require.NoError(t, err)
@@ -358,7 +371,7 @@ func TestErrorMappingsAgainstServer(t *testing.T) {
 
 func TestInjectedStatusMappings(t *testing.T) {
 	t.Parallel()
-	srv, c := newServer(t, nil, WithRetry(NoRetry()))
+	srv, c := newServer(t, nil, WithRetry(RetryPolicy{MaxAttempts: 1}))
 	ctx := context.Background()
 	_, err := c.Create(ctx, "f", CreateOptions{ContentType: "text/plain"})
 	require.NoError(t, err)

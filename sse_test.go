@@ -75,7 +75,7 @@ func TestSSEStreamMock(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := mockClient(t, WithMaxResponseSize(4096))
+			c, mt := mockClient(t, WithMaxResponseBytes(4096))
 			h := map[string]string{"Content-Type": "text/event-stream"}
 			for k, v := range tc.hdr {
 				h[k] = v

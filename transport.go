@@ -44,7 +44,8 @@ type response struct {
 }
 
 // send performs a call: one attempt, or with cl.retry the Client's retry
-// loop (retry.Do with the Client's RetryPolicy). An answer with an error
+// loop (retry.Do with the Client's RetryPolicy), each attempt of a call
+// that is not a stream bounded by WithRequestTimeout. An answer with an error
 // status (3xx other than 304, 4xx, 5xx) is returned as the *Error of
 // statusError; every other failure is an *Error too.
 func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
@@ -53,9 +54,16 @@ func (c *Client) send(ctx context.Context, cl *call) (*response, error) {
 	}
 	var resp *response
 	err := retry.Do(ctx, retry.NewSchedule(c.cfg.retry.internal()), func(ctx context.Context) error {
+		if cl.stream {
+			var err error
+			resp, err = c.attempt(ctx, cl)
+			return err
+		}
+		actx, cancel := c.withAttemptTimeout(ctx)
+		defer cancel()
 		var err error
-		resp, err = c.attempt(ctx, cl)
-		return err
+		resp, err = c.attempt(actx, cl)
+		return c.timedOut(ctx, actx, cl.op, cl.url, err)
 	}, classifier(cl.safe()), c.retryLogger(ctx, cl.op, cl.url))
 	if err != nil {
 		return nil, c.interrupted(ctx, err)

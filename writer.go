@@ -57,7 +57,7 @@ var (
 // the server before an earlier one is answered with a sequence gap and
 // resent once the earlier one has landed, so order is kept. Network errors,
 // truncated responses, 5xx and 429 are retried with the writer's retry
-// policy (Retry-After is a floor); the Client's WithTimeout, if set, bounds
+// policy (Retry-After is a floor); the Client's WithRequestTimeout, if set, bounds
 // each attempt, and an attempt cut off by it is retried the same way.
 //
 // A batch that cannot land (retries exhausted, stale epoch, closed or
@@ -118,7 +118,7 @@ func (a *Ack) Wait(ctx context.Context) (Offset, error) {
 // Close stops it. Options are validated here. The stream must exist; its
 // content type must match WithContentType (default application/json, or
 // application/octet-stream when T is []byte).
-func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T], error) {
+func NewWriter[T any](c *Client, stream string, opts ...Option) (*Writer[T], error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
 	}
@@ -127,13 +127,8 @@ func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T
 		return nil, &Error{Op: "writer", URL: redactURL(stream), Err: err}
 	}
 	cfg := defaultWriterConfig()
-	for _, o := range opts {
-		if o == nil {
-			cfg.fail("nil WriterOption")
-			continue
-		}
-		o.applyWriter(&cfg)
-	}
+	_, errs := applyOptions("NewWriter", opts, func(o Option) func(*writerConfig) { return o.writer }, &cfg)
+	cfg.errs = append(errs, cfg.errs...)
 	codec, cerr := codecFor[T](cfg.codec)
 	if cerr != nil {
 		cfg.errs = append(cfg.errs, cerr)

@@ -231,11 +231,11 @@ func prepCeilingJSON(b benchTB, writers int) writerRun {
 	srv, _ := benchEnv(b, "application/json")
 	hc := &http.Client{Transport: benchTransport()}
 	b.Cleanup(hc.CloseIdleConnections)
-	// Pre-encoded batches of DefaultWriterMaxBatchMessages messages, like
+	// Pre-encoded batches of defaultWriterMaxBatchMessages messages, like
 	// the Writer's under load.
 	var enc []byte
 	enc = append(enc, '[')
-	for i := range DefaultWriterMaxBatchMessages {
+	for i := range defaultWriterMaxBatchMessages {
 		if i > 0 {
 			enc = append(enc, ',')
 		}
@@ -245,9 +245,9 @@ func prepCeilingJSON(b benchTB, writers int) writerRun {
 	enc = append(enc, ']')
 	return func(b *testing.B, n int) {
 		var bodies [][]byte
-		for left := n; left > 0; left -= DefaultWriterMaxBatchMessages {
-			k := min(left, DefaultWriterMaxBatchMessages)
-			if k == DefaultWriterMaxBatchMessages {
+		for left := n; left > 0; left -= defaultWriterMaxBatchMessages {
+			k := min(left, defaultWriterMaxBatchMessages)
+			if k == defaultWriterMaxBatchMessages {
 				bodies = append(bodies, enc)
 				continue
 			}

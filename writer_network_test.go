@@ -58,7 +58,7 @@ func TestWriterThroughNetworkFaults(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for wi := range writers {
-		w := newTestWriter[wevent](t, e, WithMaxBatchMessages(25), WithMaxInFlight(4))
+		w := newTestWriter[wevent](t, e, WithMaxBatch(25, 1<<20), WithMaxInFlight(4))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

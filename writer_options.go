@@ -1,7 +1,6 @@
 package durable
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,38 +8,24 @@ import (
 	"github.com/durablego/durable/internal/protocol"
 )
 
-// WriterOption configures a Writer. Options are applied in order by
-// NewWriter and validated once there: a value that makes no sense (a zero
-// batch size, a negative linger) makes NewWriter fail with an error
-// wrapping ErrInvalidArgument instead of being replaced by a default.
-// A CodecOption (WithCodec) is also a WriterOption.
-type WriterOption interface {
-	applyWriter(*writerConfig)
-}
+// writerOption makes an Option of NewWriter only.
+func writerOption(name string, f func(*writerConfig)) Option { return Option{name: name, writer: f} }
 
-// writerOptionFunc adapts a function to WriterOption.
-type writerOptionFunc func(*writerConfig)
-
-func (f writerOptionFunc) applyWriter(c *writerConfig) { f(c) }
-
-// applyWriter makes a CodecOption usable as a WriterOption.
-func (o CodecOption) applyWriter(c *writerConfig) { c.codec = o.codec }
-
-// Writer defaults (see the With* options).
+// Writer defaults (the options' documentation says each).
 const (
-	DefaultWriterMaxBatchMessages = 1000
-	DefaultWriterMaxBatchBytes    = 1 << 20
-	DefaultWriterLinger           = 5 * time.Millisecond
-	DefaultWriterMaxInFlight      = 4
-	DefaultWriterBufferMessages   = 8192
-	DefaultWriterBufferBytes      = 8 << 20
+	defaultWriterMaxBatchMessages = 1000
+	defaultWriterMaxBatchBytes    = 1 << 20
+	defaultWriterLinger           = 5 * time.Millisecond
+	defaultWriterMaxInFlight      = 4
+	defaultWriterBufferMessages   = 8192
+	defaultWriterBufferBytes      = 8 << 20
 )
 
-// DefaultWriterRetryPolicy returns the retry policy of a Writer unless
-// WithWriterRetry is given: 100 ms doubling to at most 5 s, ±20 % jitter,
-// any number of attempts within 2 minutes. A writer's retries are bounded
-// so that a lost batch is reported instead of blocking the writer forever.
-func DefaultWriterRetryPolicy() RetryPolicy {
+// defaultWriterRetryPolicy is the retry policy of a Writer unless WithRetry
+// is given: 100 ms doubling to at most 5 s, ±20 % jitter, any number of
+// attempts within 2 minutes. A writer's retries are bounded so that a lost
+// batch is reported instead of blocking the writer forever.
+func defaultWriterRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		Initial:    100 * time.Millisecond,
 		Max:        5 * time.Second,
@@ -48,18 +33,6 @@ func DefaultWriterRetryPolicy() RetryPolicy {
 		Jitter:     0.2,
 		MaxElapsed: 2 * time.Minute,
 	}
-}
-
-// WriterHooks receives metrics events from a Writer. Methods are called
-// from the Writer's goroutines, possibly concurrently, and must not block.
-type WriterHooks interface {
-	// OnBatchSent is called once per batch when it has settled: messages
-	// and bytes (request body size) of the batch, the time from its first
-	// attempt to its settlement, and nil or the error that lost it.
-	OnBatchSent(messages, bytes int, latency time.Duration, err error)
-	// OnRetry is called before waiting to retry a batch: the attempt that
-	// failed (1 = first), its error and the wait before the next attempt.
-	OnRetry(attempt int, err error, wait time.Duration)
 }
 
 type writerConfig struct {
@@ -77,19 +50,18 @@ type writerConfig struct {
 	bufferMessages   int
 	bufferBytes      int
 	retry            RetryPolicy
-	hooks            WriterHooks
 	errs             []error
 }
 
 func defaultWriterConfig() writerConfig {
 	return writerConfig{
-		maxBatchMessages: DefaultWriterMaxBatchMessages,
-		maxBatchBytes:    DefaultWriterMaxBatchBytes,
-		linger:           DefaultWriterLinger,
-		maxInFlight:      DefaultWriterMaxInFlight,
-		bufferMessages:   DefaultWriterBufferMessages,
-		bufferBytes:      DefaultWriterBufferBytes,
-		retry:            DefaultWriterRetryPolicy(),
+		maxBatchMessages: defaultWriterMaxBatchMessages,
+		maxBatchBytes:    defaultWriterMaxBatchBytes,
+		linger:           defaultWriterLinger,
+		maxInFlight:      defaultWriterMaxInFlight,
+		bufferMessages:   defaultWriterBufferMessages,
+		bufferBytes:      defaultWriterBufferBytes,
+		retry:            defaultWriterRetryPolicy(),
 	}
 }
 
@@ -98,7 +70,7 @@ func (c *writerConfig) fail(format string, args ...any) {
 }
 
 func (c *writerConfig) validate() error {
-	if err := c.retry.Validate(); err != nil {
+	if err := c.retry.validate(); err != nil {
 		c.errs = append(c.errs, err)
 	}
 	if c.bufferMessages < c.maxBatchMessages {
@@ -113,18 +85,17 @@ func (c *writerConfig) validate() error {
 	if c.producerID != "" && (len(c.producerID) > 1024 || hasControl(c.producerID)) {
 		c.fail("producer ID must be printable text of at most 1024 bytes")
 	}
-	if len(c.errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", ErrInvalidArgument, errors.Join(c.errs...))
+	return invalid(c.errs)
 }
 
 // WithProducerID sets the idempotent producer's Producer-Id. Use a stable
 // name (with WithEpochStore or WithAutoClaim) when a restarted worker must
 // fence its predecessor. Default: a random 128-bit hex string, new for each
 // Writer.
-func WithProducerID(id string) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithProducerID(id string) Option {
+	return writerOption("WithProducerID", func(c *writerConfig) {
 		if id == "" {
 			c.fail("WithProducerID: empty ID")
 			return
@@ -136,8 +107,10 @@ func WithProducerID(id string) WriterOption {
 // WithEpoch sets the producer epoch the Writer starts with (in
 // [0, 2^53-1]). With WithEpochStore the Writer uses the larger of this and
 // the stored epoch + 1. Default: 0.
-func WithEpoch(epoch int64) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithEpoch(epoch int64) Option {
+	return writerOption("WithEpoch", func(c *writerConfig) {
 		if epoch < 0 || epoch > protocol.MaxProducerNumber {
 			c.fail("WithEpoch: %d out of [0, 2^53-1]", epoch)
 			return
@@ -151,8 +124,10 @@ func WithEpoch(epoch int64) WriterOption {
 // WithEpoch, if larger) and saves it, so a restarted worker fences the
 // previous incarnation (a zombie still running gets ErrStaleEpoch).
 // Requires WithProducerID. Default: none (epoch from WithEpoch).
-func WithEpochStore(s EpochStore) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithEpochStore(s EpochStore) Option {
+	return writerOption("WithEpochStore", func(c *writerConfig) {
 		if s == nil {
 			c.fail("WithEpochStore: nil store")
 			return
@@ -168,9 +143,11 @@ func WithEpochStore(s EpochStore) WriterOption {
 // means another writer took the ID over while this one was running, and is
 // reported as ErrStaleEpoch. Use it for ephemeral producers without a
 // persisted epoch; two live writers with the same ID and auto-claim fence
-// each other. Default: false.
-func WithAutoClaim(on bool) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) { c.autoClaim = on })
+// each other. Default: off.
+//
+// NewWriter only.
+func WithAutoClaim() Option {
+	return writerOption("WithAutoClaim", func(c *writerConfig) { c.autoClaim = true })
 }
 
 // WithContentType sets the Content-Type of appends; it must match the
@@ -178,8 +155,10 @@ func WithAutoClaim(on bool) WriterOption {
 // batch is a JSON array; for any other type a batch is the concatenation of
 // its messages. Default: application/json, or application/octet-stream
 // when T is []byte.
-func WithContentType(ct string) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithContentType(ct string) Option {
+	return writerOption("WithContentType", func(c *writerConfig) {
 		if strings.TrimSpace(ct) == "" || strings.ContainsAny(ct, "\r\n\x00") {
 			c.fail("WithContentType: invalid content type %q", ct)
 			return
@@ -188,29 +167,18 @@ func WithContentType(ct string) WriterOption {
 	})
 }
 
-// WithMaxBatchMessages bounds the messages of one batch (one request).
-// Must be > 0. Default: 1000.
-func WithMaxBatchMessages(n int) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
-		if n <= 0 {
-			c.fail("WithMaxBatchMessages: must be > 0, got %d", n)
+// WithMaxBatch bounds one batch (one request): at most messages messages
+// and bytes bytes of body, JSON array brackets and commas included. A
+// message that cannot fit in a batch on its own is rejected by Write with
+// ErrMessageTooLarge. messages must be > 0 and bytes ≥ 16. NewWriter only.
+// Default: 1000 messages, 1 MiB.
+func WithMaxBatch(messages, bytes int) Option {
+	return writerOption("WithMaxBatch", func(c *writerConfig) {
+		if messages <= 0 || bytes < 16 {
+			c.fail("WithMaxBatch: need messages > 0 and bytes ≥ 16, got %d, %d", messages, bytes)
 			return
 		}
-		c.maxBatchMessages = n
-	})
-}
-
-// WithMaxBatchBytes bounds the body of one batch (one request), JSON array
-// brackets and commas included. A message that cannot fit in a batch on its
-// own is rejected by Write with ErrMessageTooLarge. Must be ≥ 16.
-// Default: 1 MiB.
-func WithMaxBatchBytes(n int) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
-		if n < 16 {
-			c.fail("WithMaxBatchBytes: must be ≥ 16, got %d", n)
-			return
-		}
-		c.maxBatchBytes = n
+		c.maxBatchMessages, c.maxBatchBytes = messages, bytes
 	})
 }
 
@@ -218,8 +186,10 @@ func WithMaxBatchBytes(n int) WriterOption {
 // one before it is sent. While every in-flight slot is busy a batch keeps
 // growing regardless; WriteSync, Flush and Close skip the linger. 0 sends
 // as soon as a slot is free. Must be ≥ 0. Default: 5 ms.
-func WithLinger(d time.Duration) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithLinger(d time.Duration) Option {
+	return writerOption("WithLinger", func(c *writerConfig) {
 		if d < 0 {
 			c.fail("WithLinger: must be ≥ 0, got %v", d)
 			return
@@ -237,8 +207,10 @@ func WithLinger(d time.Duration) WriterOption {
 // up to 1024 ×, while gaps keep shrinking it). The first batch of a
 // producer epoch always goes alone: a new epoch must start at sequence 0.
 // Must be > 0. Default: 4.
-func WithMaxInFlight(n int) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
+//
+// NewWriter only.
+func WithMaxInFlight(n int) Option {
+	return writerOption("WithMaxInFlight", func(c *writerConfig) {
 		if n <= 0 {
 			c.fail("WithMaxInFlight: must be > 0, got %d", n)
 			return
@@ -247,47 +219,17 @@ func WithMaxInFlight(n int) WriterOption {
 	})
 }
 
-// WithBufferMessages bounds the messages held by the Writer (waiting, in a
-// batch, or in flight); Write blocks and TryWrite fails with ErrBufferFull
-// beyond it. Must be ≥ the max batch messages. Default: 8192.
-func WithBufferMessages(n int) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
-		if n <= 0 {
-			c.fail("WithBufferMessages: must be > 0, got %d", n)
+// WithBuffer bounds what the Writer holds (waiting, in a batch, or in
+// flight): at most messages messages and bytes encoded bytes; beyond either
+// Write blocks and TryWrite fails with ErrBufferFull. Each must be at least
+// the batch's bound of WithMaxBatch. NewWriter only. Default: 8192
+// messages, 8 MiB.
+func WithBuffer(messages, bytes int) Option {
+	return writerOption("WithBuffer", func(c *writerConfig) {
+		if messages <= 0 || bytes <= 0 {
+			c.fail("WithBuffer: need messages > 0 and bytes > 0, got %d, %d", messages, bytes)
 			return
 		}
-		c.bufferMessages = n
-	})
-}
-
-// WithBufferBytes bounds the encoded bytes held by the Writer (waiting, in a
-// batch, or in flight); Write blocks and TryWrite fails with ErrBufferFull
-// beyond it. Must be ≥ the max batch bytes. Default: 8 MiB.
-func WithBufferBytes(n int) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
-		if n <= 0 {
-			c.fail("WithBufferBytes: must be > 0, got %d", n)
-			return
-		}
-		c.bufferBytes = n
-	})
-}
-
-// WithWriterRetry sets the retry schedule of a batch (network errors, 5xx,
-// 429 with Retry-After as a floor). When it gives up, the batch is lost and
-// the Writer fails. Default: DefaultWriterRetryPolicy().
-func WithWriterRetry(p RetryPolicy) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) { c.retry = p })
-}
-
-// WithWriterHooks sets a receiver of batch and retry events (metrics).
-// Default: none.
-func WithWriterHooks(h WriterHooks) WriterOption {
-	return writerOptionFunc(func(c *writerConfig) {
-		if h == nil {
-			c.fail("WithWriterHooks: nil hooks")
-			return
-		}
-		c.hooks = h
+		c.bufferMessages, c.bufferBytes = messages, bytes
 	})
 }

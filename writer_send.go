@@ -38,9 +38,6 @@ func (p *pipeline) send(b *wbatch) {
 	if err != nil {
 		p.logLost(b, err)
 	}
-	if h := p.cfg.hooks; h != nil {
-		h.OnBatchSent(b.n, size, time.Since(start), err)
-	}
 	if hs := &p.c.cfg.hooks; len(hs.batch) > 0 {
 		p.hookMu.Lock()
 		p.mu.Lock()
@@ -109,12 +106,7 @@ func (p *pipeline) deliver(ctx context.Context, b *wbatch) (int, error) {
 	logRetry := p.c.retryLogger(ctx, "write", p.url)
 	err := retry.Do(actx, retry.NewSchedule(p.cfg.retry.internal()), func(ctx context.Context) error {
 		return p.sendBatch(ctx, st)
-	}, classify, func(ev retry.Event) {
-		logRetry(ev)
-		if h := p.cfg.hooks; h != nil && !ev.Recovered {
-			h.OnRetry(ev.Attempt, ev.Err, ev.Wait)
-		}
-	})
+	}, classify, logRetry)
 	if err != nil && ctx.Err() != nil {
 		return st.requests, p.abortedOr(err)
 	}
@@ -203,7 +195,7 @@ func (p *pipeline) claim(ctx context.Context, next int64) error {
 	return nil
 }
 
-// attempt sends one request of b, bounded by the Client's WithTimeout.
+// attempt sends one request of b, bounded by the Client's WithRequestTimeout.
 func (p *pipeline) attempt(ctx context.Context, b *wbatch, epoch int64, ct string) (AppendResult, error) {
 	actx, cancel := p.c.withAttemptTimeout(ctx)
 	defer cancel()

@@ -42,11 +42,22 @@ func newWEnv(t *testing.T, contentType string, sopts ...testserver.Option) *wEnv
 	return &wEnv{srv: srv, c: c, stream: "s"}
 }
 
+// hooked returns e with a Client of its own that reports to hooks.
+func (e *wEnv) hooked(t *testing.T, hooks ...any) *wEnv {
+	t.Helper()
+	c, err := NewClient(e.srv.StreamURL(""), WithRetry(writerRetry()), WithHooks(hooks...))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	cp := *e
+	cp.c = c
+	return &cp
+}
+
 // writer opens a Writer with fast test defaults before opts, closed at
 // cleanup with a cancelled context if the test has not closed it.
-func newTestWriter[T any](t *testing.T, e *wEnv, opts ...WriterOption) *Writer[T] {
+func newTestWriter[T any](t *testing.T, e *wEnv, opts ...Option) *Writer[T] {
 	t.Helper()
-	all := append([]WriterOption{WithLinger(time.Millisecond), WithWriterRetry(writerRetry())}, opts...)
+	all := withDefaults([]Option{WithLinger(time.Millisecond), WithRetry(writerRetry())}, opts...)
 	w, err := NewWriter[T](e.c, e.stream, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -190,11 +201,12 @@ func TestWriterExactlyOnceUnderFaults(t *testing.T) {
 		e.srv.InjectFault(f)
 	}
 	var hooks countingHooks
+	he := e.hooked(t, &hooks)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for wi := range writers {
-		w := newTestWriter[wevent](t, e, WithMaxBatchMessages(40), WithMaxInFlight(4), WithWriterHooks(&hooks))
+		w := newTestWriter[wevent](t, he, WithMaxBatch(40, 1<<20), WithMaxInFlight(4))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -232,17 +244,17 @@ type countingHooks struct {
 	batches, messages, bytes, retries, failed atomic.Int64
 }
 
-func (h *countingHooks) OnBatchSent(n, bytes int, _ time.Duration, err error) {
+func (h *countingHooks) OnBatch(ev BatchEvent) {
 	h.batches.Add(1)
-	if err != nil {
+	if ev.Err != nil {
 		h.failed.Add(1)
 		return
 	}
-	h.messages.Add(int64(n))
-	h.bytes.Add(int64(bytes))
+	h.messages.Add(int64(ev.Messages))
+	h.bytes.Add(int64(ev.Bytes))
 }
 
-func (h *countingHooks) OnRetry(int, error, time.Duration) { h.retries.Add(1) }
+func (h *countingHooks) OnRetry(RetryEvent) { h.retries.Add(1) }
 
 func TestWriterBatchesRequests(t *testing.T) {
 	t.Parallel()
@@ -271,7 +283,7 @@ func TestWriterPipelineKeepsOrder(t *testing.T) {
 			// first-come server answers them with a sequence gap and the
 			// Writer resends in order; an ordering one holds them back.
 			e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: 15 * time.Millisecond, Probability: 0.3})
-			w := newTestWriter[wevent](t, e, WithMaxInFlight(8), WithMaxBatchMessages(5), WithLinger(0))
+			w := newTestWriter[wevent](t, e, WithMaxInFlight(8), WithMaxBatch(5, 1<<20), WithLinger(0))
 			ctx := context.Background()
 			const n = 1000
 			for i := range n {
@@ -323,7 +335,7 @@ func TestWriterFlushReportsLoss(t *testing.T) {
 			tc.setup(t, e)
 			short := writerRetry()
 			short.MaxElapsed = 50 * time.Millisecond
-			w := newTestWriter[wevent](t, e, WithWriterRetry(short))
+			w := newTestWriter[wevent](t, e, WithRetry(short))
 			ctx := context.Background()
 			a, err := w.WriteAsync(ctx, wevent{N: 1})
 			require.NoError(t, err)
@@ -418,7 +430,7 @@ func TestWriterAutoClaim(t *testing.T) {
 		e := newWEnv(t, "application/json")
 		seed(t, e)
 		store := newMemStore()
-		w := newTestWriter[int](t, e, WithProducerID("eph"), WithAutoClaim(true), WithEpochStore(store))
+		w := newTestWriter[int](t, e, WithProducerID("eph"), WithAutoClaim(), WithEpochStore(store))
 		_, err := w.WriteSync(ctx, 1)
 		require.NoError(t, err)
 		require.Equal(t, int64(6), w.Epoch())
@@ -487,7 +499,7 @@ func TestWriterCloseDeadlineAbandonsQueued(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute})
-	w := newTestWriter[wevent](t, e, WithMaxBatchMessages(2), WithMaxInFlight(1))
+	w := newTestWriter[wevent](t, e, WithMaxBatch(2, 1<<20), WithMaxInFlight(1))
 	ctx := context.Background()
 	for i := range 10 {
 		require.NoError(t, w.Write(ctx, wevent{N: i}))
@@ -504,7 +516,7 @@ func TestWriterBufferBounds(t *testing.T) {
 	e := newWEnv(t, "application/json")
 	// Nothing completes: the buffer fills up.
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute})
-	w := newTestWriter[int](t, e, WithBufferMessages(10), WithMaxBatchMessages(5), WithMaxInFlight(1))
+	w := newTestWriter[int](t, e, WithBuffer(10, 8<<20), WithMaxBatch(5, 1<<20), WithMaxInFlight(1))
 	ctx := context.Background()
 	for i := range 10 {
 		require.NoError(t, w.TryWrite(i))
@@ -532,7 +544,7 @@ func TestWriterBufferBytes(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/octet-stream")
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute})
-	w := newTestWriter[[]byte](t, e, WithBufferBytes(100), WithMaxBatchBytes(50))
+	w := newTestWriter[[]byte](t, e, WithBuffer(8192, 100), WithMaxBatch(1000, 50))
 	require.NoError(t, w.TryWrite(make([]byte, 50)))
 	require.NoError(t, w.TryWrite(make([]byte, 50)))
 	require.ErrorIs(t, w.TryWrite([]byte{1}), ErrBufferFull)
@@ -541,7 +553,7 @@ func TestWriterBufferBytes(t *testing.T) {
 func TestWriterMessageTooLarge(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[string](t, e, WithMaxBatchBytes(64))
+	w := newTestWriter[string](t, e, WithMaxBatch(1000, 64))
 	ctx := context.Background()
 	big := string(make([]byte, 100))
 	err := w.Write(ctx, big)
@@ -677,7 +689,7 @@ func TestWriterHooksAndConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	var hooks countingHooks
-	w := newTestWriter[wevent](t, e, WithWriterHooks(&hooks), WithMaxBatchMessages(16))
+	w := newTestWriter[wevent](t, e.hooked(t, &hooks), WithMaxBatch(16, 1<<20))
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	const goroutines, per = 8, 200
@@ -714,9 +726,11 @@ func TestNewWriterValidation(t *testing.T) {
 	e := newWEnv(t, "application/json")
 	cases := []struct {
 		name string
-		opt  WriterOption
+		opt  Option
 	}{
-		{"nil option", nil},
+		{"zero option", Option{}},
+		{"client option", WithRequestTimeout(time.Second)},
+		{"reader option", WithManualCommit()},
 		{"empty producer ID", WithProducerID("")},
 		{"control char in producer ID", WithProducerID("a\nb")},
 		{"negative epoch", WithEpoch(-1)},
@@ -724,14 +738,13 @@ func TestNewWriterValidation(t *testing.T) {
 		{"nil epoch store", WithEpochStore(nil)},
 		{"epoch store without producer ID", WithEpochStore(newMemStore())},
 		{"empty content type", WithContentType("")},
-		{"zero batch messages", WithMaxBatchMessages(0)},
-		{"tiny batch bytes", WithMaxBatchBytes(8)},
+		{"zero batch messages", WithMaxBatch(0, 1<<20)},
+		{"tiny batch bytes", WithMaxBatch(1000, 8)},
 		{"negative linger", WithLinger(-time.Millisecond)},
 		{"zero in flight", WithMaxInFlight(0)},
-		{"buffer below batch", WithBufferMessages(10)},
-		{"buffer bytes below batch", WithBufferBytes(1024)},
-		{"bad retry", WithWriterRetry(RetryPolicy{})},
-		{"nil hooks", WithWriterHooks(nil)},
+		{"buffer below batch", WithBuffer(10, 8<<20)},
+		{"buffer bytes below batch", WithBuffer(8192, 1024)},
+		{"bad retry", WithRetry(RetryPolicy{})},
 		{"codec of another type", WithCodec[string](JSONCodec[string]{})},
 	}
 	for _, tc := range cases {
@@ -754,8 +767,8 @@ func TestWriterDefaults(t *testing.T) {
 	defer func() { require.NoError(t, w.Close(context.Background())) }()
 	require.Len(t, w.ProducerID(), 32)
 	require.Equal(t, "application/json", w.p.ct)
-	require.Equal(t, DefaultWriterLinger, w.p.cfg.linger)
-	require.Equal(t, DefaultWriterMaxInFlight, w.p.cfg.maxInFlight)
+	require.Equal(t, defaultWriterLinger, w.p.cfg.linger)
+	require.Equal(t, defaultWriterMaxInFlight, w.p.cfg.maxInFlight)
 	require.Zero(t, w.Epoch())
 	bw, err := NewWriter[[]byte](e.c, e.stream)
 	require.NoError(t, err)
@@ -799,7 +812,7 @@ func TestWriterAckWaitHonoursContext(t *testing.T) {
 func TestWriterConcurrentWriteAndClose(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[int](t, e, WithMaxBatchMessages(7), WithBufferMessages(20))
+	w := newTestWriter[int](t, e, WithMaxBatch(7, 1<<20), WithBuffer(20, 8<<20))
 	ctx := context.Background()
 	var accepted atomic.Int64
 	var wg sync.WaitGroup
@@ -828,12 +841,11 @@ type sizeHooks struct {
 	sizes []int
 }
 
-func (h *sizeHooks) OnBatchSent(_, bytes int, _ time.Duration, _ error) {
+func (h *sizeHooks) OnBatch(ev BatchEvent) {
 	h.mu.Lock()
-	h.sizes = append(h.sizes, bytes)
+	h.sizes = append(h.sizes, ev.Bytes)
 	h.mu.Unlock()
 }
-func (h *sizeHooks) OnRetry(int, error, time.Duration) {}
 
 func TestWriterBatchByteBound(t *testing.T) {
 	t.Parallel()
@@ -842,7 +854,7 @@ func TestWriterBatchByteBound(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/octet-stream")
 		var h sizeHooks
-		w := newTestWriter[[]byte](t, e, WithMaxBatchBytes(100), WithBufferBytes(1000), WithWriterHooks(&h), WithLinger(time.Hour))
+		w := newTestWriter[[]byte](t, e.hooked(t, &h), WithMaxBatch(1000, 100), WithBuffer(8192, 1000), WithLinger(time.Hour))
 		for range 4 {
 			require.NoError(t, w.Write(ctx, make([]byte, 50)))
 		}
@@ -854,7 +866,7 @@ func TestWriterBatchByteBound(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
 		var h sizeHooks
-		w := newTestWriter[string](t, e, WithMaxBatchBytes(64), WithBufferBytes(1000), WithWriterHooks(&h), WithLinger(time.Hour))
+		w := newTestWriter[string](t, e.hooked(t, &h), WithMaxBatch(1000, 64), WithBuffer(8192, 1000), WithLinger(time.Hour))
 		const n = 50
 		for i := range n {
 			require.NoError(t, w.Write(ctx, fmt.Sprintf("%0*d", i%20, i)))
@@ -871,12 +883,12 @@ func TestWriterBatchByteBound(t *testing.T) {
 func TestWriterAttemptTimeoutRetried(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	c, err := NewClient(e.srv.StreamURL(""), WithTimeout(100*time.Millisecond))
+	c, err := NewClient(e.srv.StreamURL(""), WithRequestTimeout(100*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	// The first attempt hangs past the Client's timeout; the retry lands.
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
-	w, err := NewWriter[int](c, e.stream, WithWriterRetry(writerRetry()))
+	w, err := NewWriter[int](c, e.stream, WithRetry(writerRetry()))
 	require.NoError(t, err)
 	_, err = w.WriteSync(context.Background(), 1)
 	require.NoError(t, err)

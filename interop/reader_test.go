@@ -98,7 +98,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "create", err)
 			const before, live = 25, 120
 			must(t, "append", appendEvents(ctx, c, s, 0, before, false))
-			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
+			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
@@ -130,7 +130,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json", Data: jsonBody(`{"i":-1}`, `{"i":-2}`)})
 			must(t, "create", err)
-			r, err := durable.NewReader[event](c, s, durable.WithStart(durable.OffsetNow), durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
+			r, err := durable.NewReader[event](c, s, durable.WithStart(durable.OffsetNow), durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			go func() {
@@ -155,7 +155,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/octet-stream"})
 			must(t, "create", err)
-			r, err := durable.NewReader[[]byte](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
+			r, err := durable.NewReader[[]byte](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			var want []byte
@@ -242,7 +242,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		if !ok || pos != got[13].Position {
 			t.Fatalf("[offsetstore] loaded %+v (found %v), want %+v", pos, ok, got[13].Position)
 		}
-		r2, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveLongPoll), durable.WithReaderRetry(fastRetry))
+		r2, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveLongPoll), durable.WithRetry(fastRetry))
 		must(t, "NewReader after restart", err)
 		defer r2.Close(context.Background())
 		rest := readEvents(ctx, t, r2, 14, 17)

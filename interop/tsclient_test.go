@@ -528,7 +528,7 @@ func producerAppends(ctx context.Context, c *durable.Client, stream string, g go
 // durable.Writer in small batches and closes the stream with the final part.
 func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g goStream) error {
 	if g.isJSON() {
-		w, err := durable.NewWriter[json.RawMessage](c, stream, durable.WithMaxBatchMessages(3), durable.WithMaxInFlight(2))
+		w, err := durable.NewWriter[json.RawMessage](c, stream, durable.WithMaxBatch(3, 1<<20), durable.WithMaxInFlight(2))
 		if err != nil {
 			return err
 		}
@@ -553,7 +553,7 @@ func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g go
 		}
 		return w.Close(ctx)
 	}
-	w, err := durable.NewWriter[[]byte](c, stream, durable.WithMaxBatchBytes(10000))
+	w, err := durable.NewWriter[[]byte](c, stream, durable.WithMaxBatch(1000, 10000))
 	if err != nil {
 		return err
 	}

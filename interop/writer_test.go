@@ -34,7 +34,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
 			must(t, "create", err)
-			w, err := durable.NewWriter[event](c, s, durable.WithMaxBatchMessages(9), durable.WithLinger(2*time.Millisecond), durable.WithWriterRetry(fastRetry))
+			w, err := durable.NewWriter[event](c, s, durable.WithMaxBatch(9, 1<<20), durable.WithLinger(2*time.Millisecond), durable.WithRetry(fastRetry))
 			must(t, "NewWriter", err)
 			defer w.Close(ctx)
 			const before, live = 25, 120
@@ -43,7 +43,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			}
 			must(t, "flush", w.Flush(ctx))
 
-			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithReaderRetry(fastRetry))
+			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
@@ -95,8 +95,8 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		_, err = direct.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
 		must(t, "create", err)
 		var retries countingHooks
-		w, err := durable.NewWriter[event](viaProxy, s, durable.WithMaxBatchMessages(13), durable.WithMaxInFlight(4),
-			durable.WithLinger(time.Millisecond), durable.WithWriterRetry(fastRetry), durable.WithWriterHooks(&retries))
+		w, err := durable.NewWriter[event](viaProxy, s, durable.WithMaxBatch(13, 1<<20), durable.WithMaxInFlight(4),
+			durable.WithLinger(time.Millisecond), durable.WithRetry(fastRetry), durable.WithWriterHooks(&retries))
 		must(t, "NewWriter", err)
 		const total = 600
 		for i := 0; i < total; i++ {
@@ -143,7 +143,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		store, err := offsetstore.OpenFile(filepath.Join(t.TempDir(), "epochs.json"))
 		must(t, "open store", err)
 		defer store.Close()
-		opts := []durable.WriterOption{durable.WithProducerID("interop-worker"), durable.WithEpochStore(store), durable.WithWriterRetry(fastRetry)}
+		opts := []durable.Option{durable.WithProducerID("interop-worker"), durable.WithEpochStore(store), durable.WithRetry(fastRetry)}
 		old, err := durable.NewWriter[event](c, s, opts...)
 		must(t, "NewWriter (first incarnation)", err)
 		_, err = old.WriteSync(ctx, ev(0))

@@ -37,7 +37,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	fill(b, c, "catchup", n)
 	modes := []struct {
 		name string
-		opt  durable.ReaderOption
+		opt  durable.Option
 	}{
 		{"json", durable.WithDecodeAhead(0)},
 		{"jsoncodec", durable.WithCodec[catchRec](Codec[catchRec]{})},
@@ -85,7 +85,7 @@ func fill(b *testing.B, c *durable.Client, stream string, n int) {
 
 // catchUp reads the whole stream with a typed Reader and returns the number
 // of messages.
-func catchUp(b *testing.B, c *durable.Client, stream string, opt durable.ReaderOption) int {
+func catchUp(b *testing.B, c *durable.Client, stream string, opt durable.Option) int {
 	r, err := durable.NewReader[catchRec](c, stream, durable.WithLive(durable.LiveNone), durable.WithManualCommit(), opt)
 	if err != nil {
 		b.Fatal(err)

@@ -46,9 +46,9 @@ func newServer(t *testing.T, opts ...testserver.Option) *durable.Client {
 
 // readAll reads total messages (errors included) with a Reader[rec] in
 // the given live mode.
-func readAll(t *testing.T, c *durable.Client, stream string, total int, opts ...durable.ReaderOption) []delivery {
+func readAll(t *testing.T, c *durable.Client, stream string, total int, opts ...durable.Option) []delivery {
 	t.Helper()
-	r, err := durable.NewReader[rec](c, stream, append([]durable.ReaderOption{durable.WithManualCommit()}, opts...)...)
+	r, err := durable.NewReader[rec](c, stream, append([]durable.Option{durable.WithManualCommit()}, opts...)...)
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

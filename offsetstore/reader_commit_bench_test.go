@@ -53,7 +53,7 @@ func BenchmarkReaderCommit(b *testing.B) {
 			var commits int64
 			start := time.Now()
 			for i := 0; b.Loop(); i++ {
-				opts := []durable.ReaderOption{durable.WithLive(durable.LiveNone), durable.WithStore(st), durable.WithKey(fmt.Sprint("k", i))}
+				opts := []durable.Option{durable.WithLive(durable.LiveNone), durable.WithStore(st), durable.WithKey(fmt.Sprint("k", i))}
 				if mode != "interval" {
 					opts = append(opts, durable.WithManualCommit())
 				}

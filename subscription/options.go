@@ -38,7 +38,7 @@ type config struct {
 	poll        time.Duration
 	batch       int
 	followWakes bool
-	readerOpts  []durable.ReaderOption
+	readerOpts  []durable.Option
 	obs         observer
 	retry       retry.Policy    // the Worker's waits after failed claims and handler errors
 	async       bool            // Receiver: answer at once, work in the background
@@ -154,7 +154,7 @@ func WithoutWakeStream() Option { return func(c *config) { c.followWakes = false
 // WithDecodeAhead, WithMaxChunkBytes or WithReaderRetry. The Worker sets
 // each Reader's start (the acked offset) and live mode itself; do not pass
 // WithStore or WithKey.
-func WithReaderOptions(opts ...durable.ReaderOption) Option {
+func WithReaderOptions(opts ...durable.Option) Option {
 	return func(c *config) { c.readerOpts = append(c.readerOpts, opts...) }
 }
 
@@ -166,7 +166,7 @@ func defaultConfig() config {
 		concurrency: 1, maxLeases: 1, ackInterval: DefaultAckInterval, poll: DefaultPollInterval,
 		batch: DefaultBatchSize, followWakes: true, obs: nopObserver{},
 		skew: DefaultMaxSkew, keyRefresh: DefaultKeyRefresh, now: time.Now,
-		retry: policy(durable.DefaultReaderRetryPolicy()),
+		retry: retry.Tail,
 	}
 }
 
@@ -179,11 +179,12 @@ func policy(p durable.RetryPolicy) retry.Policy {
 // WithRetry sets the schedule of a Worker's waits after a claim failed
 // for a transient reason (each request is already retried with the
 // Client's policy) and after a handler error: by default
-// durable.DefaultReaderRetryPolicy, which never gives up, as a Reader. A
+// 100 ms doubling to at most 10 s, ±20 % jitter and no limit (a Reader's
+// default: it never gives up). A
 // bounded policy makes Run return the last error once it is spent.
 func WithRetry(p durable.RetryPolicy) Option {
 	return func(c *config) {
-		if err := p.Validate(); err != nil {
+		if err := policy(p).Validate(); err != nil {
 			c.errs = append(c.errs, fmt.Errorf("WithRetry: %w", err))
 		}
 		c.retry = policy(p)

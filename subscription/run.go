@@ -67,7 +67,7 @@ type engine[T any] struct {
 	copyData    bool // batch handlers keep Data past the next read
 	interval    time.Duration
 	slots       *capacity // streams handled at once, shared by every wake
-	readerOpts  []durable.ReaderOption
+	readerOpts  []durable.Option
 	obs         observer
 	stats       *stats
 	finalBudget time.Duration // final ack and release after the run's context ended
@@ -185,7 +185,7 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 	if start == "" {
 		start = durable.OffsetStart
 	}
-	opts := append(append([]durable.ReaderOption(nil), e.readerOpts...),
+	opts := append(append([]durable.Option(nil), e.readerOpts...),
 		durable.WithStart(start), durable.WithLive(durable.LiveNone))
 	r, err := durable.NewReader[T](e.c, l.Path, opts...)
 	if err != nil {

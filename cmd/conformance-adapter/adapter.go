@@ -148,12 +148,11 @@ func (a *adapter) opContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, a.opTimeout)
 }
 
-// retryPolicy is the SDK's default policy, bounded so that a command
-// answers well inside the runner's timeout.
+// retryPolicy is the Client's default policy (see durable.WithRetry),
+// bounded so that a command answers well inside the runner's timeout.
 func retryPolicy() durable.RetryPolicy {
-	p := durable.DefaultRetryPolicy()
-	p.MaxElapsed = retryElapsed
-	return p
+	return durable.RetryPolicy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2,
+		MaxAttempts: 5, MaxElapsed: retryElapsed}
 }
 
 // client returns a Client with the command's headers and the dynamic
@@ -375,7 +374,7 @@ func (d *dynamic) sent() (h, p map[string]string) {
 
 // headerFunc computes the dynamic headers for one request; a header the
 // command sets itself wins.
-func (d *dynamic) headerFunc(fixed map[string]string) durable.HeaderFunc {
+func (d *dynamic) headerFunc(fixed map[string]string) func(context.Context) (http.Header, error) {
 	skip := map[string]bool{}
 	for k := range fixed {
 		skip[http.CanonicalHeaderKey(k)] = true

@@ -146,7 +146,7 @@ func (a *adapter) benchThroughputAppend(ctx context.Context, c *durable.Client, 
 		return benchMetrics{}, err
 	}
 	payload = payloadFor(ct, len(payload))
-	opts := []durable.WriterOption{durable.WithContentType(ct), durable.WithLinger(0), durable.WithWriterRetry(writerRetry())}
+	opts := []durable.Option{durable.WithContentType(ct), durable.WithLinger(0), durable.WithRetry(writerRetry())}
 	if op.Concurrency > 0 {
 		opts = append(opts, durable.WithMaxInFlight(op.Concurrency))
 	}

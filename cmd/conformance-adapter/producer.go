@@ -24,15 +24,15 @@ func writerKey(path, id string, epoch int64) string {
 	return path + "|" + id + "|" + strconv.FormatInt(epoch, 10)
 }
 
-// writerRetry is the Writer's default schedule, bounded to answer in time.
+// writerRetry is the Writer's default schedule (see durable.WithRetry),
+// bounded to answer in time.
 func writerRetry() durable.RetryPolicy {
-	p := durable.DefaultWriterRetryPolicy()
-	p.MaxElapsed = retryElapsed
-	return p
+	return durable.RetryPolicy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2,
+		MaxElapsed: retryElapsed}
 }
 
 // newWriter opens a Writer on the stream with the stream's content type.
-func (a *adapter) newWriter(ctx context.Context, cmd *command, extra ...durable.WriterOption) (*writer, error) {
+func (a *adapter) newWriter(ctx context.Context, cmd *command, extra ...durable.Option) (*writer, error) {
 	c, err := a.client(cmd.Headers)
 	if err != nil {
 		return nil, err
@@ -41,12 +41,14 @@ func (a *adapter) newWriter(ctx context.Context, cmd *command, extra ...durable.
 	if err != nil {
 		return nil, err
 	}
-	opts := []durable.WriterOption{
+	opts := []durable.Option{
 		durable.WithProducerID(cmd.ProducerID),
 		durable.WithEpoch(cmd.Epoch),
-		durable.WithAutoClaim(cmd.AutoClaim),
 		durable.WithContentType(ct),
-		durable.WithWriterRetry(writerRetry()),
+		durable.WithRetry(writerRetry()),
+	}
+	if cmd.AutoClaim {
+		opts = append(opts, durable.WithAutoClaim())
 	}
 	w, err := durable.NewWriter[[]byte](c, a.streamURL(cmd.Path), append(opts, extra...)...)
 	if err != nil {
@@ -98,9 +100,9 @@ func (a *adapter) idempotentAppendBatch(ctx context.Context, cmd *command) resul
 	if cmd.MaxInFlight != nil {
 		inFlight = *cmd.MaxInFlight
 	}
-	extra := []durable.WriterOption{durable.WithMaxInFlight(inFlight)}
+	extra := []durable.Option{durable.WithMaxInFlight(inFlight)}
 	if inFlight > 1 {
-		extra = append(extra, durable.WithMaxBatchMessages(1))
+		extra = append(extra, durable.WithMaxBatch(1, 1<<20))
 	}
 	w, err := a.newWriter(ctx, cmd, extra...)
 	if err != nil {
@@ -194,7 +196,8 @@ func (a *adapter) validate(ctx context.Context, cmd *command) result {
 }
 
 func validateRetry(t *validateTarget) error {
-	p := durable.DefaultRetryPolicy()
+	p := retryPolicy()
+	p.MaxElapsed = 30 * time.Second
 	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 	steps := []struct {
 		name  string
@@ -225,7 +228,8 @@ func validateRetry(t *validateTarget) error {
 		if err := s.apply(*s.v); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		if err := p.Validate(); err != nil {
+		// NewClient validates its options and sends nothing.
+		if _, err := durable.NewClient("http://127.0.0.1:1/", durable.WithRetry(p)); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
@@ -239,8 +243,8 @@ func validateProducer(ctx context.Context, t *validateTarget) error {
 	if err != nil {
 		return err
 	}
-	var opts []durable.WriterOption
-	try := func(name string, o durable.WriterOption) error {
+	var opts []durable.Option
+	try := func(name string, o durable.Option) error {
 		opts = append(opts, o)
 		w, err := durable.NewWriter[[]byte](c, "validate", opts...)
 		if err != nil {
@@ -260,11 +264,11 @@ func validateProducer(ctx context.Context, t *validateTarget) error {
 	ints := []struct {
 		name string
 		v    *float64
-		opt  func(int64) durable.WriterOption
+		opt  func(int64) durable.Option
 	}{
-		{"epoch", t.Epoch, func(n int64) durable.WriterOption { return durable.WithEpoch(n) }},
-		{"maxBatchBytes", t.MaxBatchBytes, func(n int64) durable.WriterOption { return durable.WithMaxBatchBytes(clampInt(n)) }},
-		{"maxBatchItems", t.MaxBatchItems, func(n int64) durable.WriterOption { return durable.WithMaxBatchMessages(clampInt(n)) }},
+		{"epoch", t.Epoch, func(n int64) durable.Option { return durable.WithEpoch(n) }},
+		{"maxBatchBytes", t.MaxBatchBytes, func(n int64) durable.Option { return durable.WithMaxBatch(1000, clampInt(n)) }},
+		{"maxBatchItems", t.MaxBatchItems, func(n int64) durable.Option { return durable.WithMaxBatch(clampInt(n), 1<<20) }},
 	}
 	for _, s := range ints {
 		if s.v == nil {

@@ -206,8 +206,9 @@ var redactor = sync.OnceValue(func() func(string) string {
 })
 
 // connect resolves the stream argument and returns a client for it and the
-// stream's full URL. A failure is a usage error (it is reported here).
-func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*durable.Client, string, error) {
+// stream's full URL, with the Client's options extra. A failure is a usage
+// error (it is reported here).
+func (c *connFlags) connect(stream string, stderr io.Writer, name string, extra ...durable.Option) (*durable.Client, string, error) {
 	server := c.server
 	if server == "" {
 		server = os.Getenv(envServer)
@@ -226,7 +227,7 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 	// --server).
 	u, _ := url.Parse(full)
 	base := url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: defaultStreamPrefix}
-	opts := []durable.Option{durable.WithUserAgent("durable-cli")}
+	opts := []durable.Option{durable.WithHeader("User-Agent", "durable-cli")}
 	for k, vs := range h {
 		for _, v := range vs {
 			opts = append(opts, durable.WithHeader(k, v))
@@ -236,9 +237,9 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string) (*dura
 		return nil, "", usageErr(stderr, name, "--timeout must not be negative")
 	}
 	if c.timeout > 0 {
-		opts = append(opts, durable.WithTimeout(c.timeout))
+		opts = append(opts, durable.WithRequestTimeout(c.timeout))
 	}
-	cl, err := durable.NewClient(base.String(), opts...)
+	cl, err := durable.NewClient(base.String(), append(opts, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -22,15 +22,15 @@ type producerAppender struct {
 // current Unix time in milliseconds (with --epoch-file: at least the saved
 // epoch + 1).
 func newProducerAppender(cl *durable.Client, stream, ct string, f appendFlags) (appender, error) {
-	opts := []durable.WriterOption{
+	opts := []durable.Option{
 		durable.WithProducerID(f.producerID),
 		durable.WithContentType(ct),
 		durable.WithLinger(f.linger),
-		durable.WithMaxBatchBytes(f.maxBatchBytes),
+		durable.WithMaxBatch(1000, f.maxBatchBytes),
 		durable.WithMaxInFlight(f.maxInFlight),
 	}
 	if f.maxBatchBytes > 8<<20 {
-		opts = append(opts, durable.WithBufferBytes(f.maxBatchBytes))
+		opts = append(opts, durable.WithBuffer(8192, f.maxBatchBytes))
 	}
 	p := &producerAppender{}
 	switch {

@@ -35,15 +35,14 @@ type sourceOptions struct {
 // openSource opens a Reader on stream. With a store the Reader starts from
 // the position saved under key, if any, else from start.
 func openSource(cl *durable.Client, stream string, o sourceOptions, report *retryReport) (*readerSource, error) {
-	opts := []durable.ReaderOption{
+	opts := []durable.Option{
 		durable.WithLive(o.live),
 		durable.WithManualCommit(),
-		durable.WithRetryHook(report.retrying),
 	}
 	if o.retryFor > 0 {
-		p := durable.DefaultReaderRetryPolicy()
-		p.MaxElapsed = o.retryFor
-		opts = append(opts, durable.WithReaderRetry(p))
+		// The Reader's default schedule (see durable.WithRetry), bounded.
+		p := durable.RetryPolicy{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.2, MaxElapsed: o.retryFor}
+		opts = append(opts, durable.WithRetry(p))
 	}
 	opts = append(opts, durable.WithStart(durable.Offset(o.start.Offset)))
 	if o.store != nil {
@@ -101,10 +100,11 @@ type retryReport struct {
 // reminderEvery bounds how often a long outage is reported.
 const reminderEvery = time.Minute
 
-// retrying is the Reader's retry hook.
-func (r *retryReport) retrying(info durable.RetryInfo) {
-	if info.Err == nil {
-		return // a throttled empty answer, not a failure
+// OnRetry is the Client's retry hook: it reports the Reader's retries
+// (tail's other requests are reported by their errors).
+func (r *retryReport) OnRetry(info durable.RetryEvent) {
+	if info.Op != "read" {
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

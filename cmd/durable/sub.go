@@ -77,14 +77,14 @@ func (c *connFlags) rootClient(stderr io.Writer, name string) (*durable.Client, 
 	if err != nil {
 		return nil, usageErr(stderr, name, "%v", err)
 	}
-	opts := []durable.Option{durable.WithUserAgent("durable-cli")}
+	opts := []durable.Option{durable.WithHeader("User-Agent", "durable-cli")}
 	for k, vs := range h {
 		for _, v := range vs {
 			opts = append(opts, durable.WithHeader(k, v))
 		}
 	}
 	if c.timeout > 0 {
-		opts = append(opts, durable.WithTimeout(c.timeout))
+		opts = append(opts, durable.WithRequestTimeout(c.timeout))
 	}
 	return durable.NewClient(root, opts...)
 }

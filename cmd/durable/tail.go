@@ -150,11 +150,12 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if f.retryFor < 0 {
 		return usageErr(stderr, name, "--retry-for must not be negative")
 	}
-	cl, stream, err := conn.connect(pos[0], stderr, name)
+	report := &retryReport{w: stderr, name: name, retryFor: f.retryFor}
+	cl, stream, err := conn.connect(pos[0], stderr, name, durable.WithHooks(report))
 	if err != nil {
 		return err
 	}
-	t := &tail{name: name, flags: f, from: from, stream: stream, stderr: stderr}
+	t := &tail{name: name, flags: f, from: from, stream: stream, stderr: stderr, report: report}
 	return t.run(ctx, cl, live, stdout)
 }
 
@@ -165,6 +166,7 @@ type tail struct {
 	from   durable.Offset
 	stream string
 	stderr io.Writer
+	report *retryReport // the retry hook of the Client
 
 	cp    *checkpoint
 	start offsetstore.Position // where reading starts
@@ -229,7 +231,6 @@ func (t *tail) run(ctx context.Context, cl *durable.Client, live durable.LiveMod
 		}
 	}
 
-	report := &retryReport{w: t.stderr, name: t.name, retryFor: f.retryFor}
 	so := sourceOptions{
 		live:     live,
 		retryFor: f.retryFor,
@@ -240,7 +241,7 @@ func (t *tail) run(ctx context.Context, cl *durable.Client, live durable.LiveMod
 	if cp.store != nil {
 		so.store = cp.store
 	}
-	src, err := openSource(cl, t.stream, so, report)
+	src, err := openSource(cl, t.stream, so, t.report)
 	if err != nil {
 		return err
 	}

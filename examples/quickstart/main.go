@@ -125,7 +125,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 		}
 		fmt.Fprintf(out, "server:   %s\n", base)
 	}
-	client, err := durable.NewClient(base)
+	var hooks retryCounter // counts the retries of the writers and the readers
+	client, err := durable.NewClient(base, durable.WithHooks(&hooks))
 	if err != nil {
 		return res, err
 	}
@@ -166,10 +167,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 
 	// The writers, in the background. When all of them have landed every
 	// event, the stream is closed, so the reader ends with io.EOF.
-	var hooks retryCounter
 	var writersDone sync.WaitGroup
 	writersDone.Go(func() {
-		if err := write(ctx, client, stream, cfg, &hooks); err != nil {
+		if err := write(ctx, client, stream, cfg); err != nil {
 			cancel(fmt.Errorf("writers: %w", err))
 			return
 		}
@@ -184,7 +184,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 
 	// The reader, twice: the first one crashes, the second resumes.
 	seen := newTally(cfg.Events, cfg.Writers)
-	readerErr := readTwice(ctx, client, stream, offsetFile, res.CrashAfter, seen, out)
+	readerErr := readTwice(ctx, client, stream, offsetFile, res.CrashAfter, seen, &hooks.reads, out)
 	if readerErr != nil {
 		cancel(readerErr) // stop the writers too
 	}
@@ -194,7 +194,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 	}
 
 	fmt.Fprintf(out, "writers:  %d idempotent writers appended %d events and closed the stream; %s sent again after a failed request (the server keeps one copy)\n",
-		cfg.Writers, cfg.Events, plural(int(hooks.retries.Load()), "batch"))
+		cfg.Writers, cfg.Events, plural(int(hooks.writes.Load()), "batch"))
 	res.Delivered, res.Lost, res.Repeated, res.OutOfOrder, res.Unexpected = seen.summary()
 	fmt.Fprintf(out, "quickstart: %d events, %d lost, %d repeated (crash after %d, resumed from offset file)\n",
 		res.Events, res.Lost, res.Repeated, res.CrashAfter)
@@ -212,12 +212,12 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 
 // write runs the writers: each appends its share of the events through its
 // own idempotent Writer and closes it, which waits until everything landed.
-func write(ctx context.Context, client *durable.Client, stream string, cfg config, hooks durable.WriterHooks) error {
+func write(ctx context.Context, client *durable.Client, stream string, cfg config) error {
 	errs := make(chan error, cfg.Writers)
 	var wg sync.WaitGroup
 	for w := range cfg.Writers {
 		wg.Go(func() {
-			errs <- writeOne(ctx, client, stream, w, cfg, hooks)
+			errs <- writeOne(ctx, client, stream, w, cfg)
 		})
 	}
 	wg.Wait()
@@ -229,10 +229,9 @@ func write(ctx context.Context, client *durable.Client, stream string, cfg confi
 	return errors.Join(all...)
 }
 
-func writeOne(ctx context.Context, client *durable.Client, stream string, w int, cfg config, hooks durable.WriterHooks) error {
+func writeOne(ctx context.Context, client *durable.Client, stream string, w int, cfg config) error {
 	wr, err := durable.NewWriter[Event](client, stream,
-		durable.WithProducerID(fmt.Sprintf("quickstart-writer-%d", w)),
-		durable.WithWriterHooks(hooks))
+		durable.WithProducerID(fmt.Sprintf("quickstart-writer-%d", w)))
 	if err != nil {
 		return err
 	}
@@ -262,14 +261,10 @@ func writeOne(ctx context.Context, client *durable.Client, stream string, w int,
 // readTwice tails the stream with a reader that commits every event to the
 // offset file and "crashes" after crashAfter events; then it opens the
 // offset file again and tails with a new reader until the stream ends.
-func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile string, crashAfter int, seen *tally, out io.Writer) error {
+//
+// retries counts the read requests that failed and were retried.
+func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile string, crashAfter int, seen *tally, retries *atomic.Int64, out io.Writer) error {
 	const key = "quickstart"
-	var retries int // read requests that failed and were retried
-	countRetries := durable.WithRetryHook(func(ri durable.RetryInfo) {
-		if ri.Err != nil {
-			retries++
-		}
-	})
 
 	// First run.
 	store, err := offsetstore.OpenFile(offsetFile)
@@ -280,7 +275,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 	// The first reader lives in its own context, as if in its own process.
 	ctx1, die := context.WithCancel(ctx)
 	r1, err := durable.NewReader[Event](client, stream,
-		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), countRetries)
+		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 	if err != nil {
 		die()
 		store.Close()
@@ -328,7 +323,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 	}
 	fmt.Fprintf(out, "restart:  reader 2 resumes from the offset file: %s\n", describe(pos))
 	r2, err := durable.NewReader[Event](client, stream,
-		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), countRetries)
+		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 	if err != nil {
 		return err
 	}
@@ -348,7 +343,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 		}
 		n++
 	}
-	fmt.Fprintf(out, "reader 2: %d more events, then the end of the stream (io.EOF); the readers retried %s\n", n, plural(retries, "failed read"))
+	fmt.Fprintf(out, "reader 2: %d more events, then the end of the stream (io.EOF); the readers retried %s\n", n, plural(int(retries.Load()), "failed read"))
 	return nil
 }
 
@@ -408,17 +403,20 @@ func (t *tally) summary() (delivered, lost, repeated, outOfOrder, unexpected int
 	return delivered + t.bad, lost, repeated, t.order, t.bad
 }
 
-// retryCounter is a durable.WriterHooks counting the writers' retries:
-// resends after a failure (here: a dropped response) apart from resends of a
-// batch that overtook an earlier one (answered with a sequence gap).
-type retryCounter struct{ retries, gaps atomic.Int64 }
+// retryCounter is a durable.HookRetry counting the retries of the readers
+// and of the writers: the writers' resends after a failure (here: a dropped
+// response) apart from resends of a batch that overtook an earlier one
+// (answered with a sequence gap).
+type retryCounter struct{ reads, writes, gaps atomic.Int64 }
 
-func (h *retryCounter) OnBatchSent(int, int, time.Duration, error) {}
-
-func (h *retryCounter) OnRetry(_ int, err error, _ time.Duration) {
-	if errors.Is(err, durable.ErrProducerSeqGap) {
+func (h *retryCounter) OnRetry(ev durable.RetryEvent) {
+	switch {
+	case ev.Op == "read":
+		h.reads.Add(1)
+	case ev.Op != "write":
+	case errors.Is(ev.Err, durable.ErrProducerSeqGap):
 		h.gaps.Add(1)
-	} else {
-		h.retries.Add(1)
+	default:
+		h.writes.Add(1)
 	}
 }

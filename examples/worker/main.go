@@ -117,7 +117,8 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 	} else if base, err = exampleutil.BaseURL(base); err != nil {
 		return res, err
 	}
-	client, err := durable.NewClient(base)
+	var landed atomic.Int64 // messages of the batches that landed
+	client, err := durable.NewClient(base, durable.WithHooks(&landedCounter{n: &landed}))
 	if err != nil {
 		return res, err
 	}
@@ -168,8 +169,6 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 		stopWriting, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	var landed atomic.Int64
-	hooks := &landedCounter{n: &landed}
 	res.Appended = make([]int, cfg.Workers)
 	res.Epochs = make([]int64, cfg.Workers)
 	errs := make([]error, cfg.Workers)
@@ -184,7 +183,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 			}
 		}
 		wg.Go(func() {
-			res.Appended[i], res.Epochs[i], errs[i] = work(ctx, stopWriting, client, stream, epochs, hooks, res.Run, i, share)
+			res.Appended[i], res.Epochs[i], errs[i] = work(ctx, stopWriting, client, stream, epochs, res.Run, i, share)
 		})
 	}
 	stopRate := func() {}
@@ -224,11 +223,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 // work appends jobs until stop ends (or share jobs are written, if > 0), then
 // closes the writer, which waits until every job has landed.
 func work(ctx, stop context.Context, client *durable.Client, stream string, epochs offsetstore.EpochStore,
-	hooks durable.WriterHooks, run string, worker, share int) (appended int, epoch int64, err error) {
+	run string, worker, share int) (appended int, epoch int64, err error) {
 	w, err := durable.NewWriter[Job](client, stream,
 		durable.WithProducerID(fmt.Sprintf("worker-%d", worker)),
-		durable.WithEpochStore(epochs),
-		durable.WithWriterHooks(hooks))
+		durable.WithEpochStore(epochs))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -310,14 +308,12 @@ func rateLine(w io.Writer, landed *atomic.Int64) (stop func()) {
 	}
 }
 
-// landedCounter is a durable.WriterHooks counting the messages of batches that
-// landed.
+// landedCounter is a durable.HookBatch counting the messages of batches
+// that landed.
 type landedCounter struct{ n *atomic.Int64 }
 
-func (h *landedCounter) OnBatchSent(messages, _ int, _ time.Duration, err error) {
-	if err == nil {
-		h.n.Add(int64(messages))
+func (h *landedCounter) OnBatch(ev durable.BatchEvent) {
+	if ev.Err == nil {
+		h.n.Add(int64(ev.Messages))
 	}
 }
-
-func (h *landedCounter) OnRetry(int, error, time.Duration) {}

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -15,6 +16,31 @@ type Policy struct {
 	Jitter      float64       // randomisation factor in [0, 1]
 	MaxAttempts int           // attempts per episode, the first included; 0 = no limit
 	MaxElapsed  time.Duration // give up once this long has passed since the episode's first failure; 0 = no limit
+}
+
+// Tail is the schedule of a consumer meant to run forever (a Reader, a
+// subscription Worker): 100 ms doubling to at most 10 s, ±20 % jitter, and
+// no limit, so only its context ends its retries.
+var Tail = Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+
+// Validate reports whether the policy is usable, naming the field that is
+// not.
+func (p Policy) Validate() error {
+	switch {
+	case p.Initial <= 0:
+		return fmt.Errorf("retry policy: Initial must be > 0, got %v", p.Initial)
+	case p.Max < p.Initial:
+		return fmt.Errorf("retry policy: Max (%v) must be ≥ Initial (%v)", p.Max, p.Initial)
+	case !(p.Multiplier >= 1): // also rejects NaN
+		return fmt.Errorf("retry policy: Multiplier must be ≥ 1, got %v", p.Multiplier)
+	case !(p.Jitter >= 0 && p.Jitter <= 1):
+		return fmt.Errorf("retry policy: Jitter must be in [0, 1], got %v", p.Jitter)
+	case p.MaxAttempts < 0:
+		return fmt.Errorf("retry policy: MaxAttempts must be ≥ 0, got %d", p.MaxAttempts)
+	case p.MaxElapsed < 0:
+		return fmt.Errorf("retry policy: MaxElapsed must be ≥ 0, got %v", p.MaxElapsed)
+	}
+	return nil
 }
 
 // Schedule is the retry budget of one caller: an episode starts with a

@@ -25,7 +25,7 @@ type Handler[T any] func(ctx context.Context, tx pgx.Tx, msg durable.Message[T])
 type ConsumerOption func(*consumerConfig)
 
 type consumerConfig struct {
-	readerOpts []durable.ReaderOption
+	readerOpts []durable.Option
 	exclusive  bool
 	leaseOpts  []LeaseOption
 }
@@ -33,7 +33,7 @@ type consumerConfig struct {
 // WithReaderOptions passes options to the Consumer's Readers. The Consumer
 // sets the store, the key and manual commit itself: do not pass WithStore,
 // WithKey, WithCommitInterval or WithManualCommit.
-func WithReaderOptions(opts ...durable.ReaderOption) ConsumerOption {
+func WithReaderOptions(opts ...durable.Option) ConsumerOption {
 	return func(c *consumerConfig) { c.readerOpts = append(c.readerOpts, opts...) }
 }
 
@@ -115,7 +115,7 @@ func NewConsumer[T any](s *Store, client *durable.Client, stream, key string, op
 }
 
 func (c *Consumer[T]) newReader() (*durable.Reader[T], error) {
-	opts := append(append([]durable.ReaderOption(nil), c.cfg.readerOpts...),
+	opts := append(append([]durable.Option(nil), c.cfg.readerOpts...),
 		durable.WithStore(consumerStore[T]{c}), durable.WithKey(c.key), durable.WithManualCommit())
 	return durable.NewReader[T](c.client, c.stream, opts...)
 }

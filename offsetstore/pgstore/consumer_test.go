@@ -344,7 +344,7 @@ func TestNewConsumerValidates(t *testing.T) {
 	} {
 		assert.Error(t, f(), name)
 	}
-	_, err := NewConsumer[item](s, client, stream, "k", WithReaderOptions(durable.WithMaxChunkBytes(-1)))
+	_, err := NewConsumer[item](s, client, stream, "k", WithReaderOptions(durable.WithMaxResponseBytes(-1)))
 	assert.ErrorIs(t, err, durable.ErrInvalidArgument)
 }
 

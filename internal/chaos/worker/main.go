@@ -52,9 +52,9 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "", "state directory")
 	flag.Float64Var(&c.rate, "rate", 30, "writer: events per second")
 	flag.StringVar(&c.live, "live", "long-poll", "reader: long-poll, sse or auto")
-	flag.DurationVar(&c.timeout, "timeout", time.Second, "the Client's WithTimeout (each append attempt, each catch-up read)")
-	flag.IntVar(&c.batch, "batch", durable.DefaultWriterMaxBatchMessages, "writer: WithMaxBatchMessages")
-	flag.IntVar(&c.inflight, "inflight", durable.DefaultWriterMaxInFlight, "writer: WithMaxInFlight")
+	flag.DurationVar(&c.timeout, "timeout", time.Second, "the Client's WithRequestTimeout (each append attempt, each catch-up read)")
+	flag.IntVar(&c.batch, "batch", 1000, "writer: the messages of WithMaxBatch")
+	flag.IntVar(&c.inflight, "inflight", 4, "writer: WithMaxInFlight")
 	flag.Parse()
 	if c.url == "" || c.id == "" || c.dir == "" {
 		fmt.Fprintln(os.Stderr, "worker: -url, -id and -dir are required")
@@ -94,11 +94,24 @@ func say(format string, args ...any) {
 // c.timeout: shorter than the longest server freeze, so that a request the
 // server applies after a freeze has already been given up and retried.
 func newClient(c config) (*durable.Client, error) {
-	return durable.NewClient(c.url, durable.WithTimeout(c.timeout), durable.WithRetry(durable.RetryPolicy{
+	return durable.NewClient(c.url, durable.WithRequestTimeout(c.timeout), durable.WithHooks(retrySay{}), durable.WithRetry(durable.RetryPolicy{
 		Initial:    50 * time.Millisecond,
 		Max:        500 * time.Millisecond,
 		Multiplier: 2,
 		Jitter:     0.2,
 		MaxElapsed: 30 * time.Second,
 	}))
+}
+
+// retrySay reports every retry of the Client, its Reader's and its
+// Writer's to the supervisor: "retry reader", "retry writer", or the
+// operation of a call of the Client's own.
+type retrySay struct{}
+
+func (retrySay) OnRetry(ev durable.RetryEvent) {
+	who := map[string]string{"read": "reader", "write": "writer"}[ev.Op]
+	if who == "" {
+		who = ev.Op
+	}
+	say("retry %s attempt=%d wait=%s: %v", who, ev.Attempt, ev.Wait, ev.Err)
 }

@@ -49,12 +49,7 @@ func runReader(ctx context.Context, c config) error {
 		durable.WithKey(c.id),
 		durable.WithManualCommit(),
 		durable.WithLive(live),
-		durable.WithReaderRetry(durable.RetryPolicy{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.2}),
-		durable.WithRetryHook(func(ri durable.RetryInfo) {
-			if ri.Err != nil {
-				say("retry reader attempt=%d wait=%s offset=%s: %v", ri.Attempt, ri.Wait, ri.Offset, ri.Err)
-			}
-		}))
+		durable.WithRetry(durable.RetryPolicy{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.2}))
 	if err != nil {
 		return err
 	}

@@ -20,14 +20,6 @@ type pendingAck struct {
 	off durable.Offset
 }
 
-// hooks reports the Writer's retries to the supervisor.
-type hooks struct{}
-
-func (hooks) OnBatchSent(int, int, time.Duration, error) {}
-func (hooks) OnRetry(attempt int, err error, wait time.Duration) {
-	say("retry writer attempt=%d wait=%s: %v", attempt, wait, err)
-}
-
 // runWriter appends events with a durable.Writer in small bursts until ctx
 // ends, then closes the Writer (flushing what it holds). Every event the
 // Writer acknowledged is logged, in order, to the ack log.
@@ -70,10 +62,9 @@ func runWriter(ctx context.Context, c config) error {
 	w, err := durable.NewWriter[chaos.Event](client, c.stream,
 		durable.WithProducerID(c.id),
 		durable.WithEpochStore(store),
-		durable.WithWriterHooks(hooks{}),
-		durable.WithMaxBatchMessages(c.batch),
+		durable.WithMaxBatch(c.batch, 1<<20),
 		durable.WithMaxInFlight(c.inflight),
-		durable.WithWriterRetry(durable.RetryPolicy{
+		durable.WithRetry(durable.RetryPolicy{
 			Initial:    50 * time.Millisecond,
 			Max:        time.Second,
 			Multiplier: 2,

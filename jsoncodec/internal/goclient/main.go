@@ -43,7 +43,7 @@ func run(args []string) error {
 		return err
 	}
 	defer c.CloseIdleConnections()
-	opts := []durable.ReaderOption{durable.WithLive(durable.LiveNone), durable.WithManualCommit()}
+	opts := []durable.Option{durable.WithLive(durable.LiveNone), durable.WithManualCommit()}
 	switch args[3] {
 	case "json":
 		opts = append(opts, durable.WithDecodeAhead(0))
