@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,4 +192,30 @@ func TestNewClientServerRoot(t *testing.T) {
 	u, err = root.URL("svc-events")
 	require.NoError(t, err)
 	require.Equal(t, srv.URL()+"/svc-events", u)
+}
+
+func TestTimeoutBoundsUnaryNotLive(t *testing.T) {
+	t.Parallel()
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond)}, WithRequestTimeout(150*time.Millisecond))
+	ctx := context.Background()
+	cr, err := c.Create(ctx, "to", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+
+	// A long-poll outlives WithRequestTimeout: it is bounded by ctx only.
+	start := time.Now()
+	lp, err := c.Read(ctx, "to", ReadOptions{Offset: cr.NextOffset, Live: LiveLongPoll})
+	require.NoError(t, err)
+	require.True(t, lp.UpToDate)
+	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+
+	// Each attempt of a slow unary call is cut off, and retried like any
+	// transient failure until the retry policy gives up (fastRetry: 4
+	// attempts).
+	srv.InjectFault(testserver.Fault{Path: "to", Method: http.MethodHead, Delay: 2 * time.Second})
+	_, err = c.Head(ctx, "to")
+	require.ErrorIs(t, err, errAttemptTimeout)
+	require.ErrorContains(t, err, "durable: head ")
+	require.Equal(t, 1, strings.Count(err.Error(), "durable: head"), "said once: %v", err)
+	require.True(t, IsRetryable(err))
+	require.Equal(t, 4, srv.Requests("to", http.MethodHead))
 }
