@@ -89,7 +89,7 @@ func TestClientKeepsIdleConnections(t *testing.T) {
 			done := make(chan error, 1)
 			switch tc {
 			case "reader closed":
-				r, err := NewReader[event](c, "s", WithStart(cr.NextOffset))
+				r, err := NewReader(c, "s", JSONCodec[event]{}, WithStart(cr.NextOffset))
 				require.NoError(t, err)
 				go func() { _, err := r.Next(ctx); done <- err }()
 				inFlight(http.MethodGet, 2) // a catch-up read, then the long-poll

@@ -3,7 +3,6 @@ package durable
 import (
 	"encoding"
 	"encoding/json"
-	"fmt"
 	"reflect"
 )
 
@@ -23,8 +22,10 @@ type Codec[T any] interface {
 	Decode(data []byte, v *T) error
 }
 
-// JSONCodec encodes and decodes values with encoding/json. It is the default
-// codec of every Reader[T] and Writer[T] whose T is not []byte.
+// JSONCodec encodes and decodes values with encoding/json: give
+// JSONCodec[T]{} to NewReader or NewWriter for a stream of JSON values. A
+// Reader and a Writer with this codec take fast paths of their own (the
+// Reader decodes a whole read with one decoder, and ahead of Next).
 type JSONCodec[T any] struct{}
 
 // Append implements Codec.
@@ -39,8 +40,9 @@ func (JSONCodec[T]) Append(dst []byte, v T) ([]byte, error) {
 // Decode implements Codec.
 func (JSONCodec[T]) Decode(data []byte, v *T) error { return json.Unmarshal(data, v) }
 
-// BytesCodec passes bytes through unchanged (Decode copies them). It is the
-// default codec of Reader[[]byte] and Writer[[]byte].
+// BytesCodec passes bytes through unchanged (Decode copies them): give
+// BytesCodec{} to NewReader or NewWriter to handle each message's bytes as
+// they are, whatever the stream's content type.
 type BytesCodec struct{}
 
 // Append implements Codec.
@@ -50,30 +52,6 @@ func (BytesCodec) Append(dst []byte, v []byte) ([]byte, error) { return append(d
 func (BytesCodec) Decode(data []byte, v *[]byte) error {
 	*v = append((*v)[:0:0], data...)
 	return nil
-}
-
-// WithCodec makes a Reader[T] or Writer[T] use c instead of its default codec.
-// The T of the codec must match the T of the Reader or Writer it is given to;
-// a mismatch is reported by NewReader or NewWriter.
-func WithCodec[T any](c Codec[T]) Option {
-	return Option{name: "WithCodec", reader: func(rc *readerConfig) { rc.codec = c }, writer: func(wc *writerConfig) { wc.codec = c }}
-}
-
-// codecFor returns the codec for T: the one chosen with WithCodec, else
-// BytesCodec for []byte, else JSONCodec[T].
-func codecFor[T any](chosen any) (Codec[T], error) {
-	if chosen != nil {
-		c, ok := chosen.(Codec[T])
-		if !ok {
-			var zero T
-			return nil, fmt.Errorf("durable: codec %T does not handle %T", chosen, zero)
-		}
-		return c, nil
-	}
-	if c, ok := any(BytesCodec{}).(Codec[T]); ok {
-		return c, nil
-	}
-	return JSONCodec[T]{}, nil
 }
 
 // byPointerSame reports whether encoding/json encodes a T the same way

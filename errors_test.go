@@ -96,7 +96,7 @@ func TestErrorMessagesSayEachThingOnce(t *testing.T) {
 	dead, err := NewClient("http://127.0.0.1:1", WithRetry(RetryPolicy{MaxAttempts: 1}))
 	require.NoError(t, err)
 	decode := func() error {
-		r, err := NewReader[event](c, "json", WithLive(LiveNone))
+		r, err := NewReader(c, "json", JSONCodec[event]{}, WithLive(LiveNone))
 		require.NoError(t, err)
 		defer r.Close(ctx)
 		_, err = r.Next(ctx)

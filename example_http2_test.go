@@ -31,7 +31,7 @@ func ExampleWithUnencryptedHTTP2() {
 		if _, err := c.Create(ctx, name, durable.CreateOptions{ContentType: "text/plain"}); err != nil {
 			log.Fatal(err)
 		}
-		r, err := durable.NewReader[[]byte](c, name)
+		r, err := durable.NewReader(c, name, durable.BytesCodec{})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func ExampleNewReader_resume() {
 	defer store.Close()
 
 	// First run: handle two orders, committing each once handled.
-	r, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
+	r, _ := durable.NewReader(c, "orders", durable.JSONCodec[Order]{}, durable.WithStore(store), durable.WithManualCommit())
 	for i := 0; i < 2; i++ {
 		m, err := r.Next(ctx)
 		if err != nil {
@@ -59,7 +59,7 @@ func ExampleNewReader_resume() {
 
 	// Second run, same store: it resumes inside the first batch, after
 	// order 2, and ends with the stream.
-	r2, _ := durable.NewReader[Order](c, "orders", durable.WithStore(store), durable.WithManualCommit())
+	r2, _ := durable.NewReader(c, "orders", durable.JSONCodec[Order]{}, durable.WithStore(store), durable.WithManualCommit())
 	defer r2.Close(context.Background())
 	for {
 		m, err := r2.Next(ctx)
@@ -98,7 +98,7 @@ func ExampleReader_Messages() {
 		log.Fatal(err)
 	}
 
-	r, err := durable.NewReader[Order](c, "orders")
+	r, err := durable.NewReader(c, "orders", durable.JSONCodec[Order]{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func ExampleReader_resume() {
 		}
 		// The position is saved under the stream's path ("/v1/stream/orders");
 		// WithKey gives each consumer of a stream a key of its own.
-		r, err := durable.NewReader[Order](client, "orders", durable.WithStore(store), durable.WithKey("billing"))
+		r, err := durable.NewReader(client, "orders", durable.JSONCodec[Order]{}, durable.WithStore(store), durable.WithKey("billing"))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func ExampleWriter_workers() {
 	var wg sync.WaitGroup // one Writer may also be shared by many goroutines
 	for i := range 3 {
 		wg.Go(func() {
-			w, err := durable.NewWriter[Job](client, "jobs",
+			w, err := durable.NewWriter(client, "jobs", durable.JSONCodec[Job]{},
 				durable.WithProducerID(fmt.Sprintf("worker-%d", i)), // stable name...
 				durable.WithEpochStore(epochs))                      // ...+ epoch: a restart fences its zombie
 			if err != nil {
@@ -132,7 +132,7 @@ func ExampleWriter_workers() {
 	}
 	wg.Wait()
 
-	r, err := durable.NewReader[Job](client, "jobs", durable.WithLive(durable.LiveNone))
+	r, err := durable.NewReader(client, "jobs", durable.JSONCodec[Job]{}, durable.WithLive(durable.LiveNone))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func ExampleWriter_shared() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	w, err := durable.NewWriter[string](client, "clicks") // one per process and stream
+	w, err := durable.NewWriter(client, "clicks", durable.JSONCodec[string]{}) // one per process and stream
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func ExampleWriter_shared() {
 func Example_testserver() {
 	// publish is the code under test.
 	publish := func(ctx context.Context, c *durable.Client, order string) error {
-		w, err := durable.NewWriter[string](c, "orders")
+		w, err := durable.NewWriter(c, "orders", durable.JSONCodec[string]{})
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func ExampleWriter() {
 		log.Fatal(err)
 	}
 
-	w, err := durable.NewWriter[OrderEvent](c, "orders", durable.WithProducerID("order-service"))
+	w, err := durable.NewWriter(c, "orders", durable.JSONCodec[OrderEvent]{}, durable.WithProducerID("order-service"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func ExampleWriter_WriteSync() {
 	if _, err := c.Create(ctx, "payments", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		log.Fatal(err)
 	}
-	w, err := durable.NewWriter[OrderEvent](c, "payments")
+	w, err := durable.NewWriter(c, "payments", durable.JSONCodec[OrderEvent]{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -105,13 +105,13 @@ func ExampleWithEpochStore() {
 	}
 	store := offsetstore.NewMemory() // offsetstore.OpenFile in production
 
-	old, _ := durable.NewWriter[string](c, "jobs", durable.WithProducerID("worker-1"), durable.WithEpochStore(store))
+	old, _ := durable.NewWriter(c, "jobs", durable.JSONCodec[string]{}, durable.WithProducerID("worker-1"), durable.WithEpochStore(store))
 	defer old.Close(ctx)
 	if _, err := old.WriteSync(ctx, "from the first run"); err != nil {
 		log.Fatal(err)
 	}
 
-	restarted, _ := durable.NewWriter[string](c, "jobs", durable.WithProducerID("worker-1"), durable.WithEpochStore(store))
+	restarted, _ := durable.NewWriter(c, "jobs", durable.JSONCodec[string]{}, durable.WithProducerID("worker-1"), durable.WithEpochStore(store))
 	defer restarted.Close(ctx)
 	if _, err := restarted.WriteSync(ctx, "from the restart"); err != nil {
 		log.Fatal(err)
@@ -137,7 +137,7 @@ func ExampleWriter_CloseStream() {
 	if _, err := c.Create(ctx, "job-42", durable.CreateOptions{ContentType: "text/plain"}); err != nil {
 		log.Fatal(err)
 	}
-	w, err := durable.NewWriter[[]byte](c, "job-42", durable.WithContentType("text/plain"))
+	w, err := durable.NewWriter(c, "job-42", durable.BytesCodec{}, durable.WithContentType("text/plain"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -707,7 +707,7 @@ func runReaderMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				var retries []RetryEvent
 				var rmu sync.Mutex
 				c := e.client(base, WithHooks(onRetry(func(ev RetryEvent) { rmu.Lock(); retries = append(retries, ev); rmu.Unlock() })))
-				r, err := NewReader[rwMsg](c, e.stream(base, "r"), WithLive(mode), WithRetry(relPolicy(f.maxElapsed)))
+				r, err := NewReader(c, e.stream(base, "r"), JSONCodec[rwMsg]{}, WithLive(mode), WithRetry(relPolicy(f.maxElapsed)))
 				require.NoError(t, err)
 				defer r.Close(context.Background())
 
@@ -842,7 +842,7 @@ func runWriterMatrix(t *testing.T, secret bool, out *matrixTexts) {
 				copts = append(copts, WithRequestTimeout(250*time.Millisecond))
 			}
 			c := e.client(base, copts...)
-			w, err := NewWriter[rwMsg](c, e.stream(base, "w"), WithRetry(relPolicy(f.maxElapsed)),
+			w, err := NewWriter(c, e.stream(base, "w"), JSONCodec[rwMsg]{}, WithRetry(relPolicy(f.maxElapsed)),
 				WithMaxBatch(10, 1<<20), WithLinger(time.Millisecond), WithMaxInFlight(2))
 			require.NoError(t, err)
 			defer func() {
@@ -935,7 +935,7 @@ func TestWriterAttemptTimeout(t *testing.T) {
 	_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
 	require.NoError(t, err)
 	c := e.client(e.viaProxy(), WithRequestTimeout(250*time.Millisecond))
-	w, err := NewWriter[rwMsg](c, "w", WithRetry(relPolicy(5*time.Second)))
+	w, err := NewWriter(c, "w", JSONCodec[rwMsg]{}, WithRetry(relPolicy(5*time.Second)))
 	require.NoError(t, err)
 	defer w.Close(ctx)
 	e.server().InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
@@ -992,7 +992,7 @@ func TestFaultMatrixPermanent(t *testing.T) {
 				_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, 3)})
 				require.NoError(t, err)
 				c := e.client(e.viaProxy())
-				r, err := NewReader[rwMsg](c, e.stream(e.viaProxy(), "r"), WithLive(mode))
+				r, err := NewReader(c, e.stream(e.viaProxy(), "r"), JSONCodec[rwMsg]{}, WithLive(mode))
 				require.NoError(t, err)
 				defer r.Close(context.Background())
 				e.server().ResetRequests()
@@ -1025,7 +1025,7 @@ func TestFaultMatrixPermanentWriter(t *testing.T) {
 			_, err := e.direct.Create(ctx, "w", CreateOptions{ContentType: "application/json"})
 			require.NoError(t, err)
 			c := e.client(e.viaProxy())
-			w, err := NewWriter[rwMsg](c, e.stream(e.viaProxy(), "w"), WithMaxBatch(10, 1<<20), WithMaxInFlight(2))
+			w, err := NewWriter(c, e.stream(e.viaProxy(), "w"), JSONCodec[rwMsg]{}, WithMaxBatch(10, 1<<20), WithMaxInFlight(2))
 			require.NoError(t, err)
 			defer w.Close(ctx)
 			e.server().ResetRequests()
@@ -1067,7 +1067,7 @@ func TestReaderAttemptTimeout(t *testing.T) {
 	_, err := e.direct.Create(ctx, "r", CreateOptions{ContentType: "application/json", Data: jsonBatch(0, 3)})
 	require.NoError(t, err)
 	c := e.client(e.viaProxy(), WithRequestTimeout(250*time.Millisecond))
-	r, err := NewReader[rwMsg](c, "r", WithRetry(relPolicy(0)))
+	r, err := NewReader(c, "r", JSONCodec[rwMsg]{}, WithRetry(relPolicy(0)))
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	e.proxy.SetBlackhole(true)

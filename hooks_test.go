@@ -72,7 +72,7 @@ func TestHooks(t *testing.T) {
 	stream := srv.StreamURL("s")
 
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
-	w, err := NewWriter[event](c, "s", WithRetry(writerRetry()))
+	w, err := NewWriter(c, "s", JSONCodec[event]{}, WithRetry(writerRetry()))
 	require.NoError(t, err)
 	for i := range 10 {
 		require.NoError(t, w.Write(ctx, event{N: i}))
@@ -80,7 +80,7 @@ func TestHooks(t *testing.T) {
 	require.NoError(t, w.Close(ctx))
 
 	store := newMemStore()
-	r, err := NewReader[event](c, "s", WithLive(LiveNone), WithStore(store))
+	r, err := NewReader(c, "s", JSONCodec[event]{}, WithLive(LiveNone), WithStore(store))
 	require.NoError(t, err)
 	n := 0
 	for _, err := range r.Messages(ctx) {
@@ -209,7 +209,7 @@ func TestHookWriterReportsSerialized(t *testing.T) {
 	t.Cleanup(c.CloseIdleConnections)
 	createJSON(t, c, "s")
 
-	w, err := NewWriter[event](c, "s", WithMaxBatch(5, 1<<20), WithMaxInFlight(4), WithLinger(0))
+	w, err := NewWriter(c, "s", JSONCodec[event]{}, WithMaxBatch(5, 1<<20), WithMaxInFlight(4), WithLinger(0))
 	require.NoError(t, err)
 	for i := range 400 {
 		require.NoError(t, w.Write(ctx, event{N: i}))

@@ -93,7 +93,7 @@ func TestHookStartWriter(t *testing.T) {
 	createJSON(t, c, "s")
 
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 1})
-	w, err := NewWriter[event](c, "s", WithRetry(writerRetry()), WithLinger(0))
+	w, err := NewWriter(c, "s", JSONCodec[event]{}, WithRetry(writerRetry()), WithLinger(0))
 	require.NoError(t, err)
 	var offs []Offset
 	for i := range 3 {
@@ -174,7 +174,7 @@ func TestHookStartReader(t *testing.T) {
 			}
 			srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503, Count: 1})
 
-			r, err := NewReader[event](c, "s", WithLive(mode), WithRetry(fastRetry()), WithManualCommit())
+			r, err := NewReader(c, "s", JSONCodec[event]{}, WithLive(mode), WithRetry(fastRetry()), WithManualCommit())
 			require.NoError(t, err)
 			for range 10 {
 				_, err := r.Next(ctx)
@@ -270,11 +270,11 @@ func TestLogRequestsAndLoss(t *testing.T) {
 
 	// A zombie: a second Writer with the same producer ID and a higher
 	// epoch fences the first.
-	old, err := NewWriter[event](c, "s", WithProducerID("p"), WithLinger(0))
+	old, err := NewWriter(c, "s", JSONCodec[event]{}, WithProducerID("p"), WithLinger(0))
 	require.NoError(t, err)
 	_, err = old.WriteSync(ctx, event{N: 1})
 	require.NoError(t, err)
-	newer, err := NewWriter[event](c, "s", WithProducerID("p"), WithEpoch(1), WithLinger(0))
+	newer, err := NewWriter(c, "s", JSONCodec[event]{}, WithProducerID("p"), WithEpoch(1), WithLinger(0))
 	require.NoError(t, err)
 	_, err = newer.WriteSync(ctx, event{N: 2})
 	require.NoError(t, err)
@@ -285,7 +285,7 @@ func TestLogRequestsAndLoss(t *testing.T) {
 	require.Contains(t, log.String(), `level=ERROR msg="durable: writer fenced by a newer producer epoch; its batch is lost" url=`+srv.StreamURL("s")+" producer=p server_epoch=1")
 
 	// A batch lost to a permanent failure.
-	lost, err := NewWriter[event](c, "missing", WithLinger(0))
+	lost, err := NewWriter(c, "missing", JSONCodec[event]{}, WithLinger(0))
 	require.NoError(t, err)
 	_, err = lost.WriteSync(ctx, event{N: 1})
 	require.ErrorIs(t, err, ErrNotFound)

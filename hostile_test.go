@@ -447,7 +447,7 @@ func hostileReader(t *testing.T, srv *hostile.Server, live LiveMode, opts ...Opt
 	var retries atomic.Int64
 	c, s := hostileClient(t, srv, WithMaxResponseBytes(4*mib), WithHooks(onRetry(func(RetryEvent) { retries.Add(1) })))
 	all := append([]Option{WithLive(live)}, opts...)
-	r, err := NewReader[json.RawMessage](c, s, all...)
+	r, err := NewReader(c, s, JSONCodec[json.RawMessage]{}, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r, &retries
@@ -617,7 +617,7 @@ func TestHostileWriterRedirect(t *testing.T) {
 	srv := hostile.Redirect()
 	defer srv.Close()
 	c, s := hostileClient(t, srv)
-	w, err := NewWriter[rwMsg](c, s)
+	w, err := NewWriter(c, s, JSONCodec[rwMsg]{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
 	defer cancel()

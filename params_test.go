@@ -86,13 +86,13 @@ func TestQueryFuncOnEveryRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	w, err := NewWriter[[]byte](c, "q", WithContentType("text/plain"))
+	w, err := NewWriter(c, "q", BytesCodec{}, WithContentType("text/plain"))
 	require.NoError(t, err)
 	_, err = w.WriteSync(ctx, []byte("b"))
 	require.NoError(t, err)
 	require.NoError(t, w.Close(ctx))
 
-	r, err := NewReader[[]byte](c, "q", WithLive(LiveNone))
+	r, err := NewReader(c, "q", BytesCodec{}, WithLive(LiveNone))
 	require.NoError(t, err)
 	for _, err := range r.Messages(ctx) {
 		require.NoError(t, err)

@@ -88,14 +88,13 @@ import (
 // collected (or when the server ends the connection and the Reader is used
 // again).
 type Reader[T any] struct {
-	c      *Client
-	url    string
-	key    string
-	cfg    readerConfig
-	codec  Codec[T]
-	dedupe func(T) string
-	log    *slog.Logger
-	tr     readerTransport
+	c     *Client
+	url   string
+	key   string
+	cfg   readerConfig
+	codec Codec[T]
+	log   *slog.Logger
+	tr    readerTransport
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
@@ -118,10 +117,6 @@ type Reader[T any] struct {
 	throttle *retry.Schedule // answers with nothing new, until the next progress
 	sticky   error
 	chunk    ReadEvent // the chunk being handed out, for HookRead
-	dkeys    []string  // dedupe ring
-	dpos     int
-	dfill    int
-	dset     map[string]struct{}
 
 	// Decoding. slot is reused for every message (no allocation per
 	// message for the value itself). For the default JSONCodec one
@@ -175,25 +170,26 @@ type Reader[T any] struct {
 
 // ReaderStats counts what a Reader did.
 type ReaderStats struct {
-	Delivered  int64 // messages returned by Next
-	Requests   int64 // HTTP requests sent (an SSE connection counts once)
-	Retries    int64 // waits of the retry schedule (failures and throttled empty answers)
-	Stale      int64 // messages dropped because their position was not after the last delivered one
-	Duplicates int64 // messages dropped by WithDedupe
-	Commits    int64 // successful saves to the store
+	Delivered int64 // messages returned by Next
+	Requests  int64 // HTTP requests sent (an SSE connection counts once)
+	Retries   int64 // waits of the retry schedule (failures and throttled empty answers)
+	Stale     int64 // messages dropped because their position was not after the last delivered one
+	Commits   int64 // successful saves to the store
 }
 
 // NewReader opens a Reader of stream (a name relative to the Client's base
-// URL, or a full URL) decoding messages into T. It sends no request and
-// does not touch the store: the first Next does. Invalid options are an
-// error wrapping ErrInvalidArgument.
-func NewReader[T any](c *Client, stream string, opts ...Option) (*Reader[T], error) {
-	if c == nil {
-		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
+// URL, or a full URL) decoding messages into T with codec: JSONCodec[T]{}
+// for JSON values, BytesCodec{} for the bytes of each message as they are,
+// or a codec of your own. It sends no request and does not touch the
+// store: the first Next does. A nil Client or codec, and invalid options,
+// are an error wrapping ErrInvalidArgument.
+func NewReader[T any](c *Client, stream string, codec Codec[T], opts ...Option) (*Reader[T], error) {
+	if c == nil || codec == nil {
+		return nil, fmt.Errorf("%w: nil Client or Codec", ErrInvalidArgument)
 	}
 	u, err := c.streamURL(stream)
 	if err != nil {
-		return nil, &Error{Op: "reader", URL: redactURL(stream), Err: err}
+		return nil, &Error{Op: "read", URL: redactURL(stream), Err: err}
 	}
 	cfg := defaultReaderConfig()
 	given, errs := applyOptions("NewReader", opts, func(o Option) func(*readerConfig) { return o.reader }, &cfg)
@@ -201,23 +197,9 @@ func NewReader[T any](c *Client, stream string, opts ...Option) (*Reader[T], err
 	if err := cfg.validate(given); err != nil {
 		return nil, err
 	}
-	codec, err := codecFor[T](cfg.codec)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
-	}
 	r := &Reader[T]{c: c, url: u, key: storeKey(u), cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
 	_, r.fastJSON = codec.(JSONCodec[T])
 	_, r.rawJSON = any(codec).(BytesCodec)
-	if cfg.dedupeKey != nil {
-		f, ok := cfg.dedupeKey.(func(T) string)
-		if !ok {
-			var zero T
-			return nil, fmt.Errorf("%w: WithDedupe key %T does not take the Reader's %T", ErrInvalidArgument, cfg.dedupeKey, zero)
-		}
-		r.dedupe = f
-		r.dkeys = make([]string, cfg.dedupeWindow)
-		r.dset = make(map[string]struct{}, cfg.dedupeWindow)
-	}
 	if cfg.key != "" {
 		r.key = cfg.key
 	}

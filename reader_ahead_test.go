@@ -163,10 +163,10 @@ func TestWithDecodeAheadValidated(t *testing.T) {
 	t.Parallel()
 	c, err := NewClient("http://127.0.0.1:1/v1/stream/")
 	require.NoError(t, err)
-	_, err = NewReader[event](c, "s", WithDecodeAhead(-1))
+	_, err = NewReader(c, "s", JSONCodec[event]{}, WithDecodeAhead(-1))
 	require.ErrorIs(t, err, ErrInvalidArgument)
 	require.ErrorContains(t, err, "WithDecodeAhead")
-	r, err := NewReader[event](c, "s", WithDecodeAhead(0))
+	r, err := NewReader(c, "s", JSONCodec[event]{}, WithDecodeAhead(0))
 	require.NoError(t, err)
 	require.NoError(t, r.Close(context.Background()))
 }

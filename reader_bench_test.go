@@ -59,7 +59,7 @@ func catchUp[T any](b *testing.B, c *Client, stream string, each func(Message[T]
 // catchUpWith is catchUp, with prefetching of the next chunk off when
 // noPrefetch (the Reader before prefetching was added), and more options.
 func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T]), opts ...Option) int {
-	r, err := NewReader[T](c, stream, append([]Option{WithLive(LiveNone), WithManualCommit()}, opts...)...)
+	r, err := NewReader(c, stream, codecOf[T](), append([]Option{WithLive(LiveNone), WithManualCommit()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -257,7 +257,7 @@ func TestReaderRestartsOnStore(t *testing.T) {
 						require.Equal(t, committedN+1, wantFirst, "the store holds the last commit that returned")
 					}
 					require.LessOrEqual(t, wantFirst, lastN+1, "the saved position is never past a message not handled")
-					r, err := NewReader[event](c, "r", append([]Option{WithRetry(readerRetry())}, opts...)...)
+					r, err := NewReader(c, "r", JSONCodec[event]{}, append([]Option{WithRetry(readerRetry())}, opts...)...)
 					require.NoError(t, err)
 					budget := -1 // last round: read to EOF
 					if round < restarts {

@@ -80,7 +80,7 @@ func TestReaderCloseBounded(t *testing.T) {
 	createJSON(t, c, "s")
 	appendEvents(t, c, "s", 0, 3)
 	st := newBlockingStore()
-	r, err := NewReader[event](c, "s", WithStore(st), WithCommitInterval(time.Hour))
+	r, err := NewReader(c, "s", JSONCodec[event]{}, WithStore(st), WithCommitInterval(time.Hour))
 	require.NoError(t, err)
 	ctx := ctxT(t, 10*time.Second)
 	_, err = r.Next(ctx)

@@ -290,18 +290,11 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 
 // deliver records a decoded message (or its decode error, returned as a
 // *DecodeError in err's place) and reports whether it is to be returned:
-// stale positions and dedupe hits are dropped.
+// stale positions are dropped.
 func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
 	if decErr == nil && !r.batchFresh && r.hasLast && pos.Compare(r.last) <= 0 {
 		r.mu.Lock()
 		r.stats.Stale++
-		r.mu.Unlock()
-		return Message[T]{}, false
-	}
-	if decErr == nil && r.dedupe != nil && r.seen(r.dedupe(v)) {
-		r.mu.Lock()
-		r.last, r.hasLast = pos, true
-		r.stats.Duplicates++
 		r.mu.Unlock()
 		return Message[T]{}, false
 	}
@@ -327,20 +320,4 @@ func (r *Reader[T]) decode(raw []byte) (T, error) {
 		return zero, err
 	}
 	return *r.slot, nil
-}
-
-// seen reports whether key is in the dedupe window, and adds it if not.
-func (r *Reader[T]) seen(key string) bool {
-	if _, ok := r.dset[key]; ok {
-		return true
-	}
-	if r.dfill == len(r.dkeys) {
-		delete(r.dset, r.dkeys[r.dpos])
-	} else {
-		r.dfill++
-	}
-	r.dkeys[r.dpos] = key
-	r.dset[key] = struct{}{}
-	r.dpos = (r.dpos + 1) % len(r.dkeys)
-	return false
 }

@@ -130,7 +130,7 @@ func benchDecodeReader[T any](b *testing.B) *Reader[T] {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := NewReader[T](c, "s", WithLive(LiveNone), WithManualCommit())
+	r, err := NewReader(c, "s", codecOf[T](), WithLive(LiveNone), WithManualCommit())
 	if err != nil {
 		b.Fatal(err)
 	}

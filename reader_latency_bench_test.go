@@ -56,14 +56,14 @@ func benchLatencySDK(b *testing.B, mode LiveMode, viaWriter bool) {
 	if _, err := c.Create(ctx, "lat", CreateOptions{ContentType: "application/json"}); err != nil {
 		b.Fatal(err)
 	}
-	r, err := NewReader[benchRec](c, "lat", WithLive(mode))
+	r, err := NewReader(c, "lat", JSONCodec[benchRec]{}, WithLive(mode))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close(context.Background())
 	var w *Writer[benchRec]
 	if viaWriter {
-		if w, err = NewWriter[benchRec](c, "lat", WithLinger(0)); err != nil {
+		if w, err = NewWriter(c, "lat", JSONCodec[benchRec]{}, WithLinger(0)); err != nil {
 			b.Fatal(err)
 		}
 		defer w.Close(context.Background())

@@ -33,9 +33,6 @@ type readerConfig struct {
 	live           LiveMode
 	commitInterval time.Duration // 0 = manual
 	retry          RetryPolicy
-	dedupeKey      any // func(T) string, checked in NewReader
-	dedupeWindow   int
-	codec          any
 	maxChunk       int64 // 0 = the Client's WithMaxResponseBytes
 	sseFallbackN   int
 	sseMinLife     time.Duration
@@ -182,23 +179,6 @@ func WithManualCommit() Option {
 	return readerOption("WithManualCommit", func(c *readerConfig) { c.commitInterval = 0 })
 }
 
-// WithDedupe drops a message whose key(value) equals the key of one of the
-// last window delivered messages: duplicates that a restarted writer sent
-// again without idempotent producer headers. The window lives in memory and
-// starts empty when a Reader is opened. A dropped message counts as handled.
-// T must be the Reader's T (NewReader checks); window must be > 0.
-//
-// NewReader only.
-func WithDedupe[T any](key func(T) string, window int) Option {
-	return readerOption("WithDedupe", func(c *readerConfig) {
-		if key == nil || window <= 0 {
-			c.fail("WithDedupe: need a key function and a window > 0, got window %d", window)
-			return
-		}
-		c.dedupeKey, c.dedupeWindow = key, window
-	})
-}
-
 // WithSSEFallback tunes LiveAuto: after n SSE connections in a row that
 // ended within minLife of opening without delivering a control event, the
 // Reader switches to long-poll. Defaults: 3 and 1 s.
@@ -220,7 +200,7 @@ func WithSSEFallback(n int, minLife time.Duration) Option {
 // the background, its messages split evenly between the workers. Next then
 // only hands values out, and catch-up of a long stream runs at the speed of
 // workers × encoding/json instead of one. Decoding ahead changes nothing
-// observable but speed: positions, order, dedupe, stale-answer checks and
+// observable but speed: positions, order, stale-answer checks and
 // decode errors (a chunk that does not decode cleanly is decoded again in
 // Next, message by message, to report its error at its position) are those
 // of decoding in Next. It costs memory for one more chunk of decoded values,

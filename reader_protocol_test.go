@@ -383,7 +383,7 @@ func TestReaderSameOffsetForeverDoesNotSpin(t *testing.T) {
 			c, err := NewClient(hs.URL + "/")
 			require.NoError(t, err)
 			t.Cleanup(c.hc.CloseIdleConnections)
-			r, err := NewReader[event](c, "s", WithLive(tt.live),
+			r, err := NewReader(c, "s", JSONCodec[event]{}, WithLive(tt.live),
 				WithRetry(RetryPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, Multiplier: 2, Jitter: 0}))
 			require.NoError(t, err)
 			defer r.Close(context.Background())
@@ -436,7 +436,7 @@ func TestReaderMalformedSSE(t *testing.T) {
 			if tt.maxLine > 0 {
 				opts = append(opts, WithMaxResponseBytes(tt.maxLine))
 			}
-			r, err := NewReader[event](c, "s", opts...)
+			r, err := NewReader(c, "s", JSONCodec[event]{}, opts...)
 			require.NoError(t, err)
 			defer r.Close(context.Background())
 			ctx := ctxT(t, 5*time.Second)
@@ -642,23 +642,6 @@ func TestReaderIntervalCommitOnWaitAndClose(t *testing.T) {
 	require.Equal(t, Position{Offset: string(end), Skip: 1}, saved)
 }
 
-func TestReaderDedupe(t *testing.T) {
-	t.Parallel()
-	_, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	_, err := c.Append(context.Background(), "s", []byte(`[{"n":1,"s":"a"},{"n":2,"s":"b"},{"n":3,"s":"a"},{"n":4,"s":"c"},{"n":5,"s":"d"},{"n":6,"s":"b"}]`), AppendOptions{ContentType: "application/json"})
-	require.NoError(t, err)
-	r := openReader[event](t, c, "s", WithLive(LiveNone), WithDedupe(func(e event) string { return e.S }, 2))
-	var got []int
-	for m, err := range r.Messages(ctxT(t, 5*time.Second)) {
-		require.NoError(t, err)
-		got = append(got, m.Value.N)
-	}
-	// "a" again within the window of 2 is dropped; "b" again after c and d is not.
-	require.Equal(t, []int{1, 2, 4, 5, 6}, got)
-	require.Equal(t, int64(1), r.Stats().Duplicates)
-}
-
 func TestNewReaderValidation(t *testing.T) {
 	t.Parallel()
 	_, c := newReaderServer(t)
@@ -678,22 +661,21 @@ func TestNewReaderValidation(t *testing.T) {
 		{"bad live", []Option{WithLive("websocket")}},
 		{"zero interval", []Option{WithCommitInterval(0)}},
 		{"bad retry", []Option{WithRetry(RetryPolicy{})}},
-		{"dedupe window", []Option{WithDedupe(func(event) string { return "" }, 0)}},
-		{"dedupe type", []Option{WithDedupe(func(string) string { return "" }, 5)}},
-		{"codec type", []Option{WithCodec[string](JSONCodec[string]{})}},
 		{"chunk bytes", []Option{WithMaxResponseBytes(0)}},
 		{"sse fallback", []Option{WithSSEFallback(0, time.Second)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := NewReader[event](c, "s", tt.opts...)
+			_, err := NewReader(c, "s", JSONCodec[event]{}, tt.opts...)
 			require.ErrorIs(t, err, ErrInvalidArgument)
 		})
 	}
-	_, err := NewReader[event](nil, "s")
+	_, err := NewReader(nil, "s", JSONCodec[event]{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
-	_, err = NewReader[event](c, "")
+	_, err = NewReader[event](c, "s", nil)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewReader(c, "", JSONCodec[event]{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
@@ -765,12 +747,12 @@ func TestReaderMalformedJSONBatch(t *testing.T) {
 				var errs []error
 				var next func() error
 				if raw {
-					r, err := NewReader[[]byte](c, "s", WithLive(LiveNone))
+					r, err := NewReader(c, "s", BytesCodec{}, WithLive(LiveNone))
 					require.NoError(t, err)
 					defer r.Close(context.Background())
 					next = func() error { _, err := r.Next(ctx); return err }
 				} else {
-					r, err := NewReader[event](c, "s", WithLive(LiveNone))
+					r, err := NewReader(c, "s", JSONCodec[event]{}, WithLive(LiveNone))
 					require.NoError(t, err)
 					defer r.Close(context.Background())
 					next = func() error { _, err := r.Next(ctx); return err }

@@ -55,6 +55,6 @@ func TestWithSSEIdleTimeoutValidation(t *testing.T) {
 	t.Parallel()
 	c, err := NewClient("http://127.0.0.1:1/")
 	require.NoError(t, err)
-	_, err = NewReader[event](c, "s", WithSSEIdleTimeout(0))
+	_, err = NewReader(c, "s", JSONCodec[event]{}, WithSSEIdleTimeout(0))
 	require.Error(t, err)
 }

@@ -58,7 +58,7 @@ func appendEvents(t *testing.T, c *Client, stream string, from, k int) Offset {
 
 func openReader[T any](t *testing.T, c *Client, stream string, opts ...Option) *Reader[T] {
 	t.Helper()
-	r, err := NewReader[T](c, stream, withDefaults([]Option{WithRetry(readerRetry())}, opts...)...)
+	r, err := NewReader(c, stream, codecOf[T](), withDefaults([]Option{WithRetry(readerRetry())}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return r

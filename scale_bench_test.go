@@ -202,7 +202,7 @@ func benchScaleReaders(b *testing.B, proto string, n int) {
 	readers := make([]*Reader[scaleMsg], n)
 	var wg sync.WaitGroup
 	for i := range readers {
-		r, err := NewReader[scaleMsg](c, name(i), WithLive(LiveLongPoll), WithManualCommit())
+		r, err := NewReader(c, name(i), JSONCodec[scaleMsg]{}, WithLive(LiveLongPoll), WithManualCommit())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func benchScaleWriters(b *testing.B, proto string, n int) {
 	base := measure(b)
 	writers := make([]*Writer[scaleMsg], n)
 	for i := range writers {
-		w, err := NewWriter[scaleMsg](c, name(i))
+		w, err := NewWriter(c, name(i), JSONCodec[scaleMsg]{})
 		if err != nil {
 			b.Fatal(err)
 		}

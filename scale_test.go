@@ -86,7 +86,7 @@ func TestManyReadersHTTP2(t *testing.T) {
 	results := make(chan result, n)
 	readers := make([]*Reader[rwMsg], n)
 	for i := range readers {
-		r, err := NewReader[rwMsg](c, name(i), WithLive(LiveLongPoll), WithManualCommit())
+		r, err := NewReader(c, name(i), JSONCodec[rwMsg]{}, WithLive(LiveLongPoll), WithManualCommit())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -289,7 +289,7 @@ func TestTLSReaderWriter(t *testing.T) {
 	defer cancel()
 	_, err = c.Create(ctx, "tls", CreateOptions{ContentType: "application/json"})
 	require.NoError(t, err)
-	w, err := NewWriter[rwMsg](c, "tls")
+	w, err := NewWriter(c, "tls", JSONCodec[rwMsg]{})
 	require.NoError(t, err)
 	for i := range 50 {
 		require.NoError(t, w.Write(ctx, rwMsg{I: i}))
@@ -297,7 +297,7 @@ func TestTLSReaderWriter(t *testing.T) {
 	require.NoError(t, w.CloseStream(ctx))
 	require.NoError(t, w.Close(ctx))
 	for _, live := range []LiveMode{LiveLongPoll, LiveSSE} {
-		r, err := NewReader[rwMsg](c, "tls", WithLive(live))
+		r, err := NewReader(c, "tls", JSONCodec[rwMsg]{}, WithLive(live))
 		require.NoError(t, err)
 		for i := range 50 {
 			msg, err := r.Next(ctx)

@@ -115,25 +115,24 @@ func (a *Ack) Wait(ctx context.Context) (Offset, error) {
 }
 
 // NewWriter returns a Writer appending to stream (a name relative to the
-// Client's base URL, or a full URL). The Writer runs goroutines only while
-// it has something to send. Options are validated here. The stream must exist; its
-// content type must match WithContentType (default application/json, or
+// Client's base URL, or a full URL) the values of T encoded by codec:
+// JSONCodec[T]{} for JSON values, BytesCodec{} for messages given as bytes,
+// or a codec of your own. The Writer runs goroutines only while it has
+// something to send. A nil Client or codec, and invalid options, are an
+// error wrapping ErrInvalidArgument. The stream must exist; its content
+// type must match WithContentType (default application/json, or
 // application/octet-stream when T is []byte).
-func NewWriter[T any](c *Client, stream string, opts ...Option) (*Writer[T], error) {
-	if c == nil {
-		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
+func NewWriter[T any](c *Client, stream string, codec Codec[T], opts ...Option) (*Writer[T], error) {
+	if c == nil || codec == nil {
+		return nil, fmt.Errorf("%w: nil Client or Codec", ErrInvalidArgument)
 	}
 	u, err := c.streamURL(stream)
 	if err != nil {
-		return nil, &Error{Op: "writer", URL: redactURL(stream), Err: err}
+		return nil, &Error{Op: "write", URL: redactURL(stream), Err: err}
 	}
 	cfg := defaultWriterConfig()
 	_, errs := applyOptions("NewWriter", opts, func(o Option) func(*writerConfig) { return o.writer }, &cfg)
 	cfg.errs = append(errs, cfg.errs...)
-	codec, cerr := codecFor[T](cfg.codec)
-	if cerr != nil {
-		cfg.errs = append(cfg.errs, cerr)
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

@@ -126,7 +126,7 @@ func prepWriterJSON(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/json")
 	msgs := benchdata.Msgs()
 	return func(b *testing.B, n int) {
-		runWriters(b, c, writers, n, func(int) (*Writer[benchMsg], error) { return NewWriter[benchMsg](c, "bench") },
+		runWriters(b, c, writers, n, func(int) (*Writer[benchMsg], error) { return NewWriter(c, "bench", JSONCodec[benchMsg]{}) },
 			func(j int) benchMsg { return msgs[j%len(msgs)] })
 	}
 }
@@ -139,7 +139,7 @@ func prepWriterJSONShared(b benchTB, goroutines int) writerRun {
 	_, c := benchEnv(b, "application/json")
 	msgs := benchdata.Msgs()
 	return func(b *testing.B, n int) {
-		w, err := NewWriter[benchMsg](c, "bench")
+		w, err := NewWriter(c, "bench", JSONCodec[benchMsg]{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -262,7 +262,7 @@ func prepWriterBig(b benchTB, writers int) writerRun {
 	_, c := benchEnv(b, "application/octet-stream")
 	msg := bytes.Repeat([]byte{'a'}, 1<<20)
 	return func(b *testing.B, n int) {
-		runWriters(b, c, writers, n, func(int) (*Writer[[]byte], error) { return NewWriter[[]byte](c, "bench") },
+		runWriters(b, c, writers, n, func(int) (*Writer[[]byte], error) { return NewWriter(c, "bench", BytesCodec{}) },
 			func(int) []byte { return msg })
 	}
 }
@@ -294,7 +294,7 @@ func prepWriterRawJSON(b benchTB, writers int) writerRun {
 	return func(b *testing.B, n int) {
 		runWriters(b, c, writers, n,
 			func(int) (*Writer[[]byte], error) {
-				return NewWriter[[]byte](c, "bench", WithContentType("application/json"))
+				return NewWriter(c, "bench", BytesCodec{}, WithContentType("application/json"))
 			},
 			func(j int) []byte { return msgs[j%len(msgs)] })
 	}

@@ -72,7 +72,7 @@ func TestWriterDroppedIsReclaimed(t *testing.T) {
 	e := newWEnv(t, "application/json")
 	var p string
 	func() {
-		w, err := NewWriter[wevent](e.c, e.stream, WithLinger(time.Hour))
+		w, err := NewWriter(e.c, e.stream, JSONCodec[wevent]{}, WithLinger(time.Hour))
 		require.NoError(t, err)
 		require.NoError(t, w.Write(context.Background(), wevent{N: 1}))
 		p = fmt.Sprintf("%p", w.p)

@@ -42,7 +42,6 @@ type writerConfig struct {
 	epochStore       EpochStore
 	autoClaim        bool
 	contentType      string
-	codec            any
 	maxBatchMessages int
 	maxBatchBytes    int
 	linger           time.Duration

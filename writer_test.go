@@ -53,12 +53,19 @@ func (e *wEnv) hooked(t *testing.T, hooks ...any) *wEnv {
 	return &cp
 }
 
-// writer opens a Writer with fast test defaults before opts, closed at
-// cleanup with a cancelled context if the test has not closed it.
+// newTestWriter opens a Writer with the codec of T (codecOf) and fast
+// test defaults before opts, closed at cleanup with a cancelled context if
+// the test has not closed it.
 func newTestWriter[T any](t *testing.T, e *wEnv, opts ...Option) *Writer[T] {
 	t.Helper()
+	return newCodecWriter(t, e, codecOf[T](), opts...)
+}
+
+// newCodecWriter is newTestWriter with the codec given.
+func newCodecWriter[T any](t *testing.T, e *wEnv, codec Codec[T], opts ...Option) *Writer[T] {
+	t.Helper()
 	all := withDefaults([]Option{WithLinger(time.Millisecond), WithRetry(writerRetry())}, opts...)
-	w, err := NewWriter[T](e.c, e.stream, all...)
+	w, err := NewWriter(e.c, e.stream, codec, all...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -148,7 +155,7 @@ func TestWriterJSONRoundTrip(t *testing.T) {
 func TestWriterArrayMessagesStayWhole(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w := newTestWriter[[]int](t, e, WithContentType("application/json"), WithCodec[[]int](JSONCodec[[]int]{}))
+	w := newTestWriter[[]int](t, e, WithContentType("application/json"))
 	ctx := context.Background()
 	require.NoError(t, w.Write(ctx, []int{1, 2}))
 	require.NoError(t, w.Write(ctx, []int{3}))
@@ -596,7 +603,7 @@ func TestWriterBadEncodingFailsOnlyItsWrite(t *testing.T) {
 	t.Run("custom codec output is not JSON", func(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
-		w := newTestWriter[int](t, e, WithLinger(time.Hour), WithCodec[int](badJSON{}))
+		w := newCodecWriter[int](t, e, badJSON{}, WithLinger(time.Hour))
 		require.NoError(t, w.Write(ctx, 1))
 		require.ErrorIs(t, w.Write(ctx, -1), ErrEncode)
 		require.NoError(t, w.Write(ctx, 2))
@@ -745,24 +752,25 @@ func TestNewWriterValidation(t *testing.T) {
 		{"buffer below batch", WithBuffer(10, 8<<20)},
 		{"buffer bytes below batch", WithBuffer(8192, 1024)},
 		{"bad retry", WithRetry(RetryPolicy{})},
-		{"codec of another type", WithCodec[string](JSONCodec[string]{})},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewWriter[int](e.c, e.stream, tc.opt)
+			_, err := NewWriter(e.c, e.stream, JSONCodec[int]{}, tc.opt)
 			require.ErrorIs(t, err, ErrInvalidArgument)
 		})
 	}
-	_, err := NewWriter[int](nil, "s")
+	_, err := NewWriter(nil, "s", JSONCodec[int]{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
-	_, err = NewWriter[int](e.c, "")
+	_, err = NewWriter[int](e.c, e.stream, nil)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewWriter(e.c, "", JSONCodec[int]{})
 	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
 func TestWriterDefaults(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
-	w, err := NewWriter[int](e.c, e.stream)
+	w, err := NewWriter(e.c, e.stream, JSONCodec[int]{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, w.Close(context.Background())) }()
 	require.Len(t, w.ProducerID(), 32)
@@ -770,7 +778,7 @@ func TestWriterDefaults(t *testing.T) {
 	require.Equal(t, defaultWriterLinger, w.p.cfg.linger)
 	require.Equal(t, defaultWriterMaxInFlight, w.p.cfg.maxInFlight)
 	require.Zero(t, w.Epoch())
-	bw, err := NewWriter[[]byte](e.c, e.stream)
+	bw, err := NewWriter(e.c, e.stream, BytesCodec{})
 	require.NoError(t, err)
 	require.Equal(t, "application/octet-stream", bw.p.ct)
 	require.NotEqual(t, w.ProducerID(), bw.ProducerID())
@@ -888,7 +896,7 @@ func TestWriterAttemptTimeoutRetried(t *testing.T) {
 	t.Cleanup(c.CloseIdleConnections)
 	// The first attempt hangs past the Client's timeout; the retry lands.
 	e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Delay: time.Minute, Count: 1})
-	w, err := NewWriter[int](c, e.stream, WithRetry(writerRetry()))
+	w, err := NewWriter(c, e.stream, JSONCodec[int]{}, WithRetry(writerRetry()))
 	require.NoError(t, err)
 	_, err = w.WriteSync(context.Background(), 1)
 	require.NoError(t, err)

@@ -98,7 +98,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "create", err)
 			const before, live = 25, 120
 			must(t, "append", appendEvents(ctx, c, s, 0, before, false))
-			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
+			r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
@@ -130,7 +130,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json", Data: jsonBody(`{"i":-1}`, `{"i":-2}`)})
 			must(t, "create", err)
-			r, err := durable.NewReader[event](c, s, durable.WithStart(durable.OffsetNow), durable.WithLive(mode), durable.WithRetry(fastRetry))
+			r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStart(durable.OffsetNow), durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			go func() {
@@ -155,7 +155,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/octet-stream"})
 			must(t, "create", err)
-			r, err := durable.NewReader[[]byte](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
+			r, err := durable.NewReader(c, s, durable.BytesCodec{}, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			var want []byte
@@ -222,7 +222,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		const key = "interop-consumer"
 		store, err := offsetstore.OpenFile(path)
 		must(t, "open store", err)
-		r, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
+		r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
 		must(t, "NewReader", err)
 		got := readEvents(ctx, t, r, 0, 14)
 		must(t, "commit", r.Commit(ctx, got[13]))
@@ -242,7 +242,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		if !ok || pos != got[13].Position {
 			t.Fatalf("[offsetstore] loaded %+v (found %v), want %+v", pos, ok, got[13].Position)
 		}
-		r2, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveLongPoll), durable.WithRetry(fastRetry))
+		r2, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveLongPoll), durable.WithRetry(fastRetry))
 		must(t, "NewReader after restart", err)
 		defer r2.Close(context.Background())
 		rest := readEvents(ctx, t, r2, 14, 17)
@@ -256,7 +256,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		must(t, "commit", r2.Commit(ctx, last[0]))
 		wantEOF(ctx, t, r2)
 		// A third start from the store: nothing left but EOF.
-		r3, err := durable.NewReader[event](c, s, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
+		r3, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 		must(t, "NewReader at the end", err)
 		defer r3.Close(context.Background())
 		wantEOF(ctx, t, r3)

@@ -528,7 +528,7 @@ func producerAppends(ctx context.Context, c *durable.Client, stream string, g go
 // durable.Writer in small batches and closes the stream with the final part.
 func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g goStream) error {
 	if g.isJSON() {
-		w, err := durable.NewWriter[json.RawMessage](c, stream, durable.WithMaxBatch(3, 1<<20), durable.WithMaxInFlight(2))
+		w, err := durable.NewWriter(c, stream, durable.JSONCodec[json.RawMessage]{}, durable.WithMaxBatch(3, 1<<20), durable.WithMaxInFlight(2))
 		if err != nil {
 			return err
 		}
@@ -553,7 +553,7 @@ func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g go
 		}
 		return w.Close(ctx)
 	}
-	w, err := durable.NewWriter[[]byte](c, stream, durable.WithMaxBatch(1000, 10000))
+	w, err := durable.NewWriter(c, stream, durable.BytesCodec{}, durable.WithMaxBatch(1000, 10000))
 	if err != nil {
 		return err
 	}
@@ -572,7 +572,7 @@ func writeWithWriter(ctx context.Context, c *durable.Client, stream string, g go
 // readWithReader reads a stream to EOF with a durable.Reader.
 func readWithReader(ctx context.Context, c *durable.Client, stream string, isJSON bool, live durable.LiveMode) (data []byte, msgs []string, err error) {
 	if isJSON {
-		r, err := durable.NewReader[json.RawMessage](c, stream, durable.WithLive(live))
+		r, err := durable.NewReader(c, stream, durable.JSONCodec[json.RawMessage]{}, durable.WithLive(live))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -588,7 +588,7 @@ func readWithReader(ctx context.Context, c *durable.Client, stream string, isJSO
 			msgs = append(msgs, string(m.Data))
 		}
 	}
-	r, err := durable.NewReader[[]byte](c, stream, durable.WithLive(live))
+	r, err := durable.NewReader(c, stream, durable.BytesCodec{}, durable.WithLive(live))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,7 +34,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			c, s := n.client(t)
 			_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
 			must(t, "create", err)
-			w, err := durable.NewWriter[event](c, s, durable.WithMaxBatch(9, 1<<20), durable.WithLinger(2*time.Millisecond), durable.WithRetry(fastRetry))
+			w, err := durable.NewWriter(c, s, durable.JSONCodec[event]{}, durable.WithMaxBatch(9, 1<<20), durable.WithLinger(2*time.Millisecond), durable.WithRetry(fastRetry))
 			must(t, "NewWriter", err)
 			defer w.Close(ctx)
 			const before, live = 25, 120
@@ -43,7 +43,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			}
 			must(t, "flush", w.Flush(ctx))
 
-			r, err := durable.NewReader[event](c, s, durable.WithLive(mode), durable.WithRetry(fastRetry))
+			r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithLive(mode), durable.WithRetry(fastRetry))
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
@@ -95,7 +95,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		_, err = direct.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
 		must(t, "create", err)
 		var retries countingHooks
-		w, err := durable.NewWriter[event](viaProxy, s, durable.WithMaxBatch(13, 1<<20), durable.WithMaxInFlight(4),
+		w, err := durable.NewWriter(viaProxy, s, durable.JSONCodec[event]{}, durable.WithMaxBatch(13, 1<<20), durable.WithMaxInFlight(4),
 			durable.WithLinger(time.Millisecond), durable.WithRetry(fastRetry), durable.WithWriterHooks(&retries))
 		must(t, "NewWriter", err)
 		const total = 600
@@ -115,7 +115,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		if retries.retries() == 0 {
 			t.Errorf("the fault proxy caused no retry: the test did not exercise duplicates")
 		}
-		r, err := durable.NewReader[event](direct, s, durable.WithLive(durable.LiveNone))
+		r, err := durable.NewReader(direct, s, durable.JSONCodec[event]{}, durable.WithLive(durable.LiveNone))
 		must(t, "NewReader", err)
 		defer r.Close(context.Background())
 		for i := 0; ; i++ {
@@ -144,11 +144,11 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		must(t, "open store", err)
 		defer store.Close()
 		opts := []durable.Option{durable.WithProducerID("interop-worker"), durable.WithEpochStore(store), durable.WithRetry(fastRetry)}
-		old, err := durable.NewWriter[event](c, s, opts...)
+		old, err := durable.NewWriter(c, s, durable.JSONCodec[event]{}, opts...)
 		must(t, "NewWriter (first incarnation)", err)
 		_, err = old.WriteSync(ctx, ev(0))
 		must(t, "first incarnation write", err)
-		neu, err := durable.NewWriter[event](c, s, opts...)
+		neu, err := durable.NewWriter(c, s, durable.JSONCodec[event]{}, opts...)
 		must(t, "NewWriter (restarted)", err)
 		defer neu.Close(ctx)
 		_, err = neu.WriteSync(ctx, ev(1))

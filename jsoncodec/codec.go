@@ -4,8 +4,7 @@
 // with the same values and the same errors at the same messages. It is a
 // module of its own so that the core module keeps its two dependencies.
 //
-//	r, err := durable.NewReader[Event](client, "orders",
-//		durable.WithCodec[Event](jsoncodec.Codec[Event]{}))
+//	r, err := durable.NewReader(client, "orders", jsoncodec.Codec[Event]{})
 //
 // Why this library: BENCHMARKS.md ("codecs") measures it beside
 // bytedance/sonic, segmentio/encoding, json-iterator and encoding/json v2

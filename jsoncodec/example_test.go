@@ -28,9 +28,9 @@ func Example() {
 	if _, err := c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		panic(err)
 	}
-	codec := durable.WithCodec[Order](jsoncodec.Codec[Order]{})
+	codec := jsoncodec.Codec[Order]{}
 
-	w, err := durable.NewWriter[Order](c, "orders", codec)
+	w, err := durable.NewWriter(c, "orders", codec)
 	if err != nil {
 		panic(err)
 	}
@@ -43,7 +43,7 @@ func Example() {
 		panic(err)
 	}
 
-	r, err := durable.NewReader[Order](c, "orders", codec, durable.WithLive(durable.LiveNone))
+	r, err := durable.NewReader(c, "orders", codec, durable.WithLive(durable.LiveNone))
 	if err != nil {
 		panic(err)
 	}

@@ -46,9 +46,9 @@ func newServer(t *testing.T, opts ...testserver.Option) *durable.Client {
 
 // readAll reads total messages (errors included) with a Reader[rec] in
 // the given live mode.
-func readAll(t *testing.T, c *durable.Client, stream string, total int, opts ...durable.Option) []delivery {
+func readAll(t *testing.T, c *durable.Client, stream string, total int, codec durable.Codec[rec], opts ...durable.Option) []delivery {
 	t.Helper()
-	r, err := durable.NewReader[rec](c, stream, append([]durable.Option{durable.WithManualCommit()}, opts...)...)
+	r, err := durable.NewReader(c, stream, codec, append([]durable.Option{durable.WithManualCommit()}, opts...)...)
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -104,8 +104,8 @@ func TestReaderDecodesLikeJSONCodec(t *testing.T) {
 	for name, live := range map[string]durable.LiveMode{"catch-up": durable.LiveNone, "long-poll": durable.LiveLongPoll, "sse": durable.LiveSSE} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			want := readAll(t, c, stream, total, durable.WithLive(live), durable.WithDecodeAhead(0))
-			got := readAll(t, c, stream, total, durable.WithLive(live), durable.WithCodec[rec](Codec[rec]{}))
+			want := readAll(t, c, stream, total, durable.JSONCodec[rec]{}, durable.WithLive(live), durable.WithDecodeAhead(0))
+			got := readAll(t, c, stream, total, Codec[rec]{}, durable.WithLive(live))
 			require.Equal(t, want, got)
 			n := 0
 			for i, d := range got {
@@ -132,7 +132,7 @@ func TestReaderDecodeErrorPosition(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := durable.NewReader[rec](c, "s", durable.WithLive(durable.LiveNone), durable.WithCodec[rec](Codec[rec]{}))
+	r, err := durable.NewReader(c, "s", Codec[rec]{}, durable.WithLive(durable.LiveNone))
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	m, err := r.Next(ctx)
@@ -160,7 +160,7 @@ func TestWriterWithCodec(t *testing.T) {
 	defer cancel()
 	_, err := c.Create(ctx, "w", durable.CreateOptions{ContentType: "application/json"})
 	require.NoError(t, err)
-	w, err := durable.NewWriter[rec](c, "w", durable.WithCodec[rec](Codec[rec]{}))
+	w, err := durable.NewWriter(c, "w", Codec[rec]{})
 	require.NoError(t, err)
 	var sent []rec
 	for i := range 1000 {
@@ -170,7 +170,7 @@ func TestWriterWithCodec(t *testing.T) {
 	}
 	require.NoError(t, w.CloseStream(ctx))
 	require.NoError(t, w.Close(ctx))
-	r, err := durable.NewReader[rec](c, "w")
+	r, err := durable.NewReader(c, "w", durable.JSONCodec[rec]{})
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	var got []rec

@@ -57,7 +57,7 @@ func BenchmarkReaderCommit(b *testing.B) {
 				if mode != "interval" {
 					opts = append(opts, durable.WithManualCommit())
 				}
-				r, err := durable.NewReader[commitRec](c, "commit", opts...)
+				r, err := durable.NewReader(c, "commit", durable.JSONCodec[commitRec]{}, opts...)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -132,7 +132,7 @@ func writeRound(b *testing.B, t *took, v variant, writers, n int, msgs []benchda
 			share++
 		}
 		wg.Go(func() {
-			w, err := durable.NewWriter[benchdata.Msg](c, "bench")
+			w, err := durable.NewWriter(c, "bench", durable.JSONCodec[benchdata.Msg]{})
 			if err != nil {
 				b.Error(err)
 				return
@@ -159,7 +159,7 @@ func writeRound(b *testing.B, t *took, v variant, writers, n int, msgs []benchda
 // countMessages reads the whole stream with a Reader and counts its
 // messages.
 func countMessages(b *testing.B, c *durable.Client, stream string) int {
-	r, err := durable.NewReader[[]byte](c, stream, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+	r, err := durable.NewReader(c, stream, durable.BytesCodec{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func fillStream(b *testing.B, c *durable.Client, stream string) {
 func catchUp(b *testing.B, t *took, c *durable.Client, stream string) {
 	ctx := context.Background()
 	start := startClock()
-	r, err := durable.NewReader[benchdata.Rec](c, stream, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+	r, err := durable.NewReader(c, stream, durable.JSONCodec[benchdata.Rec]{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 	if err != nil {
 		b.Fatal(err)
 	}

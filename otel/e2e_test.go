@@ -114,7 +114,7 @@ func TestWriterAndReaderRecorded(t *testing.T) {
 			// was applied; small batches, two in flight.
 			e.srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Status: 503, Count: 2})
 			e.srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodPost, Drop: true, AfterApply: true, Count: 1})
-			w, err := durable.NewWriter[[]byte](e.c, e.stream, durable.WithContentType(ct), durable.WithRetry(fast),
+			w, err := durable.NewWriter(e.c, e.stream, durable.BytesCodec{}, durable.WithContentType(ct), durable.WithRetry(fast),
 				durable.WithMaxBatch(20, 1<<20), durable.WithMaxInFlight(2))
 			require.NoError(t, err)
 			var size int64
@@ -177,7 +177,7 @@ func TestWriterAndReaderRecorded(t *testing.T) {
 			e.heads.reset()
 			e.srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: 503, Count: 2})
 			e.srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Truncate: true, Count: 1})
-			r, err := durable.NewReader[[]byte](e.c, e.stream, durable.WithLive(durable.LiveNone), durable.WithRetry(fast), durable.WithManualCommit())
+			r, err := durable.NewReader(e.c, e.stream, durable.BytesCodec{}, durable.WithLive(durable.LiveNone), durable.WithRetry(fast), durable.WithManualCommit())
 			require.NoError(t, err)
 			got, gotBytes := 0, int64(0)
 			for {
@@ -245,11 +245,11 @@ func TestLossAndFencingRecorded(t *testing.T) {
 	e := newEnv(t, "application/json")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	old, err := durable.NewWriter[[]byte](e.c, e.stream, durable.WithContentType("application/json"), durable.WithProducerID("p"), durable.WithLinger(0), durable.WithRetry(fast))
+	old, err := durable.NewWriter(e.c, e.stream, durable.BytesCodec{}, durable.WithContentType("application/json"), durable.WithProducerID("p"), durable.WithLinger(0), durable.WithRetry(fast))
 	require.NoError(t, err)
 	_, err = old.WriteSync(ctx, []byte(`{"n":1}`))
 	require.NoError(t, err)
-	newer, err := durable.NewWriter[[]byte](e.c, e.stream, durable.WithContentType("application/json"), durable.WithProducerID("p"), durable.WithEpoch(1), durable.WithLinger(0), durable.WithRetry(fast))
+	newer, err := durable.NewWriter(e.c, e.stream, durable.BytesCodec{}, durable.WithContentType("application/json"), durable.WithProducerID("p"), durable.WithEpoch(1), durable.WithLinger(0), durable.WithRetry(fast))
 	require.NoError(t, err)
 	_, err = newer.WriteSync(ctx, []byte(`{"n":2}`))
 	require.NoError(t, err)
@@ -260,7 +260,7 @@ func TestLossAndFencingRecorded(t *testing.T) {
 
 	missing, err := secrettest.StreamURL(e.srv.StreamURL(""), "missing")
 	require.NoError(t, err)
-	lost, err := durable.NewWriter[[]byte](e.c, missing, durable.WithContentType("application/json"), durable.WithLinger(0), durable.WithRetry(fast))
+	lost, err := durable.NewWriter(e.c, missing, durable.BytesCodec{}, durable.WithContentType("application/json"), durable.WithLinger(0), durable.WithRetry(fast))
 	require.NoError(t, err)
 	_, err = lost.WriteSync(ctx, []byte(`{"n":1}`))
 	require.ErrorIs(t, err, durable.ErrNotFound)
@@ -356,7 +356,7 @@ func TestLiveReaderRecorded(t *testing.T) {
 		require.NoError(t, err)
 	}
 	size := e.tailBytes()
-	r, err := durable.NewReader[[]byte](e.c, e.stream, durable.WithLive(durable.LiveLongPoll), durable.WithManualCommit())
+	r, err := durable.NewReader(e.c, e.stream, durable.BytesCodec{}, durable.WithLive(durable.LiveLongPoll), durable.WithManualCommit())
 	require.NoError(t, err)
 	for i := range 200 {
 		_, err := r.Next(ctx)

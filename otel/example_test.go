@@ -46,7 +46,7 @@ func Example() {
 	if _, err := c.Create(ctx, "orders", durable.CreateOptions{ContentType: "application/json"}); err != nil {
 		log.Fatal(err)
 	}
-	w, err := durable.NewWriter[map[string]int](c, "orders")
+	w, err := durable.NewWriter(c, "orders", durable.JSONCodec[map[string]int]{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func Example() {
 	if err := w.Close(ctx); err != nil {
 		log.Fatal(err)
 	}
-	r, err := durable.NewReader[map[string]int](c, "orders", durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+	r, err := durable.NewReader(c, "orders", durable.JSONCodec[map[string]int]{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func benchSubscription(b *testing.B, shards, workers int) {
 		if _, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"}); err != nil {
 			b.Fatal(err)
 		}
-		if writers[i], err = durable.NewWriter[item](c, s); err != nil {
+		if writers[i], err = durable.NewWriter(c, s, durable.JSONCodec[item]{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -123,7 +123,7 @@ func ExampleSubscription_Claim() {
 	fmt.Printf("claimed generation %d, token %v\n", wake.Generation, wake.Token)
 	var acks []subscription.Ack
 	for _, l := range wake.Pending() {
-		r, err := durable.NewReader[map[string]string](client, l.Path,
+		r, err := durable.NewReader(client, l.Path, durable.JSONCodec[map[string]string]{},
 			durable.WithStart(l.Acked), durable.WithLive(durable.LiveNone))
 		if err != nil {
 			log.Fatal(err)

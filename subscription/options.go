@@ -150,10 +150,11 @@ func WithBatchSize(n int) Option {
 func WithoutWakeStream() Option { return func(c *config) { c.followWakes = false } }
 
 // WithReaderOptions passes options to the Readers of the subscription's
-// streams: decoding and transport knobs such as durable.WithCodec,
-// WithDecodeAhead, WithMaxChunkBytes or WithReaderRetry. The Worker sets
+// streams: decoding and transport knobs such as durable.WithDecodeAhead,
+// WithMaxResponseBytes or WithRetry. Messages are decoded as JSON into T
+// (for T []byte: the bytes of each message as they are). The Worker sets
 // each Reader's start (the acked offset) and live mode itself; do not pass
-// WithStore or WithKey.
+// WithStart, WithLive, WithStore or WithKey.
 func WithReaderOptions(opts ...durable.Option) Option {
 	return func(c *config) { c.readerOpts = append(c.readerOpts, opts...) }
 }

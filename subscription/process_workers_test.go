@@ -158,7 +158,7 @@ func (sc *scenario) spawn() *child {
 func writeAll(ctx context.Context, c *durable.Client, streams []string) error {
 	writers := make([]*durable.Writer[item], len(streams))
 	for i, s := range streams {
-		w, err := durable.NewWriter[item](c, s, durable.WithLinger(5*time.Millisecond))
+		w, err := durable.NewWriter(c, s, durable.JSONCodec[item]{}, durable.WithLinger(5*time.Millisecond))
 		if err != nil {
 			return err
 		}

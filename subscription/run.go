@@ -187,7 +187,7 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 	}
 	opts := append(append([]durable.Option(nil), e.readerOpts...),
 		durable.WithStart(start), durable.WithLive(durable.LiveNone))
-	r, err := durable.NewReader[T](e.c, l.Path, opts...)
+	r, err := durable.NewReader(e.c, l.Path, codecOf[T](), opts...)
 	if err != nil {
 		return &HandlerError{Subscription: s.id, Stream: l.Path, Err: err}
 	}
@@ -263,4 +263,13 @@ func closeReader[T any](r *durable.Reader[T]) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = r.Close(ctx)
+}
+
+// codecOf is the codec of the Readers of a Worker or Receiver: the bytes of
+// each message as they are for T []byte, JSON for any other T.
+func codecOf[T any]() durable.Codec[T] {
+	if c, ok := any(durable.BytesCodec{}).(durable.Codec[T]); ok {
+		return c
+	}
+	return durable.JSONCodec[T]{}
 }

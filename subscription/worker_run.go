@@ -261,7 +261,7 @@ func (w *Worker[T]) follow(ctx context.Context, stream string, from durable.Offs
 
 // tailWakes reads one wake stream until an error.
 func (w *Worker[T]) tailWakes(ctx context.Context, stream string, from durable.Offset, poke func(string), pokeAll func()) error {
-	r, err := durable.NewReader[[]byte](w.c, stream, durable.WithStart(from))
+	r, err := durable.NewReader(w.c, stream, durable.BytesCodec{}, durable.WithStart(from))
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func run(args []string) error {
 			id := 1000000 + i
 			msgs[i] = msg{ID: id, Payload: strings.Repeat("x", 100-len(fmt.Sprintf(`{"id":%d,"payload":""}`, id)))}
 		}
-		w, err := durable.NewWriter[msg](c, name)
+		w, err := durable.NewWriter(c, name, durable.JSONCodec[msg]{})
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func run(args []string) error {
 		s := time.Since(t0).Seconds()
 		fmt.Printf("write %d %.3f %.0f\n", n, s, float64(n)/s)
 	case "read":
-		r, err := durable.NewReader[rec](c, args[2], durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+		r, err := durable.NewReader(c, args[2], durable.JSONCodec[rec]{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 		if err != nil {
 			return err
 		}

@@ -101,7 +101,7 @@ func (a *adapter) benchRoundtrip(ctx context.Context, c *durable.Client, op *ben
 	if op.Live == string(durable.LiveSSE) {
 		live = durable.LiveSSE
 	}
-	r, err := durable.NewReader[[]byte](c, u, durable.WithLive(live), durable.WithManualCommit())
+	r, err := durable.NewReader(c, u, durable.BytesCodec{}, durable.WithLive(live), durable.WithManualCommit())
 	if err != nil {
 		return 0, err
 	}
@@ -150,7 +150,7 @@ func (a *adapter) benchThroughputAppend(ctx context.Context, c *durable.Client, 
 	if op.Concurrency > 0 {
 		opts = append(opts, durable.WithMaxInFlight(op.Concurrency))
 	}
-	w, err := durable.NewWriter[[]byte](c, u, opts...)
+	w, err := durable.NewWriter(c, u, durable.BytesCodec{}, opts...)
 	if err != nil {
 		return benchMetrics{}, err
 	}
@@ -168,7 +168,7 @@ func (a *adapter) benchThroughputAppend(ctx context.Context, c *durable.Client, 
 
 // benchThroughputRead reads and parses every JSON message of the stream.
 func benchThroughputRead(ctx context.Context, c *durable.Client, u string) (benchMetrics, error) {
-	r, err := durable.NewReader[json.RawMessage](c, u, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+	r, err := durable.NewReader(c, u, durable.JSONCodec[json.RawMessage]{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 	if err != nil {
 		return benchMetrics{}, err
 	}

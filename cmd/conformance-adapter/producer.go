@@ -50,7 +50,7 @@ func (a *adapter) newWriter(ctx context.Context, cmd *command, extra ...durable.
 	if cmd.AutoClaim {
 		opts = append(opts, durable.WithAutoClaim())
 	}
-	w, err := durable.NewWriter[[]byte](c, a.streamURL(cmd.Path), append(opts, extra...)...)
+	w, err := durable.NewWriter(c, a.streamURL(cmd.Path), durable.BytesCodec{}, append(opts, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func validateProducer(ctx context.Context, t *validateTarget) error {
 	var opts []durable.Option
 	try := func(name string, o durable.Option) error {
 		opts = append(opts, o)
-		w, err := durable.NewWriter[[]byte](c, "validate", opts...)
+		w, err := durable.NewWriter(c, "validate", durable.BytesCodec{}, opts...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

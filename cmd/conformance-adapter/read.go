@@ -238,7 +238,7 @@ func (a *adapter) readAuto(ctx context.Context, c *durable.Client, cmd *command,
 		}
 		st.json = isJSON(ct)
 	}
-	r, err := durable.NewReader[[]byte](c, a.streamURL(cmd.Path), durable.WithStart(st.offset),
+	r, err := durable.NewReader(c, a.streamURL(cmd.Path), durable.BytesCodec{}, durable.WithStart(st.offset),
 		durable.WithLive(durable.LiveAuto), durable.WithManualCommit())
 	if err != nil {
 		return err

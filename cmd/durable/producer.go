@@ -48,7 +48,7 @@ func newProducerAppender(cl *durable.Client, stream, ct string, f appendFlags) (
 	default:
 		opts = append(opts, durable.WithEpoch(time.Now().UnixMilli()))
 	}
-	w, err := durable.NewWriter[[]byte](cl, stream, opts...)
+	w, err := durable.NewWriter(cl, stream, durable.BytesCodec{}, opts...)
 	if err != nil {
 		if p.epochs != nil {
 			p.epochs.Close()

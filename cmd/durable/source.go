@@ -48,7 +48,7 @@ func openSource(cl *durable.Client, stream string, o sourceOptions, report *retr
 	if o.store != nil {
 		opts = append(opts, durable.WithStore(o.store), durable.WithKey(o.key))
 	}
-	r, err := durable.NewReader[[]byte](cl, stream, opts...)
+	r, err := durable.NewReader(cl, stream, durable.BytesCodec{}, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -247,7 +247,7 @@ func TestTailResume(t *testing.T) {
 		require.NoError(t, err)
 		cl, err := durable.NewClient(srv.URL())
 		require.NoError(t, err)
-		rd, err := durable.NewReader[json.RawMessage](cl, "sp ace", durable.WithStore(st), durable.WithLive(durable.LiveNone))
+		rd, err := durable.NewReader(cl, "sp ace", durable.JSONCodec[json.RawMessage]{}, durable.WithStore(st), durable.WithLive(durable.LiveNone))
 		require.NoError(t, err)
 		_, err = rd.Next(ctx)
 		require.ErrorIs(t, err, durable.ErrCaughtUp, "a Reader with the default key resumes where tail stopped")

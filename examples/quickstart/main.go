@@ -230,7 +230,7 @@ func write(ctx context.Context, client *durable.Client, stream string, cfg confi
 }
 
 func writeOne(ctx context.Context, client *durable.Client, stream string, w int, cfg config) error {
-	wr, err := durable.NewWriter[Event](client, stream,
+	wr, err := durable.NewWriter(client, stream, durable.JSONCodec[Event]{},
 		durable.WithProducerID(fmt.Sprintf("quickstart-writer-%d", w)))
 	if err != nil {
 		return err
@@ -274,7 +274,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 	fmt.Fprintf(out, "reader 1: tailing from the start, committing each event to the offset file\n")
 	// The first reader lives in its own context, as if in its own process.
 	ctx1, die := context.WithCancel(ctx)
-	r1, err := durable.NewReader[Event](client, stream,
+	r1, err := durable.NewReader(client, stream, durable.JSONCodec[Event]{},
 		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 	if err != nil {
 		die()
@@ -322,7 +322,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 		return fmt.Errorf("the offset file holds no position after the crash")
 	}
 	fmt.Fprintf(out, "restart:  reader 2 resumes from the offset file: %s\n", describe(pos))
-	r2, err := durable.NewReader[Event](client, stream,
+	r2, err := durable.NewReader(client, stream, durable.JSONCodec[Event]{},
 		durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
 	if err != nil {
 		return err

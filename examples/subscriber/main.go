@@ -272,7 +272,7 @@ func (p *pool) stopAll() {
 func write(ctx context.Context, client *durable.Client, streams []string, cfg config) error {
 	writers := make([]*durable.Writer[Order], len(streams))
 	for i, s := range streams {
-		w, err := durable.NewWriter[Order](client, s)
+		w, err := durable.NewWriter(client, s, durable.JSONCodec[Order]{})
 		if err != nil {
 			return err
 		}

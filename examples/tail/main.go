@@ -160,7 +160,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		key = stream
 	}
 
-	r, err := durable.NewReader[[]byte](client, stream,
+	r, err := durable.NewReader(client, stream, durable.BytesCodec{},
 		durable.WithStore(store), durable.WithKey(key), durable.WithStart(start), durable.WithLive(live))
 	if err != nil {
 		return err
@@ -230,7 +230,7 @@ func startDemo(ctx context.Context, dataDir string, epochs offsetstore.EpochStor
 	}
 	var w *durable.Writer[Tick]
 	if err == nil {
-		w, err = durable.NewWriter[Tick](client, "demo",
+		w, err = durable.NewWriter(client, "demo", durable.JSONCodec[Tick]{},
 			durable.WithProducerID(producer), durable.WithEpochStore(epochs))
 	}
 	if err != nil {

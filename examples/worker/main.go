@@ -224,7 +224,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (res result,
 // closes the writer, which waits until every job has landed.
 func work(ctx, stop context.Context, client *durable.Client, stream string, epochs offsetstore.EpochStore,
 	run string, worker, share int) (appended int, epoch int64, err error) {
-	w, err := durable.NewWriter[Job](client, stream,
+	w, err := durable.NewWriter(client, stream, durable.JSONCodec[Job]{},
 		durable.WithProducerID(fmt.Sprintf("worker-%d", worker)),
 		durable.WithEpochStore(epochs))
 	if err != nil {
@@ -253,7 +253,7 @@ func work(ctx, stop context.Context, client *durable.Client, stream string, epoc
 // check reads the stream from offset to its current tail and counts the jobs
 // of this run, and those missing, repeated or out of order.
 func check(ctx context.Context, client *durable.Client, stream string, from durable.Offset, res result) (readBack, bad int, err error) {
-	r, err := durable.NewReader[Job](client, stream, durable.WithStart(from), durable.WithLive(durable.LiveNone))
+	r, err := durable.NewReader(client, stream, durable.JSONCodec[Job]{}, durable.WithStart(from), durable.WithLive(durable.LiveNone))
 	if err != nil {
 		return 0, 0, err
 	}

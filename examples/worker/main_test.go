@@ -23,7 +23,7 @@ func readJobs(t *testing.T, url string) map[string][]int {
 	t.Helper()
 	c, err := durable.NewClient(url)
 	require.NoError(t, err)
-	r, err := durable.NewReader[Job](c, url, durable.WithLive(durable.LiveNone))
+	r, err := durable.NewReader(c, url, durable.JSONCodec[Job]{}, durable.WithLive(durable.LiveNone))
 	require.NoError(t, err)
 	defer r.Close(context.Background())
 	counts := map[string][]int{}

@@ -30,9 +30,10 @@ type consumerConfig struct {
 	leaseOpts  []LeaseOption
 }
 
-// WithReaderOptions passes options to the Consumer's Readers. The Consumer
-// sets the store, the key and manual commit itself: do not pass WithStore,
-// WithKey, WithCommitInterval or WithManualCommit.
+// WithReaderOptions passes options to the Consumer's Readers. Messages are
+// decoded as JSON into T (for T []byte: the bytes of each message as they
+// are). The Consumer sets the store, the key and manual commit itself: do
+// not pass WithStore, WithKey, WithCommitInterval or WithManualCommit.
 func WithReaderOptions(opts ...durable.Option) ConsumerOption {
 	return func(c *consumerConfig) { c.readerOpts = append(c.readerOpts, opts...) }
 }
@@ -117,7 +118,16 @@ func NewConsumer[T any](s *Store, client *durable.Client, stream, key string, op
 func (c *Consumer[T]) newReader() (*durable.Reader[T], error) {
 	opts := append(append([]durable.Option(nil), c.cfg.readerOpts...),
 		durable.WithStore(consumerStore[T]{c}), durable.WithKey(c.key), durable.WithManualCommit())
-	return durable.NewReader[T](c.client, c.stream, opts...)
+	return durable.NewReader(c.client, c.stream, codecOf[T](), opts...)
+}
+
+// codecOf is the codec of the Consumer's Readers: the bytes of each
+// message as they are for T []byte, JSON for any other T.
+func codecOf[T any]() durable.Codec[T] {
+	if c, ok := any(durable.BytesCodec{}).(durable.Codec[T]); ok {
+		return c
+	}
+	return durable.JSONCodec[T]{}
 }
 
 // consumerStore is the Reader's store: it loads from the table and takes

@@ -32,7 +32,7 @@ func newStream(t testing.TB, n int, closed bool) (*durable.Client, string) {
 	ctx := context.Background()
 	_, err = c.Create(ctx, "items", durable.CreateOptions{ContentType: "application/json"})
 	require.NoError(t, err)
-	w, err := durable.NewWriter[item](c, "items")
+	w, err := durable.NewWriter(c, "items", durable.JSONCodec[item]{})
 	require.NoError(t, err)
 	for i := 1; i <= n; i++ {
 		require.NoError(t, w.Write(ctx, item{N: i}))
@@ -150,7 +150,7 @@ func TestConsumerCommittedButNotAcknowledged(t *testing.T) {
 
 	// Commit items 1..3 in the table as a consumer would, by hand, without
 	// any Reader knowing.
-	r, err := durable.NewReader[item](client, stream, durable.WithManualCommit())
+	r, err := durable.NewReader(client, stream, durable.JSONCodec[item]{}, durable.WithManualCommit())
 	require.NoError(t, err)
 	for range 3 {
 		msg, err := r.Next(ctx)

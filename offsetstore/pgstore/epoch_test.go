@@ -18,7 +18,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	client, stream := newStream(t, 0, false)
 	ctx := context.Background()
 
-	zombie, err := durable.NewWriter[item](client, stream, durable.WithProducerID("worker"), durable.WithEpochStore(s))
+	zombie, err := durable.NewWriter(client, stream, durable.JSONCodec[item]{}, durable.WithProducerID("worker"), durable.WithEpochStore(s))
 	require.NoError(t, err)
 	require.NoError(t, zombie.Write(ctx, item{N: 1}))
 	require.NoError(t, zombie.Flush(ctx))
@@ -28,7 +28,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	other, err := Connect(ctx, databaseURL(), WithSchema(s.t.schemaName))
 	require.NoError(t, err)
 	defer other.Close()
-	restarted, err := durable.NewWriter[item](client, stream, durable.WithProducerID("worker"), durable.WithEpochStore(other))
+	restarted, err := durable.NewWriter(client, stream, durable.JSONCodec[item]{}, durable.WithProducerID("worker"), durable.WithEpochStore(other))
 	require.NoError(t, err)
 	require.NoError(t, restarted.Write(ctx, item{N: 2}))
 	require.NoError(t, restarted.Close(ctx))

@@ -96,7 +96,7 @@ func ExampleStore_CommitTx() {
 	defer store.Pool().Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
 	store.Pool().Exec(ctx, `CREATE TABLE `+schema+`.orders (id int PRIMARY KEY, item text)`)
 
-	r, _ := durable.NewReader[Order](client, "orders", durable.WithStore(store), durable.WithKey("batch"),
+	r, _ := durable.NewReader(client, "orders", durable.JSONCodec[Order]{}, durable.WithStore(store), durable.WithKey("batch"),
 		durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
 	defer r.Close(context.Background())
 	tx, err := store.Pool().Begin(ctx)

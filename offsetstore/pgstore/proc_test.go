@@ -82,7 +82,7 @@ func newSinkEnv(t *testing.T) *sinkEnv {
 // write appends items 1..n at about rate items a second, then closes the
 // stream. It returns when it is done.
 func (e *sinkEnv) write(ctx context.Context, n, rate int) error {
-	w, err := durable.NewWriter[item](e.client, "items")
+	w, err := durable.NewWriter(e.client, "items", durable.JSONCodec[item]{})
 	if err != nil {
 		return err
 	}

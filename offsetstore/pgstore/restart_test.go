@@ -99,7 +99,7 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 		procs[i] = e.start(fmt.Sprint("replica-", i), "-exclusive", "-ttl", "1s")
 	}
 	// Writer A: items 1..itemsA, epoch from Postgres before the restart.
-	wa, err := durable.NewWriter[item](e.client, "items", durable.WithProducerID("writer-a"), durable.WithEpochStore(e.s))
+	wa, err := durable.NewWriter(e.client, "items", durable.JSONCodec[item]{}, durable.WithProducerID("writer-a"), durable.WithEpochStore(e.s))
 	require.NoError(t, err)
 	aDone := make(chan error, 1)
 	go func() {
@@ -142,7 +142,7 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	// Writer B starts while the database is down: its epoch cannot be
 	// claimed, a typed error says why, and it tries again until the
 	// database is back.
-	wb, err := durable.NewWriter[item](e.client, "items", durable.WithProducerID("writer-b"), durable.WithEpochStore(e.s))
+	wb, err := durable.NewWriter(e.client, "items", durable.JSONCodec[item]{}, durable.WithProducerID("writer-b"), durable.WithEpochStore(e.s))
 	require.NoError(t, err)
 	err = wb.Write(ctx, item{N: itemsA + 1})
 	if err == nil {
@@ -161,7 +161,7 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	attempts := 0
 	for {
 		attempts++
-		w, err := durable.NewWriter[item](e.client, "items", durable.WithProducerID("writer-b"), durable.WithEpochStore(e.s))
+		w, err := durable.NewWriter(e.client, "items", durable.JSONCodec[item]{}, durable.WithProducerID("writer-b"), durable.WithEpochStore(e.s))
 		require.NoError(t, err)
 		err = w.Write(ctx, item{N: itemsA + 1})
 		if err == nil {

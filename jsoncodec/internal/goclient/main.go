@@ -44,16 +44,17 @@ func run(args []string) error {
 	}
 	defer c.CloseIdleConnections()
 	opts := []durable.Option{durable.WithLive(durable.LiveNone), durable.WithManualCommit()}
+	var codec durable.Codec[rec] = durable.JSONCodec[rec]{}
 	switch args[3] {
 	case "json":
 		opts = append(opts, durable.WithDecodeAhead(0))
 	case "json-ahead":
 	case "jsoncodec":
-		opts = append(opts, durable.WithCodec[rec](jsoncodec.Codec[rec]{}))
+		codec = jsoncodec.Codec[rec]{}
 	default:
 		return fmt.Errorf("unknown codec %q", args[3])
 	}
-	r, err := durable.NewReader[rec](c, args[2], opts...)
+	r, err := durable.NewReader(c, args[2], codec, opts...)
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func exercise(ctx context.Context, cfg config, opts ...durable.Option) (int, err
 		defer client.Delete(context.WithoutCancel(ctx), stream)
 	}
 
-	w, err := durable.NewWriter[Event](client, stream)
+	w, err := durable.NewWriter(client, stream, durable.JSONCodec[Event]{})
 	if err != nil {
 		return 0, err
 	}
@@ -175,7 +175,7 @@ func exercise(ctx context.Context, cfg config, opts ...durable.Option) (int, err
 		return 0, err
 	}
 
-	r, err := durable.NewReader[Event](client, stream, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
+	r, err := durable.NewReader(client, stream, durable.JSONCodec[Event]{}, durable.WithLive(durable.LiveNone), durable.WithManualCommit())
 	if err != nil {
 		return 0, err
 	}

@@ -44,7 +44,7 @@ func runReader(ctx context.Context, c config) error {
 	default:
 		return fmt.Errorf("unknown -live %q", c.live)
 	}
-	r, err := durable.NewReader[chaos.Event](client, c.stream,
+	r, err := durable.NewReader(client, c.stream, durable.JSONCodec[chaos.Event]{},
 		durable.WithStore(store),
 		durable.WithKey(c.id),
 		durable.WithManualCommit(),

@@ -59,7 +59,7 @@ func runWriter(ctx context.Context, c config) error {
 		return err
 	}
 	defer client.CloseIdleConnections()
-	w, err := durable.NewWriter[chaos.Event](client, c.stream,
+	w, err := durable.NewWriter(client, c.stream, durable.JSONCodec[chaos.Event]{},
 		durable.WithProducerID(c.id),
 		durable.WithEpochStore(store),
 		durable.WithMaxBatch(c.batch, 1<<20),

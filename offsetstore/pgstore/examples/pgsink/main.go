@@ -255,7 +255,7 @@ func runReplica(ctx context.Context, c *pgstore.Consumer[json.RawMessage], h pgs
 // appendEvents appends {"n":1}..{"n":n} over about a second, then closes
 // the stream.
 func appendEvents(ctx context.Context, client *durable.Client, stream string, n int) error {
-	w, err := durable.NewWriter[map[string]int](client, stream)
+	w, err := durable.NewWriter(client, stream, durable.JSONCodec[map[string]int]{})
 	if err != nil {
 		return err
 	}
