@@ -149,6 +149,30 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	}()
 }
 
+// awaitPrefetch waits for the catch-up read started ahead (r.pf) and
+// returns its outcome as that of this read, with the chunk's values when
+// they were decoded ahead. If ctx ends first, r.pf is kept for the next
+// call.
+func (r *Reader[T]) awaitPrefetch(ctx context.Context) (rawChunk, *decoded[T], error) {
+	pf := r.pf
+	select {
+	case <-pf.done:
+	case <-ctx.Done():
+		return rawChunk{}, nil, ctx.Err()
+	}
+	r.pf = nil
+	r.tr.buf, r.pfBuf = pf.buf, r.tr.buf
+	var ahead *decoded[T]
+	if pf.dec != nil {
+		if pf.decOK && pf.err == nil {
+			ahead = pf.dec
+		} else if r.pfDec == nil {
+			r.pfDec = pf.dec // spare slabs again
+		}
+	}
+	return pf.ch, ahead, pf.err
+}
+
 // dropPrefetch cancels a prefetch that is not wanted. Its buffer is left
 // to it (and then to the garbage collector).
 func (r *Reader[T]) dropPrefetch() {

@@ -37,27 +37,14 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 		r.ahead = ahead
 		r.aheadChunks++
 		r.spans, ahead.spans = ahead.spans, r.spans
-		items = int64(len(r.spans))
-		r.n = len(r.spans)
-		if k < items {
-			r.idx = int(k)
-		}
+		items = r.spansLoaded(k)
 	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
 		// One json.Decoder walks the array: no separate split pass.
 		if err := r.startLazy(ch.data); err != nil {
 			return err
 		}
-		for int64(r.idx) < k && !r.lazyDone {
-			var skip json.RawMessage
-			if err := r.dec.Decode(&skip); err != nil {
-				return r.batchError(err)
-			}
-			r.idx++
-			if r.lazyDone = !r.dec.More(); r.lazyDone {
-				if err := r.finishLazy(); err != nil {
-					return err
-				}
-			}
+		if err := r.skipLazy(k); err != nil {
+			return err
 		}
 		if !r.lazyDone {
 			r.readPos = Position{Offset: string(ch.next)}
@@ -66,38 +53,10 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 		items = int64(r.idx)
 		r.lazy = false
 	case r.isJSON:
-		r.spans = r.spans[:0]
-		start := 0
-		parts := ch.parts
-		if parts == nil {
-			parts = []int{len(ch.data)}
+		if err := r.split(ch.data, ch.parts); err != nil {
+			return err
 		}
-		for _, end := range parts {
-			part := ch.data[start:end]
-			if len(bytes.TrimSpace(part)) > 0 {
-				if r.rawJSON && !json.Valid(part) {
-					// Raw readers hand the bytes on: check them here (a
-					// decoding codec checks its own input).
-					return r.batchError(errors.New("invalid JSON"))
-				}
-				before := len(r.spans)
-				var err error
-				r.spans, err = jsonframe.Split(r.spans, part)
-				if err != nil {
-					return r.batchError(err)
-				}
-				for j := before; j < len(r.spans); j++ {
-					r.spans[j].Start += start
-					r.spans[j].End += start
-				}
-			}
-			start = end
-		}
-		items = int64(len(r.spans))
-		r.n = len(r.spans)
-		if k < items {
-			r.idx = int(k)
-		}
+		items = r.spansLoaded(k)
 	default:
 		items = int64(len(ch.data))
 		if k < items {
@@ -112,6 +71,67 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 		r.readPos = Position{Offset: string(ch.next)}
 	}
 	r.batchFresh = r.freshBatch()
+	return nil
+}
+
+// spansLoaded sets the batch's length from its spans, skips its first k
+// items, and returns its length.
+func (r *Reader[T]) spansLoaded(k int64) int64 {
+	items := int64(len(r.spans))
+	r.n = len(r.spans)
+	if k < items {
+		r.idx = int(k)
+	}
+	return items
+}
+
+// skipLazy walks the lazy batch past its first k elements (already
+// handled), or to its end.
+func (r *Reader[T]) skipLazy(k int64) error {
+	for int64(r.idx) < k && !r.lazyDone {
+		var skip json.RawMessage
+		if err := r.dec.Decode(&skip); err != nil {
+			return r.batchError(err)
+		}
+		r.idx++
+		if r.lazyDone = !r.dec.More(); r.lazyDone {
+			if err := r.finishLazy(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// split frames the JSON batch data into r.spans: one array or, from SSE,
+// one array per data event, parts holding where each event ends in data.
+func (r *Reader[T]) split(data []byte, parts []int) error {
+	r.spans = r.spans[:0]
+	start := 0
+	if parts == nil {
+		parts = []int{len(data)}
+	}
+	for _, end := range parts {
+		part := data[start:end]
+		if len(bytes.TrimSpace(part)) > 0 {
+			if r.rawJSON && !json.Valid(part) {
+				// Raw readers hand the bytes on: check them here (a
+				// decoding codec checks its own input).
+				return r.batchError(errors.New("invalid JSON"))
+			}
+			before := len(r.spans)
+			var err error
+			r.spans, err = jsonframe.Split(r.spans, part)
+			if err != nil {
+				return r.batchError(err)
+			}
+			for j := before; j < len(r.spans); j++ {
+				r.spans[j].Start += start
+				r.spans[j].End += start
+			}
+		}
+		start = end
+	}
 	return nil
 }
 

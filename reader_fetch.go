@@ -60,63 +60,97 @@ func (r *Reader[T]) retried(attempt int, err error, wait time.Duration) {
 
 // fetch performs one read from readPos and loads its batch.
 func (r *Reader[T]) fetch(ctx context.Context) error {
-	callerCtx := ctx
 	off := Offset(r.readPos.Offset)
 	begin := time.Now()
 	liveReq := r.live && r.cfg.live != LiveNone
 	sseReq := liveReq && r.mode == LiveSSE
-	var (
-		ch    rawChunk
-		err   error
-		ahead *decoded[T] // ch decoded ahead
-	)
+	ch, ahead, ok, err := r.readChunk(ctx, off, liveReq, sseReq)
+	if !ok {
+		return err
+	}
+	ch = r.readHeaders(off, ch, liveReq)
+	before := r.readPos
+	if err := r.load(off, ch, ahead); err != nil {
+		return err
+	}
+	wasUpToDate := r.readState(off, ch)
+	// A batch that ends at or before the last delivered position holds
+	// nothing new (a server repeating an old answer): not progress, even
+	// though it is pending until take drops it.
+	fresh := r.batchPending() && !(r.hasLast && Position{Offset: string(ch.next)}.Compare(r.last) <= 0)
+	progress := fresh || r.readPos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	if progress {
+		r.throttle.Reset()
+		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
+			r.prefetch(ctx, ch.next)
+		}
+		return nil
+	}
+	if sseReq || (r.cfg.live == LiveNone && ch.upToDate) || time.Since(begin) >= minQuickPoll {
+		// An event on an open connection costs no request; a caught-up
+		// poll in live mode none returns to the caller; a long wait is
+		// a normal long-poll timeout.
+		return nil
+	}
+	// Quick answer with nothing new: throttle, so that a server that
+	// repeats the same offset cannot make the Reader spin.
+	return r.throttled(ctx)
+}
+
+// readChunk reads from off as the Reader's state says: the next event of
+// the SSE connection, a long-poll, the catch-up read started ahead, or a
+// catch-up GET. ahead holds the chunk's values when they were decoded
+// ahead. ok is false when there is nothing to load: err says why, or is
+// nil when an SSE connection ended and is to be reopened at once.
+func (r *Reader[T]) readChunk(ctx context.Context, off Offset, liveReq, sseReq bool) (ch rawChunk, ahead *decoded[T], ok bool, err error) {
 	if liveReq {
 		r.dropPrefetch()
 	}
 	switch {
 	case sseReq:
-		if !r.ctypeSet {
-			if err := r.learnContentType(ctx); err != nil {
-				return err
-			}
-		}
-		ch, err = r.tr.sseNext(ctx, off, r.cursor)
-		if err != nil {
-			return r.sseFailed(ctx, err)
-		}
-		r.sseFails = 0
+		ch, ok, err = r.readSSE(ctx, off)
+		return ch, nil, ok, err
 	case liveReq:
 		ch, err = r.tr.get(ctx, off, LiveLongPoll, r.cursor, "")
 	case r.pf != nil && r.pf.off == off:
-		// The catch-up read of this offset was started while the last
-		// chunk was being handed out: its outcome stands for this one.
-		pf := r.pf
-		select {
-		case <-pf.done:
-		case <-ctx.Done():
-			return ctx.Err() // pf is kept for the next call
-		}
-		r.pf = nil
-		r.tr.buf, r.pfBuf = pf.buf, r.tr.buf
-		ch, err = pf.ch, pf.err
-		if pf.dec != nil {
-			if pf.decOK && err == nil {
-				ahead = pf.dec
-			} else if r.pfDec == nil {
-				r.pfDec = pf.dec // spare slabs again
-			}
-		}
+		ch, ahead, err = r.awaitPrefetch(ctx)
 	default:
-		r.dropPrefetch()
-		inm := ""
-		if r.etag != "" && r.etagOff == off {
-			inm = r.etag
+		ch, err = r.getCatchUp(ctx, off)
+	}
+	return ch, ahead, err == nil, err
+}
+
+// readSSE reads the next chunk of the SSE connection (see readChunk for
+// ok), learning the stream's content type first if no GET has told it.
+func (r *Reader[T]) readSSE(ctx context.Context, off Offset) (rawChunk, bool, error) {
+	if !r.ctypeSet {
+		if err := r.learnContentType(ctx); err != nil {
+			return rawChunk{}, false, err
 		}
-		ch, err = r.tr.catchUp(ctx, &r.tr.buf, off, inm)
 	}
+	ch, err := r.tr.sseNext(ctx, off, r.cursor)
 	if err != nil {
-		return err
+		return rawChunk{}, false, r.sseFailed(ctx, err)
 	}
+	r.sseFails = 0
+	return ch, true, nil
+}
+
+// getCatchUp sends a catch-up GET of off: conditional (If-None-Match) when
+// the last catch-up GET of off returned an ETag.
+func (r *Reader[T]) getCatchUp(ctx context.Context, off Offset) (rawChunk, error) {
+	r.dropPrefetch()
+	inm := ""
+	if r.etag != "" && r.etagOff == off {
+		inm = r.etag
+	}
+	return r.tr.catchUp(ctx, &r.tr.buf, off, inm)
+}
+
+// readHeaders keeps what the answer to a read of off says besides its data
+// (ETag, content type, cursor) and returns the chunk to load: a 304 stands
+// for an empty one, as up to date as the answer that carried the ETag.
+func (r *Reader[T]) readHeaders(off Offset, ch rawChunk, liveReq bool) rawChunk {
 	switch {
 	case ch.notModified:
 		ch = rawChunk{next: off, upToDate: r.etagUp}
@@ -129,12 +163,16 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	if ch.cursor != "" {
 		r.cursor = ch.cursor
 	}
-	before := r.readPos
-	if err := r.load(off, ch, ahead); err != nil {
-		return err
-	}
+	return ch
+}
+
+// readState records what the loaded chunk of off says of the stream (up to
+// date, closed), tells the hooks when up-to-date changes, and prepares the
+// chunk's HookRead event. It returns whether the Reader was up to date
+// before.
+func (r *Reader[T]) readState(off Offset, ch rawChunk) (wasUpToDate bool) {
 	r.mu.Lock()
-	wasUpToDate := r.upToDate
+	wasUpToDate = r.upToDate
 	r.upToDate = ch.upToDate
 	if ch.closed {
 		r.eof = true
@@ -149,27 +187,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	if ch.upToDate {
 		r.live = true
 	}
-	// A batch that ends at or before the last delivered position holds
-	// nothing new (a server repeating an old answer): not progress, even
-	// though it is pending until take drops it.
-	fresh := r.batchPending() && !(r.hasLast && Position{Offset: string(ch.next)}.Compare(r.last) <= 0)
-	progress := fresh || r.readPos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
-	if progress {
-		r.throttle.Reset()
-		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
-			r.prefetch(callerCtx, ch.next)
-		}
-		return nil
-	}
-	if sseReq || (r.cfg.live == LiveNone && ch.upToDate) || time.Since(begin) >= minQuickPoll {
-		// An event on an open connection costs no request; a caught-up
-		// poll in live mode none returns to the caller; a long wait is
-		// a normal long-poll timeout.
-		return nil
-	}
-	// Quick answer with nothing new: throttle, so that a server that
-	// repeats the same offset cannot make the Reader spin.
-	return r.throttled(ctx)
+	return wasUpToDate
 }
 
 // sseFailed handles the end of an SSE connection: a connection that
