@@ -220,7 +220,9 @@ func (r *Reader[T]) batchPending() bool {
 	return r.idx < r.n
 }
 
-// takeLazy decodes the next element with the batch's json.Decoder.
+// takeLazy decodes the next element with the batch's json.Decoder. After
+// a decode error it turns the batch into a split one (toSplit) and returns
+// no message, for take to go on with.
 func (r *Reader[T]) takeLazy() (Message[T], bool, error) {
 	for r.lazy && !r.lazyDone {
 		i := r.idx
@@ -232,7 +234,7 @@ func (r *Reader[T]) takeLazy() (Message[T], bool, error) {
 				r.sticky = err
 				return Message[T]{}, false, err
 			}
-			return r.take() // decode element i again, with the codec, for its error
+			return Message[T]{}, false, nil // take decodes element i again, with the codec, for its error
 		}
 		r.idx++
 		end := int(r.dec.InputOffset())
@@ -259,7 +261,11 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 // take returns the next message of the current batch, if any.
 func (r *Reader[T]) take() (Message[T], bool, error) {
 	if r.lazy {
-		return r.takeLazy()
+		if m, ok, err := r.takeLazy(); ok || err != nil || r.lazy {
+			return m, ok, err
+		}
+		// Split after a decode error: the loop below decodes the element
+		// again, with the codec, for its error.
 	}
 	for r.idx < r.n {
 		i := r.idx
