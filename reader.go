@@ -136,12 +136,10 @@ type Reader[T any] struct {
 	lazy     bool // the batch is read by dec, element by element (r.n unknown)
 	lazyDone bool
 
-	pf          *prefetched[T] // the catch-up read of the next chunk, started early
-	pfBuf       []byte         // spare read buffer for the next prefetch
-	pfDec       *decoded[T]    // spare slabs for the next chunk decoded ahead
-	ahead       *decoded[T]    // the current batch's values, decoded ahead (nil: decode in take)
-	aheadChunks int            // batches decoded ahead (tests)
-	noPrefetch  bool           // benchmarks: read one chunk at a time, as before prefetching
+	pf    *prefetched[T] // the catch-up read of the next chunk, started early
+	pfBuf []byte         // spare read buffer for the next prefetch
+	pfDec *decoded[T]    // spare slabs for the next chunk decoded ahead
+	ahead *decoded[T]    // the current batch's values, decoded ahead (nil: decode in take)
 
 	// Current batch.
 	data       []byte

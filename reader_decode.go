@@ -35,7 +35,6 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 	case r.isJSON && ahead != nil:
 		// Decoded ahead (see WithDecodeAhead): take hands the values out.
 		r.ahead = ahead
-		r.aheadChunks++
 		r.spans, ahead.spans = ahead.spans, r.spans
 		items = r.spansLoaded(k)
 	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:

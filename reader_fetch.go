@@ -81,7 +81,7 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	progress := fresh || r.readPos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
 		r.throttle.Reset()
-		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
+		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off {
 			r.prefetch(ctx, ch.next)
 		}
 		return nil
