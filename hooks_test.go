@@ -1,8 +1,11 @@
 package durable
 
 import (
+	"context"
 	"net/http"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +130,91 @@ func TestHooks(t *testing.T) {
 
 	_, err = NewClient(srv.URL(), WithHooks(struct{}{}))
 	require.ErrorIs(t, err, ErrInvalidArgument)
+}
+
+// bufferReports is a hook that records the buffer a Writer reports in its
+// StartEvents and BatchEvents, in the order the calls come, and counts
+// calls that overlap another one.
+type bufferReports struct {
+	active   atomic.Int32
+	overlaps atomic.Int32
+	third    chan struct{} // closed when a third batch has started
+
+	mu      sync.Mutex
+	starts  int
+	settled int
+	open    int // the most batches started and not settled at once
+	last    [2]int
+}
+
+func (h *bufferReports) report(buffered, bytes int, start bool) {
+	if h.active.Add(1) > 1 {
+		h.overlaps.Add(1)
+	}
+	runtime.Gosched() // a call overlapping this one gets every chance to show
+	h.mu.Lock()
+	if start {
+		h.starts++
+		if h.starts == 3 {
+			close(h.third)
+		}
+	} else {
+		h.settled++
+	}
+	h.open = max(h.open, h.starts-h.settled)
+	h.last = [2]int{buffered, bytes}
+	h.mu.Unlock()
+	h.active.Add(-1)
+}
+
+func (h *bufferReports) OnStart(ctx context.Context, ev StartEvent) context.Context {
+	h.report(ev.Buffered, ev.BufferedBytes, true)
+	return ctx
+}
+
+func (h *bufferReports) OnBatch(ev BatchEvent) { h.report(ev.Buffered, ev.BufferedBytes, false) }
+
+// TestHookWriterReportsSerialized: the hook calls that report a Writer's
+// buffer (OnStart, OnBatch) come one at a time even when its batches are
+// sent from several goroutines at once, so that the last report is the
+// latest: an empty buffer once Close has landed every batch.
+func TestHookWriterReportsSerialized(t *testing.T) {
+	t.Parallel()
+	h := &bufferReports{third: make(chan struct{})}
+	ctx := ctxT(t, 20*time.Second)
+	// The second append is held until a third batch has started (the
+	// first batch of an epoch goes alone): two batches are in flight at
+	// once, whatever the machine's speed.
+	var posts atomic.Int32
+	hold := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && posts.Add(1) == 2 {
+				select {
+				case <-h.third:
+				case <-ctx.Done():
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := testserver.New(testserver.WithMiddleware(hold))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(srv.URL(), WithHooks(h))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	createJSON(t, c, "s")
+
+	w, err := NewWriter[event](c, "s", WithMaxBatchMessages(5), WithMaxInFlight(4), WithLinger(0))
+	require.NoError(t, err)
+	for i := range 400 {
+		require.NoError(t, w.Write(ctx, event{N: i}))
+	}
+	require.NoError(t, w.Close(ctx))
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.GreaterOrEqual(t, h.open, 2, "batches were in flight together")
+	require.Equal(t, h.starts, h.settled)
+	require.Zero(t, h.overlaps.Load(), "two reports of the buffer at once")
+	require.Equal(t, [2]int{0, 0}, h.last, "the last report is the latest: nothing is buffered after Close")
 }
