@@ -3,9 +3,11 @@ package durable
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -161,3 +163,111 @@ func TestClientSideValidation(t *testing.T) {
 }
 
 func timeNowPlusHour() time.Time { return time.Now().Add(time.Hour) }
+
+func TestErrorMappingsAgainstServer(t *testing.T) {
+	t.Parallel()
+	_, c := newServer(t, []testserver.Option{testserver.WithMaxBodySize(16)}, WithRetry(NoRetry()))
+	ctx := context.Background()
+	_, err := c.Create(ctx, "e", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+	tp := AppendOptions{ContentType: "text/plain"}
+
+	for _, tc := range []struct {
+		name  string
+		do    func() error
+		want  error
+		check func(t *testing.T, e *Error)
+	}{
+		{"create with other config", func() error {
+			_, err := c.Create(ctx, "e", CreateOptions{ContentType: "application/json"})
+			return err
+		}, ErrStreamExists, nil},
+		{"content type mismatch", func() error {
+			_, err := c.Append(ctx, "e", []byte("1"), AppendOptions{ContentType: "application/json"})
+			return err
+		}, ErrContentTypeMismatch, nil},
+		{"payload too large", func() error {
+			_, err := c.Append(ctx, "e", []byte(strings.Repeat("x", 64)), tp)
+			return err
+		}, ErrPayloadTooLarge, nil},
+		{"not found", func() error { _, err := c.Append(ctx, "nope", []byte("x"), tp); return err }, ErrNotFound, nil},
+		{"read not found", func() error { _, err := c.Read(ctx, "nope", ReadOptions{}); return err }, ErrNotFound, nil},
+		{"sse not found", func() error { _, err := c.OpenSSE(ctx, "nope", SSEOptions{}); return err }, ErrNotFound, nil},
+		{"delete not found", func() error { return c.Delete(ctx, "nope") }, ErrNotFound, nil},
+		{"bad offset", func() error { _, err := c.Read(ctx, "e", ReadOptions{Offset: "garbage!"}); return err }, ErrBadRequest, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			require.ErrorIs(t, err, tc.want)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			require.NotZero(t, e.Status)
+		})
+	}
+
+	// Stream-Seq.
+	_, err = c.Append(ctx, "e", []byte("1"), AppendOptions{ContentType: "text/plain", Seq: "b"})
+	require.NoError(t, err)
+	_, err = c.Append(ctx, "e", []byte("2"), AppendOptions{ContentType: "text/plain", Seq: "a"})
+	require.ErrorIs(t, err, ErrSeqConflict)
+	// Stream-Seq that would be fine, but the content type is wrong: the HEAD tells.
+	_, err = c.Append(ctx, "e", []byte("3"), AppendOptions{ContentType: "application/json", Seq: "c"})
+	require.ErrorIs(t, err, ErrContentTypeMismatch)
+
+	// Producers.
+	p := func(epoch, seq int64) AppendOptions {
+		return AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "w1", Epoch: epoch, Seq: seq}}
+	}
+	r, err := c.Append(ctx, "e", []byte("p0"), p(1, 0))
+	require.NoError(t, err)
+	require.False(t, r.Duplicate)
+	require.Equal(t, int64(1), r.ProducerEpoch)
+	require.Equal(t, int64(0), r.ProducerSeq)
+	dup, err := c.Append(ctx, "e", []byte("p0"), p(1, 0))
+	require.NoError(t, err)
+	require.True(t, dup.Duplicate)
+	_, err = c.Append(ctx, "e", []byte("p3"), p(1, 3))
+	require.ErrorIs(t, err, ErrProducerSeqGap)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, int64(1), e.ExpectedSeq)
+	require.Equal(t, int64(3), e.ReceivedSeq)
+	_, err = c.Append(ctx, "e", []byte("z"), p(0, 0))
+	require.ErrorIs(t, err, ErrStaleEpoch)
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, int64(1), e.ServerEpoch)
+	_, err = c.Append(ctx, "e", []byte("x"), p(2, 5))
+	require.ErrorIs(t, err, ErrBadRequest, "a new epoch must start at seq 0")
+
+	// Closed.
+	fin, err := c.CloseStream(ctx, "e", CloseOptions{})
+	require.NoError(t, err)
+	_, err = c.Append(ctx, "e", []byte("late"), tp)
+	require.ErrorIs(t, err, ErrStreamClosed)
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, fin.NextOffset, e.NextOffset)
+	_, err = c.CloseStream(ctx, "e", CloseOptions{Data: []byte("late"), ContentType: "text/plain"})
+	require.ErrorIs(t, err, ErrStreamClosed)
+}
+
+func TestInjectedStatusMappings(t *testing.T) {
+	t.Parallel()
+	srv, c := newServer(t, nil, WithRetry(NoRetry()))
+	ctx := context.Background()
+	_, err := c.Create(ctx, "f", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		status int
+		want   error
+	}{
+		{401, ErrUnauthorized}, {403, ErrForbidden}, {412, ErrPreconditionFailed},
+		{429, ErrRateLimited}, {500, ErrServer}, {501, ErrNotSupported}, {418, ErrUnexpectedStatus},
+	} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			srv.InjectFault(testserver.Fault{Path: "f", Status: tc.status, Count: 1})
+			defer srv.ClearFaults()
+			_, err := c.Head(ctx, "f")
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+}

@@ -1,6 +1,6 @@
 package durable
 
-// Hostile servers (internal/hostile): endless bodies, a 1 GiB SSE line, a
+// Hostile servers (internal/testsupport/hostile): endless bodies, a 1 GiB SSE line, a
 // 1 GiB JSON message, millions of tiny chunks, offsets that go backwards
 // or repeat, redirects to another host, slowloris. The Client (and the
 // Reader, further down) must keep
@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/hostile"
+	"github.com/durablego/durable/internal/testsupport/hostile"
 	"github.com/stretchr/testify/require"
 )
 

@@ -188,3 +188,26 @@ func TestNewClientServerRoot(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, srv.URL()+"/svc-events", u)
 }
+
+func TestTimeoutBoundsUnaryNotLive(t *testing.T) {
+	t.Parallel()
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond)}, WithTimeout(150*time.Millisecond))
+	ctx := context.Background()
+	cr, err := c.Create(ctx, "to", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+
+	// A long-poll outlives WithTimeout: it is bounded by ctx only.
+	start := time.Now()
+	lp, err := c.Read(ctx, "to", ReadOptions{Offset: cr.NextOffset, Live: LiveLongPoll})
+	require.NoError(t, err)
+	require.True(t, lp.UpToDate)
+	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+
+	// A slow unary call does not.
+	srv.InjectFault(testserver.Fault{Path: "to", Method: http.MethodHead, Delay: 2 * time.Second})
+	start = time.Now()
+	_, err = c.Head(ctx, "to")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), time.Second)
+	require.False(t, IsRetryable(err))
+}

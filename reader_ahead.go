@@ -1,5 +1,8 @@
 package durable
 
+// Reading ahead during catch-up: the GET of the next chunk, started while
+// this one is handed out, and the decoding of its messages in parallel.
+
 import (
 	"bytes"
 	"context"
@@ -9,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/durablego/durable/internal/jsonframe"
+	"github.com/durablego/durable/internal/protocol"
 )
 
 // decoded is a JSON chunk decoded ahead of Next (see WithDecodeAhead): the
@@ -90,4 +94,66 @@ func decodeRange[T any](ctx context.Context, data []byte, d *decoded[T], lo, hi 
 		}
 	}
 	return true
+}
+
+// prefetched is a catch-up read started ahead of need.
+type prefetched[T any] struct {
+	off    Offset
+	done   chan struct{} // closed when ch, buf, dec, decOK and err are set
+	cancel context.CancelFunc
+	ch     rawChunk
+	buf    []byte
+	dec    *decoded[T] // the chunk decoded ahead (with decOK), or spare slabs
+	decOK  bool
+	err    error
+}
+
+// prefetch starts the catch-up GET of off in the background, into the
+// spare buffer, so that the request and the transfer of the next chunk
+// overlap with the decoding and handling of this one. It is consumed (its
+// outcome, error included, taken as that of the read) by the next fetch
+// of off, or cancelled by a fetch of anything else and by Close. The
+// request keeps the caller's context values, not its cancellation. Its
+// answer is as of when it was sent: if it turns out to be the tail, data
+// appended (or a close) since then is seen by the read after it, as if it
+// had happened a moment later.
+func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(r.closeCtx, cancel)
+	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
+	r.pfBuf = nil
+	r.pf = pf
+	// Decode ahead only what take would decode with one json.Decoder: a
+	// GET of a JSON stream read with the default JSONCodec.
+	workers := r.cfg.decodeWorkers
+	if !r.fastJSON || !r.isJSON {
+		workers = 0
+	}
+	if workers > 0 {
+		pf.dec = r.pfDec
+		r.pfDec = nil
+		if pf.dec == nil {
+			pf.dec = new(decoded[T])
+		}
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		defer close(pf.done)
+		defer stop()
+		defer cancel()
+		pf.ch, pf.err = r.tr.catchUp(pctx, &pf.buf, off, "")
+		if workers > 0 && pf.err == nil && !pf.ch.notModified && pf.ch.parts == nil && protocol.IsJSON(pf.ch.ctype) {
+			pf.decOK = decodeAhead(pctx, pf.ch.data, pf.dec, workers)
+		}
+	}()
+}
+
+// dropPrefetch cancels a prefetch that is not wanted. Its buffer is left
+// to it (and then to the garbage collector).
+func (r *Reader[T]) dropPrefetch() {
+	if r.pf != nil {
+		r.pf.cancel()
+		r.pf = nil
+	}
 }

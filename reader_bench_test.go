@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/benchdata"
+	"github.com/durablego/durable/internal/testsupport/benchdata"
 	"github.com/durablego/durable/testserver"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/faultproxy"
+	"github.com/durablego/durable/internal/testsupport/faultproxy"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )

@@ -1,8 +1,14 @@
 package durable
 
+// The Reader's positions in its store: the one it starts from, and
+// commits (by the caller, by interval, and on Close).
+
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -153,4 +159,67 @@ func (r *Reader[T]) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// start loads the position to start from.
+func (r *Reader[T]) start(ctx context.Context) error {
+	if r.cfg.store != nil {
+		pos, ok, err := r.loadPosition(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: load position %q: %w", ErrCommit, r.key, err)
+		}
+		if ok {
+			r.readPos = Position{Offset: pos.Offset, Skip: pos.Skip}
+			r.mu.Lock()
+			r.last, r.hasLast = pos, true
+			r.handled, r.hasHandled = pos, true
+			r.committed, r.hasCommit = pos, true
+			r.meta = pos.Meta
+			r.mu.Unlock()
+			r.saved = true
+			r.started = true
+			return nil
+		}
+	}
+	r.readPos = Position{Offset: string(r.cfg.start)}
+	r.started = true
+	return nil
+}
+
+// loadPosition reads the saved position: under the Reader's key or, when the key
+// is the default and nothing is saved under it, under the stream's full URL
+// (the default key of earlier releases), so that an upgrade resumes instead
+// of reading the stream again. Saves go to the Reader's key.
+func (r *Reader[T]) loadPosition(ctx context.Context) (Position, bool, error) {
+	pos, ok, err := r.cfg.store.Load(ctx, r.key)
+	if err != nil || ok || r.cfg.key != "" {
+		return pos, ok, err
+	}
+	return r.cfg.store.Load(ctx, r.url)
+}
+
+// storeKey is the default key of a Reader's position: the stream's path on
+// its server, without scheme, host, port, user info or query, so that the
+// same service resumes when it reaches the server by another name.
+func storeKey(streamURL string) string {
+	u, err := url.Parse(streamURL)
+	if err != nil {
+		return streamURL
+	}
+	return u.EscapedPath()
+}
+
+// rejected explains a 400 or 410 answer to the first read from a saved
+// position: the server does not know the position (it is for another
+// stream, or before the stream's retention). The Reader does not start
+// over on its own: that would read the whole stream again.
+func (r *Reader[T]) rejected(err error) error {
+	var e *Error
+	if !r.saved || !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusGone) {
+		return err
+	}
+	cp := *e
+	cp.Err = fmt.Errorf("%w (offset %s under key %q): %w", ErrPositionRejected, r.readPos.Offset, r.key, e.Err)
+	cp.hint = "remove the key from the store, or use another key, to read from the start"
+	return &cp
 }

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/faultproxy"
-	"github.com/durablego/durable/internal/secrettest"
+	"github.com/durablego/durable/internal/testsupport/faultproxy"
+	"github.com/durablego/durable/internal/testsupport/secrettest"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/serveproc"
+	"github.com/durablego/durable/internal/testsupport/serveproc"
 )
 
 // The scale benchmarks (issue 17): N live Readers, or N Writers, on N

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/hostile"
+	"github.com/durablego/durable/internal/testsupport/hostile"
 	"github.com/stretchr/testify/require"
 )
 

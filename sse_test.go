@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable/internal/sse"
+	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -175,4 +176,60 @@ func FuzzSSEDecoder(f *testing.F) {
 		}
 		t.Fatal("the decoder did not stop")
 	})
+}
+
+func TestBinarySSE(t *testing.T) {
+	t.Parallel()
+	_, c := newServer(t, nil)
+	ctx := context.Background()
+	data := []byte{0, 1, 2, 0xff, '\n', '\r'}
+	_, err := c.Create(ctx, "bin", CreateOptions{ContentType: "application/octet-stream", Data: data, Closed: true})
+	require.NoError(t, err)
+	s, err := c.OpenSSE(ctx, "bin", SSEOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	var buf []byte
+	for {
+		ch, err := s.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		buf = append(buf, ch.Data...)
+	}
+	require.Equal(t, data, buf)
+}
+
+func TestSSEServerReconnectInterval(t *testing.T) {
+	t.Parallel()
+	_, c := newServer(t, []testserver.Option{testserver.WithSSECloseInterval(100 * time.Millisecond)})
+	ctx := context.Background()
+	_, err := c.Create(ctx, "r", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
+	require.NoError(t, err)
+	s, err := c.OpenSSE(ctx, "r", SSEOptions{})
+	require.NoError(t, err)
+	defer s.Close()
+	ch, err := s.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "x", string(ch.Data))
+	_, err = s.Next(ctx)
+	require.ErrorIs(t, err, ErrDisconnected)
+	require.True(t, IsRetryable(err))
+}
+
+func TestReadLiveSSEAtTail(t *testing.T) {
+	t.Parallel()
+	_, c := newServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cr, err := c.Create(ctx, "tail", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
+	require.NoError(t, err)
+	for _, off := range []Offset{cr.NextOffset, OffsetNow} {
+		ch, err := c.Read(ctx, "tail", ReadOptions{Offset: off, Live: LiveSSE})
+		require.NoError(t, err)
+		require.Empty(t, ch.Data)
+		require.True(t, ch.UpToDate)
+		require.Equal(t, cr.NextOffset, ch.NextOffset)
+		require.NotEmpty(t, ch.Cursor)
+	}
 }

@@ -44,7 +44,8 @@ var (
 // goroutines (it is safe for concurrent use); the messages each goroutine
 // writes land in the order it wrote them. A Writer dropped without Close is
 // not leaked: once it is garbage collected, what was written is sent and
-// its goroutine stops, but nobody learns of a loss then.
+// its goroutines stop, but nobody learns of a loss then. A Writer with
+// nothing to send runs no goroutine.
 //
 // Batching. For application/json streams each value is one message, and a
 // batch is one JSON array body; for other content types a batch is the
@@ -114,8 +115,8 @@ func (a *Ack) Wait(ctx context.Context) (Offset, error) {
 }
 
 // NewWriter returns a Writer appending to stream (a name relative to the
-// Client's base URL, or a full URL) and starts its dispatch goroutine;
-// Close stops it. Options are validated here. The stream must exist; its
+// Client's base URL, or a full URL). The Writer runs goroutines only while
+// it has something to send. Options are validated here. The stream must exist; its
 // content type must match WithContentType (default application/json, or
 // application/octet-stream when T is []byte).
 func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T], error) {
@@ -167,9 +168,8 @@ func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T
 	case BytesCodec:
 		w.fast = fastBytes
 	}
-	go p.loop()
-	// A Writer dropped without Close must not keep its goroutine (which
-	// refers to the pipeline only) forever: once the Writer is garbage,
+	// A Writer dropped without Close must not lose what was written (its
+	// goroutines refer to the pipeline only): once the Writer is garbage,
 	// close the pipeline, which sends what was written and stops.
 	runtime.AddCleanup(w, (*pipeline).beginClose, p)
 	return w, nil

@@ -22,12 +22,12 @@ type pipeline struct {
 	ct     string
 	pid    string
 
-	ctx      context.Context // cancelled when Close gives up waiting
-	cancel   context.CancelFunc
-	kick     chan struct{} // wakes the dispatch loop (buffered, 1)
-	loopDone chan struct{}
-	wg       sync.WaitGroup // sender goroutines
-	hookMu   sync.Mutex     // held across each hook call that reports the buffer, so that the reports come in the order they were taken
+	ctx       context.Context // cancelled when Close gives up waiting
+	cancel    context.CancelFunc
+	stopped   chan struct{}  // closed once closing and nothing is left to send
+	lingerEnd chan struct{}  // wakes the linger goroutine when nothing lingers (buffered, 1)
+	wg        sync.WaitGroup // sender goroutines and the linger goroutine
+	hookMu    sync.Mutex     // held across each hook call that reports the buffer, so that the reports come in the order they were taken
 
 	mu           sync.Mutex
 	space        chan struct{} // closed (and replaced) when buffer space is released or writes must stop
@@ -48,6 +48,7 @@ type pipeline struct {
 	bufBytes     int
 	err          error // sticky: the first batch loss
 	closing      bool
+	lingering    bool  // the linger goroutine runs
 	aborted      error // why Close stopped waiting
 	closeBatch   *wbatch
 	lastAcked    Offset
@@ -62,8 +63,8 @@ func newPipeline(c *Client, u string, cfg writerConfig, pid string) *pipeline {
 		isJSON:       protocol.IsJSON(cfg.contentType),
 		ct:           cfg.contentType,
 		pid:          pid,
-		kick:         make(chan struct{}, 1),
-		loopDone:     make(chan struct{}),
+		stopped:      make(chan struct{}),
+		lingerEnd:    make(chan struct{}, 1),
 		space:        make(chan struct{}),
 		epoch:        cfg.epoch,
 		window:       cfg.maxInFlight,
@@ -112,30 +113,54 @@ func (p *pipeline) enqueue(ctx context.Context, enc []byte, block, wantAck, now 
 	} else if len(enc) > p.cfg.maxBatchBytes {
 		return nil, p.tooLarge(len(enc))
 	}
-
 	p.mu.Lock()
+	if err := p.roomLocked(ctx, size, block); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	b, dispatch := p.addLocked(enc, size, now)
+	if dispatch {
+		p.dispatchLocked(time.Now())
+	}
+	p.mu.Unlock()
+	if !wantAck {
+		return nil, nil
+	}
+	return &Ack{b: b}, nil
+}
+
+// roomLocked waits until the buffer has room for size more bytes and one
+// more message (block) or fails with ErrBufferFull, or with why the Writer
+// takes no more writes. It may unlock p.mu while it waits.
+func (p *pipeline) roomLocked(ctx context.Context, size int, block bool) error {
 	for {
 		if err := p.writableLocked(); err != nil {
-			p.mu.Unlock()
-			return nil, err
+			return err
 		}
 		if p.bufMsgs+1 <= p.cfg.bufferMessages && p.bufBytes+size <= p.cfg.bufferBytes {
-			break
+			return nil
 		}
 		if !block {
-			p.mu.Unlock()
-			return nil, ErrBufferFull
+			return ErrBufferFull
 		}
 		ch := p.space
 		p.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			p.mu.Lock()
+			return ctx.Err()
 		}
 		p.mu.Lock()
 	}
-	kick := false
+}
+
+// addLocked appends one message (size bytes counted against the buffer)
+// to the open batch, opening or sealing batches as needed. It returns the
+// batch and whether there is something to dispatch: a batch sealed, a new
+// linger to wait for, or a batch to send now.
+func (p *pipeline) addLocked(enc []byte, size int, now bool) (*wbatch, bool) {
+	dispatch := false
 	closing := 0 // bytes a sealed batch adds: the JSON array's "]"
 	if p.isJSON {
 		closing = 1
@@ -143,7 +168,7 @@ func (p *pipeline) enqueue(ctx context.Context, enc []byte, block, wantAck, now 
 	b := p.open
 	if b != nil && b.n > 0 && (b.n+1 > p.cfg.maxBatchMessages || len(b.body)+size+closing > p.cfg.maxBatchBytes) {
 		p.sealLocked()
-		kick = true
+		dispatch = true
 		b = nil
 	}
 	if b == nil || b.n == 0 {
@@ -151,7 +176,7 @@ func (p *pipeline) enqueue(ctx context.Context, enc []byte, block, wantAck, now 
 			b = p.newBatchLocked(len(enc))
 		}
 		b.deadline = time.Now().Add(p.cfg.linger)
-		kick = true // arm the linger timer
+		dispatch = true // wait for its linger
 	}
 	if p.isJSON && b.n > 0 {
 		b.body = append(b.body, ',')
@@ -169,21 +194,14 @@ func (p *pipeline) enqueue(ctx context.Context, enc []byte, block, wantAck, now 
 	p.bufBytes += size
 	if now {
 		b.sealNow = true
-		kick = true
+		dispatch = true
 	}
 	if b.n >= p.cfg.maxBatchMessages || len(b.body)+2*closing+1 > p.cfg.maxBatchBytes {
 		// Full: not even a 1-byte message (with its comma) would fit.
 		p.sealLocked()
-		kick = true
+		dispatch = true
 	}
-	p.mu.Unlock()
-	if kick {
-		p.wake()
-	}
-	if !wantAck {
-		return nil, nil
-	}
-	return &Ack{b: b}, nil
+	return b, dispatch
 }
 
 func (p *pipeline) tooLarge(n int) error {
@@ -256,236 +274,8 @@ func (p *pipeline) sealLocked() {
 	p.pending = append(p.pending, b)
 }
 
-// wake nudges the dispatch loop.
-func (p *pipeline) wake() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
-
 // signalSpaceLocked wakes every writer blocked on the buffer.
 func (p *pipeline) signalSpaceLocked() {
 	close(p.space)
 	p.space = make(chan struct{})
-}
-
-// flush is Writer.Flush.
-func (p *pipeline) flush(ctx context.Context) error {
-	p.mu.Lock()
-	targets := make([]*wbatch, 0, len(p.pending)+1)
-	targets = append(targets, p.pending...)
-	if b := p.open; b != nil && b.n > 0 {
-		b.sealNow = true
-		targets = append(targets, b)
-	}
-	p.mu.Unlock()
-	p.wake()
-	for _, b := range targets {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// beginClose rejects new writes and has the loop send what is pending and
-// stop (Close, and the cleanup of a Writer dropped without Close).
-func (p *pipeline) beginClose() {
-	p.mu.Lock()
-	if !p.closing {
-		p.closing = true
-		if b := p.open; b != nil && b.n > 0 {
-			b.sealNow = true
-		}
-		p.signalSpaceLocked()
-	}
-	p.mu.Unlock()
-	p.wake()
-}
-
-// close is Writer.Close.
-func (p *pipeline) close(ctx context.Context) error {
-	p.beginClose()
-	select {
-	case <-p.loopDone:
-	case <-ctx.Done():
-		p.mu.Lock()
-		if p.aborted == nil {
-			p.aborted = &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("%w before its batch landed: %w", ErrWriterClosed, ctx.Err())}
-		}
-		p.mu.Unlock()
-		p.cancel()
-		<-p.loopDone
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// closeStream is Writer.CloseStream with the final messages encoded.
-func (p *pipeline) closeStream(ctx context.Context, body []byte, n int) error {
-	if len(body) > p.cfg.maxBatchBytes {
-		return p.tooLarge(len(body))
-	}
-	p.mu.Lock()
-	b := p.closeBatch
-	if b == nil {
-		if err := p.writableLocked(); err != nil {
-			p.mu.Unlock()
-			return err
-		}
-		p.sealLocked()
-		b = &wbatch{done: make(chan struct{}), body: body, n: n, acct: len(body), close: true, sealNow: true}
-		p.bufMsgs += b.n
-		p.bufBytes += b.acct
-		p.open = b
-		p.sealLocked()
-		p.closeBatch = b
-	}
-	p.mu.Unlock()
-	p.wake()
-	select {
-	case <-b.done:
-		return b.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// loop is the dispatch goroutine: it seals batches whose linger has passed
-// and starts a sender for each batch when an in-flight slot is free.
-func (p *pipeline) loop() {
-	defer close(p.loopDone)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	aborted := p.ctx.Done()
-	for {
-		p.mu.Lock()
-		wait, exit := p.dispatchLocked(time.Now())
-		p.mu.Unlock()
-		if exit {
-			p.wg.Wait()
-			p.cancel()
-			return
-		}
-		var tc <-chan time.Time
-		if wait > 0 {
-			timer.Reset(wait)
-			tc = timer.C
-		}
-		select {
-		case <-p.kick:
-		case <-tc:
-		case <-aborted:
-			aborted = nil // senders wake the loop as they finish
-		}
-		timer.Stop()
-	}
-}
-
-// dispatchLocked starts what can be started. It returns how long to wait
-// for the open batch's linger (0: wait for a wake-up) and whether the loop
-// is finished.
-func (p *pipeline) dispatchLocked(now time.Time) (time.Duration, bool) {
-	if p.ctx.Err() != nil && p.err == nil && p.aborted != nil && (len(p.queue) > 0 || (p.open != nil && p.open.n > 0)) {
-		p.err = p.aborted
-	}
-	if p.err != nil {
-		p.failUnsentLocked()
-		return 0, p.closing && p.inflight == 0
-	}
-	for p.inflight < p.window {
-		if !p.confirmed && p.inflight > 0 {
-			break // the first batch of an epoch goes alone
-		}
-		if len(p.queue) == 0 {
-			b := p.open
-			if b == nil || b.n == 0 || !(b.sealNow || p.closing || !now.Before(b.deadline)) {
-				break
-			}
-			p.sealLocked()
-		}
-		b := p.queue[0]
-		p.queue[0] = nil
-		p.queue = p.queue[1:]
-		p.inflight++
-		p.wg.Add(1)
-		go p.send(b)
-	}
-	if p.closing && p.inflight == 0 && len(p.queue) == 0 && (p.open == nil || p.open.n == 0) {
-		return 0, true
-	}
-	if b := p.open; b != nil && b.n > 0 && p.inflight < p.window && (p.confirmed || p.inflight == 0) {
-		if d := b.deadline.Sub(now); d > 0 {
-			return d, false
-		}
-		return time.Nanosecond, false
-	}
-	return 0, false
-}
-
-// failUnsentLocked fails every batch not yet sent with the sticky error.
-func (p *pipeline) failUnsentLocked() {
-	if b := p.open; b != nil && b.n > 0 {
-		p.open = nil
-		p.settleLocked(b, p.err)
-		close(b.done)
-	}
-	for _, b := range p.queue {
-		p.settleLocked(b, p.err)
-		close(b.done)
-	}
-	p.queue = nil
-}
-
-// settleLocked records a batch's outcome and releases its buffer space.
-// The caller closes b.done after unlocking.
-func (p *pipeline) settleLocked(b *wbatch, err error) {
-	b.err = err
-	for i, pb := range p.pending {
-		if pb == b {
-			copy(p.pending[i:], p.pending[i+1:])
-			p.pending[len(p.pending)-1] = nil
-			p.pending = p.pending[:len(p.pending)-1]
-			break
-		}
-	}
-	p.bufMsgs -= b.n
-	p.bufBytes -= b.acct
-	p.signalSpaceLocked()
-	switch {
-	case b.gapped:
-		if p.window > 1 {
-			// Gaps again: wait longer before growing the window back.
-			p.regrow = min(2*p.regrow, maxRegrow)
-		}
-		p.window = max(1, p.window/2)
-		p.okStreak = 0
-	case err == nil && p.window < p.cfg.maxInFlight:
-		if p.okStreak++; p.okStreak >= p.regrow*p.window {
-			p.window++
-			p.okStreak = 0
-			if p.window == p.cfg.maxInFlight {
-				// Back to full pipelining: a rare gap costs little again.
-				p.regrow = max(minRegrow, p.regrow/2)
-			}
-		}
-	}
-	if err == nil {
-		p.confirmed = true
-		if b.seq > p.lastAckedSeq && b.off != "" {
-			p.lastAckedSeq, p.lastAcked = b.seq, b.off
-		}
-	} else if p.err == nil {
-		p.err = err
-	}
-	b.body = nil
-	b.prev = nil
-	b.markWritten()
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/benchdata"
-	"github.com/durablego/durable/internal/cpuclock"
+	"github.com/durablego/durable/internal/testsupport/benchdata"
+	"github.com/durablego/durable/internal/testsupport/cpuclock"
 	"github.com/durablego/durable/testserver"
 )
 

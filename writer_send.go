@@ -33,6 +33,7 @@ func (p *pipeline) send(b *wbatch) {
 	p.mu.Lock()
 	p.inflight--
 	p.settleLocked(b, err)
+	p.dispatchLocked(time.Now())
 	p.mu.Unlock()
 	close(b.done)
 	if err != nil {
@@ -51,7 +52,6 @@ func (p *pipeline) send(b *wbatch) {
 			Buffered: bufMsgs, BufferedBytes: bufBytes})
 		p.hookMu.Unlock()
 	}
-	p.wake()
 }
 
 // logLost logs a lost batch at Error: a fenced Writer says so.

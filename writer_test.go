@@ -477,9 +477,9 @@ func TestWriterCloseCancelledContext(t *testing.T) {
 	_, aerr := a.Wait(ctx)
 	require.ErrorIs(t, aerr, ErrWriterClosed)
 	select {
-	case <-w.p.loopDone:
+	case <-w.p.stopped:
 	default:
-		t.Fatal("dispatch goroutine still running after Close")
+		t.Fatal("pipeline not stopped after Close")
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/subtest"
+	"github.com/durablego/durable/internal/testsupport/subtest"
 )
 
 // Subscriptions (PROTOCOL §6–7) on both servers: the same pull-wake and

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/faultproxy"
+	"github.com/durablego/durable/internal/testsupport/faultproxy"
 	"github.com/durablego/durable/offsetstore"
 )
 

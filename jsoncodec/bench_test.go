@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/serveproc"
+	"github.com/durablego/durable/internal/testsupport/serveproc"
 )
 
 // catchRec is the small message of the core module's catch-up benchmarks.

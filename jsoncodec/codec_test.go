@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/durablego/durable/internal/jsonagree"
+	"github.com/durablego/durable/internal/testsupport/jsonagree"
 	"go.uber.org/goleak"
 )
 

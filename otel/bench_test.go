@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/benchdata"
-	"github.com/durablego/durable/internal/cpuclock"
+	"github.com/durablego/durable/internal/testsupport/benchdata"
+	"github.com/durablego/durable/internal/testsupport/cpuclock"
 	"github.com/durablego/durable/testserver"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/secrettest"
+	"github.com/durablego/durable/internal/testsupport/secrettest"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/secrettest"
+	"github.com/durablego/durable/internal/testsupport/secrettest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"

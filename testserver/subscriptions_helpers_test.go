@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/subtest"
+	"github.com/durablego/durable/internal/testsupport/subtest"
 )
 
 // subEnv is a server with subscriptions on a fake clock, and helpers for

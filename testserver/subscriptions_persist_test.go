@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/subtest"
+	"github.com/durablego/durable/internal/testsupport/subtest"
 )
 
 // TestSubscriptionPersistence: with a data directory a restarted server

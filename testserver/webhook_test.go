@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/subtest"
+	"github.com/durablego/durable/internal/testsupport/subtest"
 )
 
 // ---------------------------------------------------------------- independent verifier

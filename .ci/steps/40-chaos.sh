@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chaos run (internal/chaos, build tag "chaos"): `durable serve --data-dir`,
+# Chaos run (internal/testsupport/chaos, build tag "chaos"): `durable serve --data-dir`,
 # three writer and two reader processes, killed with SIGKILL at random for
 # about 45 s, then the whole history is checked. Bounded to about a minute.
 # Everything runs under -race: the supervisor, and the worker and server
@@ -10,4 +10,4 @@
 # run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test -race -tags chaos -run Chaos -count=1 -v -timeout 5m ./internal/chaos/...
+go test -race -tags chaos -run Chaos -count=1 -v -timeout 5m ./internal/testsupport/chaos/...

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/durablego/durable/internal/jsonagree"
+	"github.com/durablego/durable/internal/testsupport/jsonagree"
 )
 
 // divergences counts the cases of jsonagree.Cases on which l disagrees with

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/durablego/durable/internal/subtest"
+	"github.com/durablego/durable/internal/testsupport/subtest"
 )
 
 // subClient talks JSON to a `durable serve --subscriptions` child.

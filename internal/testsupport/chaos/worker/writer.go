@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/chaos"
+	"github.com/durablego/durable/internal/testsupport/chaos"
 	"github.com/durablego/durable/offsetstore"
 )
 

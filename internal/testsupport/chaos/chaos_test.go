@@ -653,7 +653,7 @@ func (s *supervisor) build() {
 	}
 	for _, b := range []struct{ out, pkg string }{
 		{s.durableBin, "github.com/durablego/durable/cmd/durable"},
-		{s.workerBin, "github.com/durablego/durable/internal/chaos/worker"},
+		{s.workerBin, "github.com/durablego/durable/internal/testsupport/chaos/worker"},
 	} {
 		out, err := exec.Command(goBin, append(args, "-o", b.out, b.pkg)...).CombinedOutput()
 		if err != nil {

@@ -2,9 +2,9 @@
 // with SIGKILL at random moments, and a check of the whole history
 // afterwards, in the manner of Jepsen. It holds the record formats and the
 // history checker shared by the supervisor (TestChaos, behind the build tag
-// "chaos") and the worker program (internal/chaos/worker).
+// "chaos") and the worker program (internal/testsupport/chaos/worker).
 //
-//	go test -race -tags chaos -run Chaos -count=1 ./internal/chaos/...
+//	go test -race -tags chaos -run Chaos -count=1 ./internal/testsupport/chaos/...
 //
 // # The run
 //

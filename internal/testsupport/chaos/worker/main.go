@@ -1,5 +1,5 @@
 // Command worker is a process of the chaos run (see package
-// internal/chaos): a writer or a reader of one stream that the supervisor
+// internal/testsupport/chaos): a writer or a reader of one stream that the supervisor
 // starts, kills with SIGKILL and restarts.
 //
 //	worker -mode writer -url BASE -stream NAME -id W -dir STATE [-rate N] [-batch N] [-inflight N] [-timeout D]

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
-	"github.com/durablego/durable/internal/chaos"
+	"github.com/durablego/durable/internal/testsupport/chaos"
 )
 
 // runReader tails the stream with a durable.Reader until the stream is
