@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/durablego/durable/internal/secrettest"
+	"github.com/durablego/durable/internal/testsupport/secrettest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
