@@ -44,9 +44,7 @@ func TestReaderNextDuringSlowSave(t *testing.T) {
 	for name, mode := range map[string]ReaderOption{"manual": WithManualCommit(), "interval": WithCommitInterval(time.Nanosecond)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 3)
+			_, c, _ := newEventStream(t, 3)
 			st := newBlockingStore()
 			defer st.free()
 			r := openReader[event](t, c, "s", WithStore(st), mode)
@@ -76,9 +74,7 @@ func TestReaderNextDuringSlowSave(t *testing.T) {
 // store that never answers makes Close return ctx's error, not hang.
 func TestReaderCloseBounded(t *testing.T) {
 	t.Parallel()
-	_, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	appendEvents(t, c, "s", 0, 3)
+	_, c, _ := newEventStream(t, 3)
 	st := newBlockingStore()
 	r, err := NewReader[event](c, "s", WithStore(st), WithCommitInterval(time.Hour))
 	require.NoError(t, err)

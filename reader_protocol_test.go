@@ -216,9 +216,7 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 
 func TestReaderResumesInsideABatch(t *testing.T) {
 	t.Parallel()
-	_, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	end := appendEvents(t, c, "s", 0, 10)
+	_, c, end := newEventStream(t, 10)
 	ctx := ctxT(t, 5*time.Second)
 	tests := []struct {
 		name  string
@@ -261,9 +259,7 @@ func TestReaderStartOptions(t *testing.T) {
 	for _, mode := range append([]LiveMode{LiveNone}, liveModes...) {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			mid := appendEvents(t, c, "s", 0, 2)
+			_, c, mid := newEventStream(t, 2)
 			appendEvents(t, c, "s", 2, 2)
 			ctx := ctxT(t, 5*time.Second)
 
@@ -483,9 +479,7 @@ func TestReaderAutoFallsBackToLongPoll(t *testing.T) {
 
 func TestReaderRetryAfterAndHook(t *testing.T) {
 	t.Parallel()
-	srv, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	appendEvents(t, c, "s", 0, 1)
+	srv, c, _ := newEventStream(t, 1)
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 1})
 	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 2})
 	var infos []RetryInfo
@@ -575,9 +569,7 @@ func TestReaderCtxCancelDuringWait(t *testing.T) {
 
 func TestReaderCommit(t *testing.T) {
 	t.Parallel()
-	_, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	appendEvents(t, c, "s", 0, 3)
+	_, c, _ := newEventStream(t, 3)
 	store := newMemStore()
 	ctx := ctxT(t, 5*time.Second)
 	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"), WithManualCommit())
@@ -606,9 +598,7 @@ func TestReaderCommit(t *testing.T) {
 
 func TestReaderIntervalCommitOnWaitAndClose(t *testing.T) {
 	t.Parallel()
-	_, c := newReaderServer(t)
-	createJSON(t, c, "s")
-	end := appendEvents(t, c, "s", 0, 3)
+	_, c, end := newEventStream(t, 3)
 	store := newMemStore()
 	ctx := ctxT(t, 5*time.Second)
 	r := openReader[event](t, c, "s", WithStore(store), WithKey("k"), WithCommitInterval(time.Hour))
@@ -833,9 +823,7 @@ func TestReaderCtxEndsAHangingRequest(t *testing.T) {
 	for _, mode := range liveModes {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			srv, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 1)
+			srv, c, _ := newEventStream(t, 1)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			_, err := r.Next(ctxT(t, 5*time.Second))
 			require.NoError(t, err)

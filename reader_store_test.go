@@ -76,9 +76,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 3)
+			srv, c, _ := newEventStream(t, 3)
 			ctx := ctxT(t, 10*time.Second)
 			store := newMemStore()
 			require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "elsewhere-0042"}))
@@ -100,9 +98,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 	// the position.
 	t.Run("later", func(t *testing.T) {
 		t.Parallel()
-		srv, c := newReaderServer(t)
-		createJSON(t, c, "s")
-		appendEvents(t, c, "s", 0, 1)
+		srv, c, _ := newEventStream(t, 1)
 		ctx := ctxT(t, 10*time.Second)
 		store := newMemStore()
 		require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "-1"}))

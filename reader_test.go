@@ -42,6 +42,15 @@ func createJSON(t *testing.T, c *Client, stream string) {
 	require.NoError(t, err)
 }
 
+// newEventStream starts a reader test server with a JSON stream "s"
+// holding events 0..n-1, and returns the stream's next offset.
+func newEventStream(t *testing.T, n int, sopts ...testserver.Option) (*testserver.Server, *Client, Offset) {
+	t.Helper()
+	srv, c := newReaderServer(t, sopts...)
+	createJSON(t, c, "s")
+	return srv, c, appendEvents(t, c, "s", 0, n)
+}
+
 // appendEvents appends events n..n+k-1 as one batch and returns the next offset.
 func appendEvents(t *testing.T, c *Client, stream string, from, k int) Offset {
 	t.Helper()
@@ -75,9 +84,7 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 	for _, mode := range liveModes {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			end1 := appendEvents(t, c, "s", 0, 3)
+			_, c, end1 := newEventStream(t, 3)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 3; i++ {
@@ -118,9 +125,7 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE, LiveAuto, LiveNone} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			srv, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 2)
+			srv, c, _ := newEventStream(t, 2)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 2; i++ {
@@ -185,9 +190,7 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 	for _, mode := range liveModes {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 1)
+			_, c, _ := newEventStream(t, 1)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			_, err := r.Next(ctx)
