@@ -110,9 +110,7 @@ func TestReaderEchoesCursor(t *testing.T) {
 				}
 			}()
 			for i := 0; i < 3; i++ {
-				m, err := r.Next(ctx)
-				require.NoError(t, err)
-				require.Equal(t, i, m.Value.N)
+				nextEvent(t, ctx, r, i)
 			}
 			live, withCursor := 0, 0
 			prevCursor := ""
@@ -168,9 +166,7 @@ func TestReaderIfNoneMatchOnRepeatedCatchUp(t *testing.T) {
 	}
 	// New data after 304s is still seen.
 	appendEvents(t, c, "s", 2, 1)
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 2, m.Value.N)
+	nextEvent(t, ctx, r, 2)
 }
 
 func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
@@ -185,9 +181,7 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 			store := newMemStore()
 			r := openReader[event](t, c, "s", WithLive(mode), WithStore(store), WithCommitInterval(time.Hour))
 			ctx := ctxT(t, 5*time.Second)
-			m, err := r.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 0, m.Value.N)
+			nextEvent(t, ctx, r, 0)
 			_, err = r.Next(ctx)
 			var de *DecodeError
 			require.ErrorAs(t, err, &de)
@@ -207,9 +201,7 @@ func TestReaderDecodeErrorIsTypedWithPosition(t *testing.T) {
 			r2 := openReader[event](t, c, "s", WithLive(mode), WithStore(store))
 			_, err = r2.Next(ctx)
 			require.ErrorAs(t, err, &de)
-			m, err = r2.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 2, m.Value.N)
+			nextEvent(t, ctx, r2, 2)
 		})
 	}
 }
@@ -247,9 +239,7 @@ func TestReaderResumesInsideABatch(t *testing.T) {
 	store := newMemStore()
 	require.NoError(t, store.Save(ctx, "k", Position{Offset: "-1", Skip: 12}))
 	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"))
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 12, m.Value.N)
+	m := nextEvent(t, ctx, r, 12)
 	require.Equal(t, Position{Offset: "-1", Skip: 13}, m.Position)
 	_ = end2
 }
@@ -463,16 +453,12 @@ func TestReaderAutoFallsBackToLongPoll(t *testing.T) {
 	r := openReader[event](t, c, "s", WithLive(LiveAuto), WithSSEFallback(3, time.Second))
 	require.Equal(t, LiveSSE, r.Transport())
 	ctx := ctxT(t, 5*time.Second)
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 0, m.Value.N)
+	nextEvent(t, ctx, r, 0)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		appendEvents(t, c, "s", 1, 1)
 	}()
-	m, err = r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, m.Value.N)
+	nextEvent(t, ctx, r, 1)
 	require.Equal(t, LiveLongPoll, r.Transport())
 	require.Equal(t, int64(3), sseTries.Load())
 }
@@ -486,9 +472,7 @@ func TestReaderRetryAfterAndHook(t *testing.T) {
 	r := openReader[event](t, c, "s", WithRetryHook(func(i RetryInfo) { infos = append(infos, i) }))
 	ctx := ctxT(t, 5*time.Second)
 	start := time.Now()
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 0, m.Value.N)
+	nextEvent(t, ctx, r, 0)
 	require.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After is a floor")
 	require.Len(t, infos, 3)
 	require.ErrorIs(t, infos[0].Err, ErrRateLimited)
@@ -560,9 +544,7 @@ func TestReaderCtxCancelDuringWait(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 				appendEvents(t, c, "s", 0, 1)
 			}()
-			m, err := r.Next(ctxT(t, 5*time.Second))
-			require.NoError(t, err)
-			require.Equal(t, 0, m.Value.N)
+			nextEvent(t, ctxT(t, 5*time.Second), r, 0)
 		})
 	}
 }
@@ -619,12 +601,8 @@ func TestReaderIntervalCommitOnWaitAndClose(t *testing.T) {
 
 	// Close saves what was handled, not the message in hand.
 	appendEvents(t, c, "s", 3, 2)
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 3, m.Value.N)
-	m, err = r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 4, m.Value.N)
+	nextEvent(t, ctx, r, 3)
+	nextEvent(t, ctx, r, 4)
 	require.NoError(t, r.Close(context.Background()))
 	saved, _, _ = store.Load(ctx, "k")
 	require.Equal(t, Position{Offset: string(end), Skip: 1}, saved)

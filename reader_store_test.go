@@ -55,9 +55,7 @@ func TestReaderResumesFromLegacyKey(t *testing.T) {
 	store := newMemStore()
 	require.NoError(t, store.Save(ctx, u, Position{Offset: "-1", Skip: 1}))
 	r := openReader[event](t, c, "s", WithStore(store))
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 2, m.Value.N)
+	nextEvent(t, ctx, r, 2)
 }
 
 // TestReaderSavedPositionRejected: a saved position the server refuses

@@ -73,6 +73,15 @@ func openReader[T any](t *testing.T, c *Client, stream string, opts ...ReaderOpt
 	return r
 }
 
+// nextEvent calls r.Next and requires it to return event want.
+func nextEvent(t *testing.T, ctx context.Context, r *Reader[event], want int) Message[event] {
+	t.Helper()
+	m, err := r.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want, m.Value.N)
+	return m
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -88,9 +97,7 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 3; i++ {
-				m, err := r.Next(ctx)
-				require.NoError(t, err)
-				require.Equal(t, i, m.Value.N)
+				m := nextEvent(t, ctx, r, i)
 				require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(m.Data))
 				if i == 2 {
 					require.Equal(t, Position{Offset: string(end1)}, m.Position, "last of the batch normalised to the next offset")
@@ -106,12 +113,8 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 				end2 = appendEvents(t, c, "s", 3, 2)
 			}()
-			m, err := r.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 3, m.Value.N)
-			m, err = r.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 4, m.Value.N)
+			m := nextEvent(t, ctx, r, 3)
+			m = nextEvent(t, ctx, r, 4)
 			<-done
 			require.Equal(t, string(end2), m.Position.Offset, "%s: the data's position is the offset AFTER it", mode)
 			require.Equal(t, mode, r.Transport())
@@ -129,9 +132,7 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 2; i++ {
-				m, err := r.Next(ctx)
-				require.NoError(t, err)
-				require.Equal(t, i, m.Value.N)
+				nextEvent(t, ctx, r, i)
 			}
 			var wg sync.WaitGroup
 			defer wg.Wait()
