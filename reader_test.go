@@ -249,3 +249,87 @@ func TestReaderMessagesGoesOnAfterDecodeError(t *testing.T) {
 	_, err = r.Next(ctx)
 	require.ErrorIs(t, err, ErrNotFound)
 }
+
+func TestReaderCloseUnblocksNext(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t, testserver.WithLongPollTimeout(10*time.Second))
+			createJSON(t, c, "s")
+			r := openReader[event](t, c, "s", WithLive(mode))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := r.Next(context.Background())
+				errc <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			require.NoError(t, r.Close(context.Background()))
+			select {
+			case err := <-errc:
+				require.ErrorIs(t, err, ErrReaderClosed)
+			case <-time.After(2 * time.Second):
+				t.Fatal("Next still blocked after Close")
+			}
+			_, err := r.Next(context.Background())
+			require.ErrorIs(t, err, ErrReaderClosed)
+			require.ErrorIs(t, r.Commit(context.Background(), Message[event]{Position: Position{Offset: "x"}}), ErrReaderClosed)
+		})
+	}
+}
+
+func TestReaderCtxCancelDuringWait(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t, testserver.WithLongPollTimeout(10*time.Second))
+			createJSON(t, c, "s")
+			r := openReader[event](t, c, "s", WithLive(mode))
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			defer cancel()
+			_, err := r.Next(ctx)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			// Still usable afterwards.
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				appendEvents(t, c, "s", 0, 1)
+			}()
+			nextEvent(t, ctxT(t, 5*time.Second), r, 0)
+		})
+	}
+}
+
+func TestNewReaderValidation(t *testing.T) {
+	t.Parallel()
+	_, c := newReaderServer(t)
+	tests := []struct {
+		name string
+		opts []ReaderOption
+	}{
+		{"nil option", []ReaderOption{nil}},
+		{"nil store", []ReaderOption{WithStore(nil)}},
+		{"empty key", []ReaderOption{WithKey("")}},
+		{"empty start", []ReaderOption{WithStart("")}},
+		{"bad live", []ReaderOption{WithLive("websocket")}},
+		{"zero interval", []ReaderOption{WithCommitInterval(0)}},
+		{"bad retry", []ReaderOption{WithReaderRetry(RetryPolicy{})}},
+		{"nil hook", []ReaderOption{WithRetryHook(nil)}},
+		{"dedupe window", []ReaderOption{WithDedupe(func(event) string { return "" }, 0)}},
+		{"dedupe type", []ReaderOption{WithDedupe(func(string) string { return "" }, 5)}},
+		{"codec type", []ReaderOption{WithCodec[string](JSONCodec[string]{})}},
+		{"chunk bytes", []ReaderOption{WithMaxChunkBytes(0)}},
+		{"sse fallback", []ReaderOption{WithSSEFallback(0, time.Second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := NewReader[event](c, "s", tt.opts...)
+			require.ErrorIs(t, err, ErrInvalidArgument)
+		})
+	}
+	_, err := NewReader[event](nil, "s")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewReader[event](c, "")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+}
