@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -206,9 +205,6 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 		})
 	}
 }
-
-var _ = sync.Mutex{}
-var _ = httptest.NewServer
 
 // TestReaderMessagesGoesOnAfterDecodeError: a caller that continues past
 // a *DecodeError gets the messages after it (before, the loop ended
