@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -207,9 +206,6 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 		})
 	}
 }
-
-var _ = sync.Mutex{}
-var _ = httptest.NewServer
 
 // TestReaderMessagesGoesOnAfterDecodeError: a caller that continues past
 // a *DecodeError gets the messages after it (before, the loop ended
