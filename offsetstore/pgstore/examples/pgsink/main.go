@@ -157,14 +157,14 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The handover is driven by the count of committed events, never by
-	// timing: whoever holds the lease when event handover commits stops.
+	// The handover is driven by the events committed, never by timing:
+	// whoever holds the lease when handed the event after the first
+	// handover ones stops.
 	handover := max(1, cfg.Events/3)
 	var (
 		mu       sync.Mutex
 		tokens   []int64
 		stopped  int
-		handled  int
 		wg       sync.WaitGroup
 		firstErr error
 	)
@@ -180,13 +180,14 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 						}
 					})))
 			if err == nil {
-				err = runReplica(rctx, c, sink(c), func() bool {
+				err = runReplica(rctx, c, sink(c), func(n int) bool {
 					mu.Lock()
 					defer mu.Unlock()
-					handled++
-					if handled == handover {
-						stopped = handled
-						return true // this holder stops here, as in a deploy
+					if n == handover+1 && stopped == 0 {
+						// Events 1..handover are committed (in order, each
+						// once): this holder stops here, as in a deploy.
+						stopped = handover
+						return true
 					}
 					return false
 				})
@@ -232,24 +233,29 @@ func demo(ctx context.Context, store *pgstore.Store, cfg config, table string, s
 	return nil
 }
 
-// runReplica handles messages until the stream ends, or until stop says
-// this replica is to stop (it then closes, releasing the lease).
-func runReplica(ctx context.Context, c *pgstore.Consumer[json.RawMessage], h pgstore.Handler[json.RawMessage], stop func() bool) error {
+// errHandover ends the Run of the replica that stops at the handover.
+var errHandover = errors.New("handover: this replica stops here")
+
+// runReplica handles messages with Consumer.Run, which waits for the lease
+// and retries transient failures with backoff, until the stream ends or
+// until stop says this replica is to stop before handling event n: its
+// transaction then rolls back, and it closes, releasing the lease (the
+// next holder handles n).
+func runReplica(ctx context.Context, c *pgstore.Consumer[json.RawMessage], h pgstore.Handler[json.RawMessage], stop func(n int) bool) error {
 	defer c.Close(context.WithoutCancel(ctx))
-	for {
-		err := c.Handle(ctx, h)
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case errors.Is(err, pgstore.ErrLeaseLost) || errors.Is(err, pgstore.ErrFenced) || pgstore.IsTransient(err):
-			continue
-		case err != nil:
-			return err
+	err := c.Run(ctx, func(ctx context.Context, tx pgx.Tx, msg durable.Message[json.RawMessage]) error {
+		var ev struct {
+			N int `json:"n"`
 		}
-		if stop() {
-			return nil
+		if json.Unmarshal(msg.Value, &ev) == nil && stop(ev.N) {
+			return errHandover
 		}
+		return h(ctx, tx, msg)
+	})
+	if errors.Is(err, errHandover) {
+		return nil
 	}
+	return err
 }
 
 // appendEvents appends {"n":1}..{"n":n} over about a second, then closes
