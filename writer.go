@@ -116,9 +116,9 @@ func (a *Ack) Wait(ctx context.Context) (Offset, error) {
 
 // NewWriter returns a Writer appending to stream (a name relative to the
 // Client's base URL, or a full URL). The Writer runs goroutines only while
-// it has something to send. Options are validated here. The stream must exist; its
-// content type must match WithContentType (default application/json, or
-// application/octet-stream when T is []byte).
+// it has something to send. Options are validated here. The stream must
+// exist; its content type must match WithContentType (default
+// application/json, or application/octet-stream when T is []byte).
 func NewWriter[T any](c *Client, stream string, opts ...WriterOption) (*Writer[T], error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: nil Client", ErrInvalidArgument)
