@@ -1,7 +1,6 @@
 package durableotel
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/durablego/durable"
 	"github.com/durablego/durable/internal/testsupport/secrettest"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -34,7 +34,7 @@ type env struct {
 	srv    *testserver.Server
 	rec    *recorder
 	c      *durable.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	heads  *headerLog
 	stream string // the stream's URL, with userinfo and query secrets
 }
@@ -44,7 +44,7 @@ var fast = durable.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisec
 
 func newEnv(t *testing.T, contentType string, opts ...Option) *env {
 	t.Helper()
-	e := &env{t: t, rec: newRecorder(t, opts...), log: &syncBuffer{}, heads: &headerLog{}}
+	e := &env{t: t, rec: newRecorder(t, opts...), log: &syncbuf.Buffer{}, heads: &headerLog{}}
 	e.srv = testserver.New(testserver.WithMiddleware(e.heads.middleware), testserver.WithChunkLimit(4<<10))
 	t.Cleanup(e.srv.Close)
 	c, err := durable.NewClient(e.srv.URL(),
@@ -323,24 +323,6 @@ func (h *headerLog) reset() {
 	h.mu.Lock()
 	h.seen = nil
 	h.mu.Unlock()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLiveReaderRecorded: a long-poll Reader's reads are spans of their
