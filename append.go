@@ -77,41 +77,9 @@ func (c *Client) appendOnce(ctx context.Context, url string, data []byte, opts A
 }
 
 func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts AppendOptions, retry bool) (AppendResult, error) {
-	cl := &call{op: op, method: http.MethodPost, url: u, header: http.Header{}, retry: retry}
-	if len(data) == 0 && !opts.Close {
-		return AppendResult{}, c.opError(cl, 0, fmt.Errorf("%w: empty append (only a close may be empty)", ErrInvalidArgument))
-	}
-	if len(data) > 0 {
-		if opts.ContentType == "" {
-			return AppendResult{}, c.opError(cl, 0, fmt.Errorf("%w: ContentType is required with data", ErrInvalidArgument))
-		}
-		cl.body = data
-	}
-	if opts.ContentType != "" {
-		if err := validHeaderValue("ContentType", opts.ContentType); err != nil {
-			return AppendResult{}, c.opError(cl, 0, err)
-		}
-		cl.header.Set("Content-Type", opts.ContentType)
-	}
-	if opts.Seq != "" {
-		if err := validHeaderValue("Seq", opts.Seq); err != nil {
-			return AppendResult{}, c.opError(cl, 0, err)
-		}
-		cl.header.Set(protocol.HeaderSeq, opts.Seq)
-	}
-	if opts.Close {
-		cl.header.Set(protocol.HeaderClosed, "true")
-		// A close-only request is idempotent (PROTOCOL.md §5.2): safe to retry.
-		cl.idempotent = len(data) == 0
-	}
-	if p := opts.Producer; p != nil {
-		if err := validProducer(p); err != nil {
-			return AppendResult{}, c.opError(cl, 0, err)
-		}
-		cl.producer = true
-		cl.header.Set(protocol.HeaderProducerID, p.ID)
-		cl.header.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(p.Epoch, 10))
-		cl.header.Set(protocol.HeaderProducerSeq, strconv.FormatInt(p.Seq, 10))
+	cl, err := c.appendCall(op, u, data, opts, retry)
+	if err != nil {
+		return AppendResult{}, err
 	}
 	resp, err := c.send(ctx, cl)
 	if err != nil {
@@ -124,12 +92,59 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 	if resp.status < 200 || resp.status > 299 {
 		return AppendResult{}, c.statusError(cl, resp)
 	}
+	return c.appendResult(cl, resp, data, opts)
+}
+
+// appendCall checks an append's options and builds its request.
+func (c *Client) appendCall(op, u string, data []byte, opts AppendOptions, retry bool) (*call, error) {
+	cl := &call{op: op, method: http.MethodPost, url: u, header: http.Header{}, retry: retry}
+	if len(data) == 0 && !opts.Close {
+		return nil, c.opError(cl, 0, fmt.Errorf("%w: empty append (only a close may be empty)", ErrInvalidArgument))
+	}
+	if len(data) > 0 {
+		if opts.ContentType == "" {
+			return nil, c.opError(cl, 0, fmt.Errorf("%w: ContentType is required with data", ErrInvalidArgument))
+		}
+		cl.body = data
+	}
+	if opts.ContentType != "" {
+		if err := validHeaderValue("ContentType", opts.ContentType); err != nil {
+			return nil, c.opError(cl, 0, err)
+		}
+		cl.header.Set("Content-Type", opts.ContentType)
+	}
+	if opts.Seq != "" {
+		if err := validHeaderValue("Seq", opts.Seq); err != nil {
+			return nil, c.opError(cl, 0, err)
+		}
+		cl.header.Set(protocol.HeaderSeq, opts.Seq)
+	}
+	if opts.Close {
+		cl.header.Set(protocol.HeaderClosed, "true")
+		// A close-only request is idempotent (PROTOCOL.md §5.2): safe to retry.
+		cl.idempotent = len(data) == 0
+	}
+	if p := opts.Producer; p != nil {
+		if err := validProducer(p); err != nil {
+			return nil, c.opError(cl, 0, err)
+		}
+		cl.producer = true
+		cl.header.Set(protocol.HeaderProducerID, p.ID)
+		cl.header.Set(protocol.HeaderProducerEpoch, strconv.FormatInt(p.Epoch, 10))
+		cl.header.Set(protocol.HeaderProducerSeq, strconv.FormatInt(p.Seq, 10))
+	}
+	return cl, nil
+}
+
+// appendResult reads the result of an append from its 2xx answer.
+func (c *Client) appendResult(cl *call, resp *response, data []byte, opts AppendOptions) (AppendResult, error) {
 	res := AppendResult{Closed: protocol.IsTrue(resp.header.Get(protocol.HeaderClosed))}
 	// A producer duplicate (204) may come without Stream-Next-Offset: the
 	// spec lists only the producer headers for it, and the Node reference
 	// server omits the offset. Nothing was appended, so no offset is owed.
 	duplicate := cl.producer && resp.status == http.StatusNoContent && len(data) > 0
 	if !duplicate || resp.header.Get(protocol.HeaderNextOffset) != "" {
+		var err error
 		if res.NextOffset, err = nextOffset(resp.header); err != nil {
 			return AppendResult{}, c.protocolError(cl, resp, err)
 		}
@@ -137,28 +152,32 @@ func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts A
 	if opts.Close && !res.Closed {
 		return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: close acknowledged without %s: true", ErrProtocol, protocol.HeaderClosed))
 	}
-	if cl.producer {
-		res.Duplicate = resp.status == http.StatusNoContent
-		if v := resp.header.Get(protocol.HeaderProducerEpoch); v != "" {
-			ep, ok := protocol.ParseProducerNumber(v)
-			if !ok {
-				return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: malformed %s %q", ErrProtocol, protocol.HeaderProducerEpoch, v))
-			}
-			res.ProducerEpoch = ep
-		} else {
-			res.ProducerEpoch = opts.Producer.Epoch
-		}
-		if v := resp.header.Get(protocol.HeaderProducerSeq); v != "" {
-			sq, ok := protocol.ParseProducerNumber(v)
-			if !ok {
-				return AppendResult{}, c.protocolError(cl, resp, fmt.Errorf("%w: malformed %s %q", ErrProtocol, protocol.HeaderProducerSeq, v))
-			}
-			res.ProducerSeq = sq
-		} else {
-			res.ProducerSeq = opts.Producer.Seq
-		}
+	if !cl.producer {
+		return res, nil
+	}
+	res.Duplicate = resp.status == http.StatusNoContent
+	var err error
+	if res.ProducerEpoch, err = c.producerNumber(cl, resp, protocol.HeaderProducerEpoch, opts.Producer.Epoch); err != nil {
+		return AppendResult{}, err
+	}
+	if res.ProducerSeq, err = c.producerNumber(cl, resp, protocol.HeaderProducerSeq, opts.Producer.Seq); err != nil {
+		return AppendResult{}, err
 	}
 	return res, nil
+}
+
+// producerNumber reads the producer epoch or sequence number the server
+// echoed in header, or returns sent when it echoed none.
+func (c *Client) producerNumber(cl *call, resp *response, header string, sent int64) (int64, error) {
+	v := resp.header.Get(header)
+	if v == "" {
+		return sent, nil
+	}
+	n, ok := protocol.ParseProducerNumber(v)
+	if !ok {
+		return 0, c.protocolError(cl, resp, fmt.Errorf("%w: malformed %s %q", ErrProtocol, header, v))
+	}
+	return n, nil
 }
 
 // explainConflict looks into a 409 to an append with data that is either

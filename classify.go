@@ -30,7 +30,7 @@ func (c *Client) statusError(cl *call, resp *response) *Error {
 		Op:      cl.op,
 		URL:     redactURL(cl.url),
 		Status:  resp.status,
-		Message: scrubSecrets(excerpt(resp.body), resp.secrets),
+		Message: scrubSecrets(excerpt(resp.body), requestSecrets(resp.req)),
 		Err:     statusSentinel(resp.status),
 	}
 	if d, ok := retryAfter(resp.header, time.Now()); ok {

@@ -1,9 +1,7 @@
 package durable
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/durablego/durable/internal/jsonframe"
 	"github.com/durablego/durable/internal/retry"
 )
 
@@ -90,87 +87,31 @@ import (
 type Reader[T any] struct {
 	c      *Client
 	url    string
-	key    string
+	key    string // the store key
 	cfg    readerConfig
 	codec  Codec[T]
-	dedupe func(T) string
+	dedupe func(T) string // WithDedupe's key, or nil
 	log    *slog.Logger
 	tr     readerTransport
 
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
+	bg          sync.WaitGroup // goroutines the Reader started (the read ahead); Close waits for them
+	saving      chan struct{}  // a one-slot semaphore held during a store save (saves are ordered; r.mu is not held)
 
-	// Read state, owned by the goroutine in Next.
-	started  bool
-	saved    bool     // readPos was loaded from the store and not read from yet
-	readPos  Position // the next request reads from readPos.Offset and drops readPos.Skip items
-	cursor   string
-	ctype    string
-	ctypeSet bool
-	isJSON   bool
-	live     bool // caught up once: later reads wait for data (unless LiveNone)
-	mode     LiveMode
-	sseFails int
-	etagOff  Offset
-	etag     string
-	etagUp   bool
-	sched    *retry.Schedule // failures: one episode from the first failure to the next success
-	throttle *retry.Schedule // answers with nothing new, until the next progress
-	sticky   error
-	chunk    ReadEvent // the chunk being handed out, for HookRead
-	dkeys    []string  // dedupe ring
-	dpos     int
-	dfill    int
-	dset     map[string]struct{}
+	// Owned by the goroutine in Next.
+	reading readState    // where the next read starts, and how (reader_fetch.go)
+	cur     batch[T]     // the chunk being handed out, and its decoding (reader_decode.go)
+	ahead   readAhead[T] // the next chunk, read and decoded ahead (reader_ahead.go)
+	recent  dedupeWindow // the keys WithDedupe saw last (reader_decode.go)
 
-	// Decoding. slot is reused for every message (no allocation per
-	// message for the value itself). For the default JSONCodec one
-	// json.Decoder walks a GET's array: its decode state is reused
-	// (json.Unmarshal per message costs several allocations) and the
-	// array is scanned once, not split first.
-	slot     *T
-	fastJSON bool
-	rawJSON  bool          // BytesCodec: JSON batches are validated before they are split
-	dec      *json.Decoder // walks a lazy batch
-	br       bytes.Reader
-	lazy     bool // the batch is read by dec, element by element (r.n unknown)
-	lazyDone bool
-
-	pf          *prefetched[T] // the catch-up read of the next chunk, started early
-	pfBuf       []byte         // spare read buffer for the next prefetch
-	pfDec       *decoded[T]    // spare slabs for the next chunk decoded ahead
-	ahead       *decoded[T]    // the current batch's values, decoded ahead (nil: decode in take)
-	aheadChunks int            // batches decoded ahead (tests)
-	noPrefetch  bool           // benchmarks: read one chunk at a time, as before prefetching
-
-	// Current batch.
-	data       []byte
-	spans      []jsonframe.Span
-	idx, n     int
-	batchOff   Offset
-	batchNext  Offset
-	jsonBatch  bool
-	batchFresh bool // every position left in the batch is after the last delivered one (see freshBatch)
-
-	bg     sync.WaitGroup // goroutines the Reader started (the read ahead); Close waits for them
-	saving chan struct{}  // a one-slot semaphore held during a store save (saves are ordered; r.mu is not held)
-
-	mu           sync.Mutex // guards what follows; never held during I/O
-	closed       bool
-	last         Position // last delivered position
-	hasLast      bool
-	pending      Position // last position returned by Next, not yet handled
-	hasPending   bool
-	handled      Position
-	hasHandled   bool
-	handledAhead bool // a Commit put handled past the last delivered position
-	committed    Position
-	hasCommit    bool
-	meta         string
-	lastSave     time.Time
-	upToDate     bool
-	eof          bool
-	stats        ReaderStats
+	mu       sync.Mutex // guards what follows; never held during I/O
+	closed   bool
+	commit   commitState // delivered, handled and saved positions (reader_commit.go)
+	mode     LiveMode    // the live transport in use (Next's goroutine reads it unlocked)
+	upToDate bool
+	eof      bool
+	stats    ReaderStats
 }
 
 // ReaderStats counts what a Reader did.
@@ -210,9 +151,10 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	r := &Reader[T]{c: c, url: u, key: storeKey(u), cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll, slot: new(T)}
-	_, r.fastJSON = codec.(JSONCodec[T])
-	_, r.rawJSON = any(codec).(BytesCodec)
+	r := &Reader[T]{c: c, url: u, key: storeKey(u), cfg: cfg, codec: codec, log: c.log, mode: LiveLongPoll}
+	r.cur.slot = new(T)
+	_, r.cur.fastJSON = codec.(JSONCodec[T])
+	_, r.cur.rawJSON = any(codec).(BytesCodec)
 	if cfg.dedupeKey != nil {
 		f, ok := cfg.dedupeKey.(func(T) string)
 		if !ok {
@@ -220,8 +162,7 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 			return nil, fmt.Errorf("%w: WithDedupe key %T does not take the Reader's %T", ErrInvalidArgument, cfg.dedupeKey, zero)
 		}
 		r.dedupe = f
-		r.dkeys = make([]string, cfg.dedupeWindow)
-		r.dset = make(map[string]struct{}, cfg.dedupeWindow)
+		r.recent = newDedupeWindow(cfg.dedupeWindow)
 	}
 	if cfg.key != "" {
 		r.key = cfg.key
@@ -236,11 +177,11 @@ func NewReader[T any](c *Client, stream string, opts ...ReaderOption) (*Reader[T
 	r.saving = make(chan struct{}, 1)
 	r.closeCtx, r.closeCancel = context.WithCancel(context.Background())
 	r.tr = readerTransport{c: c, url: u, key: r.key, limit: limit, closeCtx: r.closeCtx, sseIdle: cfg.sseIdle}
-	r.sched = retry.NewSchedule(cfg.retry.internal())
+	r.reading.sched = retry.NewSchedule(cfg.retry.internal())
 	forever := cfg.retry.internal()
 	forever.MaxAttempts, forever.MaxElapsed = 0, 0
-	r.throttle = retry.NewSchedule(forever)
-	r.lastSave = time.Now()
+	r.reading.throttle = retry.NewSchedule(forever)
+	r.commit.lastSave = time.Now()
 	// A Reader dropped without Close must not pin an SSE connection (and
 	// net/http's goroutines for it) forever: once it is garbage, cancel
 	// its context, which closes the connection.
@@ -259,18 +200,18 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 		r.mu.Unlock()
 		return zero, ErrReaderClosed
 	}
-	if r.hasPending {
-		if r.handledAhead {
-			r.markHandledLocked(r.pending)
+	if r.commit.hasPending {
+		if r.commit.handledAhead {
+			r.markHandledLocked(r.commit.pending)
 		} else {
 			// Delivered positions only grow, and nothing but a Commit puts
 			// the handled position past the last delivered one.
-			r.handled, r.hasHandled = Position{Offset: r.pending.Offset, Skip: r.pending.Skip}, true
+			r.commit.handled, r.commit.hasHandled = Position{Offset: r.commit.pending.Offset, Skip: r.commit.pending.Skip}, true
 		}
-		r.hasPending = false
+		r.commit.hasPending = false
 	}
 	r.mu.Unlock()
-	if !r.started {
+	if !r.reading.started {
 		if err := r.start(ctx); err != nil {
 			return zero, err
 		}
@@ -280,8 +221,8 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 	}
 	fetched := false
 	for {
-		if r.sticky != nil {
-			return zero, r.sticky
+		if r.reading.sticky != nil {
+			return zero, r.reading.sticky
 		}
 		if msg, ok, err := r.take(); ok || err != nil {
 			return msg, err
@@ -289,8 +230,8 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 		// The batch is drained: everything before readPos is handled.
 		r.chunkDone()
 		r.mu.Lock()
-		if isRealOffset(Offset(r.readPos.Offset)) {
-			r.markHandledLocked(r.readPos)
+		if isRealOffset(Offset(r.reading.pos.Offset)) {
+			r.markHandledLocked(r.reading.pos)
 		}
 		eof, upToDate := r.eof, r.upToDate
 		r.mu.Unlock()
@@ -322,11 +263,11 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 			// returned, not kept: a later Next starts a fresh episode.
 			if ok, _ := classifier(true)(err); !ok {
 				err = r.rejected(err)
-				r.sticky = err
+				r.reading.sticky = err
 			}
 			return zero, err
 		}
-		r.saved = false
+		r.reading.saved = false
 		fetched = true
 	}
 }
@@ -395,8 +336,8 @@ func (r *Reader[T]) isClosed() bool {
 func (r *Reader[T]) Position() Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.hasLast {
-		return r.last
+	if r.commit.hasLast {
+		return r.commit.last
 	}
 	return Position{Offset: string(r.cfg.start)}
 }
@@ -406,7 +347,7 @@ func (r *Reader[T]) Position() Position {
 func (r *Reader[T]) Committed() (pos Position, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.committed, r.hasCommit
+	return r.commit.committed, r.commit.hasCommit
 }
 
 // UpToDate reports whether the last response reached the stream's tail as

@@ -96,6 +96,14 @@ func decodeRange[T any](ctx context.Context, data []byte, d *decoded[T], lo, hi 
 	return true
 }
 
+// readAhead is the Reader's read of the next chunk during catch-up, and
+// the spares it reuses.
+type readAhead[T any] struct {
+	pf    *prefetched[T] // the catch-up read of the next chunk, started early
+	buf   []byte         // spare read buffer for the next prefetch
+	slabs *decoded[T]    // spare slabs for the next chunk decoded ahead
+}
+
 // prefetched is a catch-up read started ahead of need.
 type prefetched[T any] struct {
 	off    Offset
@@ -120,18 +128,18 @@ type prefetched[T any] struct {
 func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(r.closeCtx, cancel)
-	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.pfBuf}
-	r.pfBuf = nil
-	r.pf = pf
+	pf := &prefetched[T]{off: off, done: make(chan struct{}), cancel: cancel, buf: r.ahead.buf}
+	r.ahead.buf = nil
+	r.ahead.pf = pf
 	// Decode ahead only what take would decode with one json.Decoder: a
 	// GET of a JSON stream read with the default JSONCodec.
 	workers := r.cfg.decodeWorkers
-	if !r.fastJSON || !r.isJSON {
+	if !r.cur.fastJSON || !r.reading.isJSON {
 		workers = 0
 	}
 	if workers > 0 {
-		pf.dec = r.pfDec
-		r.pfDec = nil
+		pf.dec = r.ahead.slabs
+		r.ahead.slabs = nil
 		if pf.dec == nil {
 			pf.dec = new(decoded[T])
 		}
@@ -149,11 +157,35 @@ func (r *Reader[T]) prefetch(ctx context.Context, off Offset) {
 	}()
 }
 
+// awaitPrefetch waits for the catch-up read started ahead (r.ahead.pf) and
+// returns its outcome as that of this read, with the chunk's values when
+// they were decoded ahead. If ctx ends first, r.ahead.pf is kept for the next
+// call.
+func (r *Reader[T]) awaitPrefetch(ctx context.Context) (rawChunk, *decoded[T], error) {
+	pf := r.ahead.pf
+	select {
+	case <-pf.done:
+	case <-ctx.Done():
+		return rawChunk{}, nil, ctx.Err()
+	}
+	r.ahead.pf = nil
+	r.tr.buf, r.ahead.buf = pf.buf, r.tr.buf
+	var ahead *decoded[T]
+	if pf.dec != nil {
+		if pf.decOK && pf.err == nil {
+			ahead = pf.dec
+		} else if r.ahead.slabs == nil {
+			r.ahead.slabs = pf.dec // spare slabs again
+		}
+	}
+	return pf.ch, ahead, pf.err
+}
+
 // dropPrefetch cancels a prefetch that is not wanted. Its buffer is left
 // to it (and then to the garbage collector).
 func (r *Reader[T]) dropPrefetch() {
-	if r.pf != nil {
-		r.pf.cancel()
-		r.pf = nil
+	if r.ahead.pf != nil {
+		r.ahead.pf.cancel()
+		r.ahead.pf = nil
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,18 @@ type aheadRec struct {
 	N    int            `json:"n"`
 	Tags []string       `json:"tags"`
 	M    map[string]int `json:"m"`
+}
+
+// countedRec is an aheadRec that counts its decodings in countedDecodes,
+// so that a test sees whether a chunk's values were all decoded before
+// Next handed out its first message.
+type countedRec struct{ aheadRec }
+
+var countedDecodes atomic.Int64
+
+func (c *countedRec) UnmarshalJSON(b []byte) error {
+	countedDecodes.Add(1)
+	return json.Unmarshal(b, &c.aheadRec)
 }
 
 type seenMsg struct {
@@ -58,10 +71,18 @@ func TestReaderDecodeAhead(t *testing.T) {
 		_, err := c.Append(context.Background(), stream, body, AppendOptions{ContentType: "application/json"})
 		require.NoError(t, err)
 	}
+	// read reads the stream and returns what Next returned, and how many
+	// chunks were decoded ahead: all their values decoded (countedDecodes)
+	// by the time Next returned their first message. Decoding in Next
+	// decodes one message per call (and a message that does not decode a
+	// second time, for its error).
 	read := func(t *testing.T, workers int) ([]seenMsg, int) {
-		r := openReader[aheadRec](t, c, stream, WithLive(LiveNone), WithDecodeAhead(workers))
+		countedDecodes.Store(0)
+		r := openReader[countedRec](t, c, stream, WithLive(LiveNone), WithDecodeAhead(workers))
 		ctx := ctxT(t, 30*time.Second)
 		var out []seenMsg
+		type chunk struct{ first, decoded, msgs int64 }
+		chunks := map[Offset]*chunk{}
 		for {
 			m, err := r.Next(ctx)
 			if errors.Is(err, ErrCaughtUp) {
@@ -73,9 +94,19 @@ func TestReaderDecodeAhead(t *testing.T) {
 				out = append(out, seenMsg{pos: de.Position, data: string(de.Data), err: err.Error()})
 				continue
 			}
-			out = append(out, seenMsg{pos: m.Position, val: m.Value, data: string(m.Data)})
+			if chunks[m.Offset] == nil {
+				chunks[m.Offset] = &chunk{first: int64(len(out)), decoded: countedDecodes.Load()}
+			}
+			chunks[m.Offset].msgs++
+			out = append(out, seenMsg{pos: m.Position, val: m.Value.aheadRec, data: string(m.Data)})
 		}
-		return out, r.aheadChunks
+		ahead := 0
+		for _, ch := range chunks {
+			if ch.decoded >= ch.first+ch.msgs {
+				ahead++
+			}
+		}
+		return out, ahead
 	}
 	want, none := read(t, 0)
 	require.Zero(t, none, "WithDecodeAhead(0) decodes in Next")

@@ -53,17 +53,15 @@ func benchServer(b *testing.B) (*testserver.Server, *Client) {
 // catchUp reads the whole stream with a Reader[T] in live mode none and
 // returns the number of messages.
 func catchUp[T any](b *testing.B, c *Client, stream string, each func(Message[T])) int {
-	return catchUpWith(b, c, stream, false, each)
+	return catchUpWith(b, c, stream, each)
 }
 
-// catchUpWith is catchUp, with prefetching of the next chunk off when
-// noPrefetch (the Reader before prefetching was added), and more options.
-func catchUpWith[T any](b *testing.B, c *Client, stream string, noPrefetch bool, each func(Message[T]), opts ...ReaderOption) int {
+// catchUpWith is catchUp with more options.
+func catchUpWith[T any](b *testing.B, c *Client, stream string, each func(Message[T]), opts ...ReaderOption) int {
 	r, err := NewReader[T](c, stream, append([]ReaderOption{WithLive(LiveNone), WithManualCommit()}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.noPrefetch = noPrefetch
 	defer r.Close(context.Background())
 	ctx := context.Background()
 	n := 0
@@ -158,7 +156,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 	// The three, interleaved within each op, so that a noisy machine
 	// affects them alike: the ratios are the figures to quote.
 	b.Run("interleaved", func(b *testing.B) {
-		var dTyped, dRaw, dCeil, dSerial, dInline time.Duration
+		var dTyped, dRaw, dCeil, dInline time.Duration
 		timed := func(d *time.Duration, read func() int) {
 			start := time.Now()
 			if n := read(); n != benchMessages {
@@ -170,11 +168,8 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 			timed(&dTyped, func() int { return catchUp(b, c, "bench", func(m Message[benchRec]) { sink += m.Value.ID }) })
 			timed(&dCeil, func() int { return ceiling(b, hc, srv.StreamURL("bench")) })
 			timed(&dRaw, func() int { return catchUp(b, c, "bench", func(m Message[[]byte]) { sink += len(m.Value) }) })
-			timed(&dSerial, func() int {
-				return catchUpWith(b, c, "bench", true, func(m Message[benchRec]) { sink += m.Value.ID })
-			})
 			timed(&dInline, func() int {
-				return catchUpWith(b, c, "bench", false, func(m Message[benchRec]) { sink += m.Value.ID }, WithDecodeAhead(0))
+				return catchUpWith(b, c, "bench", func(m Message[benchRec]) { sink += m.Value.ID }, WithDecodeAhead(0))
 			})
 		}
 		msgs := float64(benchMessages * b.N)
@@ -185,8 +180,6 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 		b.ReportMetric(float64(size)*float64(b.N)/dCeil.Seconds()/1e6, "ceiling-MB/s")
 		b.ReportMetric(dCeil.Seconds()/dTyped.Seconds(), "typed/ceiling")
 		b.ReportMetric(dCeil.Seconds()/dRaw.Seconds(), "raw/ceiling")
-		// The typed Reader with prefetching off: before/after in one run.
-		b.ReportMetric(dCeil.Seconds()/dSerial.Seconds(), "typed-no-prefetch/ceiling")
 		// And with decoding ahead off (WithDecodeAhead(0)): decoded in Next.
 		b.ReportMetric(dCeil.Seconds()/dInline.Seconds(), "typed-no-decode-ahead/ceiling")
 		b.ReportMetric(0, "ns/op")
@@ -201,7 +194,7 @@ func BenchmarkReaderCatchUp(b *testing.B) {
 			runtime.ReadMemStats(&ms)
 			base, peak := ms.HeapInuse, ms.HeapInuse
 			n := 0
-			catchUpWith(b, c, "bench", false, func(m Message[benchRec]) {
+			catchUpWith(b, c, "bench", func(m Message[benchRec]) {
 				if n++; n%100_000 == 0 {
 					runtime.GC() // live heap only: garbage is not what is bounded
 					runtime.ReadMemStats(&ms)

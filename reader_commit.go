@@ -12,6 +12,22 @@ import (
 	"time"
 )
 
+// commitState is what the Reader delivered, what the caller handled, and
+// what is saved in the store. It is guarded by the Reader's mu.
+type commitState struct {
+	last         Position // last delivered position
+	hasLast      bool
+	pending      Position // last position returned by Next, not yet handled
+	hasPending   bool
+	handled      Position
+	hasHandled   bool
+	handledAhead bool // a Commit put handled past the last delivered position
+	committed    Position
+	hasCommit    bool
+	meta         string
+	lastSave     time.Time
+}
+
 // Commit records msg as handled (with every message before it) and saves
 // its position to the store, unless a position at or after it was already
 // saved: a commit never moves the saved position backwards. Set
@@ -33,22 +49,22 @@ func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
 		r.mu.Unlock()
 		return ErrReaderClosed
 	}
-	if r.hasPending && pos.Compare(r.pending) >= 0 {
-		r.hasPending = false
+	if r.commit.hasPending && pos.Compare(r.commit.pending) >= 0 {
+		r.commit.hasPending = false
 	}
 	r.markHandledLocked(pos)
-	if r.hasLast && r.handled.Compare(r.last) > 0 {
-		r.handledAhead = true
+	if r.commit.hasLast && r.commit.handled.Compare(r.commit.last) > 0 {
+		r.commit.handledAhead = true
 	}
-	r.meta = pos.Meta
+	r.commit.meta = pos.Meta
 	r.mu.Unlock()
 	return r.save(ctx, pos, true)
 }
 
 // markHandledLocked advances the handled position.
 func (r *Reader[T]) markHandledLocked(p Position) {
-	if !r.hasHandled || p.Compare(r.handled) > 0 {
-		r.handled, r.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
+	if !r.commit.hasHandled || p.Compare(r.commit.handled) > 0 {
+		r.commit.handled, r.commit.hasHandled = Position{Offset: p.Offset, Skip: p.Skip}, true
 	}
 }
 
@@ -74,7 +90,7 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 	}
 	defer func() { <-r.saving }()
 	r.mu.Lock()
-	done := r.hasCommit && pos.Compare(r.committed) <= 0
+	done := r.commit.hasCommit && pos.Compare(r.commit.committed) <= 0
 	r.mu.Unlock()
 	if done {
 		return nil
@@ -88,8 +104,8 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 		}
 	}
 	r.mu.Lock()
-	r.committed, r.hasCommit = pos, true
-	r.lastSave = time.Now()
+	r.commit.committed, r.commit.hasCommit = pos, true
+	r.commit.lastSave = time.Now()
 	r.stats.Commits++
 	r.mu.Unlock()
 	return nil
@@ -98,11 +114,11 @@ func (r *Reader[T]) save(ctx context.Context, pos Position, wait bool) error {
 // toSaveLocked returns the handled position when interval commits are on
 // and it is ahead of the saved one.
 func (r *Reader[T]) toSaveLocked() (Position, bool) {
-	if r.cfg.commitInterval == 0 || !r.hasHandled || (r.hasCommit && r.handled.Compare(r.committed) <= 0) {
+	if r.cfg.commitInterval == 0 || !r.commit.hasHandled || (r.commit.hasCommit && r.commit.handled.Compare(r.commit.committed) <= 0) {
 		return Position{}, false
 	}
-	pos := r.handled
-	pos.Meta = r.meta
+	pos := r.commit.handled
+	pos.Meta = r.commit.meta
 	return pos, true
 }
 
@@ -113,7 +129,7 @@ func (r *Reader[T]) toSaveLocked() (Position, bool) {
 func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
 	r.mu.Lock()
 	pos, ok := r.toSaveLocked()
-	due := force || time.Since(r.lastSave) >= r.cfg.commitInterval
+	due := force || time.Since(r.commit.lastSave) >= r.cfg.commitInterval
 	r.mu.Unlock()
 	if !ok || !due {
 		return nil
@@ -137,7 +153,7 @@ func (r *Reader[T]) Close(ctx context.Context) error {
 	r.closed = true
 	r.closeCancel()
 	pos, ok := r.toSaveLocked()
-	read := Offset(r.readPos.Offset)
+	read := Offset(r.reading.pos.Offset)
 	r.mu.Unlock()
 	if len(r.c.cfg.hooks.upToDate) > 0 {
 		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), Key: r.key, Offset: read, Closed: true})
@@ -169,20 +185,20 @@ func (r *Reader[T]) start(ctx context.Context) error {
 			return fmt.Errorf("%w: load position %q: %w", ErrCommit, r.key, err)
 		}
 		if ok {
-			r.readPos = Position{Offset: pos.Offset, Skip: pos.Skip}
+			r.reading.pos = Position{Offset: pos.Offset, Skip: pos.Skip}
 			r.mu.Lock()
-			r.last, r.hasLast = pos, true
-			r.handled, r.hasHandled = pos, true
-			r.committed, r.hasCommit = pos, true
-			r.meta = pos.Meta
+			r.commit.last, r.commit.hasLast = pos, true
+			r.commit.handled, r.commit.hasHandled = pos, true
+			r.commit.committed, r.commit.hasCommit = pos, true
+			r.commit.meta = pos.Meta
 			r.mu.Unlock()
-			r.saved = true
-			r.started = true
+			r.reading.saved = true
+			r.reading.started = true
 			return nil
 		}
 	}
-	r.readPos = Position{Offset: string(r.cfg.start)}
-	r.started = true
+	r.reading.pos = Position{Offset: string(r.cfg.start)}
+	r.reading.started = true
 	return nil
 }
 
@@ -215,11 +231,11 @@ func storeKey(streamURL string) string {
 // over on its own: that would read the whole stream again.
 func (r *Reader[T]) rejected(err error) error {
 	var e *Error
-	if !r.saved || !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusGone) {
+	if !r.reading.saved || !errors.As(err, &e) || (e.Status != http.StatusBadRequest && e.Status != http.StatusGone) {
 		return err
 	}
 	cp := *e
-	cp.Err = fmt.Errorf("%w (offset %s under key %q): %w", ErrPositionRejected, r.readPos.Offset, r.key, e.Err)
+	cp.Err = fmt.Errorf("%w (offset %s under key %q): %w", ErrPositionRejected, r.reading.pos.Offset, r.key, e.Err)
 	cp.hint = "remove the key from the store, or use another key, to read from the start"
 	return &cp
 }

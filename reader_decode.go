@@ -15,103 +15,158 @@ import (
 	"github.com/durablego/durable/internal/jsonframe"
 )
 
+// batch is the chunk the Reader hands out, and its decoding. slot is
+// reused for every message (no allocation per message for the value
+// itself). For the default JSONCodec one json.Decoder walks a GET's array:
+// its decode state is reused (json.Unmarshal per message costs several
+// allocations) and the array is scanned once, not split first.
+type batch[T any] struct {
+	data    []byte
+	spans   []jsonframe.Span
+	idx, n  int
+	off     Offset      // the offset the chunk was read from
+	next    Offset      // the offset after it
+	json    bool        // a JSON batch: spans (or dec) frame its messages
+	fresh   bool        // every position left in the batch is after the last delivered one (see freshBatch)
+	decoded *decoded[T] // the batch's values, decoded ahead (nil: decode in take)
+	event   ReadEvent   // the chunk being handed out, for HookRead
+
+	slot     *T
+	fastJSON bool          // the codec is the default JSONCodec: walk arrays with dec
+	rawJSON  bool          // BytesCodec: JSON batches are validated before they are split
+	dec      *json.Decoder // walks a lazy batch
+	br       bytes.Reader
+	lazy     bool // the batch is read by dec, element by element (n unknown)
+	lazyDone bool
+}
+
+// dedupeWindow holds the last keys WithDedupe saw, in a ring.
+type dedupeWindow struct {
+	keys      []string
+	pos, fill int
+	set       map[string]struct{}
+}
+
+func newDedupeWindow(size int) dedupeWindow {
+	return dedupeWindow{keys: make([]string, size), set: make(map[string]struct{}, size)}
+}
+
 // load makes ch the current batch, dropping the readPos.Skip items already
 // handled, and moves readPos past it.
 func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
-	k := r.readPos.Skip
-	r.batchOff, r.batchNext = off, ch.next
-	r.idx, r.n = 0, 0
-	r.lazy, r.lazyDone = false, false
-	if r.ahead != nil {
-		if r.pfDec == nil {
-			r.pfDec = r.ahead
+	k := r.reading.pos.Skip
+	r.cur.off, r.cur.next = off, ch.next
+	r.cur.idx, r.cur.n = 0, 0
+	r.cur.lazy, r.cur.lazyDone = false, false
+	if r.cur.decoded != nil {
+		if r.ahead.slabs == nil {
+			r.ahead.slabs = r.cur.decoded
 		}
-		r.ahead = nil
+		r.cur.decoded = nil
 	}
-	r.data = ch.data
-	r.jsonBatch = r.isJSON
+	r.cur.data = ch.data
+	r.cur.json = r.reading.isJSON
 	var items int64
 	switch {
-	case r.isJSON && ahead != nil:
+	case r.reading.isJSON && ahead != nil:
 		// Decoded ahead (see WithDecodeAhead): take hands the values out.
-		r.ahead = ahead
-		r.aheadChunks++
-		r.spans, ahead.spans = ahead.spans, r.spans
-		items = int64(len(r.spans))
-		r.n = len(r.spans)
-		if k < items {
-			r.idx = int(k)
-		}
-	case r.isJSON && r.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
+		r.cur.decoded = ahead
+		r.cur.spans, ahead.spans = ahead.spans, r.cur.spans
+		items = r.spansLoaded(k)
+	case r.reading.isJSON && r.cur.fastJSON && ch.parts == nil && len(bytes.TrimSpace(ch.data)) > 0:
 		// One json.Decoder walks the array: no separate split pass.
 		if err := r.startLazy(ch.data); err != nil {
 			return err
 		}
-		for int64(r.idx) < k && !r.lazyDone {
-			var skip json.RawMessage
-			if err := r.dec.Decode(&skip); err != nil {
-				return r.batchError(err)
-			}
-			r.idx++
-			if r.lazyDone = !r.dec.More(); r.lazyDone {
-				if err := r.finishLazy(); err != nil {
-					return err
-				}
-			}
+		if err := r.skipLazy(k); err != nil {
+			return err
 		}
-		if !r.lazyDone {
-			r.readPos = Position{Offset: string(ch.next)}
+		if !r.cur.lazyDone {
+			r.reading.pos = Position{Offset: string(ch.next)}
 			return nil
 		}
-		items = int64(r.idx)
-		r.lazy = false
-	case r.isJSON:
-		r.spans = r.spans[:0]
-		start := 0
-		parts := ch.parts
-		if parts == nil {
-			parts = []int{len(ch.data)}
+		items = int64(r.cur.idx)
+		r.cur.lazy = false
+	case r.reading.isJSON:
+		if err := r.split(ch.data, ch.parts); err != nil {
+			return err
 		}
-		for _, end := range parts {
-			part := ch.data[start:end]
-			if len(bytes.TrimSpace(part)) > 0 {
-				if r.rawJSON && !json.Valid(part) {
-					// Raw readers hand the bytes on: check them here (a
-					// decoding codec checks its own input).
-					return r.batchError(errors.New("invalid JSON"))
-				}
-				before := len(r.spans)
-				var err error
-				r.spans, err = jsonframe.Split(r.spans, part)
-				if err != nil {
-					return r.batchError(err)
-				}
-				for j := before; j < len(r.spans); j++ {
-					r.spans[j].Start += start
-					r.spans[j].End += start
-				}
-			}
-			start = end
-		}
-		items = int64(len(r.spans))
-		r.n = len(r.spans)
-		if k < items {
-			r.idx = int(k)
-		}
+		items = r.spansLoaded(k)
 	default:
 		items = int64(len(ch.data))
 		if k < items {
-			r.data = ch.data[k:]
-			r.n = 1
+			r.cur.data = ch.data[k:]
+			r.cur.n = 1
 		}
 	}
 	if k >= items {
-		r.readPos = Position{Offset: string(ch.next), Skip: k - items}
-		r.n, r.idx = 0, 0
+		r.reading.pos = Position{Offset: string(ch.next), Skip: k - items}
+		r.cur.n, r.cur.idx = 0, 0
 	} else {
-		r.readPos = Position{Offset: string(ch.next)}
+		r.reading.pos = Position{Offset: string(ch.next)}
 	}
-	r.batchFresh = r.freshBatch()
+	r.cur.fresh = r.freshBatch()
+	return nil
+}
+
+// spansLoaded sets the batch's length from its spans, skips its first k
+// items, and returns its length.
+func (r *Reader[T]) spansLoaded(k int64) int64 {
+	items := int64(len(r.cur.spans))
+	r.cur.n = len(r.cur.spans)
+	if k < items {
+		r.cur.idx = int(k)
+	}
+	return items
+}
+
+// skipLazy walks the lazy batch past its first k elements (already
+// handled), or to its end.
+func (r *Reader[T]) skipLazy(k int64) error {
+	for int64(r.cur.idx) < k && !r.cur.lazyDone {
+		var skip json.RawMessage
+		if err := r.cur.dec.Decode(&skip); err != nil {
+			return r.batchError(err)
+		}
+		r.cur.idx++
+		if r.cur.lazyDone = !r.cur.dec.More(); r.cur.lazyDone {
+			if err := r.finishLazy(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// split frames the JSON batch data into r.cur.spans: one array or, from SSE,
+// one array per data event, parts holding where each event ends in data.
+func (r *Reader[T]) split(data []byte, parts []int) error {
+	r.cur.spans = r.cur.spans[:0]
+	start := 0
+	if parts == nil {
+		parts = []int{len(data)}
+	}
+	for _, end := range parts {
+		part := data[start:end]
+		if len(bytes.TrimSpace(part)) > 0 {
+			if r.cur.rawJSON && !json.Valid(part) {
+				// Raw readers hand the bytes on: check them here (a
+				// decoding codec checks its own input).
+				return r.batchError(errors.New("invalid JSON"))
+			}
+			before := len(r.cur.spans)
+			var err error
+			r.cur.spans, err = jsonframe.Split(r.cur.spans, part)
+			if err != nil {
+				return r.batchError(err)
+			}
+			for j := before; j < len(r.cur.spans); j++ {
+				r.cur.spans[j].Start += start
+				r.cur.spans[j].End += start
+			}
+		}
+		start = end
+	}
 	return nil
 }
 
@@ -120,20 +175,20 @@ func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 // need not compare each message's position: true when the first one is,
 // and the batch's positions increase (its next offset is after its own).
 func (r *Reader[T]) freshBatch() bool {
-	if r.lazy || !r.jsonBatch || r.idx >= r.n {
+	if r.cur.lazy || !r.cur.json || r.cur.idx >= r.cur.n {
 		return false
 	}
-	if (Position{Offset: string(r.batchNext)}).Compare(Position{Offset: string(r.batchOff), Skip: int64(r.n)}) <= 0 {
+	if (Position{Offset: string(r.cur.next)}).Compare(Position{Offset: string(r.cur.off), Skip: int64(r.cur.n)}) <= 0 {
 		return false
 	}
-	if !r.hasLast {
+	if !r.commit.hasLast {
 		return true
 	}
-	first := Position{Offset: string(r.batchOff), Skip: int64(r.idx + 1)}
-	if r.idx == r.n-1 {
-		first = Position{Offset: string(r.batchNext)}
+	first := Position{Offset: string(r.cur.off), Skip: int64(r.cur.idx + 1)}
+	if r.cur.idx == r.cur.n-1 {
+		first = Position{Offset: string(r.cur.next)}
 	}
-	return first.Compare(r.last) > 0
+	return first.Compare(r.commit.last) > 0
 }
 
 // batchError reports a JSON batch that is not a well-formed array.
@@ -144,21 +199,21 @@ func (r *Reader[T]) batchError(err error) error {
 
 // startLazy points the Reader's json.Decoder at data, past its '['.
 func (r *Reader[T]) startLazy(data []byte) error {
-	r.br.Reset(data)
-	if r.dec == nil {
-		r.dec = json.NewDecoder(&r.br)
+	r.cur.br.Reset(data)
+	if r.cur.dec == nil {
+		r.cur.dec = json.NewDecoder(&r.cur.br)
 	} else {
-		*r.dec = *json.NewDecoder(&r.br)
+		*r.cur.dec = *json.NewDecoder(&r.cur.br)
 	}
-	tok, err := r.dec.Token()
+	tok, err := r.cur.dec.Token()
 	if err != nil {
 		return r.batchError(err)
 	}
 	if tok != json.Delim('[') {
 		return r.batchError(fmt.Errorf("starts with %v", tok))
 	}
-	r.lazy = true
-	if r.lazyDone = !r.dec.More(); r.lazyDone {
+	r.cur.lazy = true
+	if r.cur.lazyDone = !r.cur.dec.More(); r.cur.lazyDone {
 		return r.finishLazy()
 	}
 	return nil
@@ -166,14 +221,14 @@ func (r *Reader[T]) startLazy(data []byte) error {
 
 // finishLazy checks that the array ends with ']' and nothing follows.
 func (r *Reader[T]) finishLazy() error {
-	tok, err := r.dec.Token()
+	tok, err := r.cur.dec.Token()
 	if err != nil {
 		return r.batchError(err)
 	}
 	if tok != json.Delim(']') {
 		return r.batchError(fmt.Errorf("unexpected %v", tok))
 	}
-	if _, err := r.dec.Token(); err != io.EOF {
+	if _, err := r.cur.dec.Token(); err != io.EOF {
 		return r.batchError(fmt.Errorf("data after the array"))
 	}
 	return nil
@@ -183,51 +238,53 @@ func (r *Reader[T]) finishLazy() error {
 // decode error, when the Decoder may be out of step).
 func (r *Reader[T]) toSplit(i int) error {
 	var err error
-	r.spans, err = jsonframe.Split(r.spans[:0], r.data)
+	r.cur.spans, err = jsonframe.Split(r.cur.spans[:0], r.cur.data)
 	if err != nil {
 		return r.batchError(err)
 	}
-	r.lazy, r.lazyDone = false, false
-	r.n, r.idx = len(r.spans), i
+	r.cur.lazy, r.cur.lazyDone = false, false
+	r.cur.n, r.cur.idx = len(r.cur.spans), i
 	return nil
 }
 
 // batchPending reports whether the current batch has items left.
 func (r *Reader[T]) batchPending() bool {
-	if r.lazy {
-		return !r.lazyDone
+	if r.cur.lazy {
+		return !r.cur.lazyDone
 	}
-	return r.idx < r.n
+	return r.cur.idx < r.cur.n
 }
 
-// takeLazy decodes the next element with the batch's json.Decoder.
+// takeLazy decodes the next element with the batch's json.Decoder. After
+// a decode error it turns the batch into a split one (toSplit) and returns
+// no message, for take to go on with.
 func (r *Reader[T]) takeLazy() (Message[T], bool, error) {
-	for r.lazy && !r.lazyDone {
-		i := r.idx
-		start := int(r.dec.InputOffset())
+	for r.cur.lazy && !r.cur.lazyDone {
+		i := r.cur.idx
+		start := int(r.cur.dec.InputOffset())
 		var zero T
-		*r.slot = zero
-		if err := r.dec.Decode(r.slot); err != nil {
+		*r.cur.slot = zero
+		if err := r.cur.dec.Decode(r.cur.slot); err != nil {
 			if err := r.toSplit(i); err != nil {
-				r.sticky = err
+				r.reading.sticky = err
 				return Message[T]{}, false, err
 			}
-			return r.take() // decode element i again, with the codec, for its error
+			return Message[T]{}, false, nil // take decodes element i again, with the codec, for its error
 		}
-		r.idx++
-		end := int(r.dec.InputOffset())
-		for start < end && (isJSONSpace(r.data[start]) || r.data[start] == ',') {
+		r.cur.idx++
+		end := int(r.cur.dec.InputOffset())
+		for start < end && (isJSONSpace(r.cur.data[start]) || r.cur.data[start] == ',') {
 			start++
 		}
-		pos := Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
-		if r.lazyDone = !r.dec.More(); r.lazyDone {
+		pos := Position{Offset: string(r.cur.off), Skip: int64(i + 1)}
+		if r.cur.lazyDone = !r.cur.dec.More(); r.cur.lazyDone {
 			if err := r.finishLazy(); err != nil {
-				r.sticky = err
+				r.reading.sticky = err
 				return Message[T]{}, false, err
 			}
-			pos = Position{Offset: string(r.batchNext)}
+			pos = Position{Offset: string(r.cur.next)}
 		}
-		if m, ok := r.deliver(pos, r.data[start:end], *r.slot, nil); ok {
+		if m, ok := r.deliver(pos, r.cur.data[start:end], *r.cur.slot, nil); ok {
 			return m, true, nil
 		}
 	}
@@ -238,25 +295,29 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 
 // take returns the next message of the current batch, if any.
 func (r *Reader[T]) take() (Message[T], bool, error) {
-	if r.lazy {
-		return r.takeLazy()
+	if r.cur.lazy {
+		if m, ok, err := r.takeLazy(); ok || err != nil || r.cur.lazy {
+			return m, ok, err
+		}
+		// Split after a decode error: the loop below decodes the element
+		// again, with the codec, for its error.
 	}
-	for r.idx < r.n {
-		i := r.idx
-		r.idx++
+	for r.cur.idx < r.cur.n {
+		i := r.cur.idx
+		r.cur.idx++
 		var raw []byte
-		if r.jsonBatch {
-			sp := r.spans[i]
-			raw = r.data[sp.Start:sp.End]
+		if r.cur.json {
+			sp := r.cur.spans[i]
+			raw = r.cur.data[sp.Start:sp.End]
 		} else {
-			raw = r.data
+			raw = r.cur.data
 		}
-		pos := Position{Offset: string(r.batchNext)}
-		if i < r.n-1 {
-			pos = Position{Offset: string(r.batchOff), Skip: int64(i + 1)}
+		pos := Position{Offset: string(r.cur.next)}
+		if i < r.cur.n-1 {
+			pos = Position{Offset: string(r.cur.off), Skip: int64(i + 1)}
 		}
-		// r.last is written only by this goroutine: read it unlocked.
-		if !r.batchFresh && r.hasLast && pos.Compare(r.last) <= 0 {
+		// r.commit.last is written only by this goroutine: read it unlocked.
+		if !r.cur.fresh && r.commit.hasLast && pos.Compare(r.commit.last) <= 0 {
 			r.mu.Lock()
 			r.stats.Stale++
 			r.mu.Unlock()
@@ -266,10 +327,10 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			v   T
 			err error
 		)
-		if r.ahead != nil {
-			v = r.ahead.vals[i]
+		if r.cur.decoded != nil {
+			v = r.cur.decoded.vals[i]
 			var zero T
-			r.ahead.vals[i] = zero // the Reader keeps no reference to a value handed out
+			r.cur.decoded.vals[i] = zero // the Reader keeps no reference to a value handed out
 		} else {
 			v, err = r.decode(raw)
 		}
@@ -279,7 +340,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			if len(ex) > 256 {
 				ex = ex[:256]
 			}
-			return Message[T]{}, false, &DecodeError{Position: pos, Offset: r.batchOff, Index: i, Data: bytes.Clone(ex), Err: err}
+			return Message[T]{}, false, &DecodeError{Position: pos, Offset: r.cur.off, Index: i, Data: bytes.Clone(ex), Err: err}
 		}
 		if m, ok := r.deliver(pos, raw, v, nil); ok {
 			return m, true, nil
@@ -292,55 +353,55 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 // *DecodeError in err's place) and reports whether it is to be returned:
 // stale positions and dedupe hits are dropped.
 func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Message[T], bool) {
-	if decErr == nil && !r.batchFresh && r.hasLast && pos.Compare(r.last) <= 0 {
+	if decErr == nil && !r.cur.fresh && r.commit.hasLast && pos.Compare(r.commit.last) <= 0 {
 		r.mu.Lock()
 		r.stats.Stale++
 		r.mu.Unlock()
 		return Message[T]{}, false
 	}
-	if decErr == nil && r.dedupe != nil && r.seen(r.dedupe(v)) {
+	if decErr == nil && r.dedupe != nil && r.recent.seen(r.dedupe(v)) {
 		r.mu.Lock()
-		r.last, r.hasLast = pos, true
+		r.commit.last, r.commit.hasLast = pos, true
 		r.stats.Duplicates++
 		r.mu.Unlock()
 		return Message[T]{}, false
 	}
 	r.mu.Lock()
-	r.last, r.hasLast = pos, true
-	r.pending, r.hasPending = pos, true
-	if r.handledAhead && pos.Compare(r.handled) >= 0 {
-		r.handledAhead = false
+	r.commit.last, r.commit.hasLast = pos, true
+	r.commit.pending, r.commit.hasPending = pos, true
+	if r.commit.handledAhead && pos.Compare(r.commit.handled) >= 0 {
+		r.commit.handledAhead = false
 	}
 	if decErr == nil {
 		r.stats.Delivered++
-		r.chunk.Messages++
+		r.cur.event.Messages++
 	}
 	r.mu.Unlock()
-	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.batchOff}, true
+	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.cur.off}, true
 }
 
 // decode decodes one message with the codec into the reused slot.
 func (r *Reader[T]) decode(raw []byte) (T, error) {
 	var zero T
-	*r.slot = zero
-	if err := r.codec.Decode(raw, r.slot); err != nil {
+	*r.cur.slot = zero
+	if err := r.codec.Decode(raw, r.cur.slot); err != nil {
 		return zero, err
 	}
-	return *r.slot, nil
+	return *r.cur.slot, nil
 }
 
-// seen reports whether key is in the dedupe window, and adds it if not.
-func (r *Reader[T]) seen(key string) bool {
-	if _, ok := r.dset[key]; ok {
+// seen reports whether key is in the window, and adds it if not.
+func (d *dedupeWindow) seen(key string) bool {
+	if _, ok := d.set[key]; ok {
 		return true
 	}
-	if r.dfill == len(r.dkeys) {
-		delete(r.dset, r.dkeys[r.dpos])
+	if d.fill == len(d.keys) {
+		delete(d.set, d.keys[d.pos])
 	} else {
-		r.dfill++
+		d.fill++
 	}
-	r.dkeys[r.dpos] = key
-	r.dset[key] = struct{}{}
-	r.dpos = (r.dpos + 1) % len(r.dkeys)
+	d.keys[d.pos] = key
+	d.set[key] = struct{}{}
+	d.pos = (d.pos + 1) % len(d.keys)
 	return false
 }

@@ -13,6 +13,25 @@ import (
 	"github.com/durablego/durable/internal/retry"
 )
 
+// readState is where the Reader's next read starts and how it goes.
+type readState struct {
+	started  bool
+	saved    bool     // pos was loaded from the store and not read from yet
+	pos      Position // the next request reads from pos.Offset and drops pos.Skip items
+	cursor   string
+	ctype    string
+	ctypeSet bool
+	isJSON   bool
+	live     bool // caught up once: later reads wait for data (unless LiveNone)
+	sseFails int
+	etagOff  Offset
+	etag     string
+	etagUp   bool
+	sched    *retry.Schedule // failures: one episode from the first failure to the next success
+	throttle *retry.Schedule // answers with nothing new, until the next progress
+	sticky   error           // a permanent failure: every later Next returns it
+}
+
 // read fetches the next chunk through the retry loop: transient failures
 // are retried per the Reader's policy, logged by the Client's logger and
 // reported to the retry hook; Close ends the loop at once.
@@ -22,7 +41,7 @@ func (r *Reader[T]) read(ctx context.Context) error {
 	stop := context.AfterFunc(r.closeCtx, cancel)
 	defer stop()
 	logRetry := r.c.retryLogger(ctx, "read", r.url)
-	return retry.Do(ctx, r.sched, r.fetch, classifier(true), func(ev retry.Event) {
+	return retry.Do(ctx, r.reading.sched, r.fetch, classifier(true), func(ev retry.Event) {
 		logRetry(ev)
 		if !ev.Recovered {
 			r.retried(ev.Attempt, ev.Err, ev.Wait)
@@ -32,9 +51,9 @@ func (r *Reader[T]) read(ctx context.Context) error {
 
 // chunkDone reports a chunk handed out in full to the read hooks.
 func (r *Reader[T]) chunkDone() {
-	if r.chunk.Bytes > 0 {
-		r.c.cfg.hooks.onRead(r.chunk)
-		r.chunk = ReadEvent{}
+	if r.cur.event.Bytes > 0 {
+		r.c.cfg.hooks.onRead(r.cur.event)
+		r.cur.event = ReadEvent{}
 	}
 }
 
@@ -42,8 +61,8 @@ func (r *Reader[T]) chunkDone() {
 // come back ever more slowly, so that a server repeating itself cannot make
 // the Reader spin.
 func (r *Reader[T]) throttled(ctx context.Context) error {
-	d, _ := r.throttle.Next(0)
-	r.retried(r.throttle.Failures(), nil, d)
+	d, _ := r.reading.throttle.Next(0)
+	r.retried(r.reading.throttle.Failures(), nil, d)
 	return retry.Sleep(ctx, d)
 }
 
@@ -54,110 +73,35 @@ func (r *Reader[T]) retried(attempt int, err error, wait time.Duration) {
 	r.stats.Retries++
 	r.mu.Unlock()
 	if r.cfg.retryHook != nil {
-		r.cfg.retryHook(RetryInfo{Attempt: attempt, Err: err, Wait: wait, Offset: Offset(r.readPos.Offset)})
+		r.cfg.retryHook(RetryInfo{Attempt: attempt, Err: err, Wait: wait, Offset: Offset(r.reading.pos.Offset)})
 	}
 }
 
 // fetch performs one read from readPos and loads its batch.
 func (r *Reader[T]) fetch(ctx context.Context) error {
-	callerCtx := ctx
-	off := Offset(r.readPos.Offset)
+	off := Offset(r.reading.pos.Offset)
 	begin := time.Now()
-	liveReq := r.live && r.cfg.live != LiveNone
+	liveReq := r.reading.live && r.cfg.live != LiveNone
 	sseReq := liveReq && r.mode == LiveSSE
-	var (
-		ch    rawChunk
-		err   error
-		ahead *decoded[T] // ch decoded ahead
-	)
-	if liveReq {
-		r.dropPrefetch()
-	}
-	switch {
-	case sseReq:
-		if !r.ctypeSet {
-			if err := r.learnContentType(ctx); err != nil {
-				return err
-			}
-		}
-		ch, err = r.tr.sseNext(ctx, off, r.cursor)
-		if err != nil {
-			return r.sseFailed(ctx, err)
-		}
-		r.sseFails = 0
-	case liveReq:
-		ch, err = r.tr.get(ctx, off, LiveLongPoll, r.cursor, "")
-	case r.pf != nil && r.pf.off == off:
-		// The catch-up read of this offset was started while the last
-		// chunk was being handed out: its outcome stands for this one.
-		pf := r.pf
-		select {
-		case <-pf.done:
-		case <-ctx.Done():
-			return ctx.Err() // pf is kept for the next call
-		}
-		r.pf = nil
-		r.tr.buf, r.pfBuf = pf.buf, r.tr.buf
-		ch, err = pf.ch, pf.err
-		if pf.dec != nil {
-			if pf.decOK && err == nil {
-				ahead = pf.dec
-			} else if r.pfDec == nil {
-				r.pfDec = pf.dec // spare slabs again
-			}
-		}
-	default:
-		r.dropPrefetch()
-		inm := ""
-		if r.etag != "" && r.etagOff == off {
-			inm = r.etag
-		}
-		ch, err = r.tr.catchUp(ctx, &r.tr.buf, off, inm)
-	}
-	if err != nil {
+	ch, ahead, ok, err := r.readChunk(ctx, off, liveReq, sseReq)
+	if !ok {
 		return err
 	}
-	switch {
-	case ch.notModified:
-		ch = rawChunk{next: off, upToDate: r.etagUp}
-	case !liveReq && ch.etag != "":
-		r.etagOff, r.etag, r.etagUp = off, ch.etag, ch.upToDate
-	}
-	if ch.ctype != "" {
-		r.setContentType(ch.ctype)
-	}
-	if ch.cursor != "" {
-		r.cursor = ch.cursor
-	}
-	before := r.readPos
+	ch = r.readHeaders(off, ch, liveReq)
+	before := r.reading.pos
 	if err := r.load(off, ch, ahead); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	wasUpToDate := r.upToDate
-	r.upToDate = ch.upToDate
-	if ch.closed {
-		r.eof = true
-	}
-	r.mu.Unlock()
-	if wasUpToDate != ch.upToDate {
-		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), Key: r.key, UpToDate: ch.upToDate, Offset: ch.next})
-	}
-	if len(ch.data) > 0 {
-		r.chunk = ReadEvent{Stream: streamOf(r.url), Key: r.key, Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
-	}
-	if ch.upToDate {
-		r.live = true
-	}
+	wasUpToDate := r.readState(off, ch)
 	// A batch that ends at or before the last delivered position holds
 	// nothing new (a server repeating an old answer): not progress, even
 	// though it is pending until take drops it.
-	fresh := r.batchPending() && !(r.hasLast && Position{Offset: string(ch.next)}.Compare(r.last) <= 0)
-	progress := fresh || r.readPos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
+	fresh := r.batchPending() && !(r.commit.hasLast && Position{Offset: string(ch.next)}.Compare(r.commit.last) <= 0)
+	progress := fresh || r.reading.pos.Compare(before) != 0 || ch.closed || (ch.upToDate && !wasUpToDate)
 	if progress {
-		r.throttle.Reset()
-		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off && !r.noPrefetch {
-			r.prefetch(callerCtx, ch.next)
+		r.reading.throttle.Reset()
+		if !liveReq && !ch.upToDate && !ch.closed && len(ch.data) > 0 && ch.next != off {
+			r.prefetch(ctx, ch.next)
 		}
 		return nil
 	}
@@ -172,6 +116,99 @@ func (r *Reader[T]) fetch(ctx context.Context) error {
 	return r.throttled(ctx)
 }
 
+// readChunk reads from off as the Reader's state says: the next event of
+// the SSE connection, a long-poll, the catch-up read started ahead, or a
+// catch-up GET. ahead holds the chunk's values when they were decoded
+// ahead. ok is false when there is nothing to load: err says why, or is
+// nil when an SSE connection ended and is to be reopened at once.
+func (r *Reader[T]) readChunk(ctx context.Context, off Offset, liveReq, sseReq bool) (ch rawChunk, ahead *decoded[T], ok bool, err error) {
+	if liveReq {
+		r.dropPrefetch()
+	}
+	switch {
+	case sseReq:
+		ch, ok, err = r.readSSE(ctx, off)
+		return ch, nil, ok, err
+	case liveReq:
+		ch, err = r.tr.get(ctx, off, LiveLongPoll, r.reading.cursor, "")
+	case r.ahead.pf != nil && r.ahead.pf.off == off:
+		ch, ahead, err = r.awaitPrefetch(ctx)
+	default:
+		ch, err = r.getCatchUp(ctx, off)
+	}
+	return ch, ahead, err == nil, err
+}
+
+// readSSE reads the next chunk of the SSE connection (see readChunk for
+// ok), learning the stream's content type first if no GET has told it.
+func (r *Reader[T]) readSSE(ctx context.Context, off Offset) (rawChunk, bool, error) {
+	if !r.reading.ctypeSet {
+		if err := r.learnContentType(ctx); err != nil {
+			return rawChunk{}, false, err
+		}
+	}
+	ch, err := r.tr.sseNext(ctx, off, r.reading.cursor)
+	if err != nil {
+		return rawChunk{}, false, r.sseFailed(ctx, err)
+	}
+	r.reading.sseFails = 0
+	return ch, true, nil
+}
+
+// getCatchUp sends a catch-up GET of off: conditional (If-None-Match) when
+// the last catch-up GET of off returned an ETag.
+func (r *Reader[T]) getCatchUp(ctx context.Context, off Offset) (rawChunk, error) {
+	r.dropPrefetch()
+	inm := ""
+	if r.reading.etag != "" && r.reading.etagOff == off {
+		inm = r.reading.etag
+	}
+	return r.tr.catchUp(ctx, &r.tr.buf, off, inm)
+}
+
+// readHeaders keeps what the answer to a read of off says besides its data
+// (ETag, content type, cursor) and returns the chunk to load: a 304 stands
+// for an empty one, as up to date as the answer that carried the ETag.
+func (r *Reader[T]) readHeaders(off Offset, ch rawChunk, liveReq bool) rawChunk {
+	switch {
+	case ch.notModified:
+		ch = rawChunk{next: off, upToDate: r.reading.etagUp}
+	case !liveReq && ch.etag != "":
+		r.reading.etagOff, r.reading.etag, r.reading.etagUp = off, ch.etag, ch.upToDate
+	}
+	if ch.ctype != "" {
+		r.setContentType(ch.ctype)
+	}
+	if ch.cursor != "" {
+		r.reading.cursor = ch.cursor
+	}
+	return ch
+}
+
+// readState records what the loaded chunk of off says of the stream (up to
+// date, closed), tells the hooks when up-to-date changes, and prepares the
+// chunk's HookRead event. It returns whether the Reader was up to date
+// before.
+func (r *Reader[T]) readState(off Offset, ch rawChunk) (wasUpToDate bool) {
+	r.mu.Lock()
+	wasUpToDate = r.upToDate
+	r.upToDate = ch.upToDate
+	if ch.closed {
+		r.eof = true
+	}
+	r.mu.Unlock()
+	if wasUpToDate != ch.upToDate {
+		r.c.cfg.hooks.onUpToDate(UpToDateEvent{Stream: streamOf(r.url), Key: r.key, UpToDate: ch.upToDate, Offset: ch.next})
+	}
+	if len(ch.data) > 0 {
+		r.cur.event = ReadEvent{Stream: streamOf(r.url), Key: r.key, Bytes: len(ch.data), Offset: off, NextOffset: ch.next}
+	}
+	if ch.upToDate {
+		r.reading.live = true
+	}
+	return wasUpToDate
+}
+
 // sseFailed handles the end of an SSE connection: a connection that
 // delivered control events and then ended (servers end them about every
 // minute) is reopened at once; LiveAuto counts connections that die young
@@ -184,12 +221,12 @@ func (r *Reader[T]) sseFailed(ctx context.Context, err error) error {
 		return nil // a connection that served its time: reopen at once
 	}
 	if r.cfg.live == LiveAuto && r.tr.lastLife < r.cfg.sseMinLife {
-		r.sseFails++
-		if r.sseFails >= r.cfg.sseFallbackN {
+		r.reading.sseFails++
+		if r.reading.sseFails >= r.cfg.sseFallbackN {
 			r.mu.Lock()
 			r.mode = LiveLongPoll
 			r.mu.Unlock()
-			r.log.Warn("durable: SSE connections keep failing; falling back to long-poll", "url", redactURL(r.url), "failures", r.sseFails)
+			r.log.Warn("durable: SSE connections keep failing; falling back to long-poll", "url", redactURL(r.url), "failures", r.reading.sseFails)
 			return nil
 		}
 	}
@@ -214,6 +251,6 @@ func (r *Reader[T]) learnContentType(ctx context.Context) error {
 }
 
 func (r *Reader[T]) setContentType(ct string) {
-	r.ctype, r.ctypeSet = ct, true
-	r.isJSON = protocol.IsJSON(ct)
+	r.reading.ctype, r.reading.ctypeSet = ct, true
+	r.reading.isJSON = protocol.IsJSON(ct)
 }

@@ -41,7 +41,7 @@ func TestReaderSSEIdleTimeout(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(c.hc.CloseIdleConnections)
 	r := openReader[event](t, c, "s", WithLive(LiveSSE), WithStart("0000000000000000_0000000000000000"), WithSSEIdleTimeout(200*time.Millisecond))
-	r.live = true // already at the tail: go straight to SSE
+	r.reading.live = true // already at the tail: go straight to SSE
 	ctx := ctxT(t, 5*time.Second)
 	for i := range 2 {
 		m, err := r.Next(ctx)

@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -17,64 +18,6 @@ import (
 
 // Retry rules, against the testserver and, for what a real server never
 // sends, against httpmock.
-
-func TestPlainPostNotRetried(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		r    func(*http.Request) (*http.Response, error)
-	}{
-		{"503", reply(503, nil, "busy")},
-		{"429", reply(429, map[string]string{"Retry-After": "0"}, "")},
-		{"reset after send", func(*http.Request) (*http.Response, error) {
-			return nil, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c, mt := mockClient(t)
-			mt.RegisterNoResponder(tc.r)
-			_, err := c.Append(context.Background(), "s", []byte("x"), AppendOptions{ContentType: "text/plain"})
-			require.Error(t, err)
-			require.Equal(t, 1, mt.GetTotalCallCount())
-		})
-	}
-}
-
-func TestPostRetriedWhenSafe(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		data []byte
-		opts AppendOptions
-		fail func(*http.Request) (*http.Response, error)
-	}{
-		{"dial error, plain append", []byte("x"), AppendOptions{ContentType: "text/plain"}, func(*http.Request) (*http.Response, error) {
-			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
-		}},
-		{"503, producer append", []byte("x"), AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "p"}}, reply(503, nil, "")},
-		{"reset, producer append", []byte("x"), AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "p"}}, func(*http.Request) (*http.Response, error) {
-			return nil, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
-		}},
-		{"503, close-only", nil, AppendOptions{Close: true}, reply(503, nil, "")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c, mt := mockClient(t)
-			var n atomic.Int32
-			mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
-				if n.Add(1) <= 2 {
-					return tc.fail(req)
-				}
-				return reply(204, map[string]string{"Stream-Next-Offset": "7", "Stream-Closed": "true"}, "")(req)
-			})
-			res, err := c.Append(context.Background(), "s", tc.data, tc.opts)
-			require.NoError(t, err)
-			require.Equal(t, Offset("7"), res.NextOffset)
-			require.Equal(t, int32(3), n.Load())
-		})
-	}
-}
 
 func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
@@ -112,45 +55,6 @@ func TestSingleAttemptHelpersDoNotRetry(t *testing.T) {
 	require.Less(t, time.Since(start), time.Second, "a single attempt never waits")
 }
 
-func TestHeaderFuncCalledPerAttempt(t *testing.T) {
-	t.Parallel()
-	var gen atomic.Int32
-	c, mt := mockClient(t, WithHeaderFunc(func(context.Context) (http.Header, error) {
-		return http.Header{"Authorization": {"Bearer t" + string(rune('0'+gen.Add(1)))}}, nil
-	}))
-	var seen []string
-	mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
-		seen = append(seen, req.Header.Get("Authorization"))
-		if len(seen) == 1 {
-			return reply(401, nil, "expired")(req)
-		}
-		if len(seen) == 2 {
-			return reply(503, nil, "")(req)
-		}
-		return reply(200, map[string]string{"Stream-Next-Offset": "1"}, "")(req)
-	})
-	// 401 is not retried.
-	_, err := c.Head(context.Background(), "s")
-	require.ErrorIs(t, err, ErrUnauthorized)
-	// 503 then success: the retry carries a fresh token.
-	_, err = c.Head(context.Background(), "s")
-	require.NoError(t, err)
-	require.Equal(t, []string{"Bearer t1", "Bearer t2", "Bearer t3"}, seen)
-}
-
-func TestCtxCancelDuringBackoffMock(t *testing.T) {
-	t.Parallel()
-	c, mt := mockClient(t, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}))
-	mt.RegisterNoResponder(reply(503, nil, ""))
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := c.Head(ctx, "s")
-	require.ErrorIs(t, err, context.Canceled)
-	require.Less(t, time.Since(start), 2*time.Second)
-	require.Equal(t, 1, mt.GetTotalCallCount())
-}
-
 func TestDeadlineShorterThanBackoffGivesUp(t *testing.T) {
 	t.Parallel()
 	c, mt := mockClient(t, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}), WithTimeout(time.Second))
@@ -177,6 +81,9 @@ func TestRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
 	require.Equal(t, 1, mt.GetTotalCallCount())
 }
 
+// TestRetryTwo503ThenSuccess: every idempotent request, a producer append
+// and a close-only append (idempotent without a producer) are retried
+// through two 503s.
 func TestRetryTwo503ThenSuccess(t *testing.T) {
 	t.Parallel()
 	srv, c := newServer(t, nil)
@@ -184,19 +91,26 @@ func TestRetryTwo503ThenSuccess(t *testing.T) {
 	_, err := c.Create(ctx, "r", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
 	require.NoError(t, err)
 	for _, tc := range []struct {
-		method string
-		do     func() error
+		name, method string
+		do           func() error
 	}{
-		{http.MethodHead, func() error { _, err := c.Head(ctx, "r"); return err }},
-		{http.MethodGet, func() error { _, err := c.Read(ctx, "r", ReadOptions{}); return err }},
-		{http.MethodPut, func() error { _, err := c.Create(ctx, "r", CreateOptions{ContentType: "text/plain"}); return err }},
-		{http.MethodPost, func() error {
+		{"HEAD", http.MethodHead, func() error { _, err := c.Head(ctx, "r"); return err }},
+		{"GET", http.MethodGet, func() error { _, err := c.Read(ctx, "r", ReadOptions{}); return err }},
+		{"PUT", http.MethodPut, func() error { _, err := c.Create(ctx, "r", CreateOptions{ContentType: "text/plain"}); return err }},
+		{"POST producer", http.MethodPost, func() error {
 			_, err := c.Append(ctx, "r", []byte("y"), AppendOptions{ContentType: "text/plain", Producer: &Producer{ID: "p"}})
 			return err
 		}},
-		{http.MethodDelete, func() error { return c.Delete(ctx, "r") }},
+		{"POST close-only", http.MethodPost, func() error {
+			res, err := c.Append(ctx, "r", nil, AppendOptions{Close: true})
+			if err == nil && !res.Closed {
+				err = errors.New("close-only append: stream not closed")
+			}
+			return err
+		}},
+		{"DELETE", http.MethodDelete, func() error { return c.Delete(ctx, "r") }},
 	} {
-		t.Run(tc.method, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			srv.ResetRequests()
 			srv.InjectFault(testserver.Fault{Path: "r", Method: tc.method, Status: 503, Count: 2})
 			defer srv.ClearFaults()
@@ -215,6 +129,8 @@ func TestPlainPostNotRetriedAgainstServer(t *testing.T) {
 		wantError error
 	}{
 		{"503 after body read", testserver.Fault{Status: 503}, "", ErrServer},
+		{"429 after body read", testserver.Fault{Status: 429}, "", ErrRateLimited},
+		{"dropped before applying", testserver.Fault{Drop: true}, "", nil},
 		{"503 after applying", testserver.Fault{Status: 503, AfterApply: true}, "y", ErrServer},
 		{"dropped after applying", testserver.Fault{Drop: true, AfterApply: true}, "y", nil},
 	} {
@@ -259,6 +175,8 @@ func TestProducerAppendRetriedAndDeduplicated(t *testing.T) {
 	require.Equal(t, "once", string(ch.Data))
 }
 
+// TestTruncatedReadRetriedAgainstServer: a read whose body is cut short is
+// retried; a single attempt reports io.ErrUnexpectedEOF as retryable.
 func TestTruncatedReadRetriedAgainstServer(t *testing.T) {
 	t.Parallel()
 	srv, c := newServer(t, nil)
@@ -271,6 +189,15 @@ func TestTruncatedReadRetriedAgainstServer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ch.Data, 4096)
 	require.Equal(t, 2, srv.Requests("t", http.MethodGet))
+
+	srv.ResetRequests()
+	srv.InjectFault(testserver.Fault{Path: "t", Method: http.MethodGet, Truncate: true, Count: 1})
+	u, err := c.URL("t")
+	require.NoError(t, err)
+	_, err = c.getChunk(ctx, u, readQuery{limit: c.cfg.maxResponse}, new([]byte))
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.True(t, IsRetryable(err))
+	require.Equal(t, 1, srv.Requests("t", http.MethodGet))
 }
 
 func TestRetryAfterIsAFloor(t *testing.T) {
@@ -301,6 +228,8 @@ func TestCtxCancelDuringBackoffAgainstServer(t *testing.T) {
 	require.Equal(t, 1, srv.Requests("c", http.MethodHead))
 }
 
+// TestRefreshedTokenOnRetryAgainstServer: the HeaderFunc runs for every
+// attempt, so a retry carries a fresh token; a 401 is not retried.
 func TestRefreshedTokenOnRetryAgainstServer(t *testing.T) {
 	t.Parallel()
 	var (
@@ -317,10 +246,13 @@ func TestRefreshedTokenOnRetryAgainstServer(t *testing.T) {
 	srv, c := newServer(t, nil, WithHTTPClient(&http.Client{Transport: rec}), WithHeaderFunc(func(context.Context) (http.Header, error) {
 		return http.Header{"Authorization": {"Bearer v" + string(rune('0'+n.Add(1)))}}, nil
 	}))
-	srv.InjectFault(testserver.Fault{Path: "tok", Status: 503, Count: 1})
+	srv.InjectFault(testserver.Fault{Path: "tok", Status: 401, Count: 1})
 	_, err := c.Create(context.Background(), "tok", CreateOptions{ContentType: "text/plain"})
+	require.ErrorIs(t, err, ErrUnauthorized)
+	srv.InjectFault(testserver.Fault{Path: "tok", Status: 503, Count: 1})
+	_, err = c.Create(context.Background(), "tok", CreateOptions{ContentType: "text/plain"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"Bearer v1", "Bearer v2"}, seen)
+	require.Equal(t, []string{"Bearer v1", "Bearer v2", "Bearer v3"}, seen)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

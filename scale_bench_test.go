@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,6 +54,17 @@ func BenchmarkScaleReaders(b *testing.B) {
 	}
 }
 
+// BenchmarkScaleReadersSmallBuffers is the HTTP/1.1 case of
+// BenchmarkScaleReaders with net/http's per-connection buffers cut from
+// 4 KiB to 1 KiB each (Transport.ReadBufferSize and WriteBufferSize, given
+// with WithHTTPClient): what an idle long-poll's connection costs in
+// net/http's bufio, and what is left when it is smaller.
+func BenchmarkScaleReadersSmallBuffers(b *testing.B) {
+	for _, n := range scaleSizes[1:] {
+		b.Run(fmt.Sprintf("proto=h1-buf1k/readers=%d", n), func(b *testing.B) { benchScaleReaders(b, "h1-buf1k", n) })
+	}
+}
+
 func BenchmarkScaleWriters(b *testing.B) {
 	for _, proto := range []string{"h1", "h2c"} {
 		for _, n := range scaleSizes {
@@ -66,8 +78,13 @@ func BenchmarkScaleWriters(b *testing.B) {
 func scaleSetup(b *testing.B, proto string, n int) (*Client, func(int) string) {
 	srv := serveproc.Start(b, "--h2c", "--long-poll-timeout", "30s")
 	var opts []Option
-	if proto == "h2c" {
+	switch proto {
+	case "h2c":
 		opts = append(opts, WithUnencryptedHTTP2())
+	case "h1-buf1k":
+		tr := defaultTransport(false)
+		tr.ReadBufferSize, tr.WriteBufferSize = 1<<10, 1<<10
+		opts = append(opts, WithHTTPClient(&http.Client{Transport: tr}))
 	}
 	c, err := NewClient(srv.StreamURL(""), opts...)
 	if err != nil {

@@ -132,16 +132,6 @@ func TestSSENextHonoursContext(t *testing.T) {
 	require.Less(t, time.Since(start), 2*time.Second)
 }
 
-func TestReadLiveSSEMock(t *testing.T) {
-	t.Parallel()
-	c, mt := mockClient(t)
-	mt.RegisterNoResponder(reply(200, sseHeader,
-		"event: data\ndata: hi\n\n"+ctl(`{"streamNextOffset":"5","streamCursor":"c1","upToDate":true}`)+"event: data\ndata: more\n\n"))
-	ch, err := c.Read(context.Background(), "s", ReadOptions{Live: LiveSSE})
-	require.NoError(t, err)
-	require.Equal(t, Chunk{Data: []byte("hi"), NextOffset: "5", Cursor: "c1", UpToDate: true}, ch)
-}
-
 // FuzzSSEDecoder: whatever an SSE body holds, the decoder yields chunks
 // whose data stays within the limit, whose parts end in order inside it,
 // and whose offsets never go back; it never panics.
@@ -217,17 +207,20 @@ func TestSSEServerReconnectInterval(t *testing.T) {
 	require.True(t, IsRetryable(err))
 }
 
-func TestReadLiveSSEAtTail(t *testing.T) {
+// TestReadLiveSSE: Read with LiveSSE returns the first chunk of the SSE
+// response: the data from the start, or an empty up-to-date chunk at the
+// tail (and at OffsetNow), each with the offset and a cursor.
+func TestReadLiveSSE(t *testing.T) {
 	t.Parallel()
 	_, c := newServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cr, err := c.Create(ctx, "tail", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
 	require.NoError(t, err)
-	for _, off := range []Offset{cr.NextOffset, OffsetNow} {
+	for off, data := range map[Offset]string{"": "x", cr.NextOffset: "", OffsetNow: ""} {
 		ch, err := c.Read(ctx, "tail", ReadOptions{Offset: off, Live: LiveSSE})
 		require.NoError(t, err)
-		require.Empty(t, ch.Data)
+		require.Equal(t, data, string(ch.Data), "from %q", off)
 		require.True(t, ch.UpToDate)
 		require.Equal(t, cr.NextOffset, ch.NextOffset)
 		require.NotEmpty(t, ch.Cursor)

@@ -38,9 +38,10 @@ type response struct {
 	header http.Header
 	body   []byte         // read body (non-stream calls; an excerpt for error statuses)
 	raw    *http.Response // stream calls only, 2xx: open body the caller must close
-	// secrets are the credential values the attempt carried, scrubbed
-	// from any excerpt of the body that goes into an error.
-	secrets []string
+	// req is the attempt's request: the credential values it carried
+	// (requestSecrets) are scrubbed from any excerpt of the body that goes
+	// into an error. They are listed only then, not for every answer.
+	req *http.Request
 }
 
 // send performs a call: one attempt, or with cl.retry the Client's retry
@@ -106,7 +107,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*response, error) {
 		c.requested(ctx, cl, start, 0, e)
 		return nil, e
 	}
-	out := &response{status: res.StatusCode, header: res.Header, secrets: requestSecrets(req)}
+	out := &response{status: res.StatusCode, header: res.Header, req: req}
 	if res.StatusCode >= 300 && res.StatusCode != http.StatusNotModified {
 		out.body = readExcerpt(res.Body)
 		drainClose(res.Body)

@@ -248,47 +248,10 @@ type sseControl struct {
 }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q readReq) {
-	now := s.cfg.clock()
-	s.mu.Lock()
-	st, code := s.lookup(path, now)
-	if code != 0 {
-		s.mu.Unlock()
-		httpError(w, code, lookupMessage(code))
+	st, out, ok := s.startSSE(w, path, &q)
+	if !ok {
 		return
 	}
-	st.lastAccess = now
-	if q.now {
-		q.pos = st.tail()
-	}
-	if !st.validPos(q.pos) {
-		s.mu.Unlock()
-		httpError(w, http.StatusBadRequest, "offset is not a position of this stream")
-		return
-	}
-	textual := protocol.IsTextual(st.contentType)
-	s.mu.Unlock()
-
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	if !textual {
-		h.Set(protocol.HeaderSSEDataEncoding, "base64")
-	}
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	flush := func() bool {
-		if bw.Flush() != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
-
 	deadline := time.NewTimer(s.cfg.sseCloseInterval)
 	defer deadline.Stop()
 	sentControl := false
@@ -304,35 +267,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 			s.mu.Unlock()
 			return // deleted (or re-created): the client reconnects and learns which
 		}
-		tail := st.tail()
-		if q.pos < tail {
-			end := st.chunkEnd(q.pos, s.cfg.chunkLimit)
-			body := st.body(q.pos, end)
-			c := sseControl{next: formatOffset(end), upToDate: end == tail, closed: st.closed && end == tail}
-			if !c.closed {
-				c.cursor = s.cursorFor(q)
-			}
-			s.mu.Unlock()
-			writeSSEData(bw, body, textual)
-			writeSSEControl(bw, c)
-			if !flush() {
-				return
-			}
-			q.pos = end
-			sentControl = true
-			if c.closed {
-				return
-			}
-			continue
-		}
-		if !sentControl || st.closed {
-			c := sseControl{next: formatOffset(tail), upToDate: true, closed: st.closed}
-			if !c.closed {
-				c.cursor = s.cursorFor(q)
-			}
-			s.mu.Unlock()
-			writeSSEControl(bw, c)
-			if !flush() || c.closed {
+		if q.pos < st.tail() || !sentControl || st.closed {
+			if !s.sendSSE(out, st, &q) {
 				return
 			}
 			sentControl = true
@@ -344,6 +280,90 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, path string, q
 			return
 		}
 	}
+}
+
+// sseWriter writes the events of one SSE response.
+type sseWriter struct {
+	bw      *bufio.Writer
+	flusher http.Flusher // nil if the ResponseWriter cannot flush
+	textual bool         // data events carry text, not base64
+}
+
+// flush sends what was written; false when the client is gone.
+func (o *sseWriter) flush() bool {
+	if o.bw.Flush() != nil {
+		return false
+	}
+	if o.flusher != nil {
+		o.flusher.Flush()
+	}
+	return true
+}
+
+// startSSE looks up the stream of an SSE read, resolves q.pos, and answers
+// with the response's headers; ok is false when it answered with an error.
+func (s *Server) startSSE(w http.ResponseWriter, path string, q *readReq) (st *stream, out *sseWriter, ok bool) {
+	now := s.cfg.clock()
+	s.mu.Lock()
+	st, code := s.lookup(path, now)
+	if code != 0 {
+		s.mu.Unlock()
+		httpError(w, code, lookupMessage(code))
+		return nil, nil, false
+	}
+	st.lastAccess = now
+	if q.now {
+		q.pos = st.tail()
+	}
+	if !st.validPos(q.pos) {
+		s.mu.Unlock()
+		httpError(w, http.StatusBadRequest, "offset is not a position of this stream")
+		return nil, nil, false
+	}
+	textual := protocol.IsTextual(st.contentType)
+	s.mu.Unlock()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	if !textual {
+		h.Set(protocol.HeaderSSEDataEncoding, "base64")
+	}
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	return st, &sseWriter{bw: bufio.NewWriterSize(w, 32<<10), flusher: flusher, textual: textual}, true
+}
+
+// sendSSE sends the stream's next chunk from q.pos as a data event and a
+// control event, or a control event alone at the tail, and moves q.pos
+// past what it sent. The caller holds s.mu; sendSSE releases it before
+// writing. It reports whether the connection goes on: false when the
+// client is gone or the stream's end was sent.
+func (s *Server) sendSSE(out *sseWriter, st *stream, q *readReq) bool {
+	tail := st.tail()
+	end := tail
+	var body []byte
+	data := q.pos < tail
+	if data {
+		end = st.chunkEnd(q.pos, s.cfg.chunkLimit)
+		body = st.body(q.pos, end)
+	}
+	c := sseControl{next: formatOffset(end), upToDate: end == tail, closed: st.closed && end == tail}
+	if !c.closed {
+		c.cursor = s.cursorFor(*q)
+	}
+	s.mu.Unlock()
+	if data {
+		writeSSEData(out.bw, body, out.textual)
+	}
+	writeSSEControl(out.bw, c)
+	if !out.flush() || c.closed {
+		return false
+	}
+	q.pos = end
+	return true
 }
 
 // writeSSEData writes one data event. Text payloads are split on every line
