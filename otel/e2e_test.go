@@ -14,6 +14,7 @@ import (
 	"github.com/durablego/durable"
 	"github.com/durablego/durable/internal/testsupport/secrettest"
 	"github.com/durablego/durable/internal/testsupport/syncbuf"
+	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -374,5 +375,66 @@ func TestLiveReaderRecorded(t *testing.T) {
 	}
 	require.Positive(t, catchUp)
 	require.Positive(t, longPoll, "the wait at the tail is a read of its own")
+	e.noSecrets()
+}
+
+// countingStore is an in-memory store that counts its saves and fails the
+// first one.
+type countingStore struct {
+	*offsetstore.Memory
+	mu           sync.Mutex
+	saves, fails int
+}
+
+var errStoreDown = errors.New("store down")
+
+func (s *countingStore) Save(ctx context.Context, key string, pos durable.Position) error {
+	s.mu.Lock()
+	s.saves++
+	first := s.saves == 1
+	if first {
+		s.fails++
+	}
+	s.mu.Unlock()
+	if first {
+		return errStoreDown
+	}
+	return s.Memory.Save(ctx, key, pos)
+}
+
+// TestCommitsRecorded: every save of a Reader's position to its store is
+// a commit operation (messaging.client.operation.duration, type settle)
+// on the stream and consumer's attributes; a failed save carries its
+// error.type.
+func TestCommitsRecorded(t *testing.T) {
+	e := newEnv(t, "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 5 {
+		_, err := e.c.Append(ctx, e.stream, fmt.Appendf(nil, `{"n":%d}`, i), durable.AppendOptions{ContentType: "application/json"})
+		require.NoError(t, err)
+	}
+	store := &countingStore{Memory: offsetstore.NewMemory()}
+	r, err := durable.NewReader[[]byte](e.c, e.stream, durable.WithLive(durable.LiveNone), durable.WithStore(store), durable.WithManualCommit())
+	require.NoError(t, err)
+	for i := range 5 {
+		m, err := r.Next(ctx)
+		require.NoError(t, err)
+		err = r.Commit(ctx, m)
+		if i == 0 {
+			require.ErrorIs(t, err, errStoreDown)
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, r.Close(ctx))
+
+	ms := e.rec.collect(t)
+	settle := semconv.MessagingOperationTypeSettle
+	n, _ := hist[float64](t, ms, "messaging.client.operation.duration", settle, dest)
+	require.Equal(t, uint64(store.saves), n, "a commit recorded per save")
+	failed, _ := hist[float64](t, ms, "messaging.client.operation.duration", settle, semconv.ErrorTypeKey.String(errorTypeOther))
+	require.Equal(t, uint64(store.fails), failed)
+	require.Equal(t, uint64(1), failed)
 	e.noSecrets()
 }
