@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,7 +32,7 @@ func TestBinary(t *testing.T) {
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytesBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	sc := bufio.NewScanner(stdout)
