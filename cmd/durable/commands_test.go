@@ -175,6 +175,32 @@ func TestFlagErrors(t *testing.T) {
 	assert.NotContains(t, r.stderr, "\n  -from")
 }
 
+// TestCommandWord: flags may come before the command as they may after it,
+// and a missing or unknown command is one line with the commands and a
+// pointer to --help, not the whole usage.
+func TestCommandWord(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	cli{}.ok(t, "--server", srv.URL(), "create", "s", "--json")
+	r := cli{}.ok(t, "--server="+srv.URL(), "--json", "append", "s", "1")
+	assert.NotEmpty(t, r.stdout)
+	assert.Equal(t, 1, srv.Requests("s", http.MethodPost))
+
+	const commands = "(the commands: append, close, create, delete, head, serve, sub, tail, version)\nrun 'durable --help' for usage\n"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"frobnicate", "s"}, `durable: unknown command "frobnicate" ` + commands},
+		{[]string{"--server", srv.URL()}, "durable: no command " + commands},
+		{[]string{"--server", srv.URL(), "--", "tail"}, "durable: no command " + commands},
+	} {
+		r := cli{}.run(t, tt.args...)
+		assert.Equal(t, 2, r.code, "%v", tt.args)
+		assert.Equal(t, tt.want, r.stderr, "%v", tt.args)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}} {

@@ -50,6 +50,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -103,13 +104,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if args[0] == "--version" || args[0] == "-version" {
 		args[0] = "version"
 	}
+	args = commandFirst(args)
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "durable: unknown command %q\n", args[0])
-		usage(stderr)
+		what := fmt.Sprintf("unknown command %q", args[0])
+		if strings.HasPrefix(args[0], "-") {
+			what = "no command"
+		}
+		fmt.Fprintf(stderr, "durable: %s (the commands: %s)\nrun 'durable --help' for usage\n", what, strings.Join(commandNames(), ", "))
 		return exitUsage
 	}
 	return exitCodeOf(c, c.run(ctx, args[1:], stdout, stderr), stderr)
+}
+
+// commandFirst lets flags come before the command as they may after it
+// ("durable --server URL tail s" is "durable tail s --server URL"): when
+// args start with a flag, the first word that names a command moves to the
+// front.
+func commandFirst(args []string) []string {
+	if !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if _, ok := commands[a]; ok {
+			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return args
+}
+
+// commandNames lists the commands in alphabetical order.
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // exitCodeOf reports err (unless it is a usage error, already reported) and
@@ -132,12 +166,7 @@ func exitCodeOf(c command, err error, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: durable <command> [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprint(w, `
