@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/durablego/durable"
@@ -235,7 +237,7 @@ func appendTo(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if !errors.Is(inErr, errNotJSON) {
 			format = "lines of at most --max-batch-bytes"
 		}
-		return &badInput{fmt.Errorf("%w; append takes %s. The lines before it were appended (%s): send the input again from line %d on (for example: tail -n +%d FILE | durable append STREAM --stream)", inErr, format, messages(n), le.line, le.line)}
+		return &badInput{fmt.Errorf("%w; append takes %s. The lines before it were appended (%s): fix line %d, then send the input again from it (for example: tail -n +%d FILE | durable append STREAM --stream)", inErr, format, messages(n), le.line, le.line)}
 	case inErr != nil:
 		if last != "" {
 			fmt.Fprintln(stdout, last)
@@ -269,10 +271,24 @@ func confirmed(n int) string {
 func checkJSONArgs(data []string) error {
 	for i, d := range data {
 		if err := validJSONMessage([]byte(d)); err != nil {
-			return &badInput{fmt.Errorf("DATA argument %d %w; a JSON stream takes one JSON value per argument. Nothing was appended", i+1, err)}
+			return &badInput{fmt.Errorf("DATA argument %d %w; a JSON stream takes one JSON value per argument%s. Nothing was appended", i+1, err, textHint(d))}
 		}
 	}
 	return nil
+}
+
+// textHint shows how to send a DATA argument that looks like plain text as a
+// JSON string, quoted for a shell: ` (text is a JSON string: '"hello"')`.
+func textHint(d string) string {
+	t := strings.TrimSpace(d)
+	if t == "" || strings.ContainsAny(t[:1], `{["`) || strings.Contains(d, "'") {
+		return ""
+	}
+	q, err := json.Marshal(d)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (text is a JSON string: '%s')", q)
 }
 
 // badInput is an input append refuses (a DATA argument or stdin line that
