@@ -238,6 +238,9 @@ func TestCreate(t *testing.T) {
 		r := c.run(t, "create", "plain", "--json")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "already exists with content type application/octet-stream (asked: application/json)")
+		r = c.run(t, "create", "plain", "--ttl", "10")
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "already exists with ttl none (asked: 10s);")
 	})
 	t.Run("json ttl data flags after and before", func(t *testing.T) {
 		c.ok(t, "create", "--json", "j", "--ttl", "3600", "--data", `[{"a":1},{"b":2}]`)

@@ -117,7 +117,7 @@ func explainExists(ctx context.Context, cl *durable.Client, stream string, want 
 		diff = append(diff, fmt.Sprintf("closed %t (asked: %t)", info.Closed, want.Closed))
 	}
 	if want.TTL != info.TTL {
-		diff = append(diff, fmt.Sprintf("ttl %v (asked: %v)", info.TTL, want.TTL))
+		diff = append(diff, fmt.Sprintf("ttl %s (asked: %s)", ttlOrNone(info.TTL), ttlOrNone(want.TTL)))
 	}
 	if !want.ExpiresAt.Equal(info.ExpiresAt) {
 		diff = append(diff, fmt.Sprintf("expires-at %s (asked: %s)", timeOrNone(info.ExpiresAt), timeOrNone(want.ExpiresAt)))
@@ -127,6 +127,15 @@ func explainExists(ctx context.Context, cl *durable.Client, stream string, want 
 	}
 	msg := fmt.Sprintf("stream %s already exists with %s", redact(stream), strings.Join(diff, ", "))
 	return &explained{msg: msg, err: err}
+}
+
+// ttlOrNone is a TTL as the create error shows it: none for a stream without
+// one (not "0s", which reads like a stream that expires at once).
+func ttlOrNone(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
 }
 
 func timeOrNone(t time.Time) string {
