@@ -47,7 +47,7 @@ func ExampleNewReader_resume() {
 			log.Fatal(err)
 		}
 		fmt.Println("run 1:", m.Value.ID, m.Value.Item)
-		if err := r.Commit(ctx, m); err != nil {
+		if err := r.Commit(ctx, m.Position); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -68,7 +68,7 @@ func ExampleNewReader_resume() {
 			break
 		}
 		fmt.Println("run 2:", m.Value.ID, m.Value.Item)
-		if err := r2.Commit(ctx, m); err != nil {
+		if err := r2.Commit(ctx, m.Position); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func ExampleReader_Messages() {
 		}
 		fmt.Printf("%d %s\n", m.Value.ID, m.Value.Item)
 	}
-	fmt.Println("closed:", r.Closed())
+	fmt.Println("closed:", r.Stats().StreamClosed)
 	// Output:
 	// 1 tea
 	// skipped the message at index 1 of its batch

@@ -284,7 +284,7 @@ func TestReaderRestartsOnStore(t *testing.T) {
 							if budget == 0 && rng.IntN(2) == 0 {
 								break // crash with the message in hand, uncommitted
 							}
-							require.NoError(t, r.Commit(ctx, m))
+							require.NoError(t, r.Commit(ctx, m.Position))
 							committedN = n
 						}
 					}

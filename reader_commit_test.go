@@ -54,7 +54,7 @@ func TestReaderNextDuringSlowSave(t *testing.T) {
 			m, err := r.Next(ctx)
 			require.NoError(t, err)
 			committed := make(chan error, 1)
-			go func() { committed <- r.Commit(ctx, m) }()
+			go func() { committed <- r.Commit(ctx, m.Position) }()
 			<-st.entered
 			got := make(chan error, 1)
 			go func() { _, err := r.Next(ctx); got <- err }()
@@ -94,5 +94,5 @@ func TestReaderCloseBounded(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, r.Close(ctx), "a second Close does nothing")
 	_, err = r.Next(ctx)
-	require.ErrorIs(t, err, ErrReaderClosed)
+	require.ErrorIs(t, err, ErrClosed)
 }

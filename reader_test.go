@@ -107,8 +107,8 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 			require.Equal(t, 4, m.Value.N)
 			<-done
 			require.Equal(t, string(end2), m.Position.Offset, "%s: the data's position is the offset AFTER it", mode)
-			require.Equal(t, mode, r.Transport())
-			require.True(t, r.UpToDate())
+			require.Equal(t, mode, r.Stats().Live)
+			require.True(t, r.Stats().UpToDate)
 		})
 	}
 }
@@ -145,7 +145,7 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 			}
 			_, err := r.Next(ctx)
 			require.Equal(t, io.EOF, err)
-			require.True(t, r.Closed())
+			require.True(t, r.Stats().StreamClosed)
 			after := srv.Requests("s", http.MethodGet)
 			for i := 0; i < 1000; i++ {
 				_, err := r.Next(ctx)

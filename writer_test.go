@@ -148,7 +148,7 @@ func TestWriterJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, info.NextOffset, w.LastAcked())
 	require.NoError(t, w.Close(ctx))
-	require.ErrorIs(t, w.Write(ctx, wevent{}), ErrWriterClosed)
+	require.ErrorIs(t, w.Write(ctx, wevent{}), ErrClosed)
 	require.NoError(t, w.Close(ctx), "Close again returns the same result")
 }
 
@@ -491,10 +491,10 @@ func TestWriterCloseCancelledContext(t *testing.T) {
 	start := time.Now()
 	err = w.Close(cctx)
 	require.Less(t, time.Since(start), time.Second, "Close returns promptly")
-	require.ErrorIs(t, err, ErrWriterClosed)
+	require.ErrorIs(t, err, ErrClosed)
 	require.ErrorIs(t, err, context.Canceled)
 	_, aerr := a.Wait(ctx)
-	require.ErrorIs(t, aerr, ErrWriterClosed)
+	require.ErrorIs(t, aerr, ErrClosed)
 	select {
 	case <-w.p.stopped:
 	default:
@@ -515,7 +515,7 @@ func TestWriterCloseDeadlineAbandonsQueued(t *testing.T) {
 	defer cancel()
 	err := w.Close(dctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.ErrorIs(t, w.Flush(ctx), ErrWriterClosed)
+	require.ErrorIs(t, w.Flush(ctx), ErrClosed)
 }
 
 func TestWriterBufferBounds(t *testing.T) {
@@ -830,7 +830,7 @@ func TestWriterConcurrentWriteAndClose(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				if err := w.Write(ctx, g*100000+i); err != nil {
-					require.ErrorIs(t, err, ErrWriterClosed)
+					require.ErrorIs(t, err, ErrClosed)
 					return
 				}
 				accepted.Add(1)

@@ -38,7 +38,7 @@ func readEvents(ctx context.Context, t *testing.T, r *durable.Reader[event], fro
 	for k := 0; k < n; k++ {
 		m, err := r.Next(ctx)
 		if err != nil {
-			t.Fatalf("[Go Reader ↔ Node server] Next after %d of %d messages (position %+v): %v", k, n, r.Position(), err)
+			t.Fatalf("[Go Reader ↔ Node server] Next after %d of %d messages (position %+v): %v", k, n, r.Stats().Position, err)
 		}
 		if want := ev(from + k); m.Value != want {
 			t.Fatalf("[Go Reader ↔ Node server] message %d = %+v (raw %q), want %+v", from+k, m.Value, m.Data, want)
@@ -58,7 +58,7 @@ func wantHealthy(t *testing.T, r *durable.Reader[event], mode durable.LiveMode) 
 	if mode == durable.LiveAuto {
 		want = durable.LiveSSE
 	}
-	if got := r.Transport(); got != want {
+	if got := r.Stats().Live; got != want {
 		t.Errorf("[Go Reader ↔ Node server] transport %q, want %q", got, want)
 	}
 	st := r.Stats()
@@ -102,7 +102,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
-			if !r.UpToDate() {
+			if !r.Stats().UpToDate {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
 			}
 			// A failing appender cancels the read, so the test ends with its error.

@@ -47,7 +47,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
-			if !r.UpToDate() {
+			if !r.Stats().UpToDate {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
 			}
 			// A failing writer cancels the read, so the test ends with its error.

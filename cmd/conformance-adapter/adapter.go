@@ -264,7 +264,7 @@ func classify(err error, onRead bool) (code string, status int) {
 		return codeInvalidOffset, status
 	case errors.Is(err, durable.ErrInvalidArgument), errors.Is(err, durable.ErrMessageTooLarge), errors.Is(err, durable.ErrEncode):
 		return codeInvalidArgument, status
-	case errors.As(err, &de), errors.Is(err, durable.ErrDecode), errors.Is(err, durable.ErrProtocol),
+	case errors.As(err, &de), errors.Is(err, durable.ErrProtocol),
 		errors.Is(err, durable.ErrResponseTooLarge):
 		return codeParse, status
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

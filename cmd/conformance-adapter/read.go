@@ -246,8 +246,8 @@ func (a *adapter) readAuto(ctx context.Context, c *durable.Client, cmd *command,
 	defer r.Close(ctx)
 	var batch [][]byte
 	finish := func() {
-		st.upToDate, st.closed = r.UpToDate(), r.Closed()
-		st.offset = durable.Offset(r.Position().Offset)
+		st.upToDate, st.closed = r.Stats().UpToDate, r.Stats().StreamClosed
+		st.offset = durable.Offset(r.Stats().Position.Offset)
 	}
 	for {
 		a.dyn.begin()

@@ -67,12 +67,12 @@ func (s *readerSource) next(ctx context.Context) (tailMsg, error) {
 	}
 	s.out.recovered()
 	// Value is a copy (BytesCodec): it outlives the next call of Next.
-	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.UpToDate(), json: s.json}, nil
+	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.Stats().UpToDate, json: s.json}, nil
 }
 
 // commit saves pos (with its Meta) through the Reader.
 func (s *readerSource) commit(ctx context.Context, pos offsetstore.Position) error {
-	return s.r.CommitPosition(ctx, pos)
+	return s.r.Commit(ctx, pos)
 }
 
 func (s *readerSource) close() error {
