@@ -55,7 +55,7 @@ func ExampleNewReader_resume() {
 
 	// Meanwhile the stream grows, then is closed.
 	c.AppendJSON(ctx, "orders", Order{ID: 4, Item: "figs"}, durable.AppendOptions{})
-	c.CloseStream(ctx, "orders", durable.CloseOptions{})
+	c.CloseStream(ctx, "orders", nil, durable.AppendOptions{})
 
 	// Second run, same store: it resumes inside the first batch, after
 	// order 2, and ends with the stream.

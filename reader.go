@@ -35,11 +35,11 @@ import (
 // dropped SSE connections, responses whose offset goes backwards) are
 // retried from the last good position with jittered exponential backoff
 // (github.com/cenkalti/backoff/v4), honouring Retry-After, forever unless
-// WithReaderRetry bounds it; WithRetryHook sees each retry. A live answer
+// WithRetry bounds it; a HookRetry (WithHooks) sees each retry. A live answer
 // that brings nothing new and comes back in less than a second (a server
 // that repeats the same offset) is throttled by the same backoff, so the
 // Reader never spins. Permanent failures (404, 410, 400, 401, 403, a
-// response that breaks the protocol or exceeds WithMaxChunkBytes) are
+// response that breaks the protocol or exceeds WithMaxResponseBytes) are
 // returned as an *Error and are sticky: every later Next returns the same
 // error without a request; open a new Reader to try again. A message that
 // does not decode into T is a *DecodeError (see there).

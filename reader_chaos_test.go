@@ -60,7 +60,7 @@ func writeEvents(ctx context.Context, c *Client, stream string, total int, close
 			}
 		}
 		if closeAtEnd {
-			if _, err := c.CloseStream(ctx, stream, CloseOptions{}); err != nil {
+			if _, err := c.CloseStream(ctx, stream, nil, AppendOptions{}); err != nil {
 				errc <- fmt.Errorf("close: %w", err)
 			}
 		}

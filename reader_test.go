@@ -134,13 +134,13 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 				// Caught up first, then the stream is closed, then EOF.
 				_, err := r.Next(ctx)
 				require.ErrorIs(t, err, ErrCaughtUp)
-				_, err = c.CloseStream(ctx, "s", CloseOptions{})
+				_, err = c.CloseStream(ctx, "s", nil, AppendOptions{})
 				require.NoError(t, err)
 			} else {
 				// Closed while the live read waits.
 				wg.Go(func() {
 					time.Sleep(30 * time.Millisecond)
-					_, _ = c.CloseStream(context.Background(), "s", CloseOptions{})
+					_, _ = c.CloseStream(context.Background(), "s", nil, AppendOptions{})
 				})
 			}
 			_, err := r.Next(ctx)

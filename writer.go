@@ -164,23 +164,22 @@ func NewWriter[T any](c *Client, stream string, codec Codec[T], opts ...Option) 
 	return w, nil
 }
 
-// ProducerID returns the Producer-Id the Writer sends.
-func (w *Writer[T]) ProducerID() string { return w.p.pid }
-
-// Epoch returns the producer epoch in use. With WithEpochStore or
-// WithAutoClaim it is final once the first batch has landed.
-func (w *Writer[T]) Epoch() int64 {
+// Producer returns the idempotent producer the Writer appends as: its ID
+// (WithProducerID, or a random one), the epoch in use (with
+// WithEpochStore or WithAutoClaim final once the first batch has landed)
+// and the sequence number its next batch will carry.
+func (w *Writer[T]) Producer() Producer {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	return w.p.epoch
+	return Producer{ID: w.p.pid, Epoch: w.p.epoch, Seq: w.p.nextSeq}
 }
 
 // LastAcked returns the offset after the last batch known to have landed
-// (in sequence order), or "" if none has yet.
-func (w *Writer[T]) LastAcked() Offset {
+// (in sequence order); ok is false until one has.
+func (w *Writer[T]) LastAcked() (off Offset, ok bool) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	return w.p.lastAcked
+	return w.p.lastAcked, w.p.lastAcked != ""
 }
 
 // Write queues v. It blocks while the buffer is full, until there is room

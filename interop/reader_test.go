@@ -140,7 +140,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 				_, _ = c.Append(ctx, s, jsonBody(`{"i":0,"s":"event 0 ✓"}`, `{"i":1,"s":"event 1 ✓"}`), durable.AppendOptions{ContentType: "application/json"})
-				_, _ = c.CloseStream(ctx, s, durable.CloseOptions{})
+				_, _ = c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 			}()
 			readEvents(ctx, t, r, 0, 2)
 			wantEOF(ctx, t, r)
@@ -175,7 +175,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 							return err
 						}
 					}
-					_, err := c.CloseStream(ctx, s, durable.CloseOptions{})
+					_, err := c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 					return err
 				}()
 				if err != nil {
@@ -250,7 +250,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		// Then live: a close ends it.
 		go func() {
 			time.Sleep(100 * time.Millisecond)
-			_, _ = c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(`{"i":31,"s":"event 31 ✓"}`), ContentType: "application/json"})
+			_, _ = c.CloseStream(ctx, s, jsonBody(`{"i":31,"s":"event 31 ✓"}`), durable.AppendOptions{ContentType: "application/json"})
 		}()
 		last := readEvents(ctx, t, r2, 31, 1)
 		must(t, "commit", r2.Commit(ctx, last[0]))
@@ -278,7 +278,7 @@ func appendEvents(ctx context.Context, c *durable.Client, s string, from, n int,
 		}
 		var err error
 		if closeLast && i == from+n {
-			_, err = c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(msgs...), ContentType: "application/json"})
+			_, err = c.CloseStream(ctx, s, jsonBody(msgs...), durable.AppendOptions{ContentType: "application/json"})
 		} else {
 			_, err = c.Append(ctx, s, jsonBody(msgs...), durable.AppendOptions{ContentType: "application/json"})
 		}

@@ -153,8 +153,8 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		defer neu.Close(ctx)
 		_, err = neu.WriteSync(ctx, ev(1))
 		must(t, "restarted write", err)
-		if neu.Epoch() <= old.Epoch() {
-			t.Errorf("restarted writer epoch %d, not above the first one's %d", neu.Epoch(), old.Epoch())
+		if neu.Producer().Epoch <= old.Producer().Epoch {
+			t.Errorf("restarted writer epoch %d, not above the first one's %d", neu.Producer().Epoch, old.Producer().Epoch)
 		}
 		_, err = old.WriteSync(ctx, ev(99))
 		if !errors.Is(err, durable.ErrStaleEpoch) {

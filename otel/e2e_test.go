@@ -153,7 +153,7 @@ func TestWriterAndReaderRecorded(t *testing.T) {
 				fmt.Sscan(attr(s, attrAttempts), &a)
 				attempts += a
 				require.NotEmpty(t, attr(s, attrNextOffset))
-				require.Equal(t, w.ProducerID(), attr(s, semconv.MessagingClientIDKey))
+				require.Equal(t, w.Producer().ID, attr(s, semconv.MessagingClientIDKey))
 				traceIDs[s.SpanContext().TraceID().String()+"-"+s.SpanContext().SpanID().String()] = true
 			}
 			require.Equal(t, posts, attempts, "the batches' attempts add up to the server's POSTs")

@@ -65,7 +65,6 @@ func (s *readerSource) next(ctx context.Context) (tailMsg, error) {
 	case err != nil:
 		return tailMsg{}, err
 	}
-	s.out.recovered()
 	// Value is a copy (BytesCodec): it outlives the next call of Next.
 	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.Stats().UpToDate, json: s.json}, nil
 }
@@ -103,7 +102,11 @@ const reminderEvery = time.Minute
 // OnRetry is the Client's retry hook: it reports the Reader's retries
 // (tail's other requests are reported by their errors).
 func (r *retryReport) OnRetry(info durable.RetryEvent) {
-	if info.Op != "read" {
+	switch {
+	case info.Op != "read":
+		return
+	case info.Recovered:
+		r.recovered()
 		return
 	}
 	r.mu.Lock()

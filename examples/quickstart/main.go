@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 		if srv != nil {
 			srv.ClearFaults()
 		}
-		if _, err := client.CloseStream(ctx, stream, durable.CloseOptions{}); err != nil {
+		if _, err := client.CloseStream(ctx, stream, nil, durable.AppendOptions{}); err != nil {
 			cancel(fmt.Errorf("close stream: %w", err))
 		}
 	})
@@ -411,6 +411,7 @@ type retryCounter struct{ reads, writes, gaps atomic.Int64 }
 
 func (h *retryCounter) OnRetry(ev durable.RetryEvent) {
 	switch {
+	case ev.Recovered: // the end of an outage
 	case ev.Op == "read":
 		h.reads.Add(1)
 	case ev.Op != "write":
