@@ -1,12 +1,10 @@
 package durable
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -168,35 +166,22 @@ func TestUserCheckRedirectConsulted(t *testing.T) {
 	require.Equal(t, 1, mt.GetTotalCallCount())
 }
 
+// TestLoggerOnlyWhenAsked: the Client logs through the logger it was
+// given: a call that sends nothing logs nothing; each retry of a failing
+// call is logged, with the URL's secrets redacted.
 func TestLoggerOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	h := slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug})
-	c, mt := mockClient(t, WithLogger(slog.New(h)))
-	mt.RegisterNoResponder(reply(503, nil, ""))
+	var log relLog
+	srv, c := newServer(t, nil, WithLogger(log.logger()))
+	srv.InjectFault(testserver.Fault{Path: "s", Status: 503})
 	_, err := c.Head(context.Background(), "s?token=x")
 	require.Error(t, err) // invalid name: nothing sent, nothing logged
-	u := "http://mock.test/v1/stream/s?token=secret"
-	_, err = c.Head(context.Background(), u)
+	require.Empty(t, log.String())
+	_, err = c.Head(context.Background(), srv.StreamURL("s")+"?token=secret")
 	require.ErrorIs(t, err, ErrServer)
-	mu.Lock()
-	out := buf.String()
-	mu.Unlock()
-	require.Contains(t, out, "durable: retrying")
+	out := log.String()
 	require.NotContains(t, out, "secret")
 	require.Equal(t, fastRetry().MaxAttempts-1, strings.Count(out, "durable: retrying"))
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }
 
 // One Client used from many goroutines at once (run with -race).
@@ -397,4 +382,9 @@ func TestJSONStreams(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{`["bye"]`}, all)
+}
+
+// fastRetry retries quickly so tests stay fast.
+func fastRetry() RetryPolicy {
+	return RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 4}
 }

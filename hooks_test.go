@@ -34,32 +34,19 @@ type recorder struct {
 	upToDate []UpToDateEvent
 }
 
-func (h *recorder) OnRequest(ev RequestEvent) {
+// recordEvent appends ev to the recorder's list l.
+func recordEvent[E any](h *recorder, l *[]E, ev E) {
 	h.mu.Lock()
-	h.requests = append(h.requests, ev)
+	*l = append(*l, ev)
 	h.mu.Unlock()
 }
-func (h *recorder) OnRetry(ev RetryEvent) {
-	h.mu.Lock()
-	h.retries = append(h.retries, ev)
-	h.mu.Unlock()
-}
-func (h *recorder) OnRead(ev ReadEvent) { h.mu.Lock(); h.reads = append(h.reads, ev); h.mu.Unlock() }
-func (h *recorder) OnBatch(ev BatchEvent) {
-	h.mu.Lock()
-	h.batches = append(h.batches, ev)
-	h.mu.Unlock()
-}
-func (h *recorder) OnCommit(ev CommitEvent) {
-	h.mu.Lock()
-	h.commits = append(h.commits, ev)
-	h.mu.Unlock()
-}
-func (h *recorder) OnUpToDate(ev UpToDateEvent) {
-	h.mu.Lock()
-	h.upToDate = append(h.upToDate, ev)
-	h.mu.Unlock()
-}
+
+func (h *recorder) OnRequest(ev RequestEvent)   { recordEvent(h, &h.requests, ev) }
+func (h *recorder) OnRetry(ev RetryEvent)       { recordEvent(h, &h.retries, ev) }
+func (h *recorder) OnRead(ev ReadEvent)         { recordEvent(h, &h.reads, ev) }
+func (h *recorder) OnBatch(ev BatchEvent)       { recordEvent(h, &h.batches, ev) }
+func (h *recorder) OnCommit(ev CommitEvent)     { recordEvent(h, &h.commits, ev) }
+func (h *recorder) OnUpToDate(ev UpToDateEvent) { recordEvent(h, &h.upToDate, ev) }
 
 // TestHooks: one list of hooks on the Client sees the requests (with
 // their attempt numbers), the retries with their cause, a Writer's batches,

@@ -241,47 +241,49 @@ func TestHostileTinyChunks(t *testing.T) {
 	}
 }
 
+// hostileSSE opens an SSE read of a JSON stream on srv from the start,
+// closed when the test ends, and returns it with a context bounded by
+// hostileTimeout.
+func hostileSSE(t *testing.T, srv *hostile.Server) (*SSEStream, context.Context) {
+	t.Helper()
+	c, s := hostileClient(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
+	t.Cleanup(cancel)
+	st, err := c.OpenSSE(ctx, s, ReadOptions{Offset: OffsetStart, ContentType: "application/json"})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st, ctx
+}
+
 // TestHostileOffsets: a Stream-Next-Offset that goes backwards is a
 // protocol error (not retried); one that repeats cannot make a Client
 // loop on its own.
 func TestHostileOffsets(t *testing.T) {
 	t.Parallel()
-	t.Run("backwards/catch-up", func(t *testing.T) {
-		t.Parallel()
-		srv := hostile.OffsetBackwards()
-		defer srv.Close()
-		c, s := hostileClient(t, srv)
-		ctx := context.Background()
-		first, err := c.Read(ctx, s, ReadOptions{Offset: OffsetStart})
-		require.NoError(t, err)
-		_, err = c.Read(ctx, s, ReadOptions{Offset: first.NextOffset})
-		require.ErrorIs(t, err, ErrProtocol)
-		require.False(t, IsRetryable(err))
-		require.Equal(t, 2, srv.Recorder().Total())
-	})
-	t.Run("backwards/long-poll", func(t *testing.T) {
-		t.Parallel()
-		srv := hostile.OffsetBackwards()
-		defer srv.Close()
-		c, s := hostileClient(t, srv)
-		ctx := context.Background()
-		first, err := c.Read(ctx, s, ReadOptions{Offset: OffsetStart, Live: LiveLongPoll})
-		require.NoError(t, err)
-		_, err = c.Read(ctx, s, ReadOptions{Offset: first.NextOffset, Live: LiveLongPoll})
-		require.ErrorIs(t, err, ErrProtocol)
-		require.Equal(t, 2, srv.Recorder().Total())
-	})
+	for name, live := range map[string]LiveMode{"catch-up": "", "long-poll": LiveLongPoll} {
+		t.Run("backwards/"+name, func(t *testing.T) {
+			t.Parallel()
+			srv := hostile.OffsetBackwards()
+			defer srv.Close()
+			c, s := hostileClient(t, srv)
+			ctx := context.Background()
+			first, err := c.Read(ctx, s, ReadOptions{Offset: OffsetStart, Live: live})
+			require.NoError(t, err)
+			_, err = c.Read(ctx, s, ReadOptions{Offset: first.NextOffset, Live: live})
+			require.ErrorIs(t, err, ErrProtocol)
+			require.False(t, IsRetryable(err))
+			require.Equal(t, 2, srv.Recorder().Total())
+		})
+	}
 	t.Run("backwards/sse", func(t *testing.T) {
 		t.Parallel()
 		srv := hostile.OffsetBackwards(hostile.WithInterval(time.Millisecond))
 		defer srv.Close()
-		c, s := hostileClient(t, srv)
-		ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
-		defer cancel()
-		st, err := c.OpenSSE(ctx, s, ReadOptions{Offset: OffsetStart, ContentType: "application/json"})
-		require.NoError(t, err)
-		defer st.Close()
-		var n int
+		st, ctx := hostileSSE(t, srv)
+		var (
+			n   int
+			err error
+		)
 		for ; n < 10; n++ {
 			if _, err = st.Next(ctx); err != nil {
 				break
@@ -312,12 +314,7 @@ func TestHostileOffsets(t *testing.T) {
 		t.Parallel()
 		srv := hostile.OffsetRepeat(hostile.WithInterval(time.Millisecond))
 		defer srv.Close()
-		c, s := hostileClient(t, srv)
-		ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
-		defer cancel()
-		st, err := c.OpenSSE(ctx, s, ReadOptions{Offset: OffsetStart, ContentType: "application/json"})
-		require.NoError(t, err)
-		defer st.Close()
+		st, ctx := hostileSSE(t, srv)
 		for range 5 {
 			ch, err := st.Next(ctx)
 			require.NoError(t, err)

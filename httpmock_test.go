@@ -5,18 +5,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/require"
 )
 
 const mockBase = "http://mock.test/v1/stream/"
-
-// fastRetry retries quickly so tests stay fast.
-func fastRetry() RetryPolicy {
-	return RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2, Jitter: 0, MaxAttempts: 4}
-}
 
 // mockClient returns a Client whose HTTP goes to an httpmock transport.
 func mockClient(t *testing.T, opts ...Option) (*Client, *httpmock.MockTransport) {

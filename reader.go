@@ -216,7 +216,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 		if msg, ok, err := r.take(); ok || err != nil {
 			return msg, err
 		}
-		// The batch is drained: everything before readPos is handled.
+		// The batch is drained: everything before the read position is handled.
 		r.chunkDone()
 		r.mu.Lock()
 		if isRealOffset(Offset(r.reading.pos.Offset)) {

@@ -40,8 +40,8 @@ type batch[T any] struct {
 	lazyDone bool
 }
 
-// load makes ch the current batch, dropping the readPos.Skip items already
-// handled, and moves readPos past it.
+// load makes ch the current batch, dropping the r.reading.pos.Skip items
+// already handled, and moves r.reading.pos past it.
 func (r *Reader[T]) load(off Offset, ch rawChunk, ahead *decoded[T]) error {
 	k := r.reading.pos.Skip
 	r.cur.off, r.cur.next = off, ch.next

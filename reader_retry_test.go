@@ -95,3 +95,44 @@ func TestReaderRetriesLogged(t *testing.T) {
 	require.NotContains(t, out, "secret-value")
 	require.EqualValues(t, 3, hooked.Load())
 }
+
+func TestReaderRetryAfterAndHook(t *testing.T) {
+	t.Parallel()
+	var infos []RetryEvent
+	srv, c := newServer(t, []testserver.Option{testserver.WithLongPollTimeout(300 * time.Millisecond), testserver.WithSSECloseInterval(2 * time.Second)},
+		WithHooks(onRetry(func(ev RetryEvent) { infos = append(infos, ev) })))
+	createJSON(t, c, "s")
+	appendEvents(t, c, "s", 0, 1)
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 1})
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusServiceUnavailable, Count: 2})
+	r := openReader[event](t, c, "s")
+	ctx := ctxT(t, 5*time.Second)
+	start := time.Now()
+	m, err := r.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, m.Value.N)
+	require.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After is a floor")
+	require.Len(t, infos, 3)
+	require.ErrorIs(t, infos[0].Err, ErrStatus)
+	require.Equal(t, time.Second, infos[0].Wait)
+	require.Equal(t, 3, infos[2].Attempt)
+	require.ErrorIs(t, infos[2].Err, ErrServer)
+	require.Equal(t, "read", infos[0].Op)
+}
+
+func TestReaderBoundedRetryGivesUp(t *testing.T) {
+	t.Parallel()
+	srv, c := newReaderServer(t)
+	createJSON(t, c, "s")
+	srv.InjectFault(testserver.Fault{Path: "s", Method: http.MethodGet, Status: http.StatusBadGateway})
+	r := openReader[event](t, c, "s", WithRetry(RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1, MaxAttempts: 3}))
+	ctx := ctxT(t, 5*time.Second)
+	_, err := r.Next(ctx)
+	require.ErrorIs(t, err, ErrServer)
+	require.Equal(t, 3, srv.Requests("s", http.MethodGet))
+	srv.ClearFaults()
+	appendEvents(t, c, "s", 0, 1)
+	m, err := r.Next(ctx)
+	require.NoError(t, err, "not sticky: a later Next starts a fresh schedule")
+	require.Equal(t, 0, m.Value.N)
+}

@@ -1,6 +1,8 @@
 package durable
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,9 +57,7 @@ func TestReaderResumesFromLegacyKey(t *testing.T) {
 	store := newMemStore()
 	require.NoError(t, store.Save(ctx, u, Position{Offset: "-1", Skip: 1}))
 	r := openReader[event](t, c, "s", WithStore(store))
-	m, err := r.Next(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 2, m.Value.N)
+	nextEvent(t, ctx, r, 2)
 }
 
 // TestReaderSavedPositionRejected: a saved position the server refuses
@@ -76,9 +76,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 3)
+			srv, c, _ := newEventStream(t, 3)
 			ctx := ctxT(t, 10*time.Second)
 			store := newMemStore()
 			require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "elsewhere-0042"}))
@@ -100,9 +98,7 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 	// the position.
 	t.Run("later", func(t *testing.T) {
 		t.Parallel()
-		srv, c := newReaderServer(t)
-		createJSON(t, c, "s")
-		appendEvents(t, c, "s", 0, 1)
+		srv, c, _ := newEventStream(t, 1)
 		ctx := ctxT(t, 10*time.Second)
 		store := newMemStore()
 		require.NoError(t, store.Save(ctx, "/v1/stream/s", Position{Offset: "-1"}))
@@ -115,3 +111,97 @@ func TestReaderSavedPositionRejected(t *testing.T) {
 		require.NotErrorIs(t, err, ErrPositionRejected)
 	})
 }
+
+func TestReaderResumesInsideABatch(t *testing.T) {
+	t.Parallel()
+	_, c, end := newEventStream(t, 10)
+	ctx := ctxT(t, 5*time.Second)
+	tests := []struct {
+		name  string
+		saved Position
+		first int
+	}{
+		{"mid batch", Position{Offset: "-1", Skip: 4}, 4},
+		{"start", Position{Offset: "-1"}, 0},
+		{"after last", Position{Offset: string(end)}, -1},
+		{"skip past the batch carries on", Position{Offset: "-1", Skip: 12}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newMemStore()
+			require.NoError(t, store.Save(ctx, "k", tt.saved))
+			r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"))
+			m, err := r.Next(ctx)
+			if tt.first < 0 {
+				require.ErrorIs(t, err, ErrCaughtUp)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.first, m.Value.N)
+		})
+	}
+	// A skip past a short batch carries into the next one.
+	end2 := appendEvents(t, c, "s", 10, 5)
+	store := newMemStore()
+	require.NoError(t, store.Save(ctx, "k", Position{Offset: "-1", Skip: 12}))
+	r := openReader[event](t, c, "s", WithLive(LiveNone), WithStore(store), WithKey("k"))
+	m := nextEvent(t, ctx, r, 12)
+	require.Equal(t, Position{Offset: "-1", Skip: 13}, m.Position)
+	_ = end2
+}
+
+func TestReaderStartOptions(t *testing.T) {
+	t.Parallel()
+	for _, mode := range append([]LiveMode{LiveNone}, liveModes...) {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c, mid := newEventStream(t, 2)
+			appendEvents(t, c, "s", 2, 2)
+			ctx := ctxT(t, 5*time.Second)
+
+			r := openReader[event](t, c, "s", WithLive(mode), WithStart(mid))
+			m, err := r.Next(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 2, m.Value.N, "from a given offset")
+
+			rn := openReader[event](t, c, "s", WithLive(mode), WithStart(OffsetNow))
+			if mode == LiveNone {
+				_, err := rn.Next(ctx)
+				require.ErrorIs(t, err, ErrCaughtUp, "now skips existing data")
+				appendEvents(t, c, "s", 4, 1)
+				m, err = rn.Next(ctx)
+				require.NoError(t, err)
+				require.Equal(t, 4, m.Value.N)
+				return
+			}
+			appended := make(chan error, 1)
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				_, err := c.Append(ctx, "s", []byte(`[{"n":4}]`), AppendOptions{ContentType: "application/json"})
+				appended <- err
+			}()
+			m, err = rn.Next(ctx)
+			require.NoError(t, <-appended)
+			require.NoError(t, err)
+			require.Equal(t, 4, m.Value.N, "now skips existing data")
+		})
+	}
+}
+
+func TestReaderStoreLoadErrorIsReported(t *testing.T) {
+	t.Parallel()
+	_, c := newReaderServer(t)
+	store := failingStore{err: errors.New("disk on fire")}
+	r := openReader[event](t, c, "s", WithStore(store))
+	_, err := r.Next(ctxT(t, time.Second))
+	require.ErrorIs(t, err, ErrCommit)
+	require.ErrorContains(t, err, "disk on fire")
+}
+
+type failingStore struct{ err error }
+
+func (f failingStore) Load(context.Context, string) (Position, bool, error) {
+	return Position{}, false, f.err
+}
+
+func (f failingStore) Save(context.Context, string, Position) error { return f.err }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +42,15 @@ func createJSON(t *testing.T, c *Client, stream string) {
 	require.NoError(t, err)
 }
 
+// newEventStream starts a reader test server with a JSON stream "s"
+// holding events 0..n-1, and returns the stream's next offset.
+func newEventStream(t *testing.T, n int, sopts ...testserver.Option) (*testserver.Server, *Client, Offset) {
+	t.Helper()
+	srv, c := newReaderServer(t, sopts...)
+	createJSON(t, c, "s")
+	return srv, c, appendEvents(t, c, "s", 0, n)
+}
+
 // appendEvents appends events n..n+k-1 as one batch and returns the next offset.
 func appendEvents(t *testing.T, c *Client, stream string, from, k int) Offset {
 	t.Helper()
@@ -64,6 +73,15 @@ func openReader[T any](t *testing.T, c *Client, stream string, opts ...Option) *
 	return r
 }
 
+// nextEvent calls r.Next and requires it to return event want.
+func nextEvent(t *testing.T, ctx context.Context, r *Reader[event], want int) Message[event] {
+	t.Helper()
+	m, err := r.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want, m.Value.N)
+	return m
+}
+
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -75,15 +93,11 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 	for _, mode := range liveModes {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			end1 := appendEvents(t, c, "s", 0, 3)
+			_, c, end1 := newEventStream(t, 3)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 3; i++ {
-				m, err := r.Next(ctx)
-				require.NoError(t, err)
-				require.Equal(t, i, m.Value.N)
+				m := nextEvent(t, ctx, r, i)
 				require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(m.Data))
 				if i == 2 {
 					require.Equal(t, Position{Offset: string(end1)}, m.Position, "last of the batch normalised to the next offset")
@@ -99,12 +113,8 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 				end2 = appendEvents(t, c, "s", 3, 2)
 			}()
-			m, err := r.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 3, m.Value.N)
-			m, err = r.Next(ctx)
-			require.NoError(t, err)
-			require.Equal(t, 4, m.Value.N)
+			m := nextEvent(t, ctx, r, 3)
+			m = nextEvent(t, ctx, r, 4)
 			<-done
 			require.Equal(t, string(end2), m.Position.Offset, "%s: the data's position is the offset AFTER it", mode)
 			require.Equal(t, mode, r.Stats().Live)
@@ -118,15 +128,11 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 	for _, mode := range []LiveMode{LiveLongPoll, LiveSSE, LiveAuto, LiveNone} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			srv, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 2)
+			srv, c, _ := newEventStream(t, 2)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			for i := 0; i < 2; i++ {
-				m, err := r.Next(ctx)
-				require.NoError(t, err)
-				require.Equal(t, i, m.Value.N)
+				nextEvent(t, ctx, r, i)
 			}
 			var wg sync.WaitGroup
 			defer wg.Wait()
@@ -185,9 +191,7 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 	for _, mode := range liveModes {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
-			_, c := newReaderServer(t)
-			createJSON(t, c, "s")
-			appendEvents(t, c, "s", 0, 1)
+			_, c, _ := newEventStream(t, 1)
 			r := openReader[event](t, c, "s", WithLive(mode))
 			ctx := ctxT(t, 10*time.Second)
 			_, err := r.Next(ctx)
@@ -202,9 +206,6 @@ func TestReaderDeletedWhileLive(t *testing.T) {
 		})
 	}
 }
-
-var _ = sync.Mutex{}
-var _ = httptest.NewServer
 
 // TestReaderMessagesGoesOnAfterDecodeError: a caller that continues past
 // a *DecodeError gets the messages after it (before, the loop ended
@@ -244,4 +245,91 @@ func TestReaderMessagesGoesOnAfterDecodeError(t *testing.T) {
 	require.ErrorIs(t, fatal[0], ErrNotFound)
 	_, err = r.Next(ctx)
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func TestReaderCloseUnblocksNext(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t, testserver.WithLongPollTimeout(10*time.Second))
+			createJSON(t, c, "s")
+			r := openReader[event](t, c, "s", WithLive(mode))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := r.Next(context.Background())
+				errc <- err
+			}()
+			time.Sleep(100 * time.Millisecond)
+			require.NoError(t, r.Close(context.Background()))
+			select {
+			case err := <-errc:
+				require.ErrorIs(t, err, ErrClosed)
+			case <-time.After(2 * time.Second):
+				t.Fatal("Next still blocked after Close")
+			}
+			_, err := r.Next(context.Background())
+			require.ErrorIs(t, err, ErrClosed)
+			require.ErrorIs(t, r.Commit(context.Background(), Position{Offset: "x"}), ErrClosed)
+		})
+	}
+}
+
+func TestReaderCtxCancelDuringWait(t *testing.T) {
+	t.Parallel()
+	for _, mode := range liveModes {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			_, c := newReaderServer(t, testserver.WithLongPollTimeout(10*time.Second))
+			createJSON(t, c, "s")
+			r := openReader[event](t, c, "s", WithLive(mode))
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			defer cancel()
+			_, err := r.Next(ctx)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			// Still usable afterwards.
+			go func() {
+				time.Sleep(50 * time.Millisecond)
+				appendEvents(t, c, "s", 0, 1)
+			}()
+			nextEvent(t, ctxT(t, 5*time.Second), r, 0)
+		})
+	}
+}
+
+func TestNewReaderValidation(t *testing.T) {
+	t.Parallel()
+	_, c := newReaderServer(t)
+	tests := []struct {
+		name string
+		opts []Option
+	}{
+		{"zero option", []Option{{}}},
+		{"client option", []Option{WithLogger(slog.Default())}},
+		{"writer option", []Option{WithLinger(0)}},
+		{"given twice", []Option{WithLive(LiveSSE), WithLive(LiveNone)}},
+		{"manual commit and interval", []Option{WithManualCommit(), WithCommitInterval(time.Second)}},
+		{"key without store", []Option{WithKey("k")}},
+		{"nil store", []Option{WithStore(nil)}},
+		{"empty key", []Option{WithKey("")}},
+		{"empty start", []Option{WithStart("")}},
+		{"bad live", []Option{WithLive("websocket")}},
+		{"zero interval", []Option{WithCommitInterval(0)}},
+		{"bad retry", []Option{WithRetry(RetryPolicy{})}},
+		{"chunk bytes", []Option{WithMaxResponseBytes(0)}},
+		{"sse fallback", []Option{WithSSEFallback(0, time.Second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := NewReader(c, "s", JSONCodec[event]{}, tt.opts...)
+			require.ErrorIs(t, err, ErrInvalidArgument)
+		})
+	}
+	_, err := NewReader(nil, "s", JSONCodec[event]{})
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewReader[event](c, "s", nil)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	_, err = NewReader(c, "", JSONCodec[event]{})
+	require.ErrorIs(t, err, ErrInvalidArgument)
 }

@@ -19,24 +19,32 @@ import (
 // Retry rules, against the testserver and, for what a real server never
 // sends, against httpmock.
 
+// TestRetryGivesUpAfterMaxAttempts: a server that keeps answering 503 is
+// tried MaxAttempts times; the last answer is the (retryable) error.
 func TestRetryGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t) // fastRetry: 4 attempts
-	mt.RegisterNoResponder(reply(503, map[string]string{"Retry-After": "0"}, "down"))
-	_, err := c.Head(context.Background(), "s")
+	srv, c := newServer(t, nil) // fastRetry: 4 attempts
+	srv.InjectFault(testserver.Fault{Path: "s", Status: 503})
+	_, err := c.Read(context.Background(), "s", ReadOptions{})
 	require.ErrorIs(t, err, ErrServer)
 	require.True(t, IsRetryable(err))
-	require.Equal(t, 4, mt.GetTotalCallCount())
+	require.Equal(t, 4, srv.Requests("s", http.MethodGet))
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, 503, e.Status)
-	require.Equal(t, "down", e.Message)
+	require.Equal(t, "injected fault", e.Message)
 }
 
+// TestSingleAttemptHelpersDoNotRetry: the one-attempt paths (the Writer's
+// and the Reader's, which run their own retry loop) send one request and
+// return the failure with its Retry-After, without waiting.
 func TestSingleAttemptHelpersDoNotRetry(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t)
-	mt.RegisterNoResponder(reply(503, map[string]string{"Retry-After": "2"}, ""))
+	srv, c := newServer(t, nil)
+	_, err := c.Create(context.Background(), "s", CreateOptions{ContentType: "text/plain"})
+	require.NoError(t, err)
+	srv.ResetRequests()
+	srv.InjectFault(testserver.Fault{Path: "s", Status: 503, RetryAfter: 2 * time.Second})
 	u, err := c.URL("s")
 	require.NoError(t, err)
 	start := time.Now()
@@ -51,28 +59,33 @@ func TestSingleAttemptHelpersDoNotRetry(t *testing.T) {
 	require.ErrorIs(t, err, ErrServer)
 	_, err = c.openEvents(context.Background(), "sse", u, "", "", c.cfg.maxResponse)
 	require.ErrorIs(t, err, ErrServer)
-	require.Equal(t, 4, mt.GetTotalCallCount())
+	require.Equal(t, 4, srv.Requests("s", ""))
 	require.Less(t, time.Since(start), time.Second, "a single attempt never waits")
 }
 
+// TestDeadlineShorterThanBackoffGivesUp: when the next wait cannot fit in
+// the call's time, the call ends at once with the failure itself.
 func TestDeadlineShorterThanBackoffGivesUp(t *testing.T) {
 	t.Parallel()
-	c, mt := mockClient(t, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}))
-	mt.RegisterNoResponder(reply(503, nil, ""))
+	srv, c := newServer(t, nil, WithRetry(RetryPolicy{Initial: time.Hour, Max: time.Hour, Multiplier: 1, MaxAttempts: 3}))
+	srv.InjectFault(testserver.Fault{Path: "s", Status: 503})
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := c.Head(ctx, "s")
 	require.ErrorIs(t, err, ErrServer, "the real failure, not a timeout, when the wait cannot fit")
 	require.Less(t, time.Since(start), 500*time.Millisecond)
+	require.Equal(t, 1, srv.Requests("s", http.MethodHead))
 }
 
+// TestRetryAfterBeyondMaxElapsedGivesUp: a Retry-After beyond the retry
+// budget ends the call at once with the 429 and its Retry-After.
 func TestRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
 	t.Parallel()
 	p := fastRetry()
 	p.MaxAttempts, p.MaxElapsed = 0, 500*time.Millisecond
-	c, mt := mockClient(t, WithRetry(p))
-	mt.RegisterNoResponder(reply(429, map[string]string{"Retry-After": "60"}, ""))
+	srv, c := newServer(t, nil, WithRetry(p))
+	srv.InjectFault(testserver.Fault{Path: "s", Status: 429, RetryAfter: time.Minute})
 	start := time.Now()
 	_, err := c.Head(context.Background(), "s")
 	require.ErrorIs(t, err, ErrStatus)
@@ -80,7 +93,7 @@ func TestRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, time.Minute, e.RetryAfter)
 	require.Less(t, time.Since(start), 400*time.Millisecond)
-	require.Equal(t, 1, mt.GetTotalCallCount())
+	require.Equal(t, 1, srv.Requests("s", http.MethodHead))
 }
 
 // TestRetryTwo503ThenSuccess: every idempotent request, a producer append

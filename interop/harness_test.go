@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 )
 
 // env is where the interop tests find Node, the npm packages and durable.
@@ -72,31 +73,13 @@ func needEnv(t *testing.T) env {
 
 // ---- child processes ----
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a child process whose stdout lines are delivered on a channel and
 // whose stderr is kept for failure reports.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	lines  chan string // stdout, line by line; closed at EOF
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, valid after done
 }
@@ -109,7 +92,7 @@ func startProc(t *testing.T, name, dir string, extraEnv []string, argv ...string
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), extraEnv...)
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 64), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 64), stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,7 +1,6 @@
 package durableotel
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/durablego/durable"
 	"github.com/durablego/durable/internal/testsupport/secrettest"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
+	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -34,7 +35,7 @@ type env struct {
 	srv    *testserver.Server
 	rec    *recorder
 	c      *durable.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	heads  *headerLog
 	stream string // the stream's URL, with userinfo and query secrets
 }
@@ -44,7 +45,7 @@ var fast = durable.RetryPolicy{Initial: time.Millisecond, Max: 5 * time.Millisec
 
 func newEnv(t *testing.T, contentType string, opts ...Option) *env {
 	t.Helper()
-	e := &env{t: t, rec: newRecorder(t, opts...), log: &syncBuffer{}, heads: &headerLog{}}
+	e := &env{t: t, rec: newRecorder(t, opts...), log: &syncbuf.Buffer{}, heads: &headerLog{}}
 	e.srv = testserver.New(testserver.WithMiddleware(e.heads.middleware), testserver.WithChunkLimit(4<<10))
 	t.Cleanup(e.srv.Close)
 	c, err := durable.NewClient(e.srv.URL(),
@@ -325,24 +326,6 @@ func (h *headerLog) reset() {
 	h.mu.Unlock()
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLiveReaderRecorded: a long-poll Reader's reads are spans of their
 // own, its arrival at the tail shows in the gauges, how far behind it is
 // while it catches up is a byte count within the stream's size, and its
@@ -392,5 +375,66 @@ func TestLiveReaderRecorded(t *testing.T) {
 	}
 	require.Positive(t, catchUp)
 	require.Positive(t, longPoll, "the wait at the tail is a read of its own")
+	e.noSecrets()
+}
+
+// countingStore is an in-memory store that counts its saves and fails the
+// first one.
+type countingStore struct {
+	*offsetstore.Memory
+	mu           sync.Mutex
+	saves, fails int
+}
+
+var errStoreDown = errors.New("store down")
+
+func (s *countingStore) Save(ctx context.Context, key string, pos durable.Position) error {
+	s.mu.Lock()
+	s.saves++
+	first := s.saves == 1
+	if first {
+		s.fails++
+	}
+	s.mu.Unlock()
+	if first {
+		return errStoreDown
+	}
+	return s.Memory.Save(ctx, key, pos)
+}
+
+// TestCommitsRecorded: every save of a Reader's position to its store is
+// a commit operation (messaging.client.operation.duration, type settle)
+// on the stream and consumer's attributes; a failed save carries its
+// error.type.
+func TestCommitsRecorded(t *testing.T) {
+	e := newEnv(t, "application/json")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 5 {
+		_, err := e.c.Append(ctx, e.stream, fmt.Appendf(nil, `{"n":%d}`, i), durable.AppendOptions{ContentType: "application/json"})
+		require.NoError(t, err)
+	}
+	store := &countingStore{Memory: offsetstore.NewMemory()}
+	r, err := durable.NewReader(e.c, e.stream, durable.BytesCodec{}, durable.WithLive(durable.LiveNone), durable.WithStore(store), durable.WithManualCommit())
+	require.NoError(t, err)
+	for i := range 5 {
+		m, err := r.Next(ctx)
+		require.NoError(t, err)
+		err = r.Commit(ctx, m.Position)
+		if i == 0 {
+			require.ErrorIs(t, err, errStoreDown)
+		} else {
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, r.Close(ctx))
+
+	ms := e.rec.collect(t)
+	settle := semconv.MessagingOperationTypeSettle
+	n, _ := hist[float64](t, ms, "messaging.client.operation.duration", settle, dest)
+	require.Equal(t, uint64(store.saves), n, "a commit recorded per save")
+	failed, _ := hist[float64](t, ms, "messaging.client.operation.duration", settle, semconv.ErrorTypeKey.String(errorTypeOther))
+	require.Equal(t, uint64(store.fails), failed)
+	require.Equal(t, uint64(1), failed)
 	e.noSecrets()
 }

@@ -152,6 +152,21 @@ type server struct {
 	base string
 }
 
+// procServer is one of the servers the process tests run against.
+type procServer struct {
+	name  string
+	start func(*testing.T, procEnv) server
+}
+
+// procServers are durable serve --subscriptions and the Node reference
+// server (with webhooks on or off).
+func procServers(webhooks bool) []procServer {
+	return []procServer{
+		{"durable serve", startDurableServe},
+		{"Node server", func(t *testing.T, e procEnv) server { return startNodeServer(t, e, webhooks) }},
+	}
+}
+
 func startDurableServe(t *testing.T, e procEnv) server {
 	c := startChild(t, "durable serve", "", nil, e.durable, "serve", "--addr", "127.0.0.1:0",
 		"--subscriptions", "--allow-loopback-webhooks")

@@ -22,14 +22,7 @@ import (
 // refused without calling the handler.
 func TestProcessWebhooks(t *testing.T) {
 	e := needProcEnv(t)
-	servers := []struct {
-		name  string
-		start func(*testing.T, procEnv) server
-	}{
-		{"durable serve", startDurableServe},
-		{"Node server", func(t *testing.T, e procEnv) server { return startNodeServer(t, e, true) }},
-	}
-	for _, sv := range servers {
+	for _, sv := range procServers(true) {
 		for _, async := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/async=%v", sv.name, async), func(t *testing.T) {
 				runWebhookScenario(t, sv.start(t, e), async)
@@ -112,14 +105,7 @@ func runWebhookScenario(t *testing.T, srv server, async bool) {
 // servers, every error code as its typed error.
 func TestProcessManagement(t *testing.T) {
 	e := needProcEnv(t)
-	servers := []struct {
-		name  string
-		start func(*testing.T, procEnv) server
-	}{
-		{"durable serve", startDurableServe},
-		{"Node server", func(t *testing.T, e procEnv) server { return startNodeServer(t, e, true) }},
-	}
-	for _, sv := range servers {
+	for _, sv := range procServers(true) {
 		t.Run(sv.name, func(t *testing.T) { runManagement(t, sv.start(t, e)) })
 	}
 }

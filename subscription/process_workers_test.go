@@ -21,15 +21,8 @@ import (
 
 func TestProcessWorkers(t *testing.T) {
 	e := needProcEnv(t)
-	servers := []struct {
-		name  string
-		start func(*testing.T, procEnv) server
-	}{
-		{"durable serve", startDurableServe},
-		{"Node server", func(t *testing.T, e procEnv) server { return startNodeServer(t, e, false) }},
-	}
 	for _, chaos := range []bool{false, true} {
-		for _, sv := range servers {
+		for _, sv := range procServers(false) {
 			t.Run(fmt.Sprintf("%s/chaos=%v", sv.name, chaos), func(t *testing.T) {
 				runProcessScenario(t, sv.start(t, e), chaos)
 			})

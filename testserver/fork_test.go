@@ -118,11 +118,7 @@ func TestForkLongPollWaitsForOwnAppends(t *testing.T) {
 	if r.status != 200 || r.body != "ab" {
 		t.Fatalf("inherited read %d %q", r.status, r.body)
 	}
-	got := make(chan resp, 1)
-	go func() { got <- call(t, "GET", fork+"?offset="+off(2)+"&live=long-poll", nil, "") }()
-	for srv.Waiting("flp/fork") == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got := longPoll(t, srv, "flp/fork", fork+"?offset="+off(2)+"&live=long-poll")
 	mustStatus(t, call(t, "POST", src, text, "S"), 204) // must not wake the fork reader
 	mustStatus(t, call(t, "POST", fork, text, "F"), 204)
 	if r := <-got; r.status != 200 || r.body != "F" {

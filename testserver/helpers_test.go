@@ -93,3 +93,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 func bodyBytes(n int, b byte) string { return string(bytes.Repeat([]byte{b}, n)) }
 
 func off(pos int64) string { return formatOffset(pos) }
+
+// longPoll sends a long-poll GET of url from another goroutine and
+// returns once the server holds it waiting on stream name; its answer
+// comes on the channel.
+func longPoll(t testing.TB, srv *Server, name, url string) <-chan resp {
+	t.Helper()
+	got := make(chan resp, 1)
+	go func() { got <- call(t, "GET", url, nil, "") }()
+	for srv.Waiting(name) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return got
+}

@@ -86,11 +86,7 @@ func TestLongPoll(t *testing.T) {
 		t.Parallel()
 		u := srv.StreamURL("lp/wake")
 		mustStatus(t, call(t, "PUT", u, text, "ab"), 201)
-		got := make(chan resp, 1)
-		go func() { got <- call(t, "GET", u+"?offset="+off(2)+"&live=long-poll", nil, "") }()
-		for srv.Waiting("lp/wake") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		got := longPoll(t, srv, "lp/wake", u+"?offset="+off(2)+"&live=long-poll")
 		mustStatus(t, call(t, "POST", u, text, "cd"), 204)
 		r := <-got
 		mustStatus(t, r, 200)
@@ -116,11 +112,7 @@ func TestLongPoll(t *testing.T) {
 		t.Parallel()
 		u := srv.StreamURL("lp/close")
 		mustStatus(t, call(t, "PUT", u, text, ""), 201)
-		got := make(chan resp, 1)
-		go func() { got <- call(t, "GET", u+"?offset=now&live=long-poll", nil, "") }()
-		for srv.Waiting("lp/close") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		got := longPoll(t, srv, "lp/close", u+"?offset=now&live=long-poll")
 		mustStatus(t, call(t, "POST", u, hdrs{"Stream-Closed": "true"}, ""), 204)
 		r := <-got
 		mustStatus(t, r, 204)
@@ -132,11 +124,7 @@ func TestLongPoll(t *testing.T) {
 		t.Parallel()
 		u := srv.StreamURL("lp/delete")
 		mustStatus(t, call(t, "PUT", u, text, ""), 201)
-		got := make(chan resp, 1)
-		go func() { got <- call(t, "GET", u+"?offset=now&live=long-poll", nil, "") }()
-		for srv.Waiting("lp/delete") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		got := longPoll(t, srv, "lp/delete", u+"?offset=now&live=long-poll")
 		mustStatus(t, call(t, "DELETE", u, nil, ""), 204)
 		mustStatus(t, <-got, 404)
 	})

@@ -106,13 +106,7 @@ func TestRegistryWakesLiveReaders(t *testing.T) {
 	t.Parallel()
 	srv := newTestServer(t, WithRegistry(true))
 	tail := call(t, "HEAD", srv.StreamURL(RegistryPath), nil, "").get("Stream-Next-Offset")
-	got := make(chan resp, 1)
-	go func() {
-		got <- call(t, "GET", srv.StreamURL(RegistryPath)+"?live=long-poll&offset="+tail, nil, "")
-	}()
-	for srv.Waiting(RegistryPath) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got := longPoll(t, srv, RegistryPath, srv.StreamURL(RegistryPath)+"?live=long-poll&offset="+tail)
 	mustStatus(t, call(t, "PUT", srv.StreamURL("new"), jsonH, ""), 201)
 	r := <-got
 	mustStatus(t, r, 200)

@@ -242,22 +242,3 @@ func (e *env) appendLater(t *testing.T, path, d string, delay time.Duration) <-c
 	}()
 	return done
 }
-
-// bytesBuffer is a bytes.Buffer safe for the exec package's copying
-// goroutine and the test.
-type bytesBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *bytesBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *bytesBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}

@@ -146,3 +146,44 @@ func TestIdempotentCloseAndDetach(t *testing.T) {
 		fails(t, s.do(map[string]any{"type": "idempotent-close", "path": "/iclose-missing", "producerId": "x", "epoch": 0}), "idempotent-close", codeNotFound, 404)
 	})
 }
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	s := startSession(t) // validate needs no server
+	tests := []struct {
+		name     string
+		target   map[string]any
+		contains string // "" = valid
+	}{
+		{"retry-valid", map[string]any{"target": "retry-options", "maxRetries": 3, "initialDelayMs": 100, "maxDelayMs": 5000, "multiplier": 2.0}, ""},
+		{"retry-zero-retries", map[string]any{"target": "retry-options", "maxRetries": 0}, ""},
+		{"retry-negative-retries", map[string]any{"target": "retry-options", "maxRetries": -1}, "maxRetries"},
+		{"retry-zero-initial", map[string]any{"target": "retry-options", "initialDelayMs": 0}, "initialDelayMs"},
+		{"retry-negative-initial", map[string]any{"target": "retry-options", "initialDelayMs": -100}, "initialDelayMs"},
+		{"retry-max-below-initial", map[string]any{"target": "retry-options", "initialDelayMs": 1000, "maxDelayMs": 500}, "maxDelayMs"},
+		{"retry-multiplier-below-one", map[string]any{"target": "retry-options", "multiplier": 0.5}, "multiplier"},
+		{"retry-fractional-retries", map[string]any{"target": "retry-options", "maxRetries": 1.5}, "maxRetries"},
+		{"producer-valid", map[string]any{"target": "idempotent-producer", "producerId": "test-producer", "epoch": 0, "maxBatchBytes": 1048576}, ""},
+		{"producer-defaults", map[string]any{"target": "idempotent-producer"}, ""},
+		{"producer-empty-id", map[string]any{"target": "idempotent-producer", "producerId": ""}, "producerId"},
+		{"producer-negative-epoch", map[string]any{"target": "idempotent-producer", "producerId": "p", "epoch": -1}, "epoch"},
+		{"producer-zero-batch-bytes", map[string]any{"target": "idempotent-producer", "producerId": "p", "maxBatchBytes": 0}, "maxBatchBytes"},
+		{"producer-negative-batch-bytes", map[string]any{"target": "idempotent-producer", "producerId": "p", "maxBatchBytes": -1}, "maxBatchBytes"},
+		{"producer-zero-batch-items", map[string]any{"target": "idempotent-producer", "producerId": "p", "maxBatchItems": 0}, "maxBatchItems"},
+		{"producer-negative-batch-items", map[string]any{"target": "idempotent-producer", "producerId": "p", "maxBatchItems": -1}, "maxBatchItems"},
+		{"producer-batch-items", map[string]any{"target": "idempotent-producer", "producerId": "p", "maxBatchItems": 10}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := s.do(map[string]any{"type": "validate", "target": tt.target})
+			if tt.contains == "" {
+				ok(t, res, "validate")
+				return
+			}
+			fails(t, res, "validate", codeInvalidArgument, 0)
+			require.Contains(t, res["message"], tt.contains)
+		})
+	}
+	fails(t, s.do(map[string]any{"type": "validate", "target": map[string]any{"target": "moon"}}), "validate", codeNotSupported, 0)
+	fails(t, s.do(map[string]any{"type": "validate"}), "validate", codeInvalidArgument, 0)
+}

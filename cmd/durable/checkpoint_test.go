@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 	"github.com/durablego/durable/offsetstore"
 )
 
@@ -110,8 +111,8 @@ func TestCheckpointCrash(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	t.Parallel()
-	assert.Nil(t, newProgress(&lockedBuffer{}), "no progress unless stderr is a terminal")
-	var b lockedBuffer
+	assert.Nil(t, newProgress(&syncbuf.Buffer{}), "no progress unless stderr is a terminal")
+	var b syncbuf.Buffer
 	p := &progress{w: &b}
 	m := tailMsg{pos: offsetstore.Position{Offset: "x"}}
 	p.update(m, false)

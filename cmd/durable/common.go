@@ -209,17 +209,9 @@ var redactor = sync.OnceValue(func() func(string) string {
 // stream's full URL, with the Client's options extra. A failure is a usage
 // error (it is reported here).
 func (c *connFlags) connect(stream string, stderr io.Writer, name string, extra ...durable.Option) (*durable.Client, string, error) {
-	server := c.server
-	if server == "" {
-		server = os.Getenv(envServer)
-	}
-	full, err := resolveStream(stream, server)
+	full, err := c.resolve(stream, stderr, name)
 	if err != nil {
-		return nil, "", usageErr(stderr, name, "%v", err)
-	}
-	h, err := requestHeaders(c.headers, os.Getenv(envToken))
-	if err != nil {
-		return nil, "", usageErr(stderr, name, "%v", err)
+		return nil, "", err
 	}
 	// Every call passes the stream's full URL: the base URL only gives the
 	// origin. Its path is the usual streams root, so that the SDK adds no
@@ -227,6 +219,43 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string, extra 
 	// --server).
 	u, _ := url.Parse(full)
 	base := url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host, Path: defaultStreamPrefix}
+	cl, err := c.client(base.String(), stderr, name, extra...)
+	return cl, full, err
+}
+
+// rootClient returns a Client whose base URL is the stream root of
+// --server (or $DURABLE_SERVER), where subscriptions are found. A failure
+// is a usage error (it is reported here).
+func (c *connFlags) rootClient(stderr io.Writer, name string) (*durable.Client, error) {
+	const probe = "__ds" // a path under the root: the root is what precedes it
+	full, err := c.resolve(probe, stderr, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.client(strings.TrimSuffix(full, probe), stderr, name)
+}
+
+// resolve resolves the stream argument against --server (or
+// $DURABLE_SERVER) into a full URL.
+func (c *connFlags) resolve(stream string, stderr io.Writer, name string) (string, error) {
+	server := c.server
+	if server == "" {
+		server = os.Getenv(envServer)
+	}
+	full, err := resolveStream(stream, server)
+	if err != nil {
+		return "", usageErr(stderr, name, "%v", err)
+	}
+	return full, nil
+}
+
+// client returns a Client on base with the --header (and $DURABLE_TOKEN)
+// and --timeout options, then extra.
+func (c *connFlags) client(base string, stderr io.Writer, name string, extra ...durable.Option) (*durable.Client, error) {
+	h, err := requestHeaders(c.headers, os.Getenv(envToken))
+	if err != nil {
+		return nil, usageErr(stderr, name, "%v", err)
+	}
 	opts := []durable.Option{durable.WithHeader("User-Agent", "durable-cli")}
 	for k, vs := range h {
 		for _, v := range vs {
@@ -234,16 +263,12 @@ func (c *connFlags) connect(stream string, stderr io.Writer, name string, extra 
 		}
 	}
 	if c.timeout < 0 {
-		return nil, "", usageErr(stderr, name, "--timeout must not be negative")
+		return nil, usageErr(stderr, name, "--timeout must not be negative")
 	}
 	if c.timeout > 0 {
 		opts = append(opts, durable.WithRequestTimeout(c.timeout))
 	}
-	cl, err := durable.NewClient(base.String(), append(opts, extra...)...)
-	if err != nil {
-		return nil, "", err
-	}
-	return cl, full, nil
+	return durable.NewClient(base, append(opts, extra...)...)
 }
 
 // parseFrom parses a tail --from value: "start" (or "-1"), "now", or a server

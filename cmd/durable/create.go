@@ -36,12 +36,9 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	expiresAt := fs.String("expires-at", "", "absolute expiry, RFC 3339 (2026-12-31T23:59:59Z)")
 	closed := fs.Bool("closed", false, "create the stream already closed")
 	data := fs.String("data", "", "initial content")
-	pos, err := parseArgs(fs, args)
+	arg, err := parseStream(fs, args, stderr, name)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageErr(stderr, name, "want exactly one STREAM, got %d arguments", len(pos))
 	}
 	opts := durable.CreateOptions{ContentType: *contentType, Closed: *closed}
 	if *jsonCT {
@@ -71,7 +68,7 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageErr(stderr, name, "--data is not valid JSON for a JSON stream")
 		}
 	}
-	cl, stream, err := conn.connect(pos[0], stderr, name)
+	cl, stream, err := conn.connect(arg, stderr, name)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,18 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseStream is parseArgs for a command whose one argument is STREAM.
+func parseStream(fs *flag.FlagSet, args []string, stderr io.Writer, name string) (string, error) {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", usageErr(stderr, name, "want exactly one STREAM, got %d arguments", len(pos))
+	}
+	return pos[0], nil
+}
+
 // parseOnce is one fs.Parse. On -h/--help it prints the usage and returns
 // flag.ErrHelp; on a flag error it prints one line saying what is wrong and
 // "run 'durable X --help' for usage" (not the whole usage) and returns

@@ -34,14 +34,11 @@ func runHead(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var conn connFlags
 	conn.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, err := parseArgs(fs, args)
+	arg, err := parseStream(fs, args, stderr, name)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usageErr(stderr, name, "want exactly one STREAM, got %d arguments", len(pos))
-	}
-	cl, stream, err := conn.connect(pos[0], stderr, name)
+	cl, stream, err := conn.connect(arg, stderr, name)
 	if err != nil {
 		return err
 	}

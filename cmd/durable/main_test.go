@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,24 +132,6 @@ func fmtInt(i int) string { return fmt.Sprint(i) }
 func (c cli) withStdinReader(r io.Reader) cli {
 	c.stdin = r
 	return c
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process writer and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // jsonDecode decodes one JSON value from r.

@@ -10,11 +10,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/durablego/durable/cmd/durable/ui"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 )
 
 // startServe runs `durable serve` with args and returns its base URL and
 // what it wrote to stderr so far (once the URL is out).
-func startServe(t *testing.T, args ...string) (string, *lockedBuffer) {
+func startServe(t *testing.T, args ...string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	_, out, errb := cli{}.start(t, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	var base string

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -61,32 +60,6 @@ func runSub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErr(stderr, "sub", "want a subcommand: create, get, delete, add, remove or tail")
 	}
 	return usageErr(stderr, "sub", "unknown subcommand %q: want create, get, delete, add, remove or tail", args[0])
-}
-
-// rootClient returns a Client whose base URL is the stream root of
-// --server (or $DURABLE_SERVER), with the --header and --timeout options.
-// A failure is a usage error (it is reported here).
-func (c *connFlags) rootClient(stderr io.Writer, name string) (*durable.Client, error) {
-	// connect checks the flags and resolves a path under the stream root.
-	_, probe, err := c.connect("__ds", stderr, name)
-	if err != nil {
-		return nil, err
-	}
-	root := strings.TrimSuffix(probe, "__ds")
-	h, err := requestHeaders(c.headers, os.Getenv(envToken))
-	if err != nil {
-		return nil, usageErr(stderr, name, "%v", err)
-	}
-	opts := []durable.Option{durable.WithHeader("User-Agent", "durable-cli")}
-	for k, vs := range h {
-		for _, v := range vs {
-			opts = append(opts, durable.WithHeader(k, v))
-		}
-	}
-	if c.timeout > 0 {
-		opts = append(opts, durable.WithRequestTimeout(c.timeout))
-	}
-	return durable.NewClient(root, opts...)
 }
 
 // openSub parses a sub subcommand's flags and opens the subscription named

@@ -123,12 +123,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&f.untilEOF, "until-eof", false, "promise the whole stream: exit 0 only at the end of the closed stream (1 if interrupted)")
 	fs.StringVar(&f.output, "output", "", "append messages to this file, exactly once with --offset-file (needs --offset-file)")
 	fs.DurationVar(&f.retryFor, "retry-for", 0, "give up when reading has failed for this long (0 = retry forever)")
-	pos, err := parseArgs(fs, args)
+	arg, err := parseStream(fs, args, stderr, name)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usageErr(stderr, name, "want exactly one STREAM, got %d arguments", len(pos))
 	}
 	from, err := parseFrom(f.from)
 	if err != nil {
@@ -151,7 +148,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageErr(stderr, name, "--retry-for must not be negative")
 	}
 	report := &retryReport{w: stderr, name: name, retryFor: f.retryFor}
-	cl, stream, err := conn.connect(pos[0], stderr, name, durable.WithHooks(report))
+	cl, stream, err := conn.connect(arg, stderr, name, durable.WithHooks(report))
 	if err != nil {
 		return err
 	}

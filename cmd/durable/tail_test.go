@@ -22,19 +22,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 )
 
 // start starts the binary without waiting for it. Its stdout and stderr go
 // to the returned buffers' files.
-func (c cli) start(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer) {
+func (c cli) start(t *testing.T, args ...string) (*exec.Cmd, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = c.environ()
 	cmd.Dir = c.dir
 	cmd.Stdin = c.stdin
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	if f, ok := c.stdin.(*os.File); ok {

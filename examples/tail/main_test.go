@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,35 +14,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/durablego/durable"
+	"github.com/durablego/durable/internal/testsupport/syncbuf"
 	"github.com/durablego/durable/offsetstore"
 	"github.com/durablego/durable/testserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(s.b.String(), "\n"), "\n")
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // tailUntil runs the demo until it has printed at least n lines, the last
 // one containing want, then cancels it (as Ctrl-C does) and returns what it
@@ -52,11 +28,11 @@ func tailUntil(t *testing.T, cfg config, n int, want string) (stdout, stderr str
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, &out, &errOut) }()
 	deadline := time.After(10 * time.Second)
-	for lines := out.lines(); len(lines) < n || lines[0] == "" || !strings.Contains(lines[len(lines)-1], want); lines = out.lines() {
+	for lines := out.Lines(); len(lines) < n || lines[0] == "" || !strings.Contains(lines[len(lines)-1], want); lines = out.Lines() {
 		select {
 		case err := <-done:
 			t.Fatalf("run ended early: %v\nstderr: %s", err, errOut.String())

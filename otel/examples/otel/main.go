@@ -53,13 +53,24 @@ type config struct {
 	Events int
 }
 
-func main() {
+// parseFlags parses the command line (without the program name).
+func parseFlags(args []string) (config, error) {
 	var cfg config
-	flag.StringVar(&cfg.URL, "url", "", "Durable Streams server URL (default: an embedded test server); a URL without a path gets /v1/stream/")
-	flag.StringVar(&cfg.Stream, "stream", "", "stream to create (default: a fresh name)")
-	flag.IntVar(&cfg.Events, "events", 200, "events to append and read")
-	flag.Parse()
+	fs := flag.NewFlagSet("otel", flag.ContinueOnError)
+	fs.StringVar(&cfg.URL, "url", "", "Durable Streams server URL (default: an embedded test server); a URL without a path gets /v1/stream/")
+	fs.StringVar(&cfg.Stream, "stream", "", "stream to create (default: a fresh name)")
+	fs.IntVar(&cfg.Events, "events", 200, "events to append and read")
+	return cfg, fs.Parse(args)
+}
 
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		os.Exit(2) // the flag package said why
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, os.Stdout); err != nil {

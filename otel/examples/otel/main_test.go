@@ -17,14 +17,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestRun(t *testing.T) {
 	ext := testserver.New()
 	t.Cleanup(ext.Close)
-	for _, cfg := range []config{
-		{Events: 200},                    // embedded server, with faults
-		{URL: ext.URL(), Events: 50},     // a server by URL, a fresh stream deleted at the end
-		{URL: ext.URL(), Stream: "kept"}, // a named stream
+	for _, args := range [][]string{
+		nil,                                  // no flags: the embedded server, with faults
+		{"-url", ext.URL(), "-events", "50"}, // a server by URL, a fresh stream deleted at the end
+		{"-url", ext.URL(), "-stream", "kept", "-events", "10"}, // a named stream
 	} {
-		if cfg.Events == 0 {
-			cfg.Events = 10
-		}
+		cfg, err := parseFlags(args)
+		require.NoError(t, err)
 		var out bytes.Buffer
 		require.NoError(t, run(context.Background(), cfg, &out), out.String())
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -46,6 +45,8 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunBadConfig(t *testing.T) {
+	_, err := parseFlags([]string{"-events", "x"})
+	require.Error(t, err)
 	require.Error(t, run(context.Background(), config{Events: 0}, &bytes.Buffer{}))
 	require.Error(t, run(context.Background(), config{URL: "ftp://x", Events: 1}, &bytes.Buffer{}))
 }
