@@ -81,7 +81,7 @@ func (c *readerConfig) validate(given map[string]bool) error {
 
 // WithStore makes the Reader load its starting position from s (under the
 // key of WithKey) and save committed positions there. Default: no store;
-// Commit then only records the position in memory (see Reader.Committed).
+// Commit then only records the position in memory (see ReaderStats.Committed).
 //
 // NewReader only.
 func WithStore(s Store) Option {

@@ -60,8 +60,8 @@
 //
 //	chaos: seed=S events=N acked=A kills=K (server=a writers=b readers=c) restarts=R retries=T violations=V
 //
-// Retries are the Writers' (WriterHooks.OnRetry) and the Readers' retries
-// of a failure (a HookRetry), as the workers report them. On failure the
+// Retries are the Writers' and the Readers' retries of a failure (seen by
+// a HookRetry), as the workers report them. On failure the
 // state directory (logs, stores, each process's stderr and a timeline of
 // every action) is kept and its path printed; CHAOS_KEEP=1 keeps it always.
 //
