@@ -225,7 +225,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
 		must(t, "NewReader", err)
 		got := readEvents(ctx, t, r, 0, 14)
-		must(t, "commit", r.Commit(ctx, got[13]))
+		must(t, "commit", r.Commit(ctx, got[13].Position))
 		must(t, "reader close", r.Close(context.Background()))
 		must(t, "store close", store.Close())
 		t.Logf("saved position after message 13: %+v", got[13].Position)
@@ -246,14 +246,14 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		must(t, "NewReader after restart", err)
 		defer r2.Close(context.Background())
 		rest := readEvents(ctx, t, r2, 14, 17)
-		must(t, "commit", r2.Commit(ctx, rest[len(rest)-1]))
+		must(t, "commit", r2.Commit(ctx, rest[len(rest)-1].Position))
 		// Then live: a close ends it.
 		go func() {
 			time.Sleep(100 * time.Millisecond)
 			_, _ = c.CloseStream(ctx, s, jsonBody(`{"i":31,"s":"event 31 ✓"}`), durable.AppendOptions{ContentType: "application/json"})
 		}()
 		last := readEvents(ctx, t, r2, 31, 1)
-		must(t, "commit", r2.Commit(ctx, last[0]))
+		must(t, "commit", r2.Commit(ctx, last[0].Position))
 		wantEOF(ctx, t, r2)
 		// A third start from the store: nothing left but EOF.
 		r3, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
