@@ -11,9 +11,11 @@ import (
 	"github.com/durablego/durable/internal/protocol"
 )
 
-// Producer identifies an idempotent producer (PROTOCOL.md §5.2.1). The
-// server deduplicates requests by (ID, Epoch, Seq), which makes every retry
-// of such an append safe.
+// Producer identifies an idempotent producer. The server deduplicates
+// appends by (ID, Epoch, Seq), which makes every retry of such an append
+// safe: an append it has applied already is answered as a Duplicate, a
+// lower Epoch than the one it knows is fenced (ErrStaleEpoch), and a Seq
+// beyond the next expected one is refused (ErrProducerSeqGap).
 type Producer struct {
 	ID    string // stable, non-empty producer name
 	Epoch int64  // incremented on every producer restart; in [0, 2^53-1]
@@ -43,7 +45,8 @@ type AppendResult struct {
 // because a request that may have reached the server could otherwise be
 // applied twice. Failures: ErrNotFound, ErrStreamClosed,
 // ErrContentTypeMismatch, ErrSeqConflict, ErrStaleEpoch, ErrProducerSeqGap,
-// ErrPayloadTooLarge, ... (see statusError).
+// ErrStatus (413: the body is larger than the server takes), and the other
+// sentinels of Error.
 func (c *Client) Append(ctx context.Context, stream string, data []byte, opts AppendOptions) (AppendResult, error) {
 	u, err := c.streamURL(stream)
 	if err != nil {
@@ -68,10 +71,10 @@ func (c *Client) AppendJSON(ctx context.Context, stream string, v any, opts Appe
 	return c.Append(ctx, stream, body, opts)
 }
 
-// appendOnce sends one append attempt to a full stream URL without any
-// retry or wait; the Writer owns the retry loop.
+// appendOnce sends one append attempt of a Writer (Op "write") to a full
+// stream URL without any retry or wait; the Writer owns the retry loop.
 func (c *Client) appendOnce(ctx context.Context, url string, data []byte, opts AppendOptions) (AppendResult, error) {
-	return c.doAppend(ctx, "append", url, data, opts, false)
+	return c.doAppend(ctx, "write", url, data, opts, false)
 }
 
 func (c *Client) doAppend(ctx context.Context, op, u string, data []byte, opts AppendOptions, retry bool) (AppendResult, error) {
@@ -195,45 +198,19 @@ func (c *Client) explainConflict(ctx context.Context, cl *call, e *Error) {
 	}
 }
 
-// CloseOptions configures CloseStream.
-type CloseOptions struct {
-	Data        []byte    // optional final message, appended atomically with the close
-	ContentType string    // required with Data
-	Producer    *Producer // optional idempotent producer headers
-}
-
-// CloseResult is the server's answer to CloseStream.
-type CloseResult struct {
-	NextOffset    Offset // the stream's final offset
-	Duplicate     bool   // producer close only: already applied by this (ID, Epoch, Seq)
-	ProducerEpoch int64  // echoed Producer-Epoch (producer closes)
-	ProducerSeq   int64  // echoed Producer-Seq (producer closes)
-}
-
 // CloseStream closes the stream on the server (POST with Stream-Closed:
-// true), optionally appending a final message atomically. It does not
-// release anything in the Client. A close without data is idempotent and
-// retried like a producer append; with data it is an append and follows
-// Append's retry rule. Closing an already-closed stream succeeds when there
-// is no data, and fails with ErrStreamClosed when there is.
-func (c *Client) CloseStream(ctx context.Context, stream string, opts CloseOptions) (CloseResult, error) {
+// true), appending data (nil: none) atomically as its last message;
+// opts.Close is implied. It does not release anything in the Client. A
+// close without data is idempotent and retried like a producer append;
+// with data it is an append and follows Append's retry rule. Closing an
+// already-closed stream succeeds when there is no data, and fails with
+// ErrStreamClosed when there is. The result's NextOffset is the stream's
+// final offset.
+func (c *Client) CloseStream(ctx context.Context, stream string, data []byte, opts AppendOptions) (AppendResult, error) {
 	u, err := c.streamURL(stream)
 	if err != nil {
-		return CloseResult{}, &Error{Op: "close", URL: redactURL(stream), Err: err}
+		return AppendResult{}, &Error{Op: "close", URL: redactURL(stream), Err: err}
 	}
-	res, err := c.doClose(ctx, u, opts)
-	return res, err
-}
-
-func (c *Client) doClose(ctx context.Context, u string, opts CloseOptions) (CloseResult, error) {
-	ao := AppendOptions{ContentType: opts.ContentType, Producer: opts.Producer, Close: true}
-	var (
-		r   AppendResult
-		err error
-	)
-	r, err = c.doAppend(ctx, "close", u, opts.Data, ao, true)
-	if err != nil {
-		return CloseResult{}, err
-	}
-	return CloseResult{NextOffset: r.NextOffset, Duplicate: r.Duplicate, ProducerEpoch: r.ProducerEpoch, ProducerSeq: r.ProducerSeq}, nil
+	opts.Close = true
+	return c.doAppend(ctx, "close", u, data, opts, true)
 }

@@ -310,11 +310,11 @@ func TestOperations(t *testing.T) {
 	require.Equal(t, lp2.NextOffset, sse.NextOffset)
 	require.True(t, sse.UpToDate)
 
-	cl, err := c.CloseStream(ctx, "ops", CloseOptions{Data: []byte("e"), ContentType: "text/plain"})
+	cl, err := c.CloseStream(ctx, "ops", []byte("e"), AppendOptions{ContentType: "text/plain"})
 	require.NoError(t, err)
 	require.Greater(t, cl.NextOffset, lp2.NextOffset)
 	// Closing again without data is idempotent.
-	cl2, err := c.CloseStream(ctx, "ops", CloseOptions{})
+	cl2, err := c.CloseStream(ctx, "ops", nil, AppendOptions{})
 	require.NoError(t, err)
 	require.Equal(t, cl.NextOffset, cl2.NextOffset)
 
@@ -354,14 +354,14 @@ func TestJSONStreams(t *testing.T) {
 	_, err = c.Append(ctx, "j", []byte("{not json"), AppendOptions{ContentType: "application/json"})
 	require.ErrorIs(t, err, ErrBadRequest)
 
-	s, err := c.OpenSSE(ctx, "j", SSEOptions{ContentType: "application/json"})
+	s, err := c.OpenSSE(ctx, "j", ReadOptions{ContentType: "application/json"})
 	require.NoError(t, err)
 	defer s.Close()
 	first, err := s.Next(ctx)
 	require.NoError(t, err)
 	require.JSONEq(t, `[{"a":1},[1,2]]`, string(first.Data))
 	require.True(t, first.UpToDate)
-	_, err = c.CloseStream(ctx, "j", CloseOptions{Data: []byte(`"bye"`), ContentType: "application/json"})
+	_, err = c.CloseStream(ctx, "j", []byte(`"bye"`), AppendOptions{ContentType: "application/json"})
 	require.NoError(t, err)
 	var got []Chunk
 	for {

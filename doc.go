@@ -15,7 +15,8 @@
 //     and retry policy, and offers each stream operation as one call.
 //
 // Go methods cannot have type parameters, so typed readers and writers are
-// opened with package functions: NewReader[Event](client, "orders", ...).
+// opened with package functions, their T given by the codec:
+// NewReader(client, "orders", JSONCodec[Event]{}, ...).
 // The testserver package is a complete in-process Durable Streams server
 // for tests and local development.
 //

@@ -28,14 +28,10 @@ var (
 	ErrBadRequest          = errors.New("bad request")                                         // 400
 	ErrUnauthorized        = errors.New("unauthorized")                                        // 401
 	ErrForbidden           = errors.New("forbidden")                                           // 403 (not a stale epoch)
-	ErrPreconditionFailed  = errors.New("precondition failed")                                 // 412
-	ErrPayloadTooLarge     = errors.New("payload too large")                                   // 413
-	ErrRateLimited         = errors.New("rate limited")                                        // 429
-	ErrNotSupported        = errors.New("operation not supported for this stream")             // 405, 501
-	ErrServer              = errors.New("server error")                                        // other 5xx
-	ErrUnexpectedStatus    = errors.New("unexpected HTTP status")                              // any other status
+	ErrServer              = errors.New("server error")                                        // 5xx but 501
+	ErrStatus              = errors.New("error status")                                        // any other error status (Error.Status says which): 405, 412, 413, 429, 501, ...
 	ErrProtocol            = retry.Permanent("server response violates the protocol")          // missing/invalid headers, bad body
-	ErrResponseTooLarge    = retry.Permanent("response body larger than the configured limit") // see WithMaxResponseSize
+	ErrResponseTooLarge    = retry.Permanent("response body larger than the configured limit") // see WithMaxResponseBytes
 	ErrCrossHostRedirect   = retry.Permanent("redirect to another scheme or host refused")
 	ErrInvalidArgument     = retry.Permanent("invalid argument") // rejected before any request was sent
 	ErrDisconnected        = retry.Transient("live connection ended before the stream was closed")
@@ -47,7 +43,7 @@ const maxMessage = 512
 // Error describes a failed operation. It wraps a sentinel (or the
 // underlying cause) in Err; errors.Is and errors.As see through it.
 type Error struct {
-	Op      string // "create", "append", "close", "head", "delete", "read", "sse"
+	Op      string // "create", "append" (Append, AppendJSON), "close" (CloseStream), "head", "delete", "read" (Read, a Reader), "sse" (OpenSSE), "write" (a Writer)
 	URL     string // stream URL with userinfo and secret-looking query values redacted
 	Status  int    // HTTP status, 0 if none was received
 	Message string // bounded, sanitised excerpt of the response body (≤ 512 bytes)
@@ -77,6 +73,9 @@ func (e *Error) Error() string {
 	what := ""
 	if e.Err != nil {
 		what = e.Err.Error()
+		if e.Err == ErrStatus && http.StatusText(e.Status) != "" {
+			what = strings.ToLower(http.StatusText(e.Status))
+		}
 		b.WriteString(": ")
 		b.WriteString(what)
 	}
@@ -178,17 +177,9 @@ func statusSentinel(status int) error {
 		return ErrNotFound
 	case status == http.StatusGone:
 		return ErrGone
-	case status == http.StatusPreconditionFailed:
-		return ErrPreconditionFailed
-	case status == http.StatusRequestEntityTooLarge:
-		return ErrPayloadTooLarge
-	case status == http.StatusTooManyRequests:
-		return ErrRateLimited
-	case status == http.StatusMethodNotAllowed, status == http.StatusNotImplemented:
-		return ErrNotSupported
-	case status >= 500 && status <= 599:
+	case status >= 500 && status <= 599 && status != http.StatusNotImplemented:
 		return ErrServer
 	default:
-		return ErrUnexpectedStatus
+		return ErrStatus
 	}
 }

@@ -41,9 +41,9 @@ func TestIsRetryable(t *testing.T) {
 		{"nil", nil, false},
 		{"503", &Error{Status: 503, Err: ErrServer}, true},
 		{"500", &Error{Status: 500, Err: ErrServer}, true},
-		{"501", &Error{Status: 501, Err: ErrNotSupported}, false},
-		{"429", &Error{Status: 429, Err: ErrRateLimited}, true},
-		{"408", &Error{Status: 408, Err: ErrUnexpectedStatus}, true},
+		{"501", &Error{Status: 501, Err: ErrStatus}, false},
+		{"429", &Error{Status: 429, Err: ErrStatus}, true},
+		{"408", &Error{Status: 408, Err: ErrStatus}, true},
 		{"404", &Error{Status: 404, Err: ErrNotFound}, false},
 		{"409", &Error{Status: 409, Err: ErrStreamClosed}, false},
 		{"canceled", &Error{Err: context.Canceled}, false},
@@ -145,4 +145,61 @@ func TestNetworkErrorTyped(t *testing.T) {
 	require.Equal(t, "head", e.Op)
 	require.Zero(t, e.Status)
 	require.True(t, IsRetryable(err))
+}
+
+// TestErrorOps: every operation reports the Error.Op its documentation
+// names, and those are all the values the package emits: create, append,
+// close, head, delete, read (Client.Read and a Reader), sse and write.
+func TestErrorOps(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t, WithRetry(RetryPolicy{MaxAttempts: 1}))
+	mt.RegisterNoResponder(reply(404, nil, "no such stream"))
+	ctx := context.Background()
+	ops := map[string]func() error{
+		"create": func() error { _, err := c.Create(ctx, "s", CreateOptions{}); return err },
+		"append": func() error {
+			_, err := c.Append(ctx, "s", []byte("x"), AppendOptions{ContentType: "text/plain"})
+			return err
+		},
+		"close":  func() error { _, err := c.CloseStream(ctx, "s", nil, AppendOptions{}); return err },
+		"head":   func() error { _, err := c.Head(ctx, "s"); return err },
+		"delete": func() error { return c.Delete(ctx, "s") },
+		"read":   func() error { _, err := c.Read(ctx, "s", ReadOptions{}); return err },
+		"sse":    func() error { _, err := c.OpenSSE(ctx, "s", ReadOptions{}); return err },
+	}
+	reader := func() error {
+		r, err := NewReader(c, "s", BytesCodec{}, WithLive(LiveNone))
+		require.NoError(t, err)
+		defer r.Close(ctx)
+		_, err = r.Next(ctx)
+		return err
+	}
+	writer := func() error {
+		w, err := NewWriter(c, "s", BytesCodec{}, WithRetry(RetryPolicy{MaxAttempts: 1}))
+		require.NoError(t, err)
+		defer w.Close(ctx)
+		_, err = w.WriteSync(ctx, []byte("x"))
+		return err
+	}
+	check := func(want string, f func() error) {
+		t.Helper()
+		var e *Error
+		require.ErrorAs(t, f(), &e, want)
+		require.Equal(t, want, e.Op)
+		require.ErrorIs(t, e, ErrNotFound)
+	}
+	for op, f := range ops {
+		check(op, f)
+	}
+	check("read", reader)
+	check("write", writer)
+}
+
+// TestErrorStatusSaysWhich: a status without a sentinel of its own is
+// ErrStatus, and the message names the status.
+func TestErrorStatusSaysWhich(t *testing.T) {
+	t.Parallel()
+	e := &Error{Op: "append", URL: "http://h/s", Status: 413, Err: ErrStatus}
+	require.Equal(t, "durable: append http://h/s: request entity too large (HTTP 413)", e.Error())
+	require.ErrorIs(t, e, ErrStatus)
 }

@@ -47,7 +47,7 @@ func ExampleNewReader_resume() {
 			log.Fatal(err)
 		}
 		fmt.Println("run 1:", m.Value.ID, m.Value.Item)
-		if err := r.Commit(ctx, m); err != nil {
+		if err := r.Commit(ctx, m.Position); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -55,7 +55,7 @@ func ExampleNewReader_resume() {
 
 	// Meanwhile the stream grows, then is closed.
 	c.AppendJSON(ctx, "orders", Order{ID: 4, Item: "figs"}, durable.AppendOptions{})
-	c.CloseStream(ctx, "orders", durable.CloseOptions{})
+	c.CloseStream(ctx, "orders", nil, durable.AppendOptions{})
 
 	// Second run, same store: it resumes inside the first batch, after
 	// order 2, and ends with the stream.
@@ -68,7 +68,7 @@ func ExampleNewReader_resume() {
 			break
 		}
 		fmt.Println("run 2:", m.Value.ID, m.Value.Item)
-		if err := r2.Commit(ctx, m); err != nil {
+		if err := r2.Commit(ctx, m.Position); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func ExampleReader_Messages() {
 		}
 		fmt.Printf("%d %s\n", m.Value.ID, m.Value.Item)
 	}
-	fmt.Println("closed:", r.Closed())
+	fmt.Println("closed:", r.Stats().StreamClosed)
 	// Output:
 	// 1 tea
 	// skipped the message at index 1 of its batch

@@ -75,7 +75,7 @@ func ExampleReader_resume() {
 				log.Fatal(err)
 			}
 			fmt.Printf("run %d: order %d\n", run, m.Value.ID)
-			if err := r.Commit(ctx, m); err != nil { // handled: not delivered again
+			if err := r.Commit(ctx, m.Position); err != nil { // handled: not delivered again
 				log.Fatal(err)
 			}
 			if run == 1 && m.Value.ID == 3 {

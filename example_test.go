@@ -101,7 +101,7 @@ func ExampleClient_Read() {
 	if _, err := c.Append(ctx, "logs", []byte("two\n"), durable.AppendOptions{ContentType: "text/plain"}); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := c.CloseStream(ctx, "logs", durable.CloseOptions{}); err != nil {
+	if _, err := c.CloseStream(ctx, "logs", nil, durable.AppendOptions{}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -133,7 +133,7 @@ func ExampleClient_CloseStream() {
 	}
 
 	// Append a final message and close, atomically.
-	if _, err := c.CloseStream(ctx, "job-42", durable.CloseOptions{Data: []byte("done"), ContentType: "text/plain"}); err != nil {
+	if _, err := c.CloseStream(ctx, "job-42", []byte("done"), durable.AppendOptions{ContentType: "text/plain"}); err != nil {
 		log.Fatal(err)
 	}
 	_, err := c.Append(ctx, "job-42", []byte("late"), durable.AppendOptions{ContentType: "text/plain"})
@@ -165,7 +165,7 @@ func ExampleClient_OpenSSE() {
 	if _, err := c.Create(ctx, "feed", durable.CreateOptions{ContentType: "text/plain", Data: []byte("hello"), Closed: true}); err != nil {
 		log.Fatal(err)
 	}
-	s, err := c.OpenSSE(ctx, "feed", durable.SSEOptions{})
+	s, err := c.OpenSSE(ctx, "feed", durable.ReadOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

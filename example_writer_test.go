@@ -87,7 +87,8 @@ func ExampleWriter_WriteSync() {
 	}
 	info, _ := c.Head(ctx, "payments")
 	fmt.Println("landed at the tail:", off == info.NextOffset)
-	fmt.Println("last acked:", w.LastAcked() == off)
+	last, _ := w.LastAcked()
+	fmt.Println("last acked:", last == off)
 	// Output:
 	// landed at the tail: true
 	// last acked: true
@@ -116,7 +117,7 @@ func ExampleWithEpochStore() {
 	if _, err := restarted.WriteSync(ctx, "from the restart"); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("epochs:", old.Epoch(), restarted.Epoch())
+	fmt.Println("epochs:", old.Producer().Epoch, restarted.Producer().Epoch)
 
 	_, err := old.WriteSync(ctx, "from the zombie")
 	fmt.Println("zombie fenced:", errors.Is(err, durable.ErrStaleEpoch))

@@ -38,7 +38,7 @@ var (
 type unaryOp struct {
 	name    string
 	plain   bool  // plain POST: never retried once the request may have left the machine
-	live    bool  // long-poll or SSE read: WithTimeout does not apply, the caller's context does
+	live    bool  // long-poll or SSE read: WithRequestTimeout does not apply, the caller's context does
 	resetAt int64 // downstream bytes after which a mid-response reset or close fires
 	setup   func(ctx context.Context, e *relEnv) error
 	run     func(ctx context.Context, c *Client, stream string) (any, error)
@@ -119,7 +119,7 @@ var unaryOps = []unaryOp{
 	{
 		name: "close", resetAt: 16, setup: createBase,
 		run: func(ctx context.Context, c *Client, s string) (any, error) {
-			return c.CloseStream(ctx, s, CloseOptions{})
+			return c.CloseStream(ctx, s, nil, AppendOptions{})
 		},
 		check: func(t *testing.T, ctx context.Context, e *relEnv, _ any, err error) int {
 			require.Equal(t, 0, checkAppended(t, ctx, e))
@@ -322,7 +322,7 @@ var unaryFaults = []unaryFault{
 		fired: serverAttempts(1),
 		expect: func(t *testing.T, op unaryOp, err error, applied int, elapsed time.Duration) {
 			if op.plain {
-				e := expectTyped(t, err, true, ErrRateLimited)
+				e := expectTyped(t, err, true, ErrStatus)
 				require.Equal(t, time.Second, e.RetryAfter)
 				require.Equal(t, 0, applied)
 				return
@@ -412,8 +412,12 @@ var unaryFaults = []unaryFault{
 		inject: func(e *relEnv, _ unaryOp) {
 			e.server().InjectFault(testserver.Fault{Path: "s", Delay: time.Minute})
 		},
-		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
-			expectTyped(t, err, false, context.DeadlineExceeded)
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.live {
+				expectTyped(t, err, false, context.DeadlineExceeded) // the caller's context
+			} else {
+				expectTyped(t, err, true, errAttemptTimeout) // each attempt cut off (retried when safe)
+			}
 			require.Equal(t, 0, applied)
 		},
 	},
@@ -422,8 +426,12 @@ var unaryFaults = []unaryFault{
 		// route): no RST, no answer. Only the timeout can end the call.
 		name: "blackhole-beyond-timeout", maxElapsed: 2 * time.Second, timeout: 250 * time.Millisecond,
 		inject: func(e *relEnv, _ unaryOp) { e.proxy.SetBlackhole(true) },
-		expect: func(t *testing.T, _ unaryOp, err error, applied int, _ time.Duration) {
-			expectTyped(t, err, false, context.DeadlineExceeded)
+		expect: func(t *testing.T, op unaryOp, err error, applied int, _ time.Duration) {
+			if op.live {
+				expectTyped(t, err, false, context.DeadlineExceeded) // the caller's context
+			} else {
+				expectTyped(t, err, true, errAttemptTimeout) // each attempt cut off (retried when safe)
+			}
 			require.Equal(t, 0, applied)
 		},
 	},

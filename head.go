@@ -71,7 +71,7 @@ func (c *Client) doHead(ctx context.Context, u string, retry bool) (StreamInfo, 
 // Delete deletes a stream and its data (DELETE). Retried per the
 // RetryPolicy; note that if a first attempt was applied but its response
 // lost, the retry reports ErrNotFound. Failures: ErrNotFound, ErrGone,
-// ErrNotSupported, ...
+// ErrStatus, ...
 func (c *Client) Delete(ctx context.Context, stream string) error {
 	u, err := c.streamURL(stream)
 	if err != nil {

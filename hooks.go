@@ -39,21 +39,24 @@ type RequestEvent struct {
 	Bytes   int             // bytes of the request body
 }
 
-// HookRetry is called before every wait of a retry: an operation, a
+// HookRetry is called before every wait of a retry (an operation, a
 // Reader's read or a Writer's batch failed transiently and will be tried
-// again after Wait.
+// again after Wait), and once more, with Recovered set, when an attempt
+// succeeds after failures: the end of the outage.
 type HookRetry interface {
 	OnRetry(RetryEvent)
 }
 
-// RetryEvent describes one retry.
+// RetryEvent describes one retry, or the end of an outage.
 type RetryEvent struct {
-	Context context.Context // the context of the retried operation, batch or read (see HookStart)
-	Op      string          // the operation, as in Error.Op
-	Stream  string          // the stream's URL, redacted, without its query
-	Attempt int             // the attempt that failed (1 = the first of this outage)
-	Wait    time.Duration   // the wait before the next attempt (the server's Retry-After is a floor)
-	Err     error           // the failure, the cause of the retry
+	Context   context.Context // the context of the retried operation, batch or read (see HookStart)
+	Op        string          // the operation, as in Error.Op
+	Stream    string          // the stream's URL, redacted, without its query
+	Attempt   int             // the attempt that failed (1 = the first of this outage); with Recovered, the failures the outage had
+	Wait      time.Duration   // the wait before the next attempt (the server's Retry-After is a floor); zero with Recovered
+	Err       error           // the failure, the cause of the retry; nil with Recovered
+	Recovered bool            // the outage is over: an attempt succeeded after Attempt failures
+	Elapsed   time.Duration   // with Recovered: the time from the outage's first failure to the success
 }
 
 // HookRead is called by a Reader for every chunk of the stream it has

@@ -14,10 +14,15 @@ import (
 )
 
 // recorder is a hook implementing every Hook interface.
-// onRetry is a HookRetry of one function.
+// onRetry is a HookRetry of one function, called for retries (not for
+// the end of an outage).
 type onRetry func(RetryEvent)
 
-func (f onRetry) OnRetry(ev RetryEvent) { f(ev) }
+func (f onRetry) OnRetry(ev RetryEvent) {
+	if !ev.Recovered {
+		f(ev)
+	}
+}
 
 type recorder struct {
 	mu       sync.Mutex
@@ -95,14 +100,16 @@ func TestHooks(t *testing.T) {
 		}
 	}
 	require.True(t, failed && retried, "%+v", h.requests)
-	require.Len(t, h.retries, 1)
+	require.Len(t, h.retries, 2, "the retry and the end of the outage")
 	require.Equal(t, RetryEvent{Context: h.retries[0].Context, Op: "write", Stream: stream, Attempt: 1, Wait: h.retries[0].Wait, Err: h.retries[0].Err}, h.retries[0])
 	require.ErrorIs(t, h.retries[0].Err, ErrServer)
+	require.Equal(t, RetryEvent{Context: h.retries[1].Context, Op: "write", Stream: stream, Attempt: 1, Recovered: true, Elapsed: h.retries[1].Elapsed}, h.retries[1])
+	require.Positive(t, h.retries[1].Elapsed)
 
 	batched := 0
 	for _, ev := range h.batches {
 		require.NoError(t, ev.Err)
-		require.Equal(t, w.ProducerID(), ev.Producer.ID)
+		require.Equal(t, w.Producer().ID, ev.Producer.ID)
 		batched += ev.Messages
 	}
 	require.Equal(t, 10, batched)

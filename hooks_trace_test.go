@@ -110,7 +110,7 @@ func TestHookStartWriter(t *testing.T) {
 	for i, ev := range starts {
 		require.Equal(t, "write", ev.Op)
 		require.Equal(t, srv.StreamURL("s"), ev.Stream)
-		require.Equal(t, w.ProducerID(), ev.Producer.ID)
+		require.Equal(t, w.Producer().ID, ev.Producer.ID)
 		require.Equal(t, int64(i), ev.Producer.Seq)
 		require.Equal(t, 1, ev.Messages)
 		require.Positive(t, ev.Bytes)
@@ -134,8 +134,10 @@ func TestHookStartWriter(t *testing.T) {
 		require.Zero(t, ev.Buffered, "written synchronously: nothing else is buffered once a batch lands")
 		require.Zero(t, ev.BufferedBytes)
 	}
-	require.Len(t, h.retries, 1)
+	require.Len(t, h.retries, 2, "the retry and the end of its outage")
 	require.Equal(t, "write-1", opName(h.retries[0].Context))
+	require.Equal(t, "write-1", opName(h.retries[1].Context))
+	require.True(t, h.retries[1].Recovered)
 	var writes []string
 	for _, ev := range h.requests {
 		if ev.Method == http.MethodPost {

@@ -130,7 +130,7 @@ func TestHostileBoundedMemory(t *testing.T) {
 		}
 	}
 	openSSE := func(ctx context.Context, c *Client, s string) error {
-		st, err := c.OpenSSE(ctx, s, SSEOptions{Offset: OffsetStart})
+		st, err := c.OpenSSE(ctx, s, ReadOptions{Offset: OffsetStart})
 		if err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func hostileSSE(t *testing.T, srv *hostile.Server) (*SSEStream, context.Context)
 	c, s := hostileClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
 	t.Cleanup(cancel)
-	st, err := c.OpenSSE(ctx, s, SSEOptions{Offset: OffsetStart, ContentType: "application/json"})
+	st, err := c.OpenSSE(ctx, s, ReadOptions{Offset: OffsetStart, ContentType: "application/json"})
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st, ctx
@@ -344,7 +344,7 @@ func TestHostileRedirect(t *testing.T) {
 			return err
 		},
 		"close": func(ctx context.Context, c *Client, s string) error {
-			_, err := c.CloseStream(ctx, s, CloseOptions{})
+			_, err := c.CloseStream(ctx, s, nil, AppendOptions{})
 			return err
 		},
 		"head": func(ctx context.Context, c *Client, s string) error { _, err := c.Head(ctx, s); return err },
@@ -357,7 +357,7 @@ func TestHostileRedirect(t *testing.T) {
 			return err
 		},
 		"sse": func(ctx context.Context, c *Client, s string) error {
-			st, err := c.OpenSSE(ctx, s, SSEOptions{})
+			st, err := c.OpenSSE(ctx, s, ReadOptions{})
 			if err == nil {
 				st.Close()
 			}
@@ -391,18 +391,19 @@ func TestHostileRedirect(t *testing.T) {
 }
 
 // TestHostileSlowloris: a server that dribbles one byte per interval ends
-// in the caller's bound: WithTimeout for catch-up reads, ctx for live
-// reads — with one request and no leak.
+// in the caller's bound: WithRequestTimeout for each attempt of a
+// catch-up read (retried: fastRetry makes 4), ctx for live reads (one
+// request) — with no leak.
 func TestHostileSlowloris(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
 		opts    []hostile.Option
 		live    LiveMode
-		timeout time.Duration // WithTimeout; else a ctx deadline
+		timeout time.Duration // WithRequestTimeout; else a ctx deadline
 	}{
-		{"catch-up/WithTimeout", nil, LiveNone, 300 * time.Millisecond},
-		{"catch-up/slow-headers/WithTimeout", []hostile.Option{hostile.WithSlowHeaders()}, LiveNone, 300 * time.Millisecond},
+		{"catch-up/WithRequestTimeout", nil, LiveNone, 300 * time.Millisecond},
+		{"catch-up/slow-headers/WithRequestTimeout", []hostile.Option{hostile.WithSlowHeaders()}, LiveNone, 300 * time.Millisecond},
 		{"long-poll/ctx", nil, LiveLongPoll, 0},
 		{"sse/ctx", nil, LiveSSE, 0},
 		{"sse/slow-headers/ctx", []hostile.Option{hostile.WithSlowHeaders()}, LiveSSE, 0},
@@ -427,9 +428,14 @@ func TestHostileSlowloris(t *testing.T) {
 			}
 			_, err := c.Read(ctx, s, ReadOptions{Offset: OffsetStart, Live: tt.live})
 			require.NoError(t, outer.Err(), "did not return in time")
-			require.ErrorIs(t, err, context.DeadlineExceeded)
 			var de *Error
 			require.ErrorAs(t, err, &de)
+			if tt.timeout > 0 {
+				require.ErrorIs(t, err, errAttemptTimeout)
+				require.Equal(t, fastRetry().MaxAttempts, srv.Recorder().Total(), "each attempt cut off and retried")
+				return
+			}
+			require.ErrorIs(t, err, context.DeadlineExceeded)
 			require.Equal(t, 1, srv.Recorder().Total())
 		})
 	}

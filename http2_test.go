@@ -67,12 +67,12 @@ func TestHTTP2ReaderWriter(t *testing.T) {
 				}()
 				// Written once the Reader has reached the (empty) tail, so
 				// a live request delivers it.
-				require.Eventually(t, r.UpToDate, 10*time.Second, time.Millisecond)
+				require.Eventually(t, func() bool { return r.Stats().UpToDate }, 10*time.Second, time.Millisecond)
 				_, err = w.WriteSync(ctx, rwMsg{I: i + 1})
 				require.NoError(t, err)
 				require.NoError(t, <-errc, "live %v", live)
 				require.Equal(t, i+1, (<-got).Value.I)
-				require.Equal(t, live, r.Transport())
+				require.Equal(t, live, r.Stats().Live)
 				require.NoError(t, r.Close(context.Background()))
 				require.NoError(t, w.Close(ctx))
 			}

@@ -132,8 +132,8 @@ func TestLogOutage(t *testing.T) {
 	// Each request of the Writer at Debug: those the server answered,
 	// and those the outage refused (each one retried).
 	viaProxy := `url="http://REDACTED@` + e.proxy.Addr() + "/"
-	require.Len(t, logLines(out, `msg="durable: request" op=append method=POST`, viaProxy, "status=0 "), writeFailures)
-	require.Len(t, logLines(out, `msg="durable: request" op=append method=POST`, viaProxy), posts+writeFailures)
+	require.Len(t, logLines(out, `msg="durable: request" op=write method=POST`, viaProxy, "status=0 "), writeFailures)
+	require.Len(t, logLines(out, `msg="durable: request" op=write method=POST`, viaProxy), posts+writeFailures)
 	require.NotEmpty(t, logLines(out, `msg="durable: request" op=read method=GET`, viaProxy, "status=200 "))
 
 	// No credential; every URL redacted: no userinfo, the secret query

@@ -12,8 +12,7 @@ import (
 // JSON array; for every other content type it is the bytes of one read
 // (one response body, or the data between two SSE control events).
 type Message[T any] struct {
-	// Value is Data decoded with the Reader's codec (JSONCodec[T] by
-	// default, BytesCodec for T = []byte, which copies).
+	// Value is Data decoded with the Reader's codec.
 	Value T
 	// Data is the raw bytes of the message. It aliases the Reader's read
 	// buffer and is valid only until the next call of Next; copy it to keep
@@ -23,9 +22,6 @@ type Message[T any] struct {
 	// once the message is handled, and a Reader opened on it resumes with
 	// the next message.
 	Position Position
-	// Offset is the offset of the read that returned the message (the start
-	// of its batch).
-	Offset Offset
 }
 
 // Reader errors that are not an *Error from a request.
@@ -34,10 +30,10 @@ var (
 	// WithLive(LiveNone) when it has delivered everything the stream held.
 	// The stream is not closed: a later Next polls again (one request).
 	ErrCaughtUp = errors.New("durable: reader caught up with the stream (live mode none)")
-	// ErrReaderClosed is returned by Next and Commit after Close.
-	ErrReaderClosed = errors.New("durable: reader closed")
-	// ErrDecode is wrapped by every *DecodeError.
-	ErrDecode = errors.New("durable: message does not decode")
+	// ErrClosed is returned by a Reader's Next and Commit, and by a
+	// Writer's writes, after their Close; it is also the cause of the loss
+	// of batches a Writer's Close had to abandon.
+	ErrClosed = errors.New("durable: closed")
 	// ErrCommit is wrapped by errors of a save to the offset store.
 	ErrCommit = errors.New("durable: commit to the offset store failed")
 	// ErrPositionRejected is wrapped (with ErrBadRequest or ErrGone) by the
@@ -49,25 +45,25 @@ var (
 )
 
 // DecodeError reports a message the Reader's codec could not decode into T,
-// or a JSON batch the Reader could not split into messages. It wraps
-// ErrDecode and the codec's error; for a batch that is not a JSON array it
-// also wraps ErrProtocol.
+// or a JSON batch the Reader could not split into messages; test for it
+// with errors.As. It wraps the codec's error; for a batch that is not a
+// JSON array it wraps ErrProtocol.
 //
 // A message that does not decode is not considered handled: the Reader's
 // committed position stays before it (Position is where it would move to).
 // Calling Next again passes over it, as the caller then chose to go on.
 type DecodeError struct {
-	Position Position // the position just after the message (as Message.Position)
-	Offset   Offset   // the offset of the read that returned it
-	Index    int      // the message's index in that read's batch
-	Data     []byte   // up to 256 bytes of the raw message (a copy)
-	Err      error    // the codec's error, or the batch syntax error
+	Position    Position // the position just after the message (as Message.Position)
+	BatchOffset Offset   // the offset the read that returned the message's batch started from
+	Index       int      // the message's index in that batch
+	Data        []byte   // up to 256 bytes of the raw message (a copy)
+	Err         error    // the codec's error, or the batch syntax error
 }
 
 // Error implements error.
 func (e *DecodeError) Error() string {
-	from := "offset " + string(e.Offset)
-	if e.Offset == OffsetStart || e.Offset == "" {
+	from := "offset " + string(e.BatchOffset)
+	if e.BatchOffset == OffsetStart || e.BatchOffset == "" {
 		from = "the start of the stream"
 	}
 	return fmt.Sprintf("durable: the %s message of the batch read from %s does not decode: %v", ordinal(e.Index+1), from, e.Err)
@@ -90,5 +86,5 @@ func ordinal(n int) string {
 	return strconv.Itoa(n) + suffix
 }
 
-// Unwrap returns ErrDecode and the cause.
-func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }
+// Unwrap returns the codec's error (or the batch syntax error).
+func (e *DecodeError) Unwrap() error { return e.Err }

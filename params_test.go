@@ -80,7 +80,7 @@ func TestQueryFuncOnEveryRequest(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Read(ctx, "q", ReadOptions{Offset: ch.NextOffset, Live: LiveLongPoll})
 	require.NoError(t, err)
-	s, err := c.OpenSSE(ctx, "q", SSEOptions{})
+	s, err := c.OpenSSE(ctx, "q", ReadOptions{})
 	require.NoError(t, err)
 	_, err = s.Next(ctx)
 	require.NoError(t, err)

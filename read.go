@@ -48,7 +48,7 @@ type Chunk struct {
 // Responses are checked: a missing or sentinel Stream-Next-Offset, an
 // offset before the requested one, a non-array body on a JSON stream, an
 // event-stream answer to a plain read, or a 204/304 that was not asked for
-// are ErrProtocol; a body over WithMaxResponseSize is ErrResponseTooLarge.
+// are ErrProtocol; a body over WithMaxResponseBytes is ErrResponseTooLarge.
 func (c *Client) Read(ctx context.Context, stream string, opts ReadOptions) (Chunk, error) {
 	u, err := c.streamURL(stream)
 	if err != nil {
@@ -57,7 +57,7 @@ func (c *Client) Read(ctx context.Context, stream string, opts ReadOptions) (Chu
 	switch opts.Live {
 	case LiveNone, LiveLongPoll:
 	case LiveSSE:
-		s, err := c.OpenSSE(ctx, u, SSEOptions{Offset: opts.Offset, Cursor: opts.Cursor, ContentType: opts.ContentType})
+		s, err := c.OpenSSE(ctx, u, ReadOptions{Offset: opts.Offset, Cursor: opts.Cursor, ContentType: opts.ContentType})
 		if err != nil {
 			return Chunk{}, err
 		}

@@ -35,11 +35,11 @@ import (
 // dropped SSE connections, responses whose offset goes backwards) are
 // retried from the last good position with jittered exponential backoff
 // (github.com/cenkalti/backoff/v4), honouring Retry-After, forever unless
-// WithReaderRetry bounds it; WithRetryHook sees each retry. A live answer
+// WithRetry bounds it; a HookRetry (WithHooks) sees each retry. A live answer
 // that brings nothing new and comes back in less than a second (a server
 // that repeats the same offset) is throttled by the same backoff, so the
 // Reader never spins. Permanent failures (404, 410, 400, 401, 403, a
-// response that breaks the protocol or exceeds WithMaxChunkBytes) are
+// response that breaks the protocol or exceeds WithMaxResponseBytes) are
 // returned as an *Error and are sticky: every later Next returns the same
 // error without a request; open a new Reader to try again. A message that
 // does not decode into T is a *DecodeError (see there).
@@ -112,8 +112,16 @@ type Reader[T any] struct {
 	stats    ReaderStats
 }
 
-// ReaderStats counts what a Reader did.
+// ReaderStats is a snapshot of a Reader (see Reader.Stats).
 type ReaderStats struct {
+	Key          string   // the store key (WithKey; default the stream's path): which consumer of the stream this is
+	ContentType  string   // the stream's content type, known once a read has answered ("" before)
+	Position     Position // just after the last message Next returned (before the first: where the Reader starts)
+	Committed    Position // the last position saved (by Commit, the commit interval, or loaded from the store); zero when none
+	UpToDate     bool     // the last answer reached the stream's tail as it was then (more may be appended)
+	StreamClosed bool     // the server said the stream is closed: Next returns io.EOF after the last message (unrelated to the Reader's own Close)
+	Live         LiveMode // the live mode in use: LiveLongPoll or LiveSSE (LiveAuto shows LiveLongPoll after falling back), or LiveNone
+
 	Delivered int64 // messages returned by Next
 	Requests  int64 // HTTP requests sent (an SSE connection counts once)
 	Retries   int64 // waits of the retry schedule (failures and throttled empty answers)
@@ -179,7 +187,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return zero, ErrReaderClosed
+		return zero, ErrClosed
 	}
 	if r.commit.hasPending {
 		if r.commit.handledAhead {
@@ -235,7 +243,7 @@ func (r *Reader[T]) Next(ctx context.Context) (Message[T], error) {
 		}
 		if err := r.read(ctx); err != nil {
 			if r.isClosed() {
-				return zero, ErrReaderClosed
+				return zero, ErrClosed
 			}
 			if ctx.Err() != nil {
 				return zero, r.c.interrupted(ctx, err)
@@ -312,57 +320,25 @@ func (r *Reader[T]) isClosed() bool {
 	return r.closed
 }
 
-// Position returns the position just after the last message delivered by
-// Next (or the position the Reader started from).
-func (r *Reader[T]) Position() Position {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.commit.hasLast {
-		return r.commit.last
-	}
-	return Position{Offset: string(r.cfg.start)}
-}
-
-// Committed returns the last position saved (by Commit, the interval
-// commit, or loaded from the store); ok is false when there is none.
-func (r *Reader[T]) Committed() (pos Position, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.commit.committed, r.commit.hasCommit
-}
-
-// UpToDate reports whether the last response reached the stream's tail as
-// it was then. More data may arrive later.
-func (r *Reader[T]) UpToDate() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.upToDate
-}
-
-// Closed reports whether the server said the stream is closed; Next
-// returns io.EOF once the messages before the end are delivered.
-func (r *Reader[T]) Closed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.eof
-}
-
-// Transport returns the live transport in use: LiveLongPoll or LiveSSE
-// (LiveAuto reports LiveLongPoll after falling back), or LiveNone.
-func (r *Reader[T]) Transport() LiveMode {
-	if r.cfg.live == LiveNone {
-		return LiveNone
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.mode
-}
-
-// Stats returns the Reader's counters.
+// Stats returns a snapshot of the Reader: where it is, what it knows of
+// the stream, and what it has done. It is safe to call from any goroutine.
 func (r *Reader[T]) Stats() ReaderStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Requests = r.tr.requests.Load()
+	s.Key = r.key
+	s.Position = Position{Offset: string(r.cfg.start)}
+	if r.commit.hasLast {
+		s.Position = r.commit.last
+	}
+	if r.commit.hasCommit {
+		s.Committed = r.commit.committed
+	}
+	s.UpToDate, s.StreamClosed = r.upToDate, r.eof
+	s.Live = LiveNone
+	if r.cfg.live != LiveNone {
+		s.Live = r.mode
+	}
 	return s
 }

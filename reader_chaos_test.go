@@ -60,7 +60,7 @@ func writeEvents(ctx context.Context, c *Client, stream string, total int, close
 			}
 		}
 		if closeAtEnd {
-			if _, err := c.CloseStream(ctx, stream, CloseOptions{}); err != nil {
+			if _, err := c.CloseStream(ctx, stream, nil, AppendOptions{}); err != nil {
 				errc <- fmt.Errorf("close: %w", err)
 			}
 		}
@@ -284,7 +284,7 @@ func TestReaderRestartsOnStore(t *testing.T) {
 							if budget == 0 && rng.IntN(2) == 0 {
 								break // crash with the message in hand, uncommitted
 							}
-							require.NoError(t, r.Commit(ctx, m))
+							require.NoError(t, r.Commit(ctx, m.Position))
 							committedN = n
 						}
 					}

@@ -28,26 +28,21 @@ type commitState struct {
 	lastSave     time.Time
 }
 
-// Commit records msg as handled (with every message before it) and saves
-// its position to the store, unless a position at or after it was already
-// saved: a commit never moves the saved position backwards. Set
-// msg.Position.Meta first to save application data with it. Commit may be
-// called from any goroutine; saves are serialised, and no other method of
-// the Reader waits for the store while one runs.
-func (r *Reader[T]) Commit(ctx context.Context, msg Message[T]) error {
-	return r.CommitPosition(ctx, msg.Position)
-}
-
-// CommitPosition is Commit for a position (for example one kept from a
-// Message after its Data went stale).
-func (r *Reader[T]) CommitPosition(ctx context.Context, pos Position) error {
+// Commit records the message at pos (a Message's Position) as handled,
+// with every message before it, and saves pos to the store, unless a
+// position at or after it was already saved: a commit never moves the
+// saved position backwards. Set pos.Meta first to save application data
+// with it. Commit may be called from any goroutine; saves are serialised,
+// and no other method of the Reader waits for the store while one runs.
+// After Close it fails with ErrClosed.
+func (r *Reader[T]) Commit(ctx context.Context, pos Position) error {
 	if pos.Offset == "" || pos.Skip < 0 {
 		return fmt.Errorf("%w: commit of an empty or negative position", ErrInvalidArgument)
 	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return ErrReaderClosed
+		return ErrClosed
 	}
 	if r.commit.hasPending && pos.Compare(r.commit.pending) >= 0 {
 		r.commit.hasPending = false
@@ -137,7 +132,7 @@ func (r *Reader[T]) autoCommit(ctx context.Context, force bool) error {
 	return r.save(ctx, pos, force)
 }
 
-// Close stops the Reader: a Next in progress returns ErrReaderClosed, an
+// Close stops the Reader: a Next in progress returns ErrClosed, an
 // open SSE connection is closed, the goroutines the Reader started are
 // stopped, and in interval-commit mode the handled position is saved (its
 // error is returned). ctx bounds Close: the save and the wait for

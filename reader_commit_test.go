@@ -52,7 +52,7 @@ func TestReaderNextDuringSlowSave(t *testing.T) {
 			m, err := r.Next(ctx)
 			require.NoError(t, err)
 			committed := make(chan error, 1)
-			go func() { committed <- r.Commit(ctx, m) }()
+			go func() { committed <- r.Commit(ctx, m.Position) }()
 			<-st.entered
 			got := make(chan error, 1)
 			go func() { _, err := r.Next(ctx); got <- err }()
@@ -90,7 +90,7 @@ func TestReaderCloseBounded(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, r.Close(ctx), "a second Close does nothing")
 	_, err = r.Next(ctx)
-	require.ErrorIs(t, err, ErrReaderClosed)
+	require.ErrorIs(t, err, ErrClosed)
 }
 
 func TestReaderCommit(t *testing.T) {
@@ -109,14 +109,12 @@ func TestReaderCommit(t *testing.T) {
 	require.False(t, ok, "manual: nothing saved without Commit")
 	m := msgs[1]
 	m.Position.Meta = "app-data"
-	require.NoError(t, r.Commit(ctx, m))
-	require.NoError(t, r.Commit(ctx, msgs[0]), "an older commit is a no-op")
+	require.NoError(t, r.Commit(ctx, m.Position))
+	require.NoError(t, r.Commit(ctx, msgs[0].Position), "an older commit is a no-op")
 	saved, ok, _ := store.Load(ctx, "k")
 	require.True(t, ok)
 	require.Equal(t, Position{Offset: "-1", Skip: 2, Meta: "app-data"}, saved, "never backwards")
-	got, ok := r.Committed()
-	require.True(t, ok)
-	require.Equal(t, saved, got)
+	require.Equal(t, saved, r.Stats().Committed)
 	require.NoError(t, r.Close(context.Background()))
 	saved2, _, _ := store.Load(ctx, "k")
 	require.Equal(t, saved, saved2, "manual: Close saves nothing")
@@ -170,9 +168,7 @@ func TestReaderCommitFromAnotherGoroutine(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for m := range work {
-			require.NoError(t, r.Commit(ctx, m))
-			_ = r.Position()
-			_, _ = r.Committed()
+			require.NoError(t, r.Commit(ctx, m.Position))
 			_ = r.Stats()
 		}
 	}()
@@ -190,7 +186,7 @@ func TestReaderCommitFromAnotherGoroutine(t *testing.T) {
 	saved, ok, err := store.Load(ctx, "k")
 	require.NoError(t, err)
 	require.True(t, ok)
-	last, _ := r.Committed()
+	last := r.Stats().Committed
 	require.Equal(t, last, saved)
-	require.Zero(t, saved.Compare(r.Position()), "everything committed")
+	require.Zero(t, saved.Compare(r.Stats().Position), "everything committed")
 }

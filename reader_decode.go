@@ -329,7 +329,7 @@ func (r *Reader[T]) take() (Message[T], bool, error) {
 			if len(ex) > 256 {
 				ex = ex[:256]
 			}
-			return Message[T]{}, false, &DecodeError{Position: pos, Offset: r.cur.off, Index: i, Data: bytes.Clone(ex), Err: err}
+			return Message[T]{}, false, &DecodeError{Position: pos, BatchOffset: r.cur.off, Index: i, Data: bytes.Clone(ex), Err: err}
 		}
 		if m, ok := r.deliver(pos, raw, v, nil); ok {
 			return m, true, nil
@@ -359,7 +359,7 @@ func (r *Reader[T]) deliver(pos Position, raw []byte, v T, decErr error) (Messag
 		r.cur.event.Messages++
 	}
 	r.mu.Unlock()
-	return Message[T]{Value: v, Data: raw, Position: pos, Offset: r.cur.off}, true
+	return Message[T]{Value: v, Data: raw, Position: pos}, true
 }
 
 // decode decodes one message with the codec into the reused slot.

@@ -249,4 +249,7 @@ func (r *Reader[T]) learnContentType(ctx context.Context) error {
 func (r *Reader[T]) setContentType(ct string) {
 	r.reading.ctype, r.reading.ctypeSet = ct, true
 	r.reading.isJSON = protocol.IsJSON(ct)
+	r.mu.Lock()
+	r.stats.ContentType = ct
+	r.mu.Unlock()
 }

@@ -81,7 +81,7 @@ func (c *readerConfig) validate(given map[string]bool) error {
 
 // WithStore makes the Reader load its starting position from s (under the
 // key of WithKey) and save committed positions there. Default: no store;
-// Commit then only records the position in memory (see Reader.Committed).
+// Commit then only records the position in memory (see ReaderStats.Committed).
 //
 // NewReader only.
 func WithStore(s Store) Option {
@@ -223,9 +223,10 @@ func WithDecodeAhead(workers int) Option {
 // event before the Reader closes it and reconnects from its last position.
 // It catches connections that died without a word (a NAT or load balancer
 // dropping the flow, a half-open TCP connection), which would otherwise
-// keep Next waiting forever. Servers close SSE connections about every 60
-// seconds (PROTOCOL.md §5.8), so the default of 2 minutes never cuts a
-// healthy one. Must be > 0.
+// keep Next waiting forever. Servers end SSE connections about every 60
+// seconds (the protocol asks them to, so that caches and proxies are not
+// held forever), so the default of 2 minutes never cuts a healthy one.
+// Must be > 0.
 //
 // NewReader only.
 func WithSSEIdleTimeout(d time.Duration) Option {

@@ -60,7 +60,8 @@ func TestReaderPrefetchCatchUp(t *testing.T) {
 		}
 		r := openReader[event](t, c, stream, WithLive(LiveNone))
 		ctx := ctxT(t, 10*time.Second)
-		var offsets []Offset // each message's chunk
+		var offsets []Offset // each message's chunk: the offset its read started from
+		var chunk Offset     // within a chunk every position but the last is (its offset, index+1)
 		for m, err := range r.Messages(ctx) {
 			require.NoError(t, err)
 			require.Equal(t, len(offsets), m.Value.N, "every message once, in order")
@@ -73,7 +74,10 @@ func TestReaderPrefetchCatchUp(t *testing.T) {
 					t.Fatal("the second chunk was not read ahead while the first was handed out")
 				}
 			}
-			offsets = append(offsets, m.Offset)
+			if m.Position.Skip > 0 {
+				chunk = Offset(m.Position.Offset)
+			}
+			offsets = append(offsets, chunk)
 		}
 		require.Len(t, offsets, total)
 

@@ -297,7 +297,7 @@ func TestReaderAutoFallsBackToLongPoll(t *testing.T) {
 	createJSON(t, c, "s")
 	appendEvents(t, c, "s", 0, 1)
 	r := openReader[event](t, c, "s", WithLive(LiveAuto), WithSSEFallback(3, time.Second))
-	require.Equal(t, LiveSSE, r.Transport())
+	require.Equal(t, LiveSSE, r.Stats().Live)
 	ctx := ctxT(t, 5*time.Second)
 	nextEvent(t, ctx, r, 0)
 	go func() {
@@ -305,7 +305,7 @@ func TestReaderAutoFallsBackToLongPoll(t *testing.T) {
 		appendEvents(t, c, "s", 1, 1)
 	}()
 	nextEvent(t, ctx, r, 1)
-	require.Equal(t, LiveLongPoll, r.Transport())
+	require.Equal(t, LiveLongPoll, r.Stats().Live)
 	require.Equal(t, int64(3), sseTries.Load())
 }
 

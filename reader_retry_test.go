@@ -113,7 +113,7 @@ func TestReaderRetryAfterAndHook(t *testing.T) {
 	require.Equal(t, 0, m.Value.N)
 	require.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After is a floor")
 	require.Len(t, infos, 3)
-	require.ErrorIs(t, infos[0].Err, ErrRateLimited)
+	require.ErrorIs(t, infos[0].Err, ErrStatus)
 	require.Equal(t, time.Second, infos[0].Wait)
 	require.Equal(t, 3, infos[2].Attempt)
 	require.ErrorIs(t, infos[2].Err, ErrServer)

@@ -29,7 +29,7 @@ func TestReaderKeyIsStreamPath(t *testing.T) {
 	r1 := openReader[event](t, c1, "s", WithStore(store), WithManualCommit())
 	m, err := r1.Next(ctx)
 	require.NoError(t, err)
-	require.NoError(t, r1.Commit(ctx, m))
+	require.NoError(t, r1.Commit(ctx, m.Position))
 	require.NoError(t, r1.Close(ctx))
 	_, ok, err := store.Load(ctx, "/v1/stream/s")
 	require.NoError(t, err)

@@ -117,8 +117,8 @@ func TestReaderCatchUpThenLive(t *testing.T) {
 			m = nextEvent(t, ctx, r, 4)
 			<-done
 			require.Equal(t, string(end2), m.Position.Offset, "%s: the data's position is the offset AFTER it", mode)
-			require.Equal(t, mode, r.Transport())
-			require.True(t, r.UpToDate())
+			require.Equal(t, mode, r.Stats().Live)
+			require.True(t, r.Stats().UpToDate)
 		})
 	}
 }
@@ -140,18 +140,18 @@ func TestReaderClosedStreamEndsWithEOFWithoutLoop(t *testing.T) {
 				// Caught up first, then the stream is closed, then EOF.
 				_, err := r.Next(ctx)
 				require.ErrorIs(t, err, ErrCaughtUp)
-				_, err = c.CloseStream(ctx, "s", CloseOptions{})
+				_, err = c.CloseStream(ctx, "s", nil, AppendOptions{})
 				require.NoError(t, err)
 			} else {
 				// Closed while the live read waits.
 				wg.Go(func() {
 					time.Sleep(30 * time.Millisecond)
-					_, _ = c.CloseStream(context.Background(), "s", CloseOptions{})
+					_, _ = c.CloseStream(context.Background(), "s", nil, AppendOptions{})
 				})
 			}
 			_, err := r.Next(ctx)
 			require.Equal(t, io.EOF, err)
-			require.True(t, r.Closed())
+			require.True(t, r.Stats().StreamClosed)
 			after := srv.Requests("s", http.MethodGet)
 			for i := 0; i < 1000; i++ {
 				_, err := r.Next(ctx)
@@ -264,13 +264,13 @@ func TestReaderCloseUnblocksNext(t *testing.T) {
 			require.NoError(t, r.Close(context.Background()))
 			select {
 			case err := <-errc:
-				require.ErrorIs(t, err, ErrReaderClosed)
+				require.ErrorIs(t, err, ErrClosed)
 			case <-time.After(2 * time.Second):
 				t.Fatal("Next still blocked after Close")
 			}
 			_, err := r.Next(context.Background())
-			require.ErrorIs(t, err, ErrReaderClosed)
-			require.ErrorIs(t, r.Commit(context.Background(), Message[event]{Position: Position{Offset: "x"}}), ErrReaderClosed)
+			require.ErrorIs(t, err, ErrClosed)
+			require.ErrorIs(t, r.Commit(context.Background(), Position{Offset: "x"}), ErrClosed)
 		})
 	}
 }

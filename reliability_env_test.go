@@ -145,7 +145,7 @@ func (e *relEnv) client(base string, opts ...Option) *Client {
 	if e.secret {
 		all = append(all, relSecretOptions()...)
 	}
-	c, err := NewClient(base, append(all, opts...)...)
+	c, err := NewClient(base, withDefaults(all, opts...)...)
 	require.NoError(e.t, err)
 	e.t.Cleanup(c.hc.CloseIdleConnections)
 	return c
@@ -241,8 +241,8 @@ func (e *relEnv) directAppend(ctx context.Context, name string, seq int64, data 
 
 // directClose closes a stream straight on the server, retrying until ctx
 // ends.
-func (e *relEnv) directClose(ctx context.Context, name string) (CloseResult, error) {
-	return relUntil(ctx, func() (CloseResult, error) { return e.direct.CloseStream(ctx, name, CloseOptions{}) })
+func (e *relEnv) directClose(ctx context.Context, name string) (AppendResult, error) {
+	return relUntil(ctx, func() (AppendResult, error) { return e.direct.CloseStream(ctx, name, nil, AppendOptions{}) })
 }
 
 // relUntil calls f until it succeeds, fails permanently, or ctx ends.

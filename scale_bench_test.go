@@ -249,7 +249,7 @@ func benchScaleReaders(b *testing.B, proto string, n int) {
 	}()
 	waitSteady(b, func() bool {
 		for _, r := range readers {
-			if !r.UpToDate() {
+			if !r.Stats().UpToDate {
 				return false
 			}
 		}

@@ -17,13 +17,6 @@ import (
 	"github.com/durablego/durable/internal/sse"
 )
 
-// SSEOptions configures OpenSSE.
-type SSEOptions struct {
-	Offset      Offset // where to start; "" = start of the stream
-	Cursor      string // echo of the last Chunk.Cursor
-	ContentType string // the stream's content type, if known: JSON data events are then validated and merged as arrays
-}
-
 // SSEStream is one open Server-Sent Events connection to a stream. Next
 // returns one Chunk per control event, carrying the data events received
 // since the previous one. It is not safe for concurrent use; Close may be
@@ -37,14 +30,20 @@ type SSEStream struct {
 	err       error // sticky error
 }
 
-// OpenSSE opens a live SSE read (GET ?live=sse) from opts.Offset. Getting a
-// 200 is retried per the RetryPolicy; after that, a dropped connection is
-// reported by Next as ErrDisconnected and the caller reconnects from the
-// last Chunk.NextOffset. ctx bounds the whole connection.
-func (c *Client) OpenSSE(ctx context.Context, stream string, opts SSEOptions) (*SSEStream, error) {
+// OpenSSE opens a live SSE read (GET ?live=sse) from opts.Offset, echoing
+// opts.Cursor; with opts.ContentType given as JSON, data events are
+// validated and merged as arrays. opts.Live and opts.IfNoneMatch must be
+// unset. Getting a 200 is retried per the RetryPolicy; after that, a
+// dropped connection is reported by Next as ErrDisconnected and the caller
+// reconnects from the last Chunk.NextOffset. ctx bounds the whole
+// connection.
+func (c *Client) OpenSSE(ctx context.Context, stream string, opts ReadOptions) (*SSEStream, error) {
 	u, err := c.streamURL(stream)
 	if err != nil {
 		return nil, &Error{Op: "sse", URL: redactURL(stream), Err: err}
+	}
+	if opts.Live != "" || opts.IfNoneMatch != "" {
+		return nil, &Error{Op: "sse", URL: redactURL(u), Err: fmt.Errorf("%w: OpenSSE takes no Live or IfNoneMatch", ErrInvalidArgument)}
 	}
 	var d *sseDecoder
 	err = retry.Do(ctx, retry.NewSchedule(c.cfg.retry.internal()), func(ctx context.Context) error {

@@ -86,7 +86,7 @@ func TestSSEStreamMock(t *testing.T) {
 				require.Equal(t, "3", req.URL.Query().Get("offset"))
 				return mkResp(req, 200, h, io.NopCloser(strings.NewReader(tc.body)), -1), nil
 			})
-			s, err := c.OpenSSE(context.Background(), "s", SSEOptions{Offset: "3", ContentType: tc.ctype})
+			s, err := c.OpenSSE(context.Background(), "s", ReadOptions{Offset: "3", ContentType: tc.ctype})
 			require.NoError(t, err)
 			defer s.Close()
 			for _, want := range tc.want {
@@ -109,8 +109,23 @@ func TestSSEWrongContentType(t *testing.T) {
 	t.Parallel()
 	c, mt := mockClient(t)
 	mt.RegisterNoResponder(reply(200, map[string]string{"Content-Type": "text/html"}, "<html>"))
-	_, err := c.OpenSSE(context.Background(), "s", SSEOptions{})
+	_, err := c.OpenSSE(context.Background(), "s", ReadOptions{})
 	require.ErrorIs(t, err, ErrProtocol)
+}
+
+// TestOpenSSERejectsReadOnlyOptions: Live and IfNoneMatch mean nothing to
+// an SSE connection; OpenSSE refuses them before any request.
+func TestOpenSSERejectsReadOnlyOptions(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t)
+	for _, o := range []ReadOptions{{Live: LiveLongPoll}, {IfNoneMatch: `"e"`}} {
+		_, err := c.OpenSSE(context.Background(), "s", o)
+		require.ErrorIs(t, err, ErrInvalidArgument)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, "sse", e.Op)
+	}
+	require.Zero(t, mt.GetTotalCallCount())
 }
 
 func TestSSENextHonoursContext(t *testing.T) {
@@ -121,7 +136,7 @@ func TestSSENextHonoursContext(t *testing.T) {
 	mt.RegisterNoResponder(func(req *http.Request) (*http.Response, error) {
 		return mkResp(req, 200, sseHeader, pr, -1), nil
 	})
-	s, err := c.OpenSSE(context.Background(), "s", SSEOptions{})
+	s, err := c.OpenSSE(context.Background(), "s", ReadOptions{})
 	require.NoError(t, err)
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -175,7 +190,7 @@ func TestBinarySSE(t *testing.T) {
 	data := []byte{0, 1, 2, 0xff, '\n', '\r'}
 	_, err := c.Create(ctx, "bin", CreateOptions{ContentType: "application/octet-stream", Data: data, Closed: true})
 	require.NoError(t, err)
-	s, err := c.OpenSSE(ctx, "bin", SSEOptions{})
+	s, err := c.OpenSSE(ctx, "bin", ReadOptions{})
 	require.NoError(t, err)
 	defer s.Close()
 	var buf []byte
@@ -196,7 +211,7 @@ func TestSSEServerReconnectInterval(t *testing.T) {
 	ctx := context.Background()
 	_, err := c.Create(ctx, "r", CreateOptions{ContentType: "text/plain", Data: []byte("x")})
 	require.NoError(t, err)
-	s, err := c.OpenSSE(ctx, "r", SSEOptions{})
+	s, err := c.OpenSSE(ctx, "r", ReadOptions{})
 	require.NoError(t, err)
 	defer s.Close()
 	ch, err := s.Next(ctx)

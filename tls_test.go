@@ -132,7 +132,7 @@ func exerciseClient(t *testing.T, c *Client) {
 	require.NoError(t, err)
 	require.Equal(t, "hello tls!", string(sse.Data))
 
-	_, err = c.CloseStream(ctx, "tls", CloseOptions{})
+	_, err = c.CloseStream(ctx, "tls", nil, AppendOptions{})
 	require.NoError(t, err)
 	require.NoError(t, c.Delete(ctx, "tls"))
 }

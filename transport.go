@@ -210,6 +210,7 @@ func (c *Client) retryLogger(ctx context.Context, op, rawURL string) func(retry.
 		switch {
 		case ev.Recovered:
 			c.log.InfoContext(ctx, "durable: recovered", "op", op, "url", u, "failures", ev.Attempt, "after", ev.Elapsed.Round(time.Millisecond))
+			c.cfg.hooks.onRetry(RetryEvent{Context: ctx, Op: op, Stream: streamOf(rawURL), Attempt: ev.Attempt, Recovered: true, Elapsed: ev.Elapsed})
 			return
 		case ev.Attempt == 1:
 			level = slog.LevelWarn

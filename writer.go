@@ -12,20 +12,15 @@ import (
 	"github.com/durablego/durable/internal/protocol"
 )
 
-// Writer errors (besides the Client's: ErrStaleEpoch, ErrStreamClosed,
-// ErrNotFound, ErrContentTypeMismatch, ...).
-// Writer errors (besides the Client's: ErrStaleEpoch, ErrStreamClosed,
-// ErrNotFound, ErrContentTypeMismatch, ...).
+// Writer errors (besides ErrClosed and the Client's: ErrStaleEpoch,
+// ErrStreamClosed, ErrNotFound, ErrContentTypeMismatch, ...).
 var (
 	// ErrBufferFull is returned by TryWrite when the Writer's buffer
 	// (messages or bytes) has no room for the message.
 	ErrBufferFull = errors.New("writer buffer full")
 	// ErrMessageTooLarge is returned by Write when a message cannot fit in
-	// a batch on its own (see WithMaxBatchBytes). Nothing is sent.
+	// a batch on its own (see WithMaxBatch). Nothing is sent.
 	ErrMessageTooLarge = errors.New("message larger than the max batch size")
-	// ErrWriterClosed is returned by writes after Close, and is the cause
-	// of the loss of batches that Close had to abandon.
-	ErrWriterClosed = errors.New("writer closed")
 	// ErrEncode wraps a value the Writer's codec could not encode, or whose
 	// encoding is not one JSON value on a JSON stream. Only that Write fails.
 	ErrEncode = errors.New("message encoding failed")
@@ -169,30 +164,29 @@ func NewWriter[T any](c *Client, stream string, codec Codec[T], opts ...Option) 
 	return w, nil
 }
 
-// ProducerID returns the Producer-Id the Writer sends.
-func (w *Writer[T]) ProducerID() string { return w.p.pid }
-
-// Epoch returns the producer epoch in use. With WithEpochStore or
-// WithAutoClaim it is final once the first batch has landed.
-func (w *Writer[T]) Epoch() int64 {
+// Producer returns the idempotent producer the Writer appends as: its ID
+// (WithProducerID, or a random one), the epoch in use (with
+// WithEpochStore or WithAutoClaim final once the first batch has landed)
+// and the sequence number its next batch will carry.
+func (w *Writer[T]) Producer() Producer {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	return w.p.epoch
+	return Producer{ID: w.p.pid, Epoch: w.p.epoch, Seq: w.p.nextSeq}
 }
 
 // LastAcked returns the offset after the last batch known to have landed
-// (in sequence order), or "" if none has yet.
-func (w *Writer[T]) LastAcked() Offset {
+// (in sequence order); ok is false until one has.
+func (w *Writer[T]) LastAcked() (off Offset, ok bool) {
 	w.p.mu.Lock()
 	defer w.p.mu.Unlock()
-	return w.p.lastAcked
+	return w.p.lastAcked, w.p.lastAcked != ""
 }
 
 // Write queues v. It blocks while the buffer is full, until there is room
 // or ctx ends (ctx.Err() is returned and v is not queued). It fails at once
 // with ErrEncode (v cannot be encoded) or ErrMessageTooLarge, which affect
 // only this call, and with the Writer's sticky error after a batch was
-// lost, ErrWriterClosed after Close, or ErrStreamClosed after CloseStream.
+// lost, ErrClosed after Close, or ErrStreamClosed after CloseStream.
 // A nil error means queued, not landed: use Flush, WriteSync or WriteAsync
 // to learn the outcome.
 func (w *Writer[T]) Write(ctx context.Context, v T) error {
@@ -240,12 +234,12 @@ func (w *Writer[T]) write(ctx context.Context, v T, block, wantAck, now bool) (*
 // written before the call has landed, or ctx.Err() if ctx ends first.
 func (w *Writer[T]) Flush(ctx context.Context) error { return w.p.flush(ctx) }
 
-// Close stops the Writer: later writes fail with ErrWriterClosed, pending
+// Close stops the Writer: later writes fail with ErrClosed, pending
 // messages are sent without waiting for the linger, and Close waits until
 // every batch has settled and every goroutine of the Writer has stopped.
 // It returns the sticky error if any batch was lost. If ctx ends first,
 // Close abandons what has not landed (those messages fail with an error
-// wrapping ErrWriterClosed and ctx's error, which Close returns), still
+// wrapping ErrClosed and ctx's error, which Close returns), still
 // stops every goroutine, and returns promptly. Close does not close the
 // stream on the server; see CloseStream. Calling it again returns the same
 // result.

@@ -215,7 +215,7 @@ func (p *pipeline) writableLocked() error {
 	case p.err != nil:
 		return p.err
 	case p.closing:
-		return &Error{Op: "write", URL: redactURL(p.url), Err: ErrWriterClosed}
+		return &Error{Op: "write", URL: redactURL(p.url), Err: ErrClosed}
 	case p.closeBatch != nil:
 		return &Error{Op: "write", URL: redactURL(p.url), Err: ErrStreamClosed}
 	}

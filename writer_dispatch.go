@@ -231,7 +231,7 @@ func (p *pipeline) close(ctx context.Context) error {
 	case <-ctx.Done():
 		p.mu.Lock()
 		if p.aborted == nil {
-			p.aborted = &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("%w before its batch landed: %w", ErrWriterClosed, ctx.Err())}
+			p.aborted = &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("%w before its batch landed: %w", ErrClosed, ctx.Err())}
 		}
 		p.mu.Unlock()
 		p.cancel() // senders and the linger goroutine end now

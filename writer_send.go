@@ -219,17 +219,17 @@ func (p *pipeline) ensureEpoch(ctx context.Context) error {
 	if s := p.cfg.epochStore; s != nil {
 		e, ok, err := s.LoadEpoch(ctx, p.pid)
 		if err != nil {
-			return &Error{Op: "append", URL: redactURL(p.url), Err: fmt.Errorf("load producer epoch: %w", err)}
+			return &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("load producer epoch: %w", err)}
 		}
 		epoch := p.cfg.epoch
 		if ok && e+1 > epoch {
 			epoch = e + 1
 		}
 		if epoch > protocol.MaxProducerNumber {
-			return &Error{Op: "append", URL: redactURL(p.url), Err: fmt.Errorf("%w: producer epoch exhausted", ErrInvalidArgument)}
+			return &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("%w: producer epoch exhausted", ErrInvalidArgument)}
 		}
 		if err := s.SaveEpoch(ctx, p.pid, epoch); err != nil {
-			return &Error{Op: "append", URL: redactURL(p.url), Err: fmt.Errorf("save producer epoch: %w", err)}
+			return &Error{Op: "write", URL: redactURL(p.url), Err: fmt.Errorf("save producer epoch: %w", err)}
 		}
 		p.mu.Lock()
 		p.epoch = epoch

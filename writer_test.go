@@ -136,7 +136,7 @@ func TestWriterJSONRoundTrip(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Wait")
 	}
-	require.Equal(t, off, w.LastAcked())
+	requireAcked(t, w, off)
 
 	msgs, closed := e.readJSON(t)
 	require.False(t, closed)
@@ -146,9 +146,9 @@ func TestWriterJSONRoundTrip(t *testing.T) {
 	}
 	info, err := e.c.Head(ctx, e.stream)
 	require.NoError(t, err)
-	require.Equal(t, info.NextOffset, w.LastAcked())
+	requireAcked(t, w, info.NextOffset)
 	require.NoError(t, w.Close(ctx))
-	require.ErrorIs(t, w.Write(ctx, wevent{}), ErrWriterClosed)
+	require.ErrorIs(t, w.Write(ctx, wevent{}), ErrClosed)
 	require.NoError(t, w.Close(ctx), "Close again returns the same result")
 }
 
@@ -323,7 +323,7 @@ func TestWriterFlushReportsLoss(t *testing.T) {
 			require.NoError(t, e.c.Delete(context.Background(), e.stream))
 		}, ErrNotFound},
 		{"stream closed", func(t *testing.T, e *wEnv) {
-			_, err := e.c.CloseStream(context.Background(), e.stream, CloseOptions{})
+			_, err := e.c.CloseStream(context.Background(), e.stream, nil, AppendOptions{})
 			require.NoError(t, err)
 		}, ErrStreamClosed},
 		{"content type mismatch", func(t *testing.T, e *wEnv) {
@@ -333,7 +333,7 @@ func TestWriterFlushReportsLoss(t *testing.T) {
 		}, ErrContentTypeMismatch},
 		{"payload too large", func(t *testing.T, e *wEnv) {
 			e.srv.InjectFault(testserver.Fault{Method: http.MethodPost, Status: http.StatusRequestEntityTooLarge})
-		}, ErrPayloadTooLarge},
+		}, ErrStatus},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,13 +399,13 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	zombie := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store))
 	_, err := zombie.WriteSync(ctx, wevent{N: 1})
 	require.NoError(t, err)
-	require.Equal(t, int64(0), zombie.Epoch())
+	require.Equal(t, int64(0), zombie.Producer().Epoch)
 
 	// The restarted worker loads epoch 0 and claims 1 before sending.
 	restarted := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store))
 	_, err = restarted.WriteSync(ctx, wevent{N: 2})
 	require.NoError(t, err)
-	require.Equal(t, int64(1), restarted.Epoch())
+	require.Equal(t, int64(1), restarted.Producer().Epoch)
 	ep, ok, err := store.LoadEpoch(ctx, "job")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -419,7 +419,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	third := newTestWriter[wevent](t, e, WithProducerID("job"), WithEpochStore(store), WithEpoch(7))
 	_, err = third.WriteSync(ctx, wevent{N: 4})
 	require.NoError(t, err)
-	require.Equal(t, int64(7), third.Epoch())
+	require.Equal(t, int64(7), third.Producer().Epoch)
 	msgs, _ := e.readJSON(t)
 	require.Len(t, msgs, 3)
 }
@@ -440,7 +440,7 @@ func TestWriterAutoClaim(t *testing.T) {
 		w := newTestWriter[int](t, e, WithProducerID("eph"), WithAutoClaim(), WithEpochStore(store))
 		_, err := w.WriteSync(ctx, 1)
 		require.NoError(t, err)
-		require.Equal(t, int64(6), w.Epoch())
+		require.Equal(t, int64(6), w.Producer().Epoch)
 		ep, _, _ := store.LoadEpoch(ctx, "eph")
 		require.Equal(t, int64(6), ep)
 		for i := 2; i < 50; i++ {
@@ -491,10 +491,10 @@ func TestWriterCloseCancelledContext(t *testing.T) {
 	start := time.Now()
 	err = w.Close(cctx)
 	require.Less(t, time.Since(start), time.Second, "Close returns promptly")
-	require.ErrorIs(t, err, ErrWriterClosed)
+	require.ErrorIs(t, err, ErrClosed)
 	require.ErrorIs(t, err, context.Canceled)
 	_, aerr := a.Wait(ctx)
-	require.ErrorIs(t, aerr, ErrWriterClosed)
+	require.ErrorIs(t, aerr, ErrClosed)
 	select {
 	case <-w.p.stopped:
 	default:
@@ -515,7 +515,7 @@ func TestWriterCloseDeadlineAbandonsQueued(t *testing.T) {
 	defer cancel()
 	err := w.Close(dctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.ErrorIs(t, w.Flush(ctx), ErrWriterClosed)
+	require.ErrorIs(t, w.Flush(ctx), ErrClosed)
 }
 
 func TestWriterBufferBounds(t *testing.T) {
@@ -621,7 +621,7 @@ func TestWriterWriteSyncSkipsLinger(t *testing.T) {
 	defer cancel()
 	off, err := w.WriteSync(ctx, 1)
 	require.NoError(t, err)
-	require.Equal(t, off, w.LastAcked())
+	requireAcked(t, w, off)
 	// Flush skips it too.
 	require.NoError(t, w.Write(ctx, 2))
 	require.NoError(t, w.Flush(ctx))
@@ -683,7 +683,7 @@ func TestWriterCloseStream(t *testing.T) {
 	t.Run("already closed by someone else", func(t *testing.T) {
 		t.Parallel()
 		e := newWEnv(t, "application/json")
-		_, err := e.c.CloseStream(ctx, e.stream, CloseOptions{})
+		_, err := e.c.CloseStream(ctx, e.stream, nil, AppendOptions{})
 		require.NoError(t, err)
 		w := newTestWriter[wevent](t, e)
 		require.NoError(t, w.CloseStream(ctx), "closing a closed stream is fine")
@@ -767,21 +767,31 @@ func TestNewWriterValidation(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidArgument)
 }
 
+// requireAcked checks that the last batch w knows landed ended at off.
+func requireAcked[T any](t *testing.T, w *Writer[T], off Offset) {
+	t.Helper()
+	last, ok := w.LastAcked()
+	require.True(t, ok)
+	require.Equal(t, off, last)
+}
+
 func TestWriterDefaults(t *testing.T) {
 	t.Parallel()
 	e := newWEnv(t, "application/json")
 	w, err := NewWriter(e.c, e.stream, JSONCodec[int]{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, w.Close(context.Background())) }()
-	require.Len(t, w.ProducerID(), 32)
+	require.Len(t, w.Producer().ID, 32)
 	require.Equal(t, "application/json", w.p.ct)
 	require.Equal(t, defaultWriterLinger, w.p.cfg.linger)
 	require.Equal(t, defaultWriterMaxInFlight, w.p.cfg.maxInFlight)
-	require.Zero(t, w.Epoch())
+	require.Zero(t, w.Producer().Epoch)
+	_, acked := w.LastAcked()
+	require.False(t, acked, "no batch has landed")
 	bw, err := NewWriter(e.c, e.stream, BytesCodec{})
 	require.NoError(t, err)
 	require.Equal(t, "application/octet-stream", bw.p.ct)
-	require.NotEqual(t, w.ProducerID(), bw.ProducerID())
+	require.NotEqual(t, w.Producer().ID, bw.Producer().ID)
 	require.NoError(t, bw.Close(context.Background()))
 	require.True(t, errors.Is(ErrBufferFull, ErrBufferFull))
 }
@@ -830,7 +840,7 @@ func TestWriterConcurrentWriteAndClose(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				if err := w.Write(ctx, g*100000+i); err != nil {
-					require.ErrorIs(t, err, ErrWriterClosed)
+					require.ErrorIs(t, err, ErrClosed)
 					return
 				}
 				accepted.Add(1)

@@ -485,7 +485,7 @@ func sseAll(ctx context.Context, c *durable.Client, stream string, from durable.
 	off := from
 	for conns < 100 {
 		conns++
-		s, err := c.OpenSSE(ctx, stream, durable.SSEOptions{Offset: off, Cursor: last.Cursor, ContentType: contentType})
+		s, err := c.OpenSSE(ctx, stream, durable.ReadOptions{Offset: off, Cursor: last.Cursor, ContentType: contentType})
 		if err != nil {
 			return data, msgs, conns, last, err
 		}

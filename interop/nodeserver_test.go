@@ -300,7 +300,7 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 					got <- err
 				}()
 				time.Sleep(100 * time.Millisecond) // let the long-poll reach the server
-				cl, err := c.CloseStream(ctx, s, durable.CloseOptions{})
+				cl, err := c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 				must(t, "close", err)
 				must(t, "long-poll across the close", <-got)
 				if !eof.Closed || eof.NextOffset != cl.NextOffset || len(eof.Data) != 0 {
@@ -340,7 +340,7 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 						}
 					}
 					time.Sleep(80 * time.Millisecond)
-					_, appendErr = c.CloseStream(ctx, s, durable.CloseOptions{})
+					_, appendErr = c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 				}()
 				data, msgs, conns, last, err := sseAll(ctx, c, s, durable.OffsetStart, tc.ct)
 				wg.Wait()
@@ -366,7 +366,7 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 				}
 				t.Logf("SSE: %d connection(s)", conns)
 				// SSE on the closed stream, at its tail: EOF at once.
-				s2, err := c.OpenSSE(ctx, s, durable.SSEOptions{Offset: info.NextOffset, ContentType: tc.ct})
+				s2, err := c.OpenSSE(ctx, s, durable.ReadOptions{Offset: info.NextOffset, ContentType: tc.ct})
 				must(t, "SSE at the closed tail", err)
 				defer s2.Close()
 				ch, err := s2.Next(ctx)
@@ -399,7 +399,7 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 			ch, err := c.Read(ctx, s, durable.ReadOptions{Offset: durable.OffsetNow, Live: durable.LiveLongPoll})
 			lp <- result{ch, err}
 		}()
-		sse, err := c.OpenSSE(ctx, s, durable.SSEOptions{Offset: durable.OffsetNow, ContentType: "application/json"})
+		sse, err := c.OpenSSE(ctx, s, durable.ReadOptions{Offset: durable.OffsetNow, ContentType: "application/json"})
 		must(t, "SSE from now", err)
 		defer sse.Close()
 		time.Sleep(100 * time.Millisecond) // let the long-poll reach the server
@@ -428,7 +428,7 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 		c, s := n.client(t)
 		_, err := c.Create(ctx, s, durable.CreateOptions{ContentType: "text/plain", Data: []byte("a")})
 		must(t, "create", err)
-		cl, err := c.CloseStream(ctx, s, durable.CloseOptions{Data: []byte("final"), ContentType: "text/plain"})
+		cl, err := c.CloseStream(ctx, s, []byte("final"), durable.AppendOptions{ContentType: "text/plain"})
 		must(t, "close with a final message", err)
 		info, err := c.Head(ctx, s)
 		must(t, "head", err)
@@ -440,9 +440,9 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 		if de.NextOffset != "" && de.NextOffset != cl.NextOffset {
 			t.Errorf("[Go SDK ↔ Node server] append after close reported final offset %q, want %q", de.NextOffset, cl.NextOffset)
 		}
-		_, err = c.CloseStream(ctx, s, durable.CloseOptions{})
+		_, err = c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 		must(t, "close again without data (idempotent)", err)
-		_, err = c.CloseStream(ctx, s, durable.CloseOptions{Data: []byte("more"), ContentType: "text/plain"})
+		_, err = c.CloseStream(ctx, s, []byte("more"), durable.AppendOptions{ContentType: "text/plain"})
 		wantErr(t, "close again with data", err, durable.ErrStreamClosed)
 		data, _, last, err := readAll(ctx, c, s, durable.OffsetStart, false)
 		must(t, "catch-up read", err)
@@ -522,12 +522,10 @@ func TestGoClientAgainstNodeServer(t *testing.T) {
 			t.Errorf("[Go SDK ↔ Node server] stale epoch: server epoch %d, want 1", de.ServerEpoch)
 		}
 		// Producer close with a final message, then its retry.
-		cl, err := c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(`{"final":true}`), ContentType: "application/json",
-			Producer: &durable.Producer{ID: pid, Epoch: 1, Seq: 1}})
+		cl, err := c.CloseStream(ctx, s, jsonBody(`{"final":true}`), durable.AppendOptions{ContentType: "application/json", Producer: &durable.Producer{ID: pid, Epoch: 1, Seq: 1}})
 		must(t, "producer close", err)
 		want = append(want, `{"final":true}`)
-		cl2, err := c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(`{"final":true}`), ContentType: "application/json",
-			Producer: &durable.Producer{ID: pid, Epoch: 1, Seq: 1}})
+		cl2, err := c.CloseStream(ctx, s, jsonBody(`{"final":true}`), durable.AppendOptions{ContentType: "application/json", Producer: &durable.Producer{ID: pid, Epoch: 1, Seq: 1}})
 		switch {
 		case err != nil:
 			t.Errorf("[Go SDK] rejects the Node server's answer to a retried producer close: %v", err)

@@ -38,7 +38,7 @@ func readEvents(ctx context.Context, t *testing.T, r *durable.Reader[event], fro
 	for k := 0; k < n; k++ {
 		m, err := r.Next(ctx)
 		if err != nil {
-			t.Fatalf("[Go Reader ↔ Node server] Next after %d of %d messages (position %+v): %v", k, n, r.Position(), err)
+			t.Fatalf("[Go Reader ↔ Node server] Next after %d of %d messages (position %+v): %v", k, n, r.Stats().Position, err)
 		}
 		if want := ev(from + k); m.Value != want {
 			t.Fatalf("[Go Reader ↔ Node server] message %d = %+v (raw %q), want %+v", from+k, m.Value, m.Data, want)
@@ -58,7 +58,7 @@ func wantHealthy(t *testing.T, r *durable.Reader[event], mode durable.LiveMode) 
 	if mode == durable.LiveAuto {
 		want = durable.LiveSSE
 	}
-	if got := r.Transport(); got != want {
+	if got := r.Stats().Live; got != want {
 		t.Errorf("[Go Reader ↔ Node server] transport %q, want %q", got, want)
 	}
 	st := r.Stats()
@@ -102,7 +102,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
-			if !r.UpToDate() {
+			if !r.Stats().UpToDate {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
 			}
 			// A failing appender cancels the read, so the test ends with its error.
@@ -140,7 +140,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 				_, _ = c.Append(ctx, s, jsonBody(`{"i":0,"s":"event 0 ✓"}`, `{"i":1,"s":"event 1 ✓"}`), durable.AppendOptions{ContentType: "application/json"})
-				_, _ = c.CloseStream(ctx, s, durable.CloseOptions{})
+				_, _ = c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 			}()
 			readEvents(ctx, t, r, 0, 2)
 			wantEOF(ctx, t, r)
@@ -175,7 +175,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 							return err
 						}
 					}
-					_, err := c.CloseStream(ctx, s, durable.CloseOptions{})
+					_, err := c.CloseStream(ctx, s, nil, durable.AppendOptions{})
 					return err
 				}()
 				if err != nil {
@@ -225,7 +225,7 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		r, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit(), durable.WithLive(durable.LiveNone))
 		must(t, "NewReader", err)
 		got := readEvents(ctx, t, r, 0, 14)
-		must(t, "commit", r.Commit(ctx, got[13]))
+		must(t, "commit", r.Commit(ctx, got[13].Position))
 		must(t, "reader close", r.Close(context.Background()))
 		must(t, "store close", store.Close())
 		t.Logf("saved position after message 13: %+v", got[13].Position)
@@ -246,14 +246,14 @@ func TestReaderAgainstNodeServer(t *testing.T) {
 		must(t, "NewReader after restart", err)
 		defer r2.Close(context.Background())
 		rest := readEvents(ctx, t, r2, 14, 17)
-		must(t, "commit", r2.Commit(ctx, rest[len(rest)-1]))
+		must(t, "commit", r2.Commit(ctx, rest[len(rest)-1].Position))
 		// Then live: a close ends it.
 		go func() {
 			time.Sleep(100 * time.Millisecond)
-			_, _ = c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(`{"i":31,"s":"event 31 ✓"}`), ContentType: "application/json"})
+			_, _ = c.CloseStream(ctx, s, jsonBody(`{"i":31,"s":"event 31 ✓"}`), durable.AppendOptions{ContentType: "application/json"})
 		}()
 		last := readEvents(ctx, t, r2, 31, 1)
-		must(t, "commit", r2.Commit(ctx, last[0]))
+		must(t, "commit", r2.Commit(ctx, last[0].Position))
 		wantEOF(ctx, t, r2)
 		// A third start from the store: nothing left but EOF.
 		r3, err := durable.NewReader(c, s, durable.JSONCodec[event]{}, durable.WithStore(store), durable.WithKey(key), durable.WithManualCommit())
@@ -278,7 +278,7 @@ func appendEvents(ctx context.Context, c *durable.Client, s string, from, n int,
 		}
 		var err error
 		if closeLast && i == from+n {
-			_, err = c.CloseStream(ctx, s, durable.CloseOptions{Data: jsonBody(msgs...), ContentType: "application/json"})
+			_, err = c.CloseStream(ctx, s, jsonBody(msgs...), durable.AppendOptions{ContentType: "application/json"})
 		} else {
 			_, err = c.Append(ctx, s, jsonBody(msgs...), durable.AppendOptions{ContentType: "application/json"})
 		}

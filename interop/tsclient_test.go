@@ -268,7 +268,7 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 			if g.producer {
 				p = &durable.Producer{ID: "go-" + run, Seq: int64(len(g.initial))}
 			}
-			if _, err := c.CloseStream(ctx, name(g.name), durable.CloseOptions{Data: g.final, ContentType: contentTypeIf(g.final, g.contentType), Producer: p}); err != nil {
+			if _, err := c.CloseStream(ctx, name(g.name), g.final, durable.AppendOptions{ContentType: contentTypeIf(g.final, g.contentType), Producer: p}); err != nil {
 				t.Fatalf("[Go SDK → durable serve] close %s: %v", g.name, err)
 			}
 		}
@@ -305,7 +305,7 @@ func TestTSClientAgainstDurableServe(t *testing.T) {
 			}
 		}
 		<-tick.C
-		if _, err := c.CloseStream(ctx, name(g.name), durable.CloseOptions{Data: g.final, ContentType: contentTypeIf(g.final, g.contentType)}); err != nil {
+		if _, err := c.CloseStream(ctx, name(g.name), g.final, durable.AppendOptions{ContentType: contentTypeIf(g.final, g.contentType)}); err != nil {
 			fail("[Go SDK → durable serve] close %s: %v", g.name, err)
 		}
 	}

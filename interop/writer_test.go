@@ -47,7 +47,7 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 			must(t, "NewReader", err)
 			defer r.Close(context.Background())
 			readEvents(ctx, t, r, 0, before)
-			if !r.UpToDate() {
+			if !r.Stats().UpToDate {
 				t.Errorf("[Go Reader ↔ Node server] not up to date after the catch-up part")
 			}
 			// A failing writer cancels the read, so the test ends with its error.
@@ -91,12 +91,12 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		must(t, "faultproxy", err)
 		defer proxy.Close()
 		direct, s := n.client(t)
-		viaProxy, _ := newRecordedClient(t, "http://"+proxy.Addr()+u.Path, "the Node server (through a fault proxy)")
+		var retries countingHooks
+		viaProxy, _ := newRecordedClient(t, "http://"+proxy.Addr()+u.Path, "the Node server (through a fault proxy)", durable.WithHooks(&retries))
 		_, err = direct.Create(ctx, s, durable.CreateOptions{ContentType: "application/json"})
 		must(t, "create", err)
-		var retries countingHooks
 		w, err := durable.NewWriter(viaProxy, s, durable.JSONCodec[event]{}, durable.WithMaxBatch(13, 1<<20), durable.WithMaxInFlight(4),
-			durable.WithLinger(time.Millisecond), durable.WithRetry(fastRetry), durable.WithWriterHooks(&retries))
+			durable.WithLinger(time.Millisecond), durable.WithRetry(fastRetry))
 		must(t, "NewWriter", err)
 		const total = 600
 		for i := 0; i < total; i++ {
@@ -153,8 +153,8 @@ func TestWriterAgainstNodeServer(t *testing.T) {
 		defer neu.Close(ctx)
 		_, err = neu.WriteSync(ctx, ev(1))
 		must(t, "restarted write", err)
-		if neu.Epoch() <= old.Epoch() {
-			t.Errorf("restarted writer epoch %d, not above the first one's %d", neu.Epoch(), old.Epoch())
+		if neu.Producer().Epoch <= old.Producer().Epoch {
+			t.Errorf("restarted writer epoch %d, not above the first one's %d", neu.Producer().Epoch, old.Producer().Epoch)
 		}
 		_, err = old.WriteSync(ctx, ev(99))
 		if !errors.Is(err, durable.ErrStaleEpoch) {
@@ -177,16 +177,21 @@ type countingHooks struct {
 	lastErr error
 }
 
-func (h *countingHooks) OnBatchSent(_, _ int, _ time.Duration, err error) {
+func (h *countingHooks) OnBatch(ev durable.BatchEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.b++
-	if err != nil {
-		h.lastErr = err
+	if ev.Err != nil {
+		h.lastErr = ev.Err
 	}
 }
 
-func (h *countingHooks) OnRetry(int, error, time.Duration) {
+// OnRetry counts the retries of the proxied Client (its Writer), not the
+// ends of outages.
+func (h *countingHooks) OnRetry(ev durable.RetryEvent) {
+	if ev.Recovered {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.r++

@@ -71,7 +71,7 @@ func BenchmarkReaderCommit(b *testing.B) {
 						b.Fatal(err)
 					}
 					if mode == "per-message" {
-						if err := r.Commit(ctx, m); err != nil {
+						if err := r.Commit(ctx, m.Position); err != nil {
 							b.Fatal(err)
 						}
 					}

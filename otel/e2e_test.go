@@ -154,7 +154,7 @@ func TestWriterAndReaderRecorded(t *testing.T) {
 				fmt.Sscan(attr(s, attrAttempts), &a)
 				attempts += a
 				require.NotEmpty(t, attr(s, attrNextOffset))
-				require.Equal(t, w.ProducerID(), attr(s, semconv.MessagingClientIDKey))
+				require.Equal(t, w.Producer().ID, attr(s, semconv.MessagingClientIDKey))
 				traceIDs[s.SpanContext().TraceID().String()+"-"+s.SpanContext().SpanID().String()] = true
 			}
 			require.Equal(t, posts, attempts, "the batches' attempts add up to the server's POSTs")
@@ -420,7 +420,7 @@ func TestCommitsRecorded(t *testing.T) {
 	for i := range 5 {
 		m, err := r.Next(ctx)
 		require.NoError(t, err)
-		err = r.Commit(ctx, m)
+		err = r.Commit(ctx, m.Position)
 		if i == 0 {
 			require.ErrorIs(t, err, errStoreDown)
 		} else {

@@ -92,8 +92,11 @@ func (t *Telemetry) OnRequest(ev durable.RequestEvent) {
 }
 
 // OnRetry counts a retry by operation and cause, and adds it to the span
-// of its batch or read as an event.
+// of its batch or read as an event (the end of an outage is neither).
 func (t *Telemetry) OnRetry(ev durable.RetryEvent) {
+	if ev.Recovered {
+		return // the end of an outage, not a retry
+	}
 	et := errorType(ev.Err)
 	if et == "" {
 		et = errorTypeOther

@@ -167,7 +167,7 @@ func TestErrorCodes(t *testing.T) {
 	for code, want := range codes {
 		r := &request{op: "ack", sub: "s"}
 		e := r.refine(&durable.Error{Op: "subscription ack", URL: "http://h/x", Status: http.StatusConflict,
-			Message: `{"error":{"code":"` + code + `","message":"m","current_holder":"w2","generation":7}}`, Err: durable.ErrUnexpectedStatus})
+			Message: `{"error":{"code":"` + code + `","message":"m","current_holder":"w2","generation":7}}`, Err: durable.ErrStatus})
 		assert.ErrorIs(t, e, want, code)
 		assert.Equal(t, code, e.Code)
 		assert.Equal(t, "w2", e.Holder)

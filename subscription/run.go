@@ -225,7 +225,7 @@ func (e *engine[T]) stream(k *keeper, s *Subscription, w *Wake, l Link) error {
 			return flush()
 		case k.ctx.Err() != nil:
 			return nil
-		case errors.Is(err, durable.ErrDecode):
+		case errors.As(err, new(*durable.DecodeError)):
 			if ferr := flush(); ferr != nil {
 				return ferr
 			}

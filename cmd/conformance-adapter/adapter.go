@@ -136,8 +136,8 @@ func (a *adapter) init(cmd *command) result {
 			Auto:                 true, // Reader WithLive(LiveAuto): catch-up, then SSE falling back to long-poll
 			Streaming:            true, // Reader.Next / Messages and SSEStream.Next deliver as data arrives
 			DynamicHeaders:       true, // WithHeaderFunc and WithQueryFunc, called for every attempt
-			RetryOptions:         true, // RetryPolicy.Validate, checked by NewClient / WithWriterRetry
-			BatchItems:           true, // WithMaxBatchMessages (must be > 0)
+			RetryOptions:         true, // WithRetry, checked by NewClient and NewWriter
+			BatchItems:           true, // WithMaxBatch (messages must be > 0)
 			StrictZeroValidation: true, // options reject zero instead of reading it as "default"
 		},
 	}
@@ -264,7 +264,7 @@ func classify(err error, onRead bool) (code string, status int) {
 		return codeInvalidOffset, status
 	case errors.Is(err, durable.ErrInvalidArgument), errors.Is(err, durable.ErrMessageTooLarge), errors.Is(err, durable.ErrEncode):
 		return codeInvalidArgument, status
-	case errors.As(err, &de), errors.Is(err, durable.ErrDecode), errors.Is(err, durable.ErrProtocol),
+	case errors.As(err, &de), errors.Is(err, durable.ErrProtocol),
 		errors.Is(err, durable.ErrResponseTooLarge):
 		return codeParse, status
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -17,7 +17,7 @@
 //   - streaming: Reader.Next / Messages and SSEStream.Next deliver as data arrives.
 //   - dynamicHeaders: WithHeaderFunc and WithQueryFunc, evaluated per attempt.
 //   - retryOptions: RetryPolicy.Validate (maxRetries n is MaxAttempts n+1).
-//   - batchItems: WithMaxBatchMessages.
+//   - batchItems: WithMaxBatch (its messages).
 //   - strictZeroValidation: options reject zero instead of reading it as a default.
 //
 // The SDK reports what a successful call did rather than its HTTP status, so

@@ -171,9 +171,12 @@ func (a *adapter) close(ctx context.Context, cmd *command) result {
 	if err != nil {
 		return failure(cmd.Type, err, false)
 	}
-	var opts durable.CloseOptions
+	var (
+		data []byte
+		opts durable.AppendOptions
+	)
 	if cmd.Data != nil {
-		opts.Data = []byte(*cmd.Data)
+		data = []byte(*cmd.Data)
 		opts.ContentType = cmd.ContentType
 		if opts.ContentType == "" {
 			if opts.ContentType, err = a.contentType(ctx, c, cmd.Path); err != nil {
@@ -181,7 +184,7 @@ func (a *adapter) close(ctx context.Context, cmd *command) result {
 			}
 		}
 	}
-	res, err := c.CloseStream(ctx, a.streamURL(cmd.Path), opts)
+	res, err := c.CloseStream(ctx, a.streamURL(cmd.Path), data, opts)
 	if err != nil {
 		return failure(cmd.Type, err, false)
 	}

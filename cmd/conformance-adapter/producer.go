@@ -143,7 +143,7 @@ func (a *adapter) idempotentClose(ctx context.Context, cmd *command) result {
 		return failure(cmd.Type, err, false)
 	}
 	r := result{Type: cmd.Type, Success: true, Status: http.StatusOK}
-	if off := w.w.LastAcked(); off != "" {
+	if off, ok := w.w.LastAcked(); ok {
 		r.FinalOffset = ptr(string(off))
 	} else if info, err := w.c.Head(ctx, a.streamURL(cmd.Path)); err == nil {
 		r.FinalOffset = ptr(string(info.NextOffset))

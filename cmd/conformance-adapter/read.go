@@ -177,7 +177,7 @@ func (a *adapter) readRequests(ctx context.Context, c *durable.Client, cmd *comm
 func (a *adapter) readSSE(ctx context.Context, c *durable.Client, u string, cmd *command, st *readState, maxChunks int) error {
 	for {
 		a.dyn.begin()
-		s, err := c.OpenSSE(ctx, u, durable.SSEOptions{Offset: st.offset, Cursor: st.cursor, ContentType: a.ctypes[cmd.Path]})
+		s, err := c.OpenSSE(ctx, u, durable.ReadOptions{Offset: st.offset, Cursor: st.cursor, ContentType: a.ctypes[cmd.Path]})
 		if err != nil {
 			if timedOut(ctx, err) {
 				return nil
@@ -246,8 +246,8 @@ func (a *adapter) readAuto(ctx context.Context, c *durable.Client, cmd *command,
 	defer r.Close(ctx)
 	var batch [][]byte
 	finish := func() {
-		st.upToDate, st.closed = r.UpToDate(), r.Closed()
-		st.offset = durable.Offset(r.Position().Offset)
+		st.upToDate, st.closed = r.Stats().UpToDate, r.Stats().StreamClosed
+		st.offset = durable.Offset(r.Stats().Position.Offset)
 	}
 	for {
 		a.dyn.begin()

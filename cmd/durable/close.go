@@ -40,23 +40,26 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var opts durable.CloseOptions
+	var (
+		data []byte
+		opts durable.AppendOptions
+	)
 	if len(pos) == 2 {
 		ct, err := streamContentType(ctx, cl, stream, *contentType)
 		if err != nil {
 			return err
 		}
 		opts.ContentType = ct
-		opts.Data = []byte(pos[1])
+		data = []byte(pos[1])
 		if isJSONType(ct) {
-			b, err := jsonBatch([][]byte{opts.Data})
+			b, err := jsonBatch([][]byte{data})
 			if err != nil {
 				return usageErr(stderr, name, "DATA: %v", err)
 			}
-			opts.Data = b
+			data = b
 		}
 	}
-	res, err := cl.CloseStream(ctx, stream, opts)
+	res, err := cl.CloseStream(ctx, stream, data, opts)
 	if err != nil {
 		return err
 	}

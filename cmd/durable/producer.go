@@ -80,12 +80,14 @@ func (p *producerAppender) finish(ctx context.Context) (durable.Offset, int, err
 			err = cerr
 		}
 	}
+	last, ok := p.w.LastAcked()
 	if err != nil {
 		landed := "no message landed"
-		if last := p.w.LastAcked(); last != "" {
+		if ok {
 			landed = "messages landed up to offset " + string(last) + ", none after"
 		}
-		return p.w.LastAcked(), 0, fmt.Errorf("%w (producer %s, epoch %d: %s)", err, p.w.ProducerID(), p.w.Epoch(), landed)
+		pr := p.w.Producer()
+		return last, 0, fmt.Errorf("%w (producer %s, epoch %d: %s)", err, pr.ID, pr.Epoch, landed)
 	}
-	return p.w.LastAcked(), p.n, nil
+	return last, p.n, nil
 }

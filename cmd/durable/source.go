@@ -65,14 +65,13 @@ func (s *readerSource) next(ctx context.Context) (tailMsg, error) {
 	case err != nil:
 		return tailMsg{}, err
 	}
-	s.out.recovered()
 	// Value is a copy (BytesCodec): it outlives the next call of Next.
-	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.UpToDate(), json: s.json}, nil
+	return tailMsg{data: m.Value, pos: m.Position, upToDate: s.r.Stats().UpToDate, json: s.json}, nil
 }
 
 // commit saves pos (with its Meta) through the Reader.
 func (s *readerSource) commit(ctx context.Context, pos offsetstore.Position) error {
-	return s.r.CommitPosition(ctx, pos)
+	return s.r.Commit(ctx, pos)
 }
 
 func (s *readerSource) close() error {
@@ -103,7 +102,11 @@ const reminderEvery = time.Minute
 // OnRetry is the Client's retry hook: it reports the Reader's retries
 // (tail's other requests are reported by their errors).
 func (r *retryReport) OnRetry(info durable.RetryEvent) {
-	if info.Op != "read" {
+	switch {
+	case info.Op != "read":
+		return
+	case info.Recovered:
+		r.recovered()
 		return
 	}
 	r.mu.Lock()

@@ -254,7 +254,7 @@ func (t *tail) run(ctx context.Context, cl *durable.Client, live durable.LiveMod
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	cerr := cp.commit(cctx)
-	if xerr := src.close(); cerr == nil && xerr != nil && !errors.Is(xerr, durable.ErrReaderClosed) {
+	if xerr := src.close(); cerr == nil && xerr != nil && !errors.Is(xerr, durable.ErrClosed) {
 		cerr = xerr
 	}
 	if cerr != nil {

@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (res result, err error)
 		if srv != nil {
 			srv.ClearFaults()
 		}
-		if _, err := client.CloseStream(ctx, stream, durable.CloseOptions{}); err != nil {
+		if _, err := client.CloseStream(ctx, stream, nil, durable.AppendOptions{}); err != nil {
 			cancel(fmt.Errorf("close stream: %w", err))
 		}
 	})
@@ -289,7 +289,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 			return fmt.Errorf("reader 1: %w", err)
 		}
 		seen.add(m.Value)
-		if err := r1.Commit(ctx1, m); err != nil {
+		if err := r1.Commit(ctx1, m.Position); err != nil {
 			die()
 			store.Close()
 			return fmt.Errorf("reader 1: %w", err)
@@ -300,7 +300,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 	// released by the operating system; here the File is closed instead,
 	// which writes nothing (every Commit above was already on disk when it
 	// returned) and only releases the lock.
-	crashed := r1.Position()
+	crashed := r1.Stats().Position
 	die() // r1 is dropped here, never closed
 	if err := store.Close(); err != nil {
 		return err
@@ -338,7 +338,7 @@ func readTwice(ctx context.Context, client *durable.Client, stream, offsetFile s
 			return fmt.Errorf("reader 2: %w", err)
 		}
 		seen.add(m.Value)
-		if err := r2.Commit(ctx, m); err != nil {
+		if err := r2.Commit(ctx, m.Position); err != nil {
 			return fmt.Errorf("reader 2: %w", err)
 		}
 		n++
@@ -411,6 +411,7 @@ type retryCounter struct{ reads, writes, gaps atomic.Int64 }
 
 func (h *retryCounter) OnRetry(ev durable.RetryEvent) {
 	switch {
+	case ev.Recovered: // the end of an outage
 	case ev.Op == "read":
 		h.reads.Add(1)
 	case ev.Op != "write":

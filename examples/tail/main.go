@@ -183,7 +183,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			cerr := r.Close(cctx)
 			cancel()
-			pos, _ := r.Committed()
+			pos := r.Stats().Committed
 			switch {
 			case ctx.Err() != nil:
 				fmt.Fprintf(stderr, "tail: stopped after %d messages; saved %s; run again to resume\n", n, describe(pos))

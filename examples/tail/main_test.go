@@ -115,7 +115,7 @@ func TestURL(t *testing.T) {
 				_, err := c.Append(ctx, tt.name, []byte(d), durable.AppendOptions{ContentType: tt.contentType})
 				require.NoError(t, err)
 			}
-			_, err = c.CloseStream(ctx, tt.name, durable.CloseOptions{})
+			_, err = c.CloseStream(ctx, tt.name, nil, durable.AppendOptions{})
 			require.NoError(t, err)
 
 			cfg := config{URL: srv.URL(), Stream: tt.name, OffsetFile: filepath.Join(t.TempDir(), "o"), From: "start", Live: "sse"}

@@ -237,7 +237,7 @@ func work(ctx, stop context.Context, client *durable.Client, stream string, epoc
 				break // time is up (or Ctrl-C): this job was not queued
 			}
 			w.Close(ctx)
-			return n, w.Epoch(), err
+			return n, w.Producer().Epoch, err
 		}
 		n++
 	}
@@ -245,9 +245,9 @@ func work(ctx, stop context.Context, client *durable.Client, stream string, epoc
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := w.Close(cctx); err != nil {
-		return 0, w.Epoch(), err
+		return 0, w.Producer().Epoch, err
 	}
-	return n, w.Epoch(), nil
+	return n, w.Producer().Epoch, nil
 }
 
 // check reads the stream from offset to its current tail and counts the jobs

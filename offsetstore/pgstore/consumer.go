@@ -132,7 +132,7 @@ func codecOf[T any]() durable.Codec[T] {
 
 // consumerStore is the Reader's store: it loads from the table and takes
 // a save of a position already committed in a transaction as done, so
-// that telling the Reader of a commit (CommitPosition) costs no query. A
+// that telling the Reader of a commit (Commit) costs no query. A
 // later position (which the Consumer never asks for) is saved, fenced by
 // the lease if there is one.
 type consumerStore[T any] struct{ c *Consumer[T] }
@@ -175,7 +175,7 @@ func (c *Consumer[T]) Lease() *Lease { return c.lease }
 // mode none, durable.ErrCaughtUp, as from Reader.Next.
 func (c *Consumer[T]) Handle(ctx context.Context, h Handler[T]) error {
 	if c.isClosed() {
-		return durable.ErrReaderClosed
+		return durable.ErrClosed
 	}
 	if err := c.ready(ctx); err != nil {
 		return err
@@ -282,7 +282,7 @@ func (c *Consumer[T]) handleTx(ctx, work context.Context, h Handler[T], msg dura
 	c.mu.Unlock()
 	c.held = nil
 	// Tell the Reader: consumerStore takes the save as done.
-	return c.r.CommitPosition(ctx, msg.Position)
+	return c.r.Commit(ctx, msg.Position)
 }
 
 func (c *Consumer[T]) leaseErr() error {

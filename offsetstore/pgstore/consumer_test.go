@@ -39,7 +39,7 @@ func newStream(t testing.TB, n int, closed bool) (*durable.Client, string) {
 	}
 	require.NoError(t, w.Close(ctx))
 	if closed {
-		_, err = c.CloseStream(ctx, "items", durable.CloseOptions{})
+		_, err = c.CloseStream(ctx, "items", nil, durable.AppendOptions{})
 		require.NoError(t, err)
 	}
 	return c, "items"

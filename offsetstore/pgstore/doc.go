@@ -45,7 +45,7 @@
 // A [Consumer] does all of it on top of a durable.Reader's public API: it
 // reads a message, runs the [Handler] in a new transaction, writes the
 // position in it, commits, and only then tells the Reader
-// (Reader.CommitPosition, which its store takes as already done, costing no
+// (Reader.Commit, which its store takes as already done, costing no
 // query). A handler error rolls the transaction back, and the next Handle
 // delivers the same message again.
 //

@@ -22,7 +22,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, zombie.Write(ctx, item{N: 1}))
 	require.NoError(t, zombie.Flush(ctx))
-	assert.Equal(t, int64(0), zombie.Epoch())
+	assert.Equal(t, int64(0), zombie.Producer().Epoch)
 
 	// The replacement opens its own Store, as on another machine.
 	other, err := Connect(ctx, databaseURL(), WithSchema(s.t.schemaName))
@@ -32,7 +32,7 @@ func TestWriterEpochStoreFencesZombie(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, restarted.Write(ctx, item{N: 2}))
 	require.NoError(t, restarted.Close(ctx))
-	assert.Equal(t, int64(1), restarted.Epoch())
+	assert.Equal(t, int64(1), restarted.Producer().Epoch)
 
 	_ = zombie.Write(ctx, item{N: 3})
 	err = zombie.Flush(ctx)

@@ -118,8 +118,8 @@ func ExampleStore_CommitTx() {
 	if err := tx.Commit(ctx); err != nil {
 		log.Fatal(err)
 	}
-	r.CommitPosition(ctx, last.Position) // tell the Reader; the row is already there
-	saved, _ := r.Committed()
+	r.Commit(ctx, last.Position) // tell the Reader; the row is already there
+	saved := r.Stats().Committed
 	fmt.Println("committed 3 orders in one transaction; saved position equals the last message's:", saved == last.Position)
 	// Output:
 	// committed 3 orders in one transaction; saved position equals the last message's: true

@@ -106,7 +106,7 @@ func (e *sinkEnv) write(ctx context.Context, n, rate int) error {
 	if err := w.Close(ctx); err != nil {
 		return err
 	}
-	_, err = e.client.CloseStream(ctx, "items", durable.CloseOptions{})
+	_, err = e.client.CloseStream(ctx, "items", nil, durable.AppendOptions{})
 	return err
 }
 

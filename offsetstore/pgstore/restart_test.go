@@ -181,7 +181,7 @@ func TestSinkSurvivesPostgresRestart(t *testing.T) {
 	}
 	require.NoError(t, wb.Close(ctx))
 	require.NoError(t, <-aDone)
-	_, err = e.client.CloseStream(ctx, "items", durable.CloseOptions{})
+	_, err = e.client.CloseStream(ctx, "items", nil, durable.AppendOptions{})
 	require.NoError(t, err)
 
 	for _, p := range procs {

@@ -226,7 +226,7 @@ func (s *supervisor) run() {
 	}
 	s.logf("drain: closing the stream")
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	if _, err := client.CloseStream(cctx, streamName, durable.CloseOptions{}); err != nil {
+	if _, err := client.CloseStream(cctx, streamName, nil, durable.AppendOptions{}); err != nil {
 		s.violation("closing the stream: %v", err)
 	}
 	cancel()

@@ -33,7 +33,7 @@
 // carry a skip), its SSE close interval (1 s or 5 s), r2's live mode, and
 // each writer's max batch (1, 3 or 1000 messages) and max batches in
 // flight (1 or 4: small pipelined batches make sequence gaps and their
-// resends common). Workers' clients time out after 1 s (WithTimeout, per
+// resends common). Workers' clients time out after 1 s (WithRequestTimeout, per
 // append attempt and catch-up read), shorter than a server freeze, so a
 // request the frozen server applies later has already been given up and
 // retried.
@@ -60,8 +60,8 @@
 //
 //	chaos: seed=S events=N acked=A kills=K (server=a writers=b readers=c) restarts=R retries=T violations=V
 //
-// Retries are the Writers' (WriterHooks.OnRetry) and the Readers' retries
-// of a failure (WithRetryHook), as the workers report them. On failure the
+// Retries are the Writers' and the Readers' retries of a failure (seen by
+// a HookRetry), as the workers report them. On failure the
 // state directory (logs, stores, each process's stderr and a timeline of
 // every action) is kept and its path printed; CHAOS_KEEP=1 keeps it always.
 //

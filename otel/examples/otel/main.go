@@ -142,8 +142,12 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 // retries, for the verdict.
 type retryCount struct{ n atomic.Int64 }
 
-// OnRetry counts a retry.
-func (r *retryCount) OnRetry(durable.RetryEvent) { r.n.Add(1) }
+// OnRetry counts a retry (not the end of an outage).
+func (r *retryCount) OnRetry(ev durable.RetryEvent) {
+	if !ev.Recovered {
+		r.n.Add(1)
+	}
+}
 
 // exercise writes cfg.Events events with a Writer and reads them back
 // with a Reader, on a Client with opts; it returns how many it read.

@@ -109,6 +109,9 @@ func newClient(c config) (*durable.Client, error) {
 type retrySay struct{}
 
 func (retrySay) OnRetry(ev durable.RetryEvent) {
+	if ev.Recovered {
+		return
+	}
 	who := map[string]string{"read": "reader", "write": "writer"}[ev.Op]
 	if who == "" {
 		who = ev.Op

@@ -81,7 +81,7 @@ func runReader(ctx context.Context, c config) error {
 		}
 		store.handled(msg.Position, size)
 		msg.Position.Meta = strconv.FormatInt(size, 10)
-		if err := r.Commit(ctx, msg); err != nil {
+		if err := r.Commit(ctx, msg.Position); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

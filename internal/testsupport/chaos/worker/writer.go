@@ -89,8 +89,8 @@ func runWriter(ctx context.Context, c config) error {
 			if err != nil {
 				fail(c, fmt.Errorf("event %d (epoch %d) lost: %w", p.ev.S, p.ev.E, err))
 			}
-			if n == 0 && w.Epoch() != epoch {
-				fail(c, fmt.Errorf("the Writer claimed epoch %d, expected %d", w.Epoch(), epoch))
+			if n == 0 && w.Producer().Epoch != epoch {
+				fail(c, fmt.Errorf("the Writer claimed epoch %d, expected %d", w.Producer().Epoch, epoch))
 			}
 			if _, err := log.Append(chaos.AckRecord{W: p.ev.W, E: p.ev.E, S: p.ev.S, O: string(off)}); err != nil {
 				fail(c, err)

@@ -282,6 +282,6 @@ func appendEvents(ctx context.Context, client *durable.Client, stream string, n 
 	if err := w.Close(ctx); err != nil {
 		return err
 	}
-	_, err = client.CloseStream(ctx, stream, durable.CloseOptions{})
+	_, err = client.CloseStream(ctx, stream, nil, durable.AppendOptions{})
 	return err
 }
