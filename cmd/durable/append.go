@@ -352,6 +352,10 @@ func readWhole(ctx context.Context, stdin io.Reader, isJSON bool, f appendFlags,
 	return msgs, nil
 }
 
+// errInterrupted: append was interrupted between appends (Ctrl-C while
+// waiting for input), said without Go's "context canceled".
+var errInterrupted = errors.New("interrupted")
+
 // pump feeds input batches to app until the input ends, app fails or ctx is
 // done. It returns the input's error (nil at its clean end) or app's or
 // ctx's.
@@ -365,7 +369,7 @@ func pump(ctx context.Context, in <-chan inputBatch, app appender) error {
 				return nil
 			}
 		case <-ctx.Done():
-			return fmt.Errorf("interrupted: %w", ctx.Err())
+			return errInterrupted
 		}
 		if len(b.msgs) > 0 {
 			if err := app.append(ctx, b.msgs); err != nil {

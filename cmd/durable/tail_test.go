@@ -502,7 +502,7 @@ func TestAppendInterrupted(t *testing.T) {
 		eventually(t, func() bool { s, _ := readStream(srv, "s"); return strings.Count(s, "1\n") == want }, "first line appended")
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 1, waitCode(t, cmd))
-		assert.Contains(t, stderr.String(), "interrupted")
+		assert.Equal(t, "durable append: interrupted (1 message appended before)\n", stderr.String(), "producer %t", producer)
 		pw.Close()
 	}
 	// Interrupted while an append is on its way (the server holds it): the
