@@ -300,7 +300,7 @@ func TestAppend(t *testing.T) {
 		{"json bad line with --stream keeps earlier", "json", "4\n\n{oops\n5\n", []string{"--stream"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 3 is not one JSON value (invalid character 'o' looking for beginning of object key string); append takes one JSON value per line. The lines before it were appended (1 message): fix line 3, then send the input again from it"},
 		{"json line too long", "json", `"` + strings.Repeat("x", 100) + `"` + "\n", []string{"--max-batch-bytes", "50"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin line 1 is longer than --max-batch-bytes; nothing was appended"},
 		{"stdin over --max-input", "json", "5\n6\n", []string{"--max-input", "3"}, "{\"a\":1}\n[1,2]\n{\"b\":2}\n\"s\"\n3\n4\n", 2, "stdin holds more than 3 bytes (--max-input); nothing was appended"},
-		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, srv.StreamURL("bytes") + ": content type does not match the stream's: sent application/json, the stream's is text/plain (HTTP 409) (nothing was appended)\n"},
+		{"content type mismatch", "bytes", "", []string{"--content-type", "application/json", "1"}, "ab\nline 1\nline 2\n", 1, srv.StreamURL("bytes") + ": content type does not match the stream's: sent application/json, the stream's is text/plain (HTTP 409) (nothing was appended); without --content-type (or --json) the data is sent as the stream's type\n"},
 		{"missing stream", "nope", "", []string{"x"}, "", 1, "404"},
 		{"nothing to append", "bytes", "", nil, "ab\nline 1\nline 2\n", 0, "nothing to append"},
 	}

@@ -41,13 +41,15 @@ func advise(err error) string {
 	case errors.As(err, &e) && e.Op == "create" && errors.Is(err, durable.ErrNotFound):
 		// Nothing to create a stream in: the URL is not under the
 		// server's streams root.
-		return "check that --server / $" + envServer + " is the server's streams root (durable serve's is http://HOST:PORT" + defaultStreamPrefix + ", which a server URL without a path means)"
+		return "check that --server / $" + envServer + " is the server's streams root (for durable serve: http://HOST:PORT, which means http://HOST:PORT" + defaultStreamPrefix + ")"
 	case errors.Is(err, durable.ErrNotFound):
 		return "check the stream name and --server / $" + envServer + " ('durable create NAME' creates a stream)"
 	case errors.Is(err, durable.ErrUnauthorized), errors.Is(err, durable.ErrForbidden):
 		return "check --header and $" + envToken
 	case errors.Is(err, durable.ErrStreamClosed):
 		return "a closed stream takes no more appends"
+	case errors.Is(err, durable.ErrContentTypeMismatch):
+		return "without --content-type (or --json) the data is sent as the stream's type"
 	case errors.Is(err, durable.ErrStreamExists):
 		return "'durable head' shows the stream, 'durable delete' removes it"
 	case errors.Is(err, offsetstore.ErrLocked):

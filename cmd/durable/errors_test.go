@@ -44,14 +44,14 @@ func TestErrorMessages(t *testing.T) {
 		t.Parallel()
 		r := c.run(t, "create", "/elsewhere/s")
 		assert.Equal(t, 1, r.code)
-		assert.Contains(t, r.stderr, "; check that --server / $DURABLE_SERVER is the server's streams root (durable serve's is http://HOST:PORT/v1/stream/")
+		assert.Contains(t, r.stderr, "; check that --server / $DURABLE_SERVER is the server's streams root (for durable serve: http://HOST:PORT, which means http://HOST:PORT/v1/stream/)\n")
 	})
 	t.Run("close with data of another type", func(t *testing.T) {
 		t.Parallel()
 		c.ok(t, "create", "typed", "--json")
 		r := c.run(t, "close", "typed", "x", "--content-type", "text/plain")
 		assert.Equal(t, 1, r.code)
-		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409)\n", r.stderr)
+		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409); without --content-type (or --json) the data is sent as the stream's type\n", r.stderr)
 	})
 	t.Run("closed stream", func(t *testing.T) {
 		t.Parallel()
