@@ -49,6 +49,9 @@ func advise(err error) string {
 	case errors.Is(err, durable.ErrStreamClosed):
 		return "a closed stream takes no more appends"
 	case errors.Is(err, durable.ErrContentTypeMismatch):
+		if errors.As(err, &e) && e.Op == "close" {
+			return "without --content-type the data is sent as the stream's type"
+		}
 		return "without --content-type (or --json) the data is sent as the stream's type"
 	case errors.Is(err, durable.ErrStreamExists):
 		return "'durable head' shows the stream, 'durable delete' removes it"

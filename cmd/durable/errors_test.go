@@ -51,7 +51,7 @@ func TestErrorMessages(t *testing.T) {
 		c.ok(t, "create", "typed", "--json")
 		r := c.run(t, "close", "typed", "x", "--content-type", "text/plain")
 		assert.Equal(t, 1, r.code)
-		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409); without --content-type (or --json) the data is sent as the stream's type\n", r.stderr)
+		assert.Equal(t, "durable close: "+srv.StreamURL("typed")+": content type does not match the stream's: sent text/plain, the stream's is application/json (HTTP 409); without --content-type the data is sent as the stream's type\n", r.stderr)
 	})
 	t.Run("closed stream", func(t *testing.T) {
 		t.Parallel()
