@@ -16,7 +16,7 @@
 //   - auto: Reader WithLive(LiveAuto), catch-up then SSE falling back to long-poll.
 //   - streaming: Reader.Next / Messages and SSEStream.Next deliver as data arrives.
 //   - dynamicHeaders: WithHeaderFunc and WithQueryFunc, evaluated per attempt.
-//   - retryOptions: RetryPolicy.Validate (maxRetries n is MaxAttempts n+1).
+//   - retryOptions: WithRetry, checked by NewClient (maxRetries n is MaxAttempts n+1).
 //   - batchItems: WithMaxBatch (its messages).
 //   - strictZeroValidation: options reject zero instead of reading it as a default.
 //

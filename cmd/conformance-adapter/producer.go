@@ -172,7 +172,7 @@ func (a *adapter) idempotentDetach(ctx context.Context, cmd *command) result {
 }
 
 // validate checks options the way the SDK does before any request: a
-// RetryPolicy (RetryPolicy.Validate) or a Writer's options (NewWriter).
+// RetryPolicy (NewClient with WithRetry) or a Writer's options (NewWriter).
 // Fields are applied one at a time, in protocol order, so that the
 // first one the SDK rejects is named in the message.
 func (a *adapter) validate(ctx context.Context, cmd *command) result {
