@@ -96,6 +96,11 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, pat
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
+			if s.baseCtx.Err() == nil {
+				return true // the client went away
+			}
+			// A shutdown also ends every request's context (BaseContext).
+			httpError(w, http.StatusServiceUnavailable, "server closing")
 			return true
 		case <-s.baseCtx.Done():
 			t.Stop()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/durablego/durable/internal/protocol"
 )
 
 // sseEvent is one parsed server-sent event.
@@ -246,15 +248,25 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 	srv := New(WithLongPollTimeout(time.Hour), WithSSECloseInterval(time.Hour))
 	u := srv.StreamURL("shutdown")
 	mustStatus(t, call(t, "PUT", u, text, ""), 201)
-	errs := make(chan error, 8)
-	for i := 0; i < 4; i++ {
+	// Each waiting long-poll is answered as a long-poll timeout (204 with
+	// the tail), never left with no answer: the requests' contexts end
+	// with the server's, and the handler must not take that for a client
+	// gone away (an empty 200, without Stream-Next-Offset).
+	const polls, streams = 12, 4
+	errs := make(chan error, polls+streams)
+	for i := 0; i < polls; i++ {
 		go func() {
 			res, err := http.Get(u + "?offset=now&live=long-poll")
 			if err == nil {
 				res.Body.Close()
+				if res.StatusCode != http.StatusNoContent || res.Header.Get(protocol.HeaderNextOffset) == "" {
+					err = fmt.Errorf("long-poll at shutdown answered %d, Stream-Next-Offset %q", res.StatusCode, res.Header.Get(protocol.HeaderNextOffset))
+				}
 			}
 			errs <- err
 		}()
+	}
+	for i := 0; i < streams; i++ {
 		go func() {
 			res, err := http.Get(u + "?offset=now&live=sse")
 			if err == nil {
@@ -264,7 +276,7 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for srv.Waiting("shutdown") < 8 {
+	for srv.Waiting("shutdown") < polls+streams {
 		time.Sleep(time.Millisecond)
 	}
 	start := time.Now()
@@ -272,8 +284,10 @@ func TestCloseWithWaitingReaders(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Close took %v", d)
 	}
-	for i := 0; i < 8; i++ {
-		<-errs // any outcome; they must all finish
+	for i := 0; i < polls+streams; i++ {
+		if err := <-errs; err != nil && strings.Contains(err.Error(), "long-poll at shutdown") {
+			t.Error(err)
+		}
 	}
 	http.DefaultClient.CloseIdleConnections()
 	srv.Close() // idempotent
@@ -324,5 +338,25 @@ func TestSlowReaderDoesNotBlockOthers(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("requests blocked behind a slow reader")
+	}
+}
+
+// TestWaitAtShutdownIsNotGone: at Close, a waiting request's context ends
+// with the server's (its BaseContext), so both are done when the wait
+// wakes. That is a shutdown, answered as a long-poll timeout, never a
+// client gone away (which gets no answer: net/http sends an empty 200
+// without Stream-Next-Offset, a protocol violation for the client). The
+// old wait picked either at random.
+func TestWaitAtShutdownIsNotGone(t *testing.T) {
+	t.Parallel()
+	srv := New()
+	srv.Close()
+	ctx, cancel := context.WithCancel(srv.baseCtx)
+	cancel()
+	r := httptestRequest(t).WithContext(ctx)
+	for i := 0; i < 64; i++ {
+		if got := srv.waitOn(r, "x", nil, nil); got != waitShutdown {
+			t.Fatalf("wait %d at shutdown: %v, want waitShutdown", i, got)
+		}
 	}
 }

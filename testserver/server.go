@@ -400,6 +400,12 @@ func (s *Server) waitOn(r *http.Request, path string, wake <-chan struct{}, time
 	case <-timer:
 		return waitTimeout
 	case <-r.Context().Done():
+		if s.baseCtx.Err() != nil {
+			// Request contexts derive from the server's (BaseContext): a
+			// shutdown ends both at once, and is not a client gone away
+			// (whose request would be left with no answer at all).
+			return waitShutdown
+		}
 		return waitGone
 	case <-s.baseCtx.Done():
 		return waitShutdown
