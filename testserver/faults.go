@@ -95,17 +95,15 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, pat
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			t.Stop()
-			if s.baseCtx.Err() == nil {
-				return true // the client went away
-			}
-			// A shutdown also ends every request's context (BaseContext).
-			httpError(w, http.StatusServiceUnavailable, "server closing")
-			return true
 		case <-s.baseCtx.Done():
-			t.Stop()
+		}
+		t.Stop()
+		if s.shuttingDown() {
 			httpError(w, http.StatusServiceUnavailable, "server closing")
 			return true
+		}
+		if r.Context().Err() != nil {
+			return true // the client went away
 		}
 	}
 	if f.Status == 0 && !f.Drop && !f.Truncate {

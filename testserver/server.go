@@ -400,17 +400,20 @@ func (s *Server) waitOn(r *http.Request, path string, wake <-chan struct{}, time
 	case <-timer:
 		return waitTimeout
 	case <-r.Context().Done():
-		if s.baseCtx.Err() != nil {
-			// Request contexts derive from the server's (BaseContext): a
-			// shutdown ends both at once, and is not a client gone away
-			// (whose request would be left with no answer at all).
-			return waitShutdown
-		}
-		return waitGone
 	case <-s.baseCtx.Done():
+	}
+	if s.shuttingDown() {
 		return waitShutdown
 	}
+	return waitGone
 }
+
+// shuttingDown reports whether Close has begun. Requests served by the server's
+// own listener have contexts derived from its context (BaseContext), so a
+// shutdown ends them too: a request whose context is done while closing is
+// answered as a shutdown, not taken for a client gone away (which gets no
+// answer at all).
+func (s *Server) shuttingDown() bool { return s.baseCtx.Err() != nil }
 
 type waitResult int
 
